@@ -1,0 +1,88 @@
+"""The ``conformance`` command line.
+
+Each subcommand lives in a module of its own (``conformance.cli.<name>``) exposing a
+``click`` command called ``command``; modules are imported only when their subcommand
+runs, so ``check`` never imports Locust (which patches the standard library with gevent).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from conformance._version import __version__
+from conformance.errors import ConfigError
+
+#: subcommand name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("conformance.cli.serve", "Run the embedded reference backend on 127.0.0.1."),
+    "check": ("conformance.cli.check", "Check that a target speaks its provider's protocol."),
+    "record": ("conformance.cli.record", "Record a target's exchanges as cassettes (keys redacted)."),
+    "verify": ("conformance.cli.verify", "Validate recorded cassettes against the current schemas."),
+    "bench": ("conformance.cli.bench", "Put a target under load with Locust and measure it."),
+    "report": ("conformance.cli.report", "Render result files as HTML and Markdown reports."),
+    "run": ("conformance.cli.run", "The main job: check, bench and report in one go."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = SUBCOMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        try:
+            module = importlib.import_module(entry[0])
+        except ModuleNotFoundError as exc:
+            if exc.name == entry[0]:
+                return None
+            raise
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in SUBCOMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="conformance")
+def cli() -> None:
+    """Conformance tests and benchmarks for text-generation HTTP APIs.
+
+    With no --base-url, every command runs against the embedded reference backend.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: usage and configuration errors exit 2 with one line."""
+    try:
+        return cli.main(args=argv, prog_name="conformance", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("conformance: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        hint = ""
+        if exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"conformance: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"conformance: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except ConfigError as exc:
+        click.echo(f"conformance: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("conformance: interrupted", err=True)
+        sys.exit(130)

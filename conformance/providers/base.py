@@ -1,0 +1,190 @@
+"""What a provider profile is.
+
+A profile knows one provider's dialect: where its endpoint lives, how to authenticate,
+how to encode a conversation into an ``httpx.Request`` and how to decode what comes back
+into the common :class:`Generation` result. Profiles do no I/O.
+
+Messages and parameters use the OpenAI Chat Completions names everywhere
+(``messages=[{"role": "user", "content": "hi"}]``, ``params={"max_tokens": 8}``); a profile
+translates them into its own wire format. A parameter that is not set is absent from
+``params`` and is never sent as ``null``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import httpx
+
+from conformance.wire.exchange import SSEEvent
+
+Message = dict[str, Any]
+Params = dict[str, Any]
+
+
+class Dialect(StrEnum):
+    """The wire shape a profile speaks."""
+
+    OPENAI = "openai"  # Chat Completions JSON, SSE streaming
+    WETROCLOUD = "wetrocloud"  # multipart form in, {response, tokens, success} out
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider documents that it supports.
+
+    A capability that is ``False`` is not probed as a requirement; checks for it are
+    skipped with the reason "not documented by <provider>".
+    """
+
+    streaming: bool = True
+    stream_usage: bool = True  # stream_options.include_usage
+    n: bool = True
+    stop: bool = True
+    max_tokens: bool = True
+    max_completion_tokens: bool = True
+    temperature: bool = True
+    top_p: bool = True
+    seed: bool = True
+    tools: bool = True
+    logprobs: bool = True
+    response_format: bool = True
+    system_role: bool = True
+    multi_turn: bool = True
+    #: the documented temperature range, inclusive
+    temperature_range: tuple[float, float] = (0.0, 2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    index: int
+    text: str
+    finish_reason: str | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """The common decoded result of one completion, streamed or not."""
+
+    choices: list[Choice]
+    usage: Usage | None = None
+    model: str | None = None
+    id: str | None = None
+    raw: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The text of the first choice (``""`` when there is none)."""
+        return self.choices[0].text if self.choices else ""
+
+
+@dataclass(frozen=True, slots=True)
+class APIError:
+    """A decoded error response."""
+
+    status: int
+    message: str | None = None
+    type: str | None = None
+    param: str | None = None
+    code: str | int | None = None
+    raw: Any = None
+
+
+class DecodeError(ValueError):
+    """The response could not be decoded into the profile's shape."""
+
+
+class Provider(ABC):
+    """Base class of every provider profile.
+
+    Subclasses set the class attributes and implement :meth:`encode`, :meth:`decode`
+    and :meth:`decode_error`; OpenAI-style ones inherit
+    :class:`conformance.providers.openai.OpenAIProvider` instead.
+    """
+
+    #: registry name, as given to ``--provider``
+    name: ClassVar[str]
+    #: one line for ``conformance --help`` and the README table
+    title: ClassVar[str]
+    dialect: ClassVar[Dialect]
+    #: the live base URL from the provider's documentation
+    default_base_url: ClassVar[str]
+    #: path below the base URL, e.g. ``/chat/completions``
+    endpoint: ClassVar[str]
+    auth_header: ClassVar[str] = "Authorization"
+    #: ``"Bearer"`` or ``"Token"``
+    auth_scheme: ClassVar[str] = "Bearer"
+    #: environment variable the key is read from by default
+    api_key_env: ClassVar[str]
+    #: model names the documentation mentions, the first being the default
+    models: ClassVar[tuple[str, ...]]
+    capabilities: ClassVar[Capabilities]
+    #: where the dialect is documented
+    docs: ClassVar[str] = ""
+    #: path prefix below the embedded backend's root where this profile is served
+    embedded_prefix: ClassVar[str] = "/v1"
+
+    def __init__(self, base_url: str | None = None, model: str | None = None) -> None:
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.model = model or self.models[0]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.base_url!r} model={self.model!r}>"
+
+    @property
+    def url(self) -> str:
+        """The full URL of the endpoint."""
+        return self.base_url + self.endpoint
+
+    @classmethod
+    def embedded_base_url(cls, root: str) -> str:
+        """The base URL for this profile on an embedded backend served at ``root``."""
+        return root.rstrip("/") + cls.embedded_prefix
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        if not api_key:
+            return {}
+        return {self.auth_header: f"{self.auth_scheme} {api_key}"}
+
+    @abstractmethod
+    def encode(
+        self,
+        messages: Sequence[Message],
+        params: Mapping[str, Any] | None = None,
+        *,
+        api_key: str | None = None,
+    ) -> httpx.Request:
+        """Build the request for ``messages`` with ``params`` (OpenAI names)."""
+
+    @abstractmethod
+    def decode(self, body: bytes) -> Generation:
+        """Decode a successful non-streamed response body (raises :class:`DecodeError`)."""
+
+    def decode_stream(self, events: Iterable[SSEEvent]) -> Generation:
+        """Accumulate a streamed response (raises :class:`DecodeError`)."""
+        raise DecodeError(f"{self.name} does not stream")
+
+    @abstractmethod
+    def decode_error(self, status: int, body: bytes) -> APIError:
+        """Decode an error response; never raises."""
+
+    def decode_request(self, request: httpx.Request) -> tuple[list[Message], Params]:
+        """Recover (messages, params) from a request this profile encoded.
+
+        Used by the encoding suites to prove encode/decode round-trips, and by replay
+        to match requests to cassettes.
+        """
+        raise NotImplementedError

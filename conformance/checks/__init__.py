@@ -1,0 +1,97 @@
+"""The check registry and the families of checks.
+
+Import :func:`load_families` to register every built-in family; the registry API
+(:func:`check`, :func:`probe`, the outcomes) is re-exported here for check authors::
+
+    from conformance.checks import CheckContext, Failed, Severity, check
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from conformance.checks.registry import (
+    ALL_DIALECTS,
+    CHECKS,
+    PROBES,
+    USE_DEFAULT_KEY,
+    CheckContext,
+    CheckFunc,
+    CheckSpec,
+    Failed,
+    Outcome,
+    ProbeContext,
+    ProbeFunc,
+    ProbeRequest,
+    ProbeSpec,
+    Severity,
+    Skipped,
+    Status,
+    Warned,
+    check,
+    get_check,
+    get_probe,
+    probe,
+    select_checks,
+)
+
+__all__ = [
+    "ALL_DIALECTS",
+    "CHECKS",
+    "FAMILIES",
+    "PROBES",
+    "USE_DEFAULT_KEY",
+    "CheckContext",
+    "CheckFunc",
+    "CheckSpec",
+    "Failed",
+    "Outcome",
+    "ProbeContext",
+    "ProbeFunc",
+    "ProbeRequest",
+    "ProbeSpec",
+    "Severity",
+    "Skipped",
+    "Status",
+    "Warned",
+    "check",
+    "get_check",
+    "get_probe",
+    "load_families",
+    "probe",
+    "select_checks",
+]
+
+#: the built-in family modules, in report order
+FAMILIES: tuple[str, ...] = (
+    "conformance.checks.probes",
+    "conformance.checks.schema",
+    "conformance.checks.framing",
+    "conformance.checks.stream",
+    "conformance.checks.semantics",
+    "conformance.checks.errors",
+    "conformance.checks.auth",
+    "conformance.checks.robustness",
+    "conformance.checks.sdk",
+    "conformance.checks.wetrocloud",
+)
+
+_loaded = False
+
+
+def load_families() -> dict[str, CheckSpec]:
+    """Import every built-in family (registering its checks and probes); idempotent.
+
+    A family module that does not exist yet is left out; any other import error is
+    raised, so a broken family is never silently missing from a run.
+    """
+    global _loaded
+    if not _loaded:
+        for name in FAMILIES:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+        _loaded = True
+    return CHECKS

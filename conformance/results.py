@@ -1,0 +1,202 @@
+"""The versioned result file of ``conformance check`` (``--json``).
+
+The shape is a contract (see design.md): fields may be added, never renamed::
+
+    {"version": 1, "kind": "check", "provider": "openai", "base_url": "...", "model": "...",
+     "checks": [{"id", "title", "severity", "status", "detail", "evidence", ...}],
+     "summary": {"passed": 0, "failed": 0, "warned": 0, "skipped": 0, "error": 0}}
+
+Beyond the contract the file carries ``harness_version``, ``started_at`` (ISO 8601 UTC),
+``duration_s``, ``target`` (facts about the run: replayed or live, requests sent, limits)
+and, per check, ``category``, ``description``, ``source`` and ``duration_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from conformance._version import __version__
+from conformance.checks.registry import Severity, Status
+
+__all__ = [
+    "RESULT_VERSION",
+    "CheckResult",
+    "CheckRun",
+    "load_check_run",
+    "scrub",
+]
+
+RESULT_VERSION = 1
+_STATUSES: tuple[Status, ...] = (
+    Status.PASSED,
+    Status.FAILED,
+    Status.WARNED,
+    Status.SKIPPED,
+    Status.ERROR,
+)
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """The verdict of one check in one run."""
+
+    id: str
+    title: str
+    severity: Severity
+    status: Status
+    detail: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    category: str = ""
+    description: str = ""
+    source: str = ""
+    duration_ms: float = 0.0
+
+    @property
+    def is_problem(self) -> bool:
+        """A verdict that fails the run (``failed`` or ``error``)."""
+        return self.status in (Status.FAILED, Status.ERROR)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity.value,
+            "status": self.status.value,
+            "detail": self.detail,
+            "evidence": self.evidence,
+            "category": self.category or self.id.split(".", 1)[0],
+            "description": self.description,
+            "source": self.source,
+            "duration_ms": round(self.duration_ms, 3),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            id=str(data["id"]),
+            title=str(data.get("title", "")),
+            severity=Severity(data.get("severity", Severity.CLIENT)),
+            status=Status(data["status"]),
+            detail=str(data.get("detail", "")),
+            evidence=dict(data.get("evidence") or {}),
+            category=str(data.get("category", "")),
+            description=str(data.get("description", "")),
+            source=str(data.get("source", "")),
+            duration_ms=float(data.get("duration_ms", 0.0)),
+        )
+
+
+@dataclass(slots=True)
+class CheckRun:
+    """Every verdict of one ``check`` run against one target."""
+
+    provider: str
+    base_url: str
+    model: str
+    checks: list[CheckResult] = field(default_factory=list)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    duration_s: float = 0.0
+    #: facts about the run: mode (live/replay/embedded), requests sent, timeout, budget...
+    target: dict[str, Any] = field(default_factory=dict)
+    harness_version: str = __version__
+
+    def summary(self) -> dict[str, int]:
+        """How many checks ended in each status (every status present, possibly 0)."""
+        counts = {status.value: 0 for status in _STATUSES}
+        for result in self.checks:
+            counts[result.status.value] += 1
+        return counts
+
+    @property
+    def passed(self) -> bool:
+        """No check failed or errored (warnings and skips allowed)."""
+        return not any(result.is_problem for result in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every check passed (warnings allowed), 1 otherwise."""
+        return 0 if self.passed else 1
+
+    def by_id(self) -> dict[str, CheckResult]:
+        return {result.id: result for result in self.checks}
+
+    def to_dict(self, secrets: Iterable[str] = ()) -> dict[str, Any]:
+        """The JSON document; any of ``secrets`` found in any string is masked."""
+        data = {
+            "version": RESULT_VERSION,
+            "kind": "check",
+            "harness_version": self.harness_version,
+            "started_at": self.started_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "duration_s": round(self.duration_s, 3),
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "model": self.model,
+            "target": self.target,
+            "checks": [result.to_dict() for result in self.checks],
+            "summary": self.summary(),
+        }
+        cleaned: dict[str, Any] = scrub(data, secrets)
+        return cleaned
+
+    def to_json(self, secrets: Iterable[str] = ()) -> str:
+        return json.dumps(self.to_dict(secrets), indent=2, ensure_ascii=False) + "\n"
+
+    def write_json(self, path: str | Path, secrets: Iterable[str] = ()) -> Path:
+        """Write the result file (parent directories are created)."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(self.to_json(secrets), encoding="utf-8")
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckRun:
+        if data.get("kind", "check") != "check":
+            raise ValueError(f"not a check result file (kind={data.get('kind')!r})")
+        if int(data.get("version", 0)) != RESULT_VERSION:
+            raise ValueError(f"unsupported check result version {data.get('version')!r}")
+        started = str(data.get("started_at") or "")
+        return cls(
+            provider=str(data.get("provider", "")),
+            base_url=str(data.get("base_url", "")),
+            model=str(data.get("model", "")),
+            checks=[CheckResult.from_dict(item) for item in data.get("checks", [])],
+            started_at=(
+                datetime.fromisoformat(started.replace("Z", "+00:00"))
+                if started
+                else datetime.now(UTC)
+            ),
+            duration_s=float(data.get("duration_s", 0.0)),
+            target=dict(data.get("target") or {}),
+            harness_version=str(data.get("harness_version", "")),
+        )
+
+
+def load_check_run(path: str | Path) -> CheckRun:
+    """Read a ``check --json`` file (``ValueError`` when it is not one)."""
+    return CheckRun.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def scrub(value: Any, secrets: Iterable[str]) -> Any:
+    """``value`` with every occurrence of a secret (4+ chars) replaced by ``<redacted>``."""
+    masks = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    if not masks:
+        return value
+    return _scrub(value, masks)
+
+
+def _scrub(value: Any, masks: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in masks:
+            if secret in value:
+                value = value.replace(secret, "<redacted>")
+        return value
+    if isinstance(value, Mapping):
+        return {_scrub(k, masks): _scrub(v, masks) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, masks) for v in value]
+    return value

@@ -1,0 +1,94 @@
+"""Provider profiles and their registry.
+
+A profile knows one provider's dialect (see :mod:`conformance.providers.base`).
+Look one up by the name given to ``--provider``::
+
+    from conformance.providers import get_provider
+
+    provider = get_provider("weai", base_url="http://127.0.0.1:8000/weai/v1")
+    request = provider.encode([{"role": "user", "content": "hi"}], {"max_tokens": 8})
+
+Adding a provider takes one new module and one line here. Write
+``conformance/providers/acme.py`` with a subclass of :class:`OpenAIProvider` (for an
+OpenAI-compatible API: set ``name``, ``title``, ``default_base_url``, ``api_key_env``,
+``models``, ``capabilities``, ``docs`` and ``embedded_prefix``) or of :class:`Provider`
+(for another dialect: also implement ``encode``, ``decode``, ``decode_error`` and
+``decode_request``), then register it in :data:`PROVIDERS` below::
+
+    from conformance.providers.acme import AcmeProvider
+    ...
+        AcmeProvider.name: AcmeProvider,
+"""
+
+from __future__ import annotations
+
+from conformance.errors import ConfigError
+from conformance.providers.base import (
+    APIError,
+    Capabilities,
+    Choice,
+    DecodeError,
+    Dialect,
+    Generation,
+    Message,
+    Params,
+    Provider,
+    Usage,
+)
+from conformance.providers.nebulablock import NebulaBlockProvider
+from conformance.providers.openai import OpenAIProvider
+from conformance.providers.weai import WeAIProvider
+from conformance.providers.wetrocloud import WetrocloudProvider
+
+__all__ = [
+    "PROVIDERS",
+    "APIError",
+    "Capabilities",
+    "Choice",
+    "DecodeError",
+    "Dialect",
+    "Generation",
+    "Message",
+    "NebulaBlockProvider",
+    "OpenAIProvider",
+    "Params",
+    "Provider",
+    "Usage",
+    "WeAIProvider",
+    "WetrocloudProvider",
+    "get_provider",
+    "provider_names",
+]
+
+#: every known profile by its ``--provider`` name
+PROVIDERS: dict[str, type[Provider]] = {
+    OpenAIProvider.name: OpenAIProvider,
+    NebulaBlockProvider.name: NebulaBlockProvider,
+    WeAIProvider.name: WeAIProvider,
+    WetrocloudProvider.name: WetrocloudProvider,
+}
+
+
+def provider_names() -> list[str]:
+    """The registered profile names, sorted."""
+    return sorted(PROVIDERS)
+
+
+def get_provider(name: str, base_url: str | None = None, model: str | None = None) -> Provider:
+    """The profile registered as ``name``, aimed at ``base_url`` (default: its live URL)
+    with ``model`` (default: the first model its documentation names).
+
+    Raises :class:`~conformance.errors.ConfigError` for an unknown name.
+    """
+    cls = PROVIDERS.get(name.strip().lower()) if isinstance(name, str) else None
+    if cls is None:
+        known = ", ".join(provider_names())
+        raise ConfigError(f"unknown provider {name!r}: use one of {known} (--provider NAME)")
+    if base_url is not None and not base_url.strip():
+        raise ConfigError("empty --base-url: give the API's base URL, e.g. http://host:8000/v1")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"--base-url {base_url!r} must start with http:// or https:// "
+            f"(for example {cls.default_base_url})"
+        )
+    return cls(base_url=base_url, model=model)

@@ -72,6 +72,8 @@ class Choice:
     text: str
     finish_reason: str | None = None
     role: str | None = None
+    #: tool calls of this choice (streamed ones merged), as plain dicts in the OpenAI shape
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,10 @@ class Provider(ABC):
     docs: ClassVar[str] = ""
     #: path prefix below the embedded backend's root where this profile is served
     embedded_prefix: ClassVar[str] = "/v1"
+    #: the parameters :meth:`encode` puts on the wire; ``None`` means all of them.
+    #: A profile whose provider documents no parameters drops the rest (see
+    #: :meth:`dropped_params`) rather than sending what the provider never promised to read.
+    sent_params: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, base_url: str | None = None, model: str | None = None) -> None:
         self.base_url = (base_url or self.default_base_url).rstrip("/")
@@ -158,6 +164,12 @@ class Provider(ABC):
         if not api_key:
             return {}
         return {self.auth_header: f"{self.auth_scheme} {api_key}"}
+
+    def dropped_params(self, params: Mapping[str, Any] | None) -> list[str]:
+        """The names in ``params`` that :meth:`encode` would not send, sorted."""
+        if self.sent_params is None or not params:
+            return []
+        return sorted(k for k, v in params.items() if v is not None and k not in self.sent_params)
 
     @abstractmethod
     def encode(

@@ -1,0 +1,33 @@
+"""Talking to servers: the wire client, the SSE parser and the exchange records.
+
+``from conformance.wire import WireClient, SSEParser, Exchange`` covers what checks,
+the record command and the load generator need.
+"""
+
+from conformance.wire.client import DEFAULT_MAX_BODY_BYTES, WireClient, is_event_stream
+from conformance.wire.exchange import (
+    ErrorKind,
+    Exchange,
+    ExchangeError,
+    RecordedRequest,
+    SSEEvent,
+    WireObservations,
+)
+from conformance.wire.redact import REDACTED, Redactor
+from conformance.wire.sse import SSEParser, parse_sse
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "REDACTED",
+    "ErrorKind",
+    "Exchange",
+    "ExchangeError",
+    "RecordedRequest",
+    "Redactor",
+    "SSEEvent",
+    "SSEParser",
+    "WireClient",
+    "WireObservations",
+    "is_event_stream",
+    "parse_sse",
+]

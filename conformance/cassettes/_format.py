@@ -1,0 +1,297 @@
+"""The cassette format, version 1: exchanges as plain YAML-ready data, both ways.
+
+A cassette file holds the exchanges of one probe::
+
+    version: 1
+    probe: stream.basic            # what the requests probe
+    provider: openai               # the profile they were made with
+    base_url: http://127.0.0.1:8000/v1
+    model: conformance-echo
+    source: recorded               # or "documented": built from a provider's docs
+    exchanges:
+    - request:
+        method: POST
+        url: http://127.0.0.1:8000/v1/chat/completions
+        headers:
+        - content-type: application/json
+        - authorization: Bearer <API_KEY>
+        body:
+          json: {model: ..., messages: [...], stream: true}
+      response:
+        status: 200
+        headers:
+        - content-type: text/event-stream
+        stream: true
+        chunks:                    # the raw body, split as it arrived
+        - at_ms: 12.5              # ms after the request was sent
+          data: "data: {...}\\n\\n"
+      timing: {headers_ms: 10.1, end_ms: 40.2}
+      error: null                  # or {kind, message, after_s}
+      meta: {}
+
+Bytes that are not valid UTF-8 are written ``{base64: ...}``; request bodies are
+written as ``json``, ``form`` (multipart fields), ``text`` or ``base64`` (see
+:mod:`conformance.cassettes._bodies`). Loading gives back :class:`Exchange` objects whose
+times are relative to a send time of 0, with SSE events re-parsed from the chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.cassettes._bodies import (
+    decode_bytes,
+    decode_request_body,
+    encode_bytes,
+    encode_request_body,
+)
+from conformance.cassettes._errors import CassetteError
+from conformance.wire.exchange import (
+    ErrorKind,
+    Exchange,
+    ExchangeError,
+    RecordedRequest,
+)
+
+#: the cassette format version this code writes and reads
+FORMAT_VERSION = 1
+
+#: where a cassette's exchanges came from
+SOURCES = ("recorded", "documented")
+
+_NS_PER_MS = 1_000_000
+
+
+@dataclass(slots=True)
+class Cassette:
+    """The exchanges of one probe, with where and how they were made."""
+
+    probe: str
+    exchanges: list[Exchange]
+    provider: str | None = None
+    base_url: str | None = None
+    model: str | None = None
+    #: ``"recorded"`` from a live target, or ``"documented"`` from a provider's docs
+    source: str = "recorded"
+    #: free text, e.g. where a documented example comes from
+    note: str | None = None
+    #: the file it was read from (``None`` when built in memory)
+    path: Path | None = field(default=None, compare=False)
+
+
+def _ms(t_ns: int | None, t0: int) -> float | None:
+    if t_ns is None:
+        return None
+    return round((t_ns - t0) / _NS_PER_MS, 3)
+
+
+def _ns(ms: Any, *, where: str) -> int | None:
+    if ms is None:
+        return None
+    if not isinstance(ms, int | float) or isinstance(ms, bool):
+        raise CassetteError(f"{where}: expected milliseconds as a number, got {ms!r}")
+    return round(ms * _NS_PER_MS)
+
+
+def headers_to_data(headers: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """Headers as a list of one-entry mappings (keeps order and repeats)."""
+    return [{name: value} for name, value in headers]
+
+
+def headers_from_data(data: Any, *, where: str, lower: bool) -> list[tuple[str, str]]:
+    """Headers written by :func:`headers_to_data`."""
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise CassetteError(f"{where}: expected a list of 'name: value' entries")
+    out = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise CassetteError(f"{where}[{i}]: expected one 'name: value' entry")
+        ((name, value),) = item.items()
+        if not isinstance(name, str) or not isinstance(value, str | int | float):
+            raise CassetteError(f"{where}[{i}]: header name and value must be text")
+        out.append((name.lower() if lower else name, str(value)))
+    return out
+
+
+def exchange_to_data(exchange: Exchange) -> dict[str, Any]:
+    """One exchange as cassette data (times relative to its send time)."""
+    t0 = exchange.t_send_ns
+    req = exchange.request
+    request: dict[str, Any] = {
+        "method": req.method,
+        "url": req.url,
+        "headers": headers_to_data(req.headers),
+    }
+    body = encode_request_body(req.body, req.header("content-type"))
+    if body is not None:
+        request["body"] = body
+    response: dict[str, Any] = {"status": exchange.status, "headers": []}
+    response["headers"] = headers_to_data(exchange.headers)
+    streamed = exchange.events is not None
+    response["stream"] = streamed
+    if streamed:
+        response["chunks"] = [
+            {"at_ms": _ms(t, t0), "data": encode_bytes(c)} for t, c in exchange.chunks
+        ]
+        if b"".join(c for _, c in exchange.chunks) != exchange.body:
+            response["body"] = encode_bytes(exchange.body)
+    else:
+        response["body"] = encode_bytes(exchange.body)
+    data: dict[str, Any] = {
+        "request": request,
+        "response": response,
+        "timing": {
+            "headers_ms": _ms(exchange.t_headers_ns, t0),
+            "end_ms": _ms(exchange.t_end_ns, t0),
+        },
+        "error": None,
+        "meta": dict(exchange.meta),
+    }
+    if exchange.error is not None:
+        data["error"] = {
+            "kind": str(exchange.error.kind),
+            "message": exchange.error.message,
+            "after_s": exchange.error.after_s,
+        }
+    return data
+
+
+def _mapping(value: Any, *, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CassetteError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _parse_stream(exchange: Exchange) -> None:
+    from conformance.wire.sse import SSEParser
+
+    parser = SSEParser()
+    events = []
+    for t, chunk in exchange.chunks:
+        events.extend(parser.feed(chunk, t))
+    events.extend(
+        parser.close(exchange.t_end_ns or (exchange.chunks[-1][0] if exchange.chunks else 0))
+    )
+    exchange.events = events
+    exchange.observations = parser.observations
+
+
+def exchange_from_data(data: Any, *, probe: str, where: str) -> Exchange:
+    """The :class:`Exchange` written by :func:`exchange_to_data`, sent at time 0."""
+    data = _mapping(data, where=where)
+    req = _mapping(data.get("request"), where=f"{where}.request")
+    if not isinstance(req.get("method"), str) or not isinstance(req.get("url"), str):
+        raise CassetteError(f"{where}.request: needs a method and a url")
+    request = RecordedRequest(
+        method=req["method"].upper(),
+        url=req["url"],
+        headers=headers_from_data(
+            req.get("headers"), where=f"{where}.request.headers", lower=False
+        ),
+        body=decode_request_body(req.get("body"), where=f"{where}.request.body"),
+    )
+    resp = _mapping(data.get("response") or {}, where=f"{where}.response")
+    status = resp.get("status")
+    if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
+        raise CassetteError(f"{where}.response.status: expected an integer, got {status!r}")
+    timing = _mapping(data.get("timing") or {}, where=f"{where}.timing")
+    t_headers = _ns(timing.get("headers_ms"), where=f"{where}.timing.headers_ms")
+    t_end = _ns(timing.get("end_ms"), where=f"{where}.timing.end_ms")
+    streamed = bool(resp.get("stream", False))
+    chunks: list[tuple[int, bytes]] = []
+    if streamed:
+        raw_chunks = resp.get("chunks") or []
+        if not isinstance(raw_chunks, list):
+            raise CassetteError(f"{where}.response.chunks: expected a list")
+        for i, raw in enumerate(raw_chunks):
+            cw = f"{where}.response.chunks[{i}]"
+            raw = _mapping(raw, where=cw)
+            t = _ns(raw.get("at_ms", 0), where=f"{cw}.at_ms") or 0
+            chunks.append((t, decode_bytes(raw.get("data", ""), where=f"{cw}.data")))
+        if "body" in resp:
+            body = decode_bytes(resp["body"], where=f"{where}.response.body")
+        else:
+            body = b"".join(c for _, c in chunks)
+    else:
+        body = decode_bytes(resp.get("body", ""), where=f"{where}.response.body")
+        if body:
+            chunks = [(t_end if t_end is not None else (t_headers or 0), body)]
+    error = None
+    if data.get("error") is not None:
+        err = _mapping(data["error"], where=f"{where}.error")
+        try:
+            kind = ErrorKind(str(err.get("kind")))
+        except ValueError as exc:
+            raise CassetteError(f"{where}.error.kind: unknown kind {err.get('kind')!r}") from exc
+        error = ExchangeError(kind, str(err.get("message", "")), err.get("after_s"))
+    meta = data.get("meta") or {}
+    exchange = Exchange(
+        probe=probe,
+        request=request,
+        status=status,
+        headers=headers_from_data(
+            resp.get("headers"), where=f"{where}.response.headers", lower=True
+        ),
+        body=body,
+        chunks=chunks,
+        t_send_ns=0,
+        t_headers_ns=t_headers,
+        t_end_ns=t_end,
+        error=error,
+        meta=dict(_mapping(meta, where=f"{where}.meta")),
+    )
+    if streamed:
+        _parse_stream(exchange)
+    return exchange
+
+
+def cassette_to_data(cassette: Cassette) -> dict[str, Any]:
+    """A whole cassette as data, ready for YAML."""
+    data: dict[str, Any] = {"version": FORMAT_VERSION, "probe": cassette.probe}
+    for key in ("provider", "base_url", "model", "source", "note"):
+        value = getattr(cassette, key)
+        if value is not None:
+            data[key] = value
+    data["exchanges"] = [exchange_to_data(e) for e in cassette.exchanges]
+    return data
+
+
+def cassette_from_data(data: Any, *, where: str, path: Path | None = None) -> Cassette:
+    """The :class:`Cassette` written by :func:`cassette_to_data` (checks the version)."""
+    data = _mapping(data, where=where)
+    version = data.get("version")
+    if version != FORMAT_VERSION:
+        raise CassetteError(
+            f"{where}: cassette format version {version!r} is not supported "
+            f"(this harness reads version {FORMAT_VERSION})"
+        )
+    probe = data.get("probe")
+    if not isinstance(probe, str) or not probe:
+        raise CassetteError(f"{where}: needs a probe name")
+    source = data.get("source", "recorded")
+    if source not in SOURCES:
+        raise CassetteError(f"{where}.source: expected one of {', '.join(SOURCES)}")
+    raw_exchanges = data.get("exchanges")
+    if not isinstance(raw_exchanges, list):
+        raise CassetteError(f"{where}.exchanges: expected a list")
+    exchanges = [
+        exchange_from_data(item, probe=probe, where=f"{where}.exchanges[{i}]")
+        for i, item in enumerate(raw_exchanges)
+    ]
+    for key in ("provider", "base_url", "model", "note"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise CassetteError(f"{where}.{key}: expected text")
+    return Cassette(
+        probe=probe,
+        exchanges=exchanges,
+        provider=data.get("provider"),
+        base_url=data.get("base_url"),
+        model=data.get("model"),
+        source=source,
+        note=data.get("note"),
+        path=path,
+    )

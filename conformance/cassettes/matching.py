@@ -1,0 +1,199 @@
+"""How a request made during replay is matched to a recorded one.
+
+Two requests match when they agree on all of:
+
+1. the **method**;
+2. the **path below the base URL** (``/chat/completions``): the host and the base path
+   are ignored, so cassettes recorded on one server replay against any base URL, and a
+   documented example for ``https://inference.nebulablock.com/v1`` matches a request made
+   to ``http://127.0.0.1:PORT/nebulablock/v1``;
+3. the **query**, parameters sorted, credential parameters compared as placeholders;
+4. the **media type** of the body (``application/json``; parameters such as the
+   multipart boundary are ignored);
+5. the **canonical body**: JSON is parsed and re-encoded with sorted keys (so key order
+   and spacing do not matter); multipart and URL-encoded forms are compared field by
+   field, in sorted order, with JSON-valued fields (Wetrocloud's ``messages``)
+   canonicalised too; any other body is compared byte for byte;
+6. the **credentials**: which credential headers were sent, with which scheme word
+   (``Bearer``, ``Token``), and whether the value was the run's key (``<API_KEY>``),
+   something else (``<REDACTED>``) or empty. Keys themselves are never compared.
+
+Nothing in the body is ignored by default, ``stream_options`` included: asking for a
+usage chunk changes the response, so a recording made without it must not answer a
+request made with it. Callers may name top-level JSON fields to ignore
+(``ignore_fields``), e.g. a ``user`` or ``seed`` that a client randomises.
+
+When several recorded exchanges match (the same request sent more than once, or a valid
+and a wrong key whose redacted forms are alike) they are served in recorded order, and
+the last one is repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from conformance.cassettes._bodies import multipart_boundary, parse_multipart
+from conformance.cassettes.redact import API_KEY, CREDENTIAL_HEADERS, CREDENTIAL_PARAMS, Redactor
+
+#: top-level JSON fields ignored when matching, unless the caller says otherwise
+DEFAULT_IGNORED_FIELDS: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchKey:
+    """The parts of a request that decide which recorded exchange answers it."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    media_type: str
+    body: str
+    credentials: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        """A short human description, for "no cassette holds ..." messages."""
+        creds = ", ".join(f"{n}: {v}" for n, v in self.credentials) or "no credentials"
+        body = self.body if len(self.body) <= 160 else self.body[:157] + "..."
+        q = "?" + "&".join(f"{k}={v}" for k, v in self.query) if self.query else ""
+        return f"{self.method} {self.path}{q} [{self.media_type or 'no body'}; {creds}] {body}"
+
+
+def relative_path(url: str, base_url: str | None) -> str:
+    """The path of ``url`` below the path of ``base_url`` (the whole path if not below)."""
+    path = urlsplit(url).path or "/"
+    if base_url:
+        base = urlsplit(base_url).path.rstrip("/")
+        if base and (path == base or path.startswith(base + "/")):
+            path = path[len(base) :] or "/"
+    return path
+
+
+def _canonical_json(text: bytes | str, ignore: frozenset[str]) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and ignore:
+        value = {k: v for k, v in value.items() if k not in ignore}
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _field_value(value: bytes) -> str:
+    canonical = _canonical_json(value, frozenset())
+    if canonical is not None and value.strip()[:1] in (b"{", b"["):
+        return canonical
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+
+
+def canonical_body(body: bytes, content_type: str | None, ignore: frozenset[str]) -> str:
+    """A text that is equal for two bodies exactly when they mean the same request."""
+    if not body:
+        return ""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    boundary = multipart_boundary(content_type)
+    if boundary is not None:
+        parts = parse_multipart(body, boundary)
+        if parts is not None:
+            fields = sorted(
+                (p["name"], p.get("filename", ""), _field_value(p["value"]))
+                for p in parts
+                if p["name"] not in ignore
+            )
+            return "form:" + json.dumps(fields, ensure_ascii=False)
+    if media == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            pairs = None
+        if pairs is not None:
+            pairs_out = sorted(
+                (k, _field_value(v.encode("utf-8"))) for k, v in pairs if k not in ignore
+            )
+            return "urlencoded:" + json.dumps(pairs_out, ensure_ascii=False)
+    as_json = _canonical_json(body, ignore)
+    if as_json is not None:
+        return "json:" + as_json
+    try:
+        return "text:" + body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _credential_class(value: str, redactor: Redactor) -> str:
+    redacted = redactor.credential(value)
+    scheme, sep, rest = redacted.partition(" ")
+    if sep:
+        return f"{scheme.lower()} {rest}"
+    return redacted
+
+
+def request_key(
+    method: str,
+    url: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    *,
+    base_url: str | None,
+    redactor: Redactor,
+    ignore_fields: Iterable[str] = DEFAULT_IGNORED_FIELDS,
+) -> MatchKey:
+    """The :class:`MatchKey` of a request.
+
+    ``redactor`` knows the run's key (so the real key becomes ``<API_KEY>``); a request
+    already redacted keeps its placeholders.
+    """
+    ignore = frozenset(ignore_fields)
+    headers = list(headers)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+    creds = sorted(
+        (k.lower(), _credential_class(v, redactor))
+        for k, v in headers
+        if k.lower() in CREDENTIAL_HEADERS and k.lower() not in ("cookie", "set-cookie")
+    )
+    query = sorted(
+        (k, redactor.credential(v) if k.lower() in CREDENTIAL_PARAMS else v)
+        for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    )
+    media = (content_type or "").split(";", 1)[0].strip().lower() if body else ""
+    return MatchKey(
+        method=method.upper(),
+        path=relative_path(url, base_url),
+        query=tuple(query),
+        media_type=media,
+        body=canonical_body(body, content_type, ignore),
+        credentials=tuple(creds),
+    )
+
+
+def loose_key(key: MatchKey) -> MatchKey:
+    """``key`` with the credential values reduced to "some credential" (scheme kept).
+
+    Used as a second chance when a recording's client wrote every credential with the
+    same placeholder, so the run's key and a wrong key cannot be told apart.
+    """
+
+    def reduce(value: str) -> str:
+        scheme, sep, _ = value.partition(" ")
+        return f"{scheme} *" if sep else ("*" if value else "")
+
+    return MatchKey(
+        method=key.method,
+        path=key.path,
+        query=key.query,
+        media_type=key.media_type,
+        body=key.body,
+        credentials=tuple((n, reduce(v)) for n, v in key.credentials),
+    )
+
+
+def is_real_key(value: Any) -> bool:
+    """Whether a redacted credential value stands for the run's own key."""
+    return isinstance(value, str) and value.endswith(API_KEY)

@@ -1,0 +1,282 @@
+"""Serving recorded exchanges through respx, so the suites run with no network at all.
+
+:class:`ReplayRouter` builds a :class:`respx.Router` from cassettes: one route per
+distinct recorded request (see :mod:`conformance.cassettes.matching` for the rules) and a
+last route that answers everything else by raising :class:`CassetteMiss`. Its
+:meth:`ReplayRouter.transport` is an httpx transport (sync and async) to hand to any
+``httpx.Client`` or to the engine.
+
+Recorded streams are replayed with their recorded chunking: the response body yields
+exactly the chunks that arrived when recording. With ``delays=True`` it also waits the
+recorded gaps (times ``time_scale``) before the headers and between chunks, so timing
+checks see the recorded pacing. Either way :meth:`ReplayRouter.restore` puts the recorded
+relative arrival times (and a recorded transport error, such as a timeout, that the
+replay could only imitate) back into an exchange the wire client built during replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+import httpx
+import respx
+
+from conformance.cassettes._io import CassetteSet
+from conformance.cassettes.matching import (
+    DEFAULT_IGNORED_FIELDS,
+    MatchKey,
+    loose_key,
+    request_key,
+)
+from conformance.cassettes.redact import Redactor
+from conformance.wire.exchange import ErrorKind, Exchange
+
+#: response headers not replayed as recorded: the recorded body is already decoded and
+#: whole, so a transfer or content encoding would make httpx decode it a second time
+_HOP_HEADERS = frozenset({"content-encoding", "transfer-encoding", "connection", "keep-alive"})
+
+#: what the message of a miss starts with (the engine turns it into "skipped")
+MISS_PREFIX = "no recorded exchange matches"
+
+
+class CassetteMiss(httpx.TransportError):
+    """Replay was asked for a request that no cassette holds.
+
+    It is a transport error, so a client that never raises (the wire client) records it
+    in ``Exchange.error``; :func:`is_miss` recognises such an exchange.
+    """
+
+
+def is_miss(exchange: Exchange) -> bool:
+    """Whether an exchange made during replay failed because no cassette held it."""
+    return exchange.error is not None and exchange.error.message.startswith(MISS_PREFIX)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """The recorded answers to one distinct request, served in order."""
+
+    key: MatchKey
+    exchanges: list[Exchange] = field(default_factory=list)
+    served: int = 0
+
+    def next(self) -> Exchange:
+        ex = self.exchanges[min(self.served, len(self.exchanges) - 1)]
+        self.served += 1
+        return ex
+
+
+class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body that yields the recorded chunks, optionally at recorded pace."""
+
+    def __init__(
+        self,
+        chunks: list[tuple[float, bytes]],
+        error: Exception | None,
+    ) -> None:
+        #: (seconds to wait before the chunk, chunk)
+        self._chunks = chunks
+        self._error = error
+
+    def __iter__(self) -> Iterator[bytes]:
+        for wait, chunk in self._chunks:
+            if wait > 0:
+                time.sleep(wait)
+            yield chunk
+        if self._error is not None:
+            raise self._error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for wait, chunk in self._chunks:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield chunk
+        if self._error is not None:
+            raise self._error
+
+
+def _transport_error(exchange: Exchange, request: httpx.Request) -> Exception | None:
+    """The httpx exception that makes a client see the recorded transport error."""
+    err = exchange.error
+    if err is None:
+        return None
+    message = f"replayed: {err.message}"
+    kinds: dict[ErrorKind, type[httpx.TransportError]] = {
+        ErrorKind.CONNECT: httpx.ConnectError,
+        ErrorKind.CONNECT_TIMEOUT: httpx.ConnectTimeout,
+        ErrorKind.READ_TIMEOUT: httpx.ReadTimeout,
+        ErrorKind.TOTAL_TIMEOUT: httpx.ReadTimeout,
+        ErrorKind.TRUNCATED: httpx.RemoteProtocolError,
+        ErrorKind.PROTOCOL: httpx.RemoteProtocolError,
+    }
+    if err.kind == ErrorKind.TOO_LARGE:
+        return None  # the recorded body is the part kept under the cap; restore() says so
+    return kinds.get(err.kind, httpx.TransportError)(message, request=request)
+
+
+class ReplayRouter:
+    """A respx router that answers requests from cassettes.
+
+    ``base_url`` is the base URL the replaying client uses (paths are matched below it);
+    ``api_key`` is the key the replaying client sends, if any (it is recognised as "the
+    run's key", never compared with anything recorded). ``delays`` replays the recorded
+    pacing, scaled by ``time_scale``.
+    """
+
+    def __init__(
+        self,
+        cassettes: CassetteSet,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        delays: bool = False,
+        time_scale: float = 1.0,
+        ignore_fields: Iterable[str] = DEFAULT_IGNORED_FIELDS,
+    ) -> None:
+        self.cassettes = cassettes
+        self.base_url = base_url
+        self.delays = delays
+        self.time_scale = time_scale
+        self.ignore_fields = frozenset(ignore_fields)
+        self._redactor = Redactor([api_key])
+        self._lock = threading.Lock()
+        self._entries: dict[MatchKey, _Entry] = {}
+        self._loose: dict[MatchKey, list[_Entry]] = {}
+        #: (key, recorded exchange) for every request served, in order
+        self.served: list[tuple[MatchKey, Exchange]] = []
+        #: id(httpx.Request) -> the recorded exchange that answered it, until restored
+        self._answered: dict[int, Exchange] = {}
+        #: the keys of the requests no cassette held, in order
+        self.misses: list[MatchKey] = []
+        recorded_redactor = Redactor()
+        for cassette in cassettes.cassettes:
+            base = cassette.base_url or cassettes.meta("base_url")
+            for ex in cassette.exchanges:
+                key = request_key(
+                    ex.request.method,
+                    ex.request.url,
+                    ex.request.headers,
+                    ex.request.body,
+                    base_url=base,
+                    redactor=recorded_redactor,
+                    ignore_fields=self.ignore_fields,
+                )
+                entry = self._entries.get(key)
+                if entry is None:
+                    entry = self._entries[key] = _Entry(key)
+                    self._loose.setdefault(loose_key(key), []).append(entry)
+                entry.exchanges.append(ex)
+        self.router = respx.Router(assert_all_called=False, assert_all_mocked=True)
+        self.router.route(name="cassettes").mock(side_effect=self._answer)
+
+    # -- matching ---------------------------------------------------------------------
+
+    def key_of(self, request: httpx.Request) -> MatchKey:
+        """The match key of a request made by the replaying client."""
+        return request_key(
+            request.method,
+            str(request.url),
+            request.headers.multi_items(),
+            request.content,
+            base_url=self.base_url,
+            redactor=self._redactor,
+            ignore_fields=self.ignore_fields,
+        )
+
+    def _find(self, key: MatchKey) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            return entry
+        candidates = self._loose.get(loose_key(key), [])
+        # served in recorded order across the loosely-equal entries
+        for candidate in candidates:
+            if candidate.served < len(candidate.exchanges):
+                return candidate
+        return candidates[-1] if candidates else None
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        key = self.key_of(request)
+        with self._lock:
+            entry = self._find(key)
+            if entry is None:
+                self.misses.append(key)
+                raise CassetteMiss(
+                    f"{MISS_PREFIX} {key.describe()} (the cassettes hold "
+                    f"{self.cassettes.exchanges} exchange(s); record them to replay this)",
+                    request=request,
+                )
+            recorded = entry.next()
+            self.served.append((key, recorded))
+            self._answered[id(request)] = recorded
+        return self._response(recorded, request)
+
+    def _response(self, recorded: Exchange, request: httpx.Request) -> httpx.Response:
+        error = _transport_error(recorded, request)
+        if recorded.status is None:
+            raise error or httpx.TransportError("replayed: no response recorded", request=request)
+        headers = [(k, v) for k, v in recorded.headers if k.lower() not in _HOP_HEADERS]
+        if any(k == "content-length" for k, _ in headers) and error is None:
+            headers = [
+                (k, str(len(recorded.body)) if k == "content-length" else v) for k, v in headers
+            ]
+        scale = self.time_scale if self.delays else 0.0
+        # the headers are answered at once; the wait until the first chunk covers the
+        # recorded time to first byte, so chunk times keep their offsets from the send
+        previous = 0
+        recorded_chunks = recorded.chunks
+        if not recorded_chunks and recorded.body:
+            recorded_chunks = [(recorded.t_headers_ns or 0, recorded.body)]
+        chunks: list[tuple[float, bytes]] = []
+        for t, chunk in recorded_chunks:
+            chunks.append((max(0, t - previous) / 1e9 * scale, chunk))
+            previous = max(previous, t)
+        return httpx.Response(
+            recorded.status,
+            headers=headers,
+            stream=_ReplayStream(chunks, error),
+            request=request,
+            extensions={"conformance_replayed": True},
+        )
+
+    # -- public -----------------------------------------------------------------------
+
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport (usable by sync and async clients) backed by this router."""
+        return httpx.MockTransport(self.router.handler)
+
+    def answered(self, request: httpx.Request) -> Exchange | None:
+        """The recorded exchange that answered ``request`` (once; ``None`` if none did)."""
+        with self._lock:
+            return self._answered.pop(id(request), None)
+
+
+def restore(exchange: Exchange, recorded: Exchange) -> Exchange:
+    """``exchange`` (made during replay) with ``recorded``'s timing and transport error.
+
+    Chunk arrival times become the recorded offsets from this exchange's send time (when
+    the chunks are the recorded ones), SSE events are re-timed to match, and the recorded
+    header and end times and transport error replace the ones replay produced (replay
+    can only imitate a timeout or a cut body).
+    """
+    t0 = exchange.t_send_ns
+    chunks = exchange.chunks
+    if [c for _, c in chunks] == [c for _, c in recorded.chunks]:
+        chunks = [(t0 + t, c) for t, c in recorded.chunks]
+    restored = replace(
+        exchange,
+        chunks=chunks,
+        t_headers_ns=None if recorded.t_headers_ns is None else t0 + recorded.t_headers_ns,
+        t_end_ns=None if recorded.t_end_ns is None else t0 + recorded.t_end_ns,
+        error=recorded.error,
+    )
+    if exchange.events is not None and recorded.events is not None:
+        restored.events = [
+            replace(ev, t_ns=t0 + rec.t_ns) if ev.raw == rec.raw else ev
+            for ev, rec in zip(exchange.events, recorded.events, strict=False)
+        ] + exchange.events[len(recorded.events) :]
+    return restored

@@ -1,0 +1,467 @@
+"""``POST .../chat/completions`` for the OpenAI, NebulaBlock and WeAI flavours.
+
+Written as a lean ASGI handler (no framework on the hot path): the body is parsed with
+orjson, every stream event is encoded once and handed to the server with one ``send``.
+
+A stream is, per choice: a role-only chunk (sent with the headers), one chunk per
+content token at its deadline ``t_request + ttft + k * itl``, one finish chunk; then the
+usage chunk (``choices: []``) when ``stream_options.include_usage`` is true, with
+``"usage": null`` on every other chunk; then ``data: [DONE]``. Choices of ``n > 1``
+share deadlines: token k of every choice is sent at the k-th deadline.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from conformance.backend.asgi import (
+    DisconnectWatch,
+    read_body,
+    send_body,
+    send_endless,
+    sleep_until,
+)
+from conformance.backend.config import WEAI_MODELS, BackendConfig
+from conformance.backend.errors import RequestError, invalid
+from conformance.backend.faults import Fault
+from conformance.backend.generation import (
+    Completion,
+    complete,
+    count_prompt_tokens,
+    prompt_key,
+)
+from conformance.backend.stats import Stats
+from conformance.backend.validate import ChatRequest, lenient_chat, validate_chat
+
+FINGERPRINT = "fp_conformance"
+SSE = b"text/event-stream; charset=utf-8"
+SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+# event kinds in a stream plan
+ROLE, CONTENT, FINISH, USAGE, DONE, OTHER = range(6)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What one request's handling depends on, resolved by the dispatcher."""
+
+    config: BackendConfig
+    stats: Stats
+    fault: Fault | None
+    #: "openai", "nebulablock", "weai" or "wetrocloud"
+    flavour: str
+    #: seconds
+    ttft: float
+    itl: float
+    #: time.monotonic() when the request arrived
+    t0: float
+    #: fail (correctly) after this many content tokens: X-Conformance-Midstream-Error
+    midstream_error_after: int | None = None
+
+    @property
+    def fault_name(self) -> str:
+        return self.fault.name if self.fault is not None else ""
+
+
+@dataclass(slots=True)
+class Answer:
+    """The generated result of one request, before it is put on the wire."""
+
+    id: str
+    created: int
+    model: str
+    choices: list[Completion]
+    #: the index written for each choice (0..n-1 unless a fault changes it)
+    indexes: list[int]
+    #: finish_reason written for each choice (None: never set)
+    finish: list[str | None]
+    usage: dict[str, Any]
+
+
+async def send_error(send: Send, ctx: RequestContext, error: RequestError) -> None:
+    """Answer with an error in the dialect's shape (faults may bend it)."""
+    ctx.stats.errors += 1
+    fault = ctx.fault_name
+    if fault == "invalid_500" and error.status == 400:
+        error = RequestError(500, "The server had an error while processing your request.",
+                             "server_error", None, None)  # fmt: skip
+    if ctx.flavour == "wetrocloud":
+        body = error.wetrocloud_bytes()
+    elif fault == "error_not_envelope":
+        body = orjson.dumps({"error": error.message})
+    else:
+        body = error.envelope_bytes()
+    await send_body(send, error.status, body)
+
+
+def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
+    """Generate every choice and the usage, applying generation-level faults."""
+    fault = ctx.fault_name
+    key = prompt_key(request.turns)
+    n = 1 if fault == "n_ignored" else request.n
+    bounds = (ctx.config.min_natural_tokens, ctx.config.max_natural_tokens)
+    choices: list[Completion] = []
+    for index in range(n):
+        if fault == "max_tokens_ignored" and request.max_tokens is not None:
+            done = complete(key, request.sampling, index, max_tokens=request.max_tokens + 5,
+                            length_bounds=bounds, ignore_eos=True)  # fmt: skip
+            done = Completion(done.pieces, "stop", done.tokens)
+        else:
+            done = complete(
+                key,
+                request.sampling,
+                index,
+                max_tokens=request.max_tokens,
+                stops=request.stops,
+                length_bounds=bounds,
+                ignore_eos=request.ignore_eos,
+                keep_stop=fault == "stop_left_in",
+            )
+        choices.append(done)
+    finish: list[str | None] = [c.finish_reason for c in choices]
+    if fault == "length_reported_as_stop":
+        finish = ["stop" for _ in finish]
+    elif fault == "finish_bad_value":
+        finish = ["eos" for _ in finish]
+    elif fault == "finish_never":
+        finish = [None for _ in finish]
+    prompt = count_prompt_tokens(text for _, text in request.turns)
+    completion = sum(c.tokens for c in choices)
+    total = prompt + completion + (7 if fault == "usage_total_wrong" else 0)
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+    }
+    if ctx.flavour == "nebulablock":
+        usage["prompt_tokens_details"] = None
+        usage["completion_tokens_details"] = None
+    ctx.stats.requests += 1
+    ctx.stats.tokens += completion
+    return Answer(
+        id="chatcmpl-" + secrets.token_hex(12),
+        created=int(time.time()),
+        model=request.model,
+        choices=choices,
+        indexes=[i + 1 if fault == "choice_index_wrong" else i for i in range(n)],
+        finish=finish,
+        usage=usage,
+    )
+
+
+def completion_body(answer: Answer, ctx: RequestContext) -> dict[str, Any]:
+    """The non-streamed ``chat.completion`` object."""
+    fault = ctx.fault_name
+    nebula = ctx.flavour == "nebulablock"
+    choices = []
+    for done, index, finish in zip(answer.choices, answer.indexes, answer.finish, strict=True):
+        message: dict[str, Any] = {"role": "assistant", "content": done.text, "refusal": None}
+        if nebula:
+            message["tool_calls"] = []
+            message["function_calls"] = []
+        choice: dict[str, Any] = {
+            "index": index,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": finish,
+        }
+        if fault == "ok_extra_fields":
+            message["x_reasoning_note"] = None
+            choice["x_choice_extra"] = {"stop_reason": None}
+        choices.append(choice)
+    body: dict[str, Any] = {
+        "id": answer.id,
+        "object": "chat.completion",
+        "created": str(answer.created) if fault == "created_string" else answer.created,
+        "model": answer.model,
+        "choices": choices,
+        "usage": answer.usage,
+        "service_tier": "default",
+        "system_fingerprint": FINGERPRINT,
+    }
+    if nebula:
+        body["prompt_logprobs"] = None
+    if fault == "ok_extra_fields":
+        body["x_backend"] = {"name": "conformance", "variant": "extra_fields"}
+    return body
+
+
+async def handle_chat(scope: Scope, receive: Receive, send: Send,
+                      ctx: RequestContext) -> None:  # fmt: skip
+    """Serve one Chat Completions request."""
+    raw = await read_body(receive, ctx.config.max_body_bytes)
+    fault = ctx.fault_name
+    if fault == "hang_before_headers":
+        await DisconnectWatch(receive).wait(ctx.config.hang_s)
+        return
+    body: Any = None
+    try:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise invalid(
+                f"We could not parse the JSON body of your request ({exc.msg}). "
+                "The body must be a JSON object.",
+                None,
+                "invalid_json",
+            ) from None
+        request = validate_chat(body)
+        if ctx.flavour == "weai" and request.model not in WEAI_MODELS:
+            raise RequestError(
+                404,
+                f"The model `{request.model}` does not exist. Known models: "
+                + ", ".join(WEAI_MODELS) + ".",
+                "invalid_request_error",
+                "model",
+                "model_not_found",
+            )  # fmt: skip
+    except RequestError as error:
+        if fault == "invalid_accepted" and error.status in (400, 404):
+            request = lenient_chat(body)
+        else:
+            await send_error(send, ctx, error)
+            return
+    answer = generate(request, ctx)
+    if request.stream and fault != "json_instead_of_stream":
+        ctx.stats.streams += 1
+        await _stream(send, receive, answer, request, ctx)
+    else:
+        await _respond(send, receive, answer, ctx)
+
+
+async def _respond(send: Send, receive: Receive, answer: Answer, ctx: RequestContext) -> None:
+    """A non-streamed answer, sent when its last token would be ready."""
+    fault = ctx.fault_name
+    longest = max((len(c.pieces) for c in answer.choices), default=0)
+    await sleep_until(ctx.t0 + ctx.ttft + max(0, longest - 1) * ctx.itl)
+    data = orjson.dumps(completion_body(answer, ctx))
+    if fault in {"truncated_stream", "hang_mid_stream", "huge_body"}:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+        if fault == "huge_body":
+            head = data[: data.index(b'"content":"') + len(b'"content":"')]
+            await send_endless(send, receive, head, b"amber " * 10923, ctx.config.huge_body_bytes)
+            return
+        await send({"type": "http.response.body", "body": data[: len(data) // 2],
+                    "more_body": True})  # fmt: skip
+        if fault == "hang_mid_stream":
+            await DisconnectWatch(receive).wait(ctx.config.hang_s)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    await send_body(send, 200, data)
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def _framer(fault: str) -> Callable[[bytes, int], bytes]:
+    """How one event's data becomes bytes on the wire (the SSE framing variants)."""
+    if fault == "ok_no_space":
+        return lambda data, _: b"data:" + data + b"\n\n"
+    if fault == "ok_crlf":
+        return lambda data, _: b"data: " + data + b"\r\n\r\n"
+    if fault == "ok_cr":
+        return lambda data, _: b"data: " + data + b"\r\r"
+    if fault == "no_blank_line":
+        return lambda data, _: b"data: " + data + b"\n"
+    if fault == "ok_sse_id":
+        return lambda data, k: b"id: %d\ndata: " % k + data + b"\n\n"
+    if fault == "ok_comments":
+        return lambda data, _: b": keep-alive\n\n: next event\ndata: " + data + b"\n\n"
+    return lambda data, _: b"data: " + data + b"\n\n"
+
+
+def plan_stream(answer: Answer, request: ChatRequest,
+                ctx: RequestContext) -> list[tuple[int, int, bytes]]:  # fmt: skip
+    """Every event of a stream as (deadline slot, kind, bytes); slot -1 means "at once"."""
+    fault = ctx.fault_name
+    include_usage = request.include_usage and fault != "usage_ignored"
+    usage_null = include_usage and fault != "ok_usage_key_absent"
+    base: dict[str, Any] = {
+        "id": answer.id,
+        "object": "chat.completion" if fault == "chunk_object_wrong" else "chat.completion.chunk",
+        "created": str(answer.created) if fault == "created_string" else answer.created,
+        "model": answer.model,
+        "system_fingerprint": FINGERPRINT,
+    }
+    chunks: list[tuple[int, int, dict[str, Any]]] = []
+
+    def add(slot: int, kind: int, choices: list[dict[str, Any]], **extra: Any) -> None:
+        chunk = dict(base)
+        chunk["choices"] = choices
+        if usage_null:
+            chunk["usage"] = None
+        chunk.update(extra)
+        chunks.append((slot, kind, chunk))
+
+    def choice(position: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"index": answer.indexes[position], "delta": delta, "logprobs": None,
+                "finish_reason": finish}  # fmt: skip
+
+    role_first = fault not in {"no_role", "ok_role_with_content"}
+    if role_first:
+        for position in range(len(answer.choices)):
+            add(-1, ROLE, [choice(position, {"role": "assistant", "content": "",
+                                             "refusal": None})])  # fmt: skip
+    longest = max((len(c.pieces) for c in answer.choices), default=0)
+    for slot in range(max(longest, 1)):
+        for position, done in enumerate(answer.choices):
+            pieces = done.pieces
+            last = slot == len(pieces) - 1 or (not pieces and slot == 0)
+            finish = answer.finish[position]
+            if slot < len(pieces):
+                delta: dict[str, Any] = {"content": pieces[slot]}
+                if fault == "role_every_delta" or (fault == "ok_role_with_content" and slot == 0):
+                    delta = {"role": "assistant", **delta}
+                if last and fault == "ok_finish_with_content" and finish is not None:
+                    add(slot, CONTENT, [choice(position, delta, finish)])
+                    continue
+                add(slot, CONTENT, [choice(position, delta)])
+            if last and finish is not None:
+                delta = {"role": "assistant"} if fault == "role_every_delta" else {}
+                if not pieces and fault == "ok_role_with_content":
+                    delta = {"role": "assistant"}
+                add(slot, FINISH, [choice(position, delta, finish)])
+                if fault == "finish_twice":
+                    add(slot, FINISH, [choice(position, {}, finish)])
+    end = max(longest - 1, 0)
+    if include_usage:
+        if fault == "usage_chunk_with_choices" and chunks and chunks[-1][1] == FINISH:
+            slot, _kind, last_chunk = chunks[-1]
+            last_chunk["usage"] = answer.usage
+        else:
+            add(end, USAGE, [], usage=answer.usage)
+    if fault == "usage_every_chunk":
+        for _, _, chunk in chunks:
+            chunk["usage"] = answer.usage
+    if fault == "id_missing":
+        for _, _, chunk in chunks:
+            del chunk["id"]
+    elif fault == "id_changes":
+        for k, (_, _, chunk) in enumerate(chunks):
+            chunk["id"] = f"{answer.id}-{k}"
+    if fault == "ok_extra_fields":
+        for _, _, chunk in chunks:
+            chunk["x_backend"] = {"variant": "extra_fields"}
+            for c in chunk["choices"]:
+                c["x_choice_extra"] = None
+                c["delta"]["x_delta_extra"] = None
+    frame = _framer(fault)
+    events = [(slot, kind, frame(orjson.dumps(chunk), k))
+              for k, (slot, kind, chunk) in enumerate(chunks)]  # fmt: skip
+    events.append((end, DONE, frame(b"[DONE]", len(chunks))))
+    return _wire_faults(events, fault, longest, ctx)
+
+
+def _wire_faults(events: list[tuple[int, int, bytes]], fault: str, longest: int,
+                 ctx: RequestContext) -> list[tuple[int, int, bytes]]:  # fmt: skip
+    """Faults that act on the encoded events."""
+    half = max(1, longest // 2)
+    if fault == "no_done":
+        events = [e for e in events if e[1] != DONE]
+    elif fault == "bom" and events:
+        slot, kind, data = events[0]
+        events[0] = (slot, kind, b"\xef\xbb\xbf" + data)
+    elif fault == "event_without_data":
+        at = next((i for i, e in enumerate(events) if e[1] == CONTENT), 0)
+        events.insert(at, (events[at][0], OTHER, b"event: message\n\n"))
+    elif fault == "unparseable_event":
+        at = next((i for i, e in enumerate(events) if e[1] == CONTENT and e[0] >= half), 0)
+        slot, kind, data = events[at]
+        events[at] = (slot, kind, data[: len(data) // 2].rstrip(b"\n") + b"\n\n")
+    elif fault in {"truncated_stream", "hang_mid_stream"}:
+        events = [e for e in events if e[0] < half and e[1] in (ROLE, CONTENT, FINISH)]
+    elif fault == "ok_split_writes":
+        split: list[tuple[int, int, bytes]] = []
+        for slot, kind, data in events:
+            third = max(1, len(data) // 3)
+            split += [(slot, kind, data[:third]), (slot, OTHER, data[third : 2 * third]),
+                      (slot, OTHER, data[2 * third :])]  # fmt: skip
+        events = split
+    elif fault == "ok_coalesced_writes":
+        merged: list[tuple[int, int, bytes]] = []
+        for slot, kind, data in events:
+            if merged and merged[-1][0] == slot:
+                last_slot, last_kind, last_data = merged[-1]
+                merged[-1] = (last_slot, last_kind if last_kind == CONTENT else kind,
+                              last_data + data)  # fmt: skip
+            else:
+                merged.append((slot, kind, data))
+        events = merged
+    failure_at = ctx.midstream_error_after
+    if fault == "midstream_error_plain":
+        failure_at = half if failure_at is None else failure_at
+    if failure_at is not None:
+        kept = [e for e in events if e[0] < failure_at and e[1] in (ROLE, CONTENT, FINISH)]
+        if fault == "midstream_error_plain":
+            tail = b"Internal Server Error: generation failed\n"
+        else:
+            error = RequestError(500, "The server had an error while generating the answer.",
+                                 "server_error", None, "internal_error")  # fmt: skip
+            tail = b"data: " + error.envelope_bytes() + b"\n\n"
+        kept.append((failure_at, OTHER, tail))
+        events = kept
+    return events
+
+
+async def _stream(send: Send, receive: Receive, answer: Answer, request: ChatRequest,
+                  ctx: RequestContext) -> None:  # fmt: skip
+    fault = ctx.fault_name
+    events = plan_stream(answer, request, ctx)
+    content_type = b"application/json" if fault == "wrong_content_type" else SSE
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", content_type), *SSE_HEADERS]})  # fmt: skip
+    if fault == "huge_body":
+        await _endless_stream(send, receive, events, ctx)
+        return
+    ttft, itl, t0 = ctx.ttft, ctx.itl, ctx.t0
+    stats = ctx.stats
+    watch: DisconnectWatch | None = None
+    if ttft or itl or fault == "hang_mid_stream":
+        watch = DisconnectWatch(receive)
+        watch.start()
+    monotonic = time.monotonic
+    first = True
+    hang = fault == "hang_mid_stream"
+    last = len(events) - 1
+    try:
+        for position, (slot, kind, data) in enumerate(events):
+            deadline = t0
+            if slot >= 0:
+                deadline = t0 + ttft + slot * itl
+                now = monotonic()
+                if now < deadline:
+                    await sleep_until(deadline)
+                    if watch is not None and watch.gone:
+                        return
+            more = hang or position != last
+            await send({"type": "http.response.body", "body": data, "more_body": more})
+            if kind == CONTENT:
+                if first:
+                    stats.ttft.add(monotonic() - deadline)
+                    first = False
+                else:
+                    stats.itl.add(monotonic() - deadline)
+        if hang and watch is not None:
+            await watch.wait(ctx.config.hang_s)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        elif last < 0:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        if watch is not None:
+            watch.stop()
+
+
+async def _endless_stream(send: Send, receive: Receive, events: list[tuple[int, int, bytes]],
+                          ctx: RequestContext) -> None:  # fmt: skip
+    head = b"".join(data for _, kind, data in events if kind == ROLE)
+    content = next((data for _, kind, data in events if kind == CONTENT), b"")
+    block = content * max(1, 65536 // max(1, len(content)))
+    await send_endless(send, receive, head, block, ctx.config.huge_body_bytes)

@@ -1,0 +1,91 @@
+"""How the embedded reference backend is configured."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.errors import ConfigError
+
+#: the models the WeAI flavour knows (the seed documentation names exactly these)
+WEAI_MODELS: tuple[str, ...] = ("llama3.1-8B", "llama3.1-70B")
+#: what GET /v1/models and /nebulablock/v1/models list (any model name is accepted there)
+DEFAULT_MODELS: tuple[str, ...] = ("reference-small", "reference-large")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """Everything that shapes one run of the reference backend.
+
+    ``ttft_ms`` is the delay from the request to its first content token and ``itl_ms``
+    the delay between content tokens; both are scheduled against absolute deadlines.
+    ``fault`` names a fault mode (see :data:`conformance.backend.FAULTS`) that every
+    request gets unless it picks another one. With an empty ``api_keys`` any key (and
+    none) is accepted; otherwise only those keys are.
+    """
+
+    host: str = "127.0.0.1"
+    #: 0 picks a free port
+    port: int = 0
+    ttft_ms: float = 0.0
+    itl_ms: float = 0.0
+    fault: str | None = None
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: the natural length of an answer, in tokens, is drawn from this inclusive range
+    min_natural_tokens: int = 20
+    max_natural_tokens: int = 100
+    #: request bodies larger than this are refused with 413
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: hang faults give up after this long (they also end when the client goes away)
+    hang_s: float = 300.0
+    #: the "huge body" fault stops after this many bytes (or when the client goes away)
+    huge_body_bytes: int = 256 * 1024 * 1024
+    #: uvicorn's log level; the access log is always off
+    log_level: str = "warning"
+
+    def __post_init__(self) -> None:
+        from conformance.backend.faults import FAULTS  # local: faults imports nothing of ours
+
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
+        for name in ("ttft_ms", "itl_ms"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0 or value != value:
+                raise ConfigError(f"{name.replace('_', '-')} must be a number >= 0, got {value!r}")
+            if value > 600_000:
+                raise ConfigError(f"{name.replace('_', '-')} must be at most 600000 ms")
+        if self.fault is not None and self.fault not in FAULTS:
+            raise ConfigError(
+                f"unknown fault {self.fault!r}; choose one of: {', '.join(sorted(FAULTS))}"
+            )
+        if not 1 <= self.min_natural_tokens <= self.max_natural_tokens:
+            raise ConfigError("need 1 <= min_natural_tokens <= max_natural_tokens")
+        if any((not isinstance(k, str)) or not k or k != k.strip() for k in self.api_keys):
+            raise ConfigError("API keys must be non-empty strings without surrounding spaces")
+        if self.max_body_bytes < 1024 or self.huge_body_bytes < 1 or self.hang_s <= 0:
+            raise ConfigError("max_body_bytes, huge_body_bytes and hang_s must be positive")
+
+    def replace(self, **changes: Any) -> BackendConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        """The configuration as JSON, keys included (only for handing to a child process)."""
+        data = dataclasses.asdict(self)
+        data["api_keys"] = list(self.api_keys)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> BackendConfig:
+        """The inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ConfigError("backend configuration must be a JSON object")
+        data["api_keys"] = tuple(data.get("api_keys") or ())
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown backend configuration fields: {sorted(unknown)}")
+        return cls(**data)

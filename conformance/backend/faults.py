@@ -1,0 +1,189 @@
+"""The fault registry: named ways for the reference backend to break exactly one property.
+
+A fault is chosen for the whole server (``conformance serve --fault NAME``) or per
+request, by the path prefix ``/fault/<name>`` in front of any route or by the header
+``X-Conformance-Fault: <name>``; the request's choice wins, and ``none`` turns a
+server-wide fault off. Entries with ``correct=True`` are *valid variants*: unusual but
+legal behaviour (CRLF line ends, comment lines, extra fields, ...) that a correct checker
+must accept. The README next to this module lists them all as a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: dialects a fault can apply to (the OpenAI dialect covers the NebulaBlock and WeAI paths)
+OPENAI = "openai"
+WETROCLOUD = "wetrocloud"
+_OAI = frozenset({OPENAI})
+_WC = frozenset({WETROCLOUD})
+_BOTH = frozenset({OPENAI, WETROCLOUD})
+
+#: what a request must have for a fault to show (``needs``)
+NEEDS_STREAM = "stream"  # stream: true
+NEEDS_USAGE = "include_usage"  # stream_options.include_usage: true
+NEEDS_MAX_TOKENS = "max_tokens"  # a max_tokens below the natural length (e.g. 5)
+NEEDS_STOP = "stop"  # a stop sequence that occurs in the text
+NEEDS_N = "n"  # n >= 2
+NEEDS_INVALID = "invalid"  # an invalid request
+NEEDS_KEYS = "api_keys"  # the server is configured with API keys
+NEEDS_WRONG_KEY = "wrong_key"  # the request carries a key that is not configured
+NEEDS_NO_KEY = "no_key"  # the request carries no key
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One fault mode (or, with ``correct=True``, one valid variant).
+
+    ``breaks`` says in user words which property is broken (for a valid variant: what
+    is unusual but legal). ``needs`` lists what a request must have for the fault to be
+    visible (see the ``NEEDS_*`` names); ``hangs`` marks faults that stall the client
+    until its timeout.
+    """
+
+    name: str
+    category: str
+    breaks: str
+    dialects: frozenset[str] = _OAI
+    correct: bool = False
+    needs: frozenset[str] = field(default_factory=frozenset)
+    hangs: bool = False
+
+
+def _f(
+    name: str,
+    category: str,
+    breaks: str,
+    *needs: str,
+    dialects: frozenset[str] = _OAI,
+    correct: bool = False,
+    hangs: bool = False,
+) -> Fault:
+    return Fault(name, category, breaks, dialects, correct, frozenset(needs), hangs)
+
+
+_S = NEEDS_STREAM
+_ALL: tuple[Fault, ...] = (
+    # --- SSE framing
+    _f("no_done", "sse_framing", "the stream ends without the `data: [DONE]` sentinel", _S),
+    _f("bom", "sse_framing", "the stream starts with a UTF-8 byte order mark", _S),
+    _f("no_blank_line", "sse_framing", "events are not separated by a blank line", _S),
+    _f("event_without_data", "sse_framing",
+       "the stream carries an event with an `event:` line but no `data:` line", _S),
+    _f("wrong_content_type", "sse_framing",
+       "a stream is served with Content-Type application/json, not text/event-stream", _S),
+    _f("json_instead_of_stream", "sse_framing",
+       "`stream: true` is answered with one plain JSON chat.completion", _S),
+    # --- chunk schema
+    _f("chunk_object_wrong", "chunk_schema",
+       "chunks have `object` \"chat.completion\" instead of \"chat.completion.chunk\"", _S),
+    _f("created_string", "chunk_schema",
+       "`created` is a string instead of an integer (chunks and completions)"),
+    _f("id_changes", "chunk_schema", "the chunk `id` changes from chunk to chunk", _S),
+    _f("id_missing", "chunk_schema", "chunks have no `id`", _S),
+    # --- stream semantics
+    _f("no_role", "stream_semantics", "no delta carries `role`", _S),
+    _f("role_every_delta", "stream_semantics",
+       "`role` is repeated in every delta, not only the first", _S),
+    _f("finish_never", "stream_semantics",
+       "`finish_reason` is never set (stays null in every chunk / choice)"),
+    _f("finish_twice", "stream_semantics", "each choice's `finish_reason` is sent twice", _S),
+    _f("finish_bad_value", "stream_semantics",
+       "`finish_reason` is \"eos\", a value outside the OpenAI enum"),
+    _f("usage_ignored", "stream_semantics",
+       "`stream_options.include_usage` is ignored: no usage chunk", _S, NEEDS_USAGE),
+    _f("usage_every_chunk", "stream_semantics",
+       "every chunk carries a usage object, not only the final one", _S),
+    _f("usage_chunk_with_choices", "stream_semantics",
+       "the usage chunk has non-empty `choices` (usage rides on the last finish chunk)",
+       _S, NEEDS_USAGE),
+    _f("usage_total_wrong", "stream_semantics",
+       "usage.total_tokens is not prompt_tokens + completion_tokens"),
+    # --- parameter semantics
+    _f("max_tokens_ignored", "parameters",
+       "max_tokens / max_completion_tokens is not enforced (more tokens, finish \"stop\")",
+       NEEDS_MAX_TOKENS),
+    _f("stop_left_in", "parameters", "the matched stop sequence is left in the output",
+       NEEDS_STOP),
+    _f("n_ignored", "parameters", "`n` is ignored: one choice comes back", NEEDS_N),
+    _f("choice_index_wrong", "parameters", "choice indexes run 1..n instead of 0..n-1"),
+    _f("length_reported_as_stop", "parameters",
+       "finish_reason is \"stop\" when the max_tokens cap cut the answer", NEEDS_MAX_TOKENS),
+    # --- errors
+    _f("invalid_accepted", "errors", "invalid input is answered 200 with a completion",
+       NEEDS_INVALID, dialects=_BOTH),
+    _f("invalid_500", "errors", "invalid input is answered 500 instead of 400",
+       NEEDS_INVALID, dialects=_BOTH),
+    _f("error_not_envelope", "errors",
+       "error bodies are {\"error\": \"<text>\"}, not the {\"error\": {message, type, param, "
+       "code}} envelope", NEEDS_INVALID),
+    _f("midstream_error_plain", "errors",
+       "a mid-stream failure is written as plain text, not as an SSE event carrying "
+       "{\"error\": {...}} (the correct form: header X-Conformance-Midstream-Error)", _S),
+    # --- auth
+    _f("wrong_key_accepted", "auth", "a wrong API key is accepted although keys are configured",
+       NEEDS_KEYS, NEEDS_WRONG_KEY, dialects=_BOTH),
+    _f("missing_key_accepted", "auth", "a request without any API key is accepted although "
+       "keys are configured", NEEDS_KEYS, NEEDS_NO_KEY, dialects=_BOTH),
+    # --- robustness
+    _f("hang_before_headers", "robustness", "the server never sends response headers",
+       dialects=_BOTH, hangs=True),
+    _f("hang_mid_stream", "robustness",
+       "the server stops sending halfway through the answer and keeps the connection open",
+       hangs=True),
+    _f("truncated_stream", "robustness",
+       "the response is closed halfway through (stream: no finish, no [DONE]; JSON: cut)"),
+    _f("unparseable_event", "robustness", "one stream event's data is not valid JSON", _S),
+    _f("huge_body", "robustness",
+       "the body never ends (endless chunks or an endless JSON string, up to the size cap)",
+       dialects=_BOTH),
+    # --- Wetrocloud
+    _f("wc_tokens_string", "wetrocloud", "`tokens` is a string, not an integer", dialects=_WC),
+    _f("wc_success_string", "wetrocloud", "`success` is the string \"true\", not a boolean",
+       dialects=_WC),
+    _f("wc_multipart_rejected", "wetrocloud",
+       "a valid multipart/form-data request is refused (415)", dialects=_WC),
+    _f("wc_token_scheme_rejected", "wetrocloud",
+       "`Authorization: Token <key>` is refused (401) even with a valid key", dialects=_WC),
+    # --- valid variants: a correct checker must accept every one of these
+    _f("ok_no_space", "valid", "`data:` lines have no space after the colon", _S, correct=True),
+    _f("ok_crlf", "valid", "SSE lines end with CRLF", _S, correct=True),
+    _f("ok_cr", "valid", "SSE lines end with a bare CR", _S, correct=True),
+    _f("ok_comments", "valid", "`:` comment lines and keep-alive comment blocks between events",
+       _S, correct=True),
+    _f("ok_sse_id", "valid", "events carry an `id:` field besides `data:`", _S, correct=True),
+    _f("ok_extra_fields", "valid",
+       "unknown extra fields in chunks, choices, messages and responses", correct=True,
+       dialects=_BOTH),
+    _f("ok_usage_key_absent", "valid",
+       "chunks other than the usage chunk omit `usage` instead of sending null",
+       _S, NEEDS_USAGE, correct=True),
+    _f("ok_role_with_content", "valid",
+       "the first delta carries role and the first content together (no role-only chunk)",
+       _S, correct=True),
+    _f("ok_finish_with_content", "valid",
+       "finish_reason arrives on the last content chunk instead of a chunk of its own",
+       _S, correct=True),
+    _f("ok_split_writes", "valid", "events are split across several network writes",
+       _S, correct=True),
+    _f("ok_coalesced_writes", "valid", "several events arrive in one network write",
+       _S, correct=True),
+)  # fmt: skip
+
+#: every fault and valid variant by name
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}
+
+
+def fault_table() -> str:
+    """The registry as a Markdown table (what the README shows)."""
+    rows = [
+        "| name | category | correct | dialects | needs | what it breaks (or varies) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for fault in _ALL:
+        rows.append(
+            f"| `{fault.name}` | {fault.category} | {'yes' if fault.correct else 'no'} | "
+            f"{', '.join(sorted(fault.dialects))} | {', '.join(sorted(fault.needs)) or '-'} | "
+            f"{fault.breaks.replace('|', '/')} |"
+        )
+    return "\n".join(rows)

@@ -1,0 +1,198 @@
+"""Deterministic text generation and the backend's tokenizer.
+
+The backend does not run a model. It draws words from a fixed vocabulary
+(:data:`VOCABULARY`) with a pseudo-random generator seeded by the prompt and the sampling
+parameters, so the same prompt and seed always give the same text, streamed or not.
+
+The tokenizer (used for every count the backend reports) is one token per word-piece:
+a run of letters, digits or underscores, or a single punctuation character
+(:func:`count_tokens`). A message costs one token for its role plus the tokens of its
+text (:func:`count_prompt_tokens`). Every generated token is one word-piece, so the
+text of an answer that was not cut by a stop sequence has exactly
+``usage.completion_tokens`` tokens under the same tokenizer.
+
+Because the vocabulary is fixed and no word is part of another, a test can request an
+answer, pick a word from it and use that word as a stop sequence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: every word the backend can produce; no word contains another one
+VOCABULARY: tuple[str, ...] = (
+    "amber", "bridge", "cloud", "delta", "ember", "forest", "garden", "harbor",
+    "island", "jungle", "kettle", "lantern", "meadow", "nectar", "orbit", "pepper",
+    "quartz", "river", "saddle", "timber", "umbra", "velvet", "willow", "xenon",
+    "yonder", "zephyr", "anchor", "basil", "copper", "dune", "echo", "fjord",
+    "glacier", "hollow", "ivory", "juniper", "kernel", "lagoon", "marble", "nimbus",
+    "opal", "prairie", "quiver", "ridge", "sierra", "tundra", "upland", "valley",
+    "walnut", "yarrow", "zenith", "acorn", "bramble", "cobalt", "drift", "fable",
+    "grove", "heron", "indigo", "jasper", "knoll", "lotus", "mosaic", "pebble",
+)  # fmt: skip
+#: punctuation tokens that may follow a word
+PUNCTUATION: tuple[str, ...] = (",", ".")
+
+_WORD_PIECE = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(text: str) -> int:
+    """How many tokens ``text`` has under the backend's tokenizer."""
+    return len(_WORD_PIECE.findall(text))
+
+
+def count_prompt_tokens(texts: Iterable[str]) -> int:
+    """The prompt tokens of a conversation given as its message texts (1 per message + text)."""
+    return sum(1 + count_tokens(text) for text in texts)
+
+
+def prompt_key(turns: Sequence[tuple[str, str]]) -> bytes:
+    """A stable digest of a conversation (role and text of every message)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for role, text in turns:
+        digest.update(role.encode())
+        digest.update(b"\x00")
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x01")
+    return digest.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """The parameters that shape the text (all of them change it deterministically).
+
+    With ``temperature == 0`` the answer depends only on the prompt: the seed and the
+    choice index are not used, so every choice is the same (greedy decoding).
+    ``top_p`` narrows the words that can be drawn; a positive ``presence_penalty`` or
+    ``frequency_penalty`` avoids repeating words, a negative one favours it.
+    """
+
+    seed: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One generated choice.
+
+    ``pieces`` are the text fragments in sending order (one per content event; each is
+    one token, or the part of a token before a stop sequence); ``tokens`` is how many
+    tokens the backend generated (the usage count), which includes tokens that were
+    swallowed by a stop sequence.
+    """
+
+    pieces: tuple[str, ...]
+    finish_reason: str
+    tokens: int
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+def _rng_seed(key: bytes, sampling: Sampling, index: int) -> int:
+    greedy = sampling.temperature == 0
+    material = b"|".join(
+        (
+            key,
+            b"greedy" if greedy else repr((sampling.seed, index, sampling.temperature)).encode(),
+            repr((sampling.top_p, sampling.presence_penalty, sampling.frequency_penalty)).encode(),
+        )
+    )
+    return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big")
+
+
+@lru_cache(maxsize=8192)
+def raw_tokens(
+    key: bytes, sampling: Sampling, index: int, length_bounds: tuple[int, int], length: int | None
+) -> tuple[tuple[str, ...], int]:
+    """The token texts of one choice and the natural length of the answer.
+
+    ``length`` forces how many tokens to produce (``None``: the natural length, which
+    is drawn from ``length_bounds``). The first token has no leading space.
+    """
+    rng = random.Random(_rng_seed(key, sampling, index))
+    natural = rng.randint(*length_bounds)
+    total = natural if length is None else length
+    order = list(VOCABULARY)
+    random.Random(key).shuffle(order)
+    keep = max(2, math.ceil(sampling.top_p * len(order)))
+    candidates = order[:keep]
+    greedy = sampling.temperature == 0
+    penalty = sampling.presence_penalty + sampling.frequency_penalty
+    out: list[str] = []
+    used: set[str] = set()
+    cursor = 0
+    for position in range(total):
+        if position % 9 == 8:
+            out.append(PUNCTUATION[(position // 9) % 2])
+            continue
+        if greedy:
+            cursor = (cursor * 31 + 7 + position) % len(candidates)
+            word = candidates[cursor]
+        else:
+            word = rng.choice(candidates)
+            if penalty > 0:
+                for _ in range(3):
+                    if word not in used:
+                        break
+                    word = rng.choice(candidates)
+            elif penalty < 0 and used and rng.random() < min(1.0, -penalty / 4):
+                word = out[-1].strip() if out[-1] not in PUNCTUATION else word
+        used.add(word)
+        out.append(word if position == 0 else " " + word)
+    return tuple(out), natural
+
+
+def complete(
+    key: bytes,
+    sampling: Sampling,
+    index: int,
+    *,
+    max_tokens: int | None,
+    stops: Sequence[str] = (),
+    length_bounds: tuple[int, int] = (20, 100),
+    ignore_eos: bool = False,
+    keep_stop: bool = False,
+) -> Completion:
+    """Generate one choice, honouring ``max_tokens`` and the stop sequences.
+
+    The answer ends with ``finish_reason`` ``"stop"`` at its natural length or at the
+    first stop sequence (which is left out of the text), and with ``"length"`` when
+    ``max_tokens`` cut it. With ``ignore_eos`` the answer runs to ``max_tokens``.
+    ``keep_stop`` leaves the matched stop sequence in the text (only for a fault mode).
+    """
+    forced = max_tokens if ignore_eos and max_tokens is not None else None
+    tokens, natural = raw_tokens(key, sampling, index, length_bounds, forced)
+    limit = len(tokens) if max_tokens is None else min(len(tokens), max_tokens)
+    cut = max_tokens is not None and (forced is not None or natural > max_tokens)
+    if stops:
+        longest = max(len(s) for s in stops)
+        text = ""
+        for position in range(limit):
+            start = max(0, len(text) - longest)
+            text += tokens[position]
+            hits = [(p, len(s)) for p, s in ((text.find(s, start), s) for s in stops) if p >= 0]
+            if hits:
+                first, size = min(hits)
+                end = first + size if keep_stop else first
+                pieces: list[str] = []
+                offset = 0
+                for token in tokens[: position + 1]:
+                    if offset >= end:
+                        break
+                    piece = token[: end - offset]
+                    if piece:
+                        pieces.append(piece)
+                    offset += len(token)
+                return Completion(tuple(pieces), "stop", position + 1)
+    return Completion(tokens[:limit], "length" if cut else "stop", limit)

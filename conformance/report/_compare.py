@@ -1,0 +1,444 @@
+"""Comparing results with a baseline: what changed, and whether it is more than noise.
+
+Each current result is matched to a baseline with the same kind, provider, model,
+streaming mode and load (users or rate; the run's length may differ). For conformance,
+every check whose status changed is listed, newly failing ones first. For performance,
+every percentile shows its change; a change is a regression only when the bootstrap
+confidence interval of the difference (from per-request samples) lies entirely on the
+worse side of zero *and* the change is at least ``min_change`` of the baseline. When no
+samples exist, the change is shown and marked "not judged", never flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from conformance.report._format import as_float, fmt_duration
+from conformance.report._model import (
+    FAILING,
+    BenchRun,
+    Target,
+    bench_runs,
+    target_labels,
+)
+from conformance.report._stats import MIN_SAMPLES, Interval, bootstrap_diff, clean
+
+#: Latency metrics compared, with their labels.
+LATENCY = (
+    ("ttft_ms", "TTFT"),
+    ("itl_ms", "ITL"),
+    ("tpot_ms", "TPOT"),
+    ("e2e_ms", "E2E"),
+    ("schedule_delay_ms", "Schedule delay"),
+    ("latency_from_sched_ms", "Latency from schedule"),
+)
+PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+#: A change in the failure rate smaller than this (absolute) is never a regression.
+MIN_FAILURE_RATE_CHANGE = 0.005
+
+REGRESSED = "regressed"
+IMPROVED = "improved"
+UNCHANGED = "no significant change"
+NOT_JUDGED = "not judged"
+
+
+@dataclass(frozen=True)
+class CheckChange:
+    """A check whose status differs between the baseline and the current run."""
+
+    target: str
+    check_id: str
+    title: str
+    severity: str
+    before: str | None
+    after: str | None
+    change: str  # "newly failing" | "newly passing" | "new check" | "removed" | "changed"
+
+    @property
+    def regression(self) -> bool:
+        """True when a check that did not fail in the baseline fails now."""
+        return self.change == "newly failing"
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of one run compared with its baseline."""
+
+    target: str
+    run: str
+    metric: str
+    stat: str
+    label: str
+    unit: str
+    baseline: float | None
+    current: float | None
+    higher_is_worse: bool
+    verdict: str
+    basis: str
+    interval: Interval | None = None
+
+    @property
+    def delta(self) -> float | None:
+        """Current minus baseline, in the metric's unit."""
+        if self.baseline is None or self.current is None:
+            return None
+        return self.current - self.baseline
+
+    @property
+    def rel(self) -> float | None:
+        """The change relative to the baseline (0.1 is 10 % more)."""
+        d = self.delta
+        if d is None or not self.baseline:
+            return None
+        return d / abs(self.baseline)
+
+    @property
+    def regression(self) -> bool:
+        """True when the metric got worse by more than noise and the threshold."""
+        return self.verdict == REGRESSED
+
+
+@dataclass
+class Comparison:
+    """The outcome of comparing current results with baselines."""
+
+    check_changes: list[CheckChange] = field(default_factory=list)
+    metric_changes: list[MetricChange] = field(default_factory=list)
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    confidence: float = 0.95
+    min_change: float = 0.05
+
+    @property
+    def regressions(self) -> list[CheckChange | MetricChange]:
+        """Newly failing checks, then metrics that regressed."""
+        out: list[CheckChange | MetricChange] = [c for c in self.check_changes if c.regression]
+        out.extend(m for m in self.metric_changes if m.regression)
+        return out
+
+    @property
+    def regressed(self) -> bool:
+        """True when anything regressed (what ``--fail-on-regression`` acts on)."""
+        return bool(self.regressions)
+
+
+def labels_for(results: Sequence[dict[str, Any]]) -> list[Target]:
+    """Target labels for mixed results: check and bench results are labelled separately."""
+    out: list[Target | None] = [None] * len(results)
+    for kind in ("check", "bench"):
+        idx = [i for i, r in enumerate(results) if r.get("kind") == kind]
+        for i, t in zip(idx, target_labels([results[i] for i in idx]), strict=True):
+            out[i] = t
+    return [t if t is not None else target_labels([results[i]])[0] for i, t in enumerate(out)]
+
+
+def match_key(result: dict[str, Any]) -> tuple[Any, ...]:
+    """What must be equal for a baseline to match: kind, provider, model, stream and load."""
+    kind = result.get("kind")
+    key: tuple[Any, ...] = (kind, result.get("provider"), result.get("model"))
+    if kind == "bench":
+        load = result.get("load") or {}
+        key += (result.get("stream"), _freeze(load.get("users")), _freeze(load.get("rate")))
+    return key
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def compare(
+    results: Sequence[dict[str, Any]],
+    baselines: Sequence[dict[str, Any]] | None,
+    *,
+    confidence: float = 0.95,
+    min_change: float = 0.05,
+    seed: int = 0,
+) -> Comparison:
+    """Compare each result with its matching baseline.
+
+    ``confidence`` is the level of the bootstrap interval; ``min_change`` the smallest
+    relative change (0.05 = 5 %) worth flagging even when it is statistically clear.
+    """
+    comp = Comparison(confidence=confidence, min_change=min_change)
+    if not baselines:
+        return comp
+    labels = labels_for(results)
+    base_labels = labels_for(baselines)
+    index: dict[tuple[Any, ...], int] = {}
+    for j, b in enumerate(baselines):
+        key = match_key(b)
+        if key in index:
+            comp.notes.append(
+                f"Two baselines match {base_labels[j].label} ({b.get('kind')}); the later one given is used."
+            )
+        index[key] = j
+    used: set[int] = set()
+    for i, r in enumerate(results):
+        found = index.get(match_key(r))
+        if found is None:
+            comp.notes.append(f"No baseline matches {labels[i].label} ({r.get('kind')}).")
+            continue
+        used.add(found)
+        comp.pairs.append((i, found))
+        b = baselines[found]
+        if r.get("kind") == "check":
+            comp.check_changes.extend(_check_changes(labels[i].label, b, r))
+        else:
+            comp.metric_changes.extend(
+                _bench_changes(labels[i].label, b, r, comp, seed=seed + 7919 * i)
+            )
+    for j, b in enumerate(baselines):
+        if j not in used:
+            comp.notes.append(
+                f"Baseline {base_labels[j].label} ({b.get('kind')}) matches no current result."
+            )
+    order = {"newly failing": 0, "newly passing": 1, "changed": 2, "new check": 3, "removed": 4}
+    sev = {"sdk": 0, "client": 1, "cosmetic": 2}
+    comp.check_changes.sort(key=lambda c: (order[c.change], sev.get(c.severity, 3), c.check_id))
+    return comp
+
+
+def _check_changes(target: str, base: dict[str, Any], cur: dict[str, Any]) -> list[CheckChange]:
+    before = {c["id"]: c for c in base.get("checks", [])}
+    after = {c["id"]: c for c in cur.get("checks", [])}
+    out = []
+    for cid, c in after.items():
+        old = before.get(cid)
+        title, severity, status = str(c.get("title") or cid), str(c["severity"]), c["status"]
+        if old is None:
+            out.append(CheckChange(target, cid, title, severity, None, status, "new check"))
+            continue
+        was = old["status"]
+        if was == status:
+            continue
+        if status in FAILING and was not in FAILING:
+            change = "newly failing"
+        elif was in FAILING and status not in FAILING:
+            change = "newly passing" if status == "passed" else "changed"
+        else:
+            change = "changed"
+        out.append(CheckChange(target, cid, title, severity, was, status, change))
+    for cid, old in before.items():
+        if cid not in after:
+            title = str(old.get("title") or cid)
+            out.append(
+                CheckChange(
+                    target, cid, title, str(old["severity"]), old["status"], None, "removed"
+                )
+            )
+    return out
+
+
+def _bench_changes(
+    target: str, base: dict[str, Any], cur: dict[str, Any], comp: Comparison, *, seed: int
+) -> list[MetricChange]:
+    b_len = (base.get("load") or {}).get("duration_s")
+    c_len = (cur.get("load") or {}).get("duration_s")
+    if b_len is not None and c_len is not None and b_len != c_len:
+        comp.notes.append(
+            f"{target}: the baseline ran {fmt_duration(b_len)}, this run {fmt_duration(c_len)}; "
+            "throughput and tail percentiles are less comparable."
+        )
+    base_runs = {r.label: r for r in bench_runs(base)}
+    out = []
+    for n, run in enumerate(bench_runs(cur)):
+        b = base_runs.get(run.label)
+        if b is None:
+            comp.notes.append(f"{target}: the baseline has no step at {run.label}.")
+            continue
+        out.extend(_run_changes(target, b, run, comp, seed=seed + 101 * n))
+    return out
+
+
+def _run_changes(
+    target: str, base: BenchRun, cur: BenchRun, comp: Comparison, *, seed: int
+) -> list[MetricChange]:
+    out: list[MetricChange] = []
+    for metric, name in LATENCY:
+        bm, cm = base.metrics.get(metric), cur.metrics.get(metric)
+        if not isinstance(bm, dict) and not isinstance(cm, dict):
+            continue
+        bs, cs = base.samples.get(metric), cur.samples.get(metric)
+        intervals = None
+        basis = ""
+        if bs is None or cs is None:
+            basis = "no per-request samples: significance could not be judged"
+        else:
+            intervals = bootstrap_diff(
+                bs, cs, [q for _, q in PERCENTILES], confidence=comp.confidence, seed=seed
+            )
+            if intervals is None:
+                basis = (
+                    f"fewer than {MIN_SAMPLES} samples on a side: significance could not be judged"
+                )
+            else:
+                basis = (
+                    f"bootstrap {comp.confidence:.0%} CI from {len(clean(bs))} vs "
+                    f"{len(clean(cs))} per-request samples"
+                )
+        for k, (stat, q) in enumerate(PERCENTILES):
+            bv = _stat(bm, stat, bs, q)
+            cv = _stat(cm, stat, cs, q)
+            if bv is None and cv is None:
+                continue
+            iv = intervals[k] if intervals is not None else None
+            out.append(
+                _judge(
+                    target,
+                    cur.label,
+                    metric,
+                    stat,
+                    f"{name} {stat}",
+                    "ms",
+                    bv,
+                    cv,
+                    higher_is_worse=True,
+                    interval=iv,
+                    basis=basis,
+                    min_change=comp.min_change,
+                )
+            )
+    out.extend(_throughput_changes(target, base, cur, comp, seed=seed))
+    return out
+
+
+def _stat(block: Any, stat: str, samples: list[float] | None, q: float) -> float | None:
+    if isinstance(block, dict):
+        v = as_float(block.get(stat))
+        if v is not None:
+            return v
+    if samples:
+        arr = clean(samples)
+        if len(arr):
+            return float(np.quantile(arr, q))
+    return None
+
+
+def _throughput_changes(
+    target: str, base: BenchRun, cur: BenchRun, comp: Comparison, *, seed: int
+) -> list[MetricChange]:
+    out: list[MetricChange | None] = []
+    for metric, bucket_key, label, unit in (
+        ("requests_per_s", "requests", "Requests/s", "req/s"),
+        ("output_tokens_per_s", "output_tokens", "Output tokens/s", "tok/s"),
+    ):
+        bv, cv = as_float(base.metrics.get(metric)), as_float(cur.metrics.get(metric))
+        if bv is None and cv is None:
+            continue
+        bb, cb = _buckets(base, bucket_key), _buckets(cur, bucket_key)
+        iv = None
+        if len(bb) >= 5 and len(cb) >= 5:
+            # one value per second: short runs have few, so accept from 5 on each side
+            res = bootstrap_diff(
+                bb, cb, None, confidence=comp.confidence, seed=seed + 3, min_samples=5
+            )
+            iv = res[0] if res is not None else None
+            basis = (
+                f"bootstrap {comp.confidence:.0%} CI from {len(bb)} vs {len(cb)} one-second buckets"
+            )
+        else:
+            basis = "no per-second timeseries: significance could not be judged"
+        out.append(
+            _judge(
+                target,
+                cur.label,
+                metric,
+                "",
+                label,
+                unit,
+                bv,
+                cv,
+                higher_is_worse=False,
+                interval=iv,
+                basis=basis,
+                min_change=comp.min_change,
+            )
+        )
+    out.append(_failure_change(target, base, cur, comp, seed=seed + 5))
+    return [m for m in out if m is not None]
+
+
+def _buckets(run: BenchRun, key: str) -> np.ndarray:
+    """Per-second counts after warm-up, without the last (usually partial) bucket."""
+    warm = run.warmup_s or 0.0
+    values = []
+    for b in run.timeseries[:-1]:
+        t, v = as_float(b.get("t_s")), as_float(b.get(key))
+        if t is None or v is None or t < warm:
+            continue
+        values.append(v)
+    return np.asarray(values, dtype=float)
+
+
+def _failure_change(
+    target: str, base: BenchRun, cur: BenchRun, comp: Comparison, *, seed: int
+) -> MetricChange | None:
+    def counts(run: BenchRun) -> tuple[int, int] | None:
+        n, f = as_float(run.metrics.get("requests")), as_float(run.metrics.get("failures"))
+        if n is None or f is None or n <= 0:
+            return None
+        return int(n), int(f)
+
+    bc, cc = counts(base), counts(cur)
+    if bc is None or cc is None:
+        return None
+    bv, cv = bc[1] / bc[0], cc[1] / cc[0]
+    # Every request is a sample: a 0/1 outcome per request.
+    ba = np.zeros(bc[0])
+    ba[: bc[1]] = 1
+    ca = np.zeros(cc[0])
+    ca[: cc[1]] = 1
+    res = bootstrap_diff(ba, ca, None, confidence=comp.confidence, seed=seed)
+    iv = res[0] if res is not None else None
+    basis = (
+        f"bootstrap {comp.confidence:.0%} CI over {bc[0]} vs {cc[0]} requests"
+        if iv is not None
+        else "too few requests: significance could not be judged"
+    )
+    verdict = NOT_JUDGED
+    if iv is not None:
+        verdict = UNCHANGED
+        if iv.low > 0 and cv - bv >= MIN_FAILURE_RATE_CHANGE:
+            verdict = REGRESSED
+        elif iv.high < 0 and bv - cv >= MIN_FAILURE_RATE_CHANGE:
+            verdict = IMPROVED
+    return MetricChange(
+        target, cur.label, "failure_rate", "", "Failure rate", "%", bv, cv, True, verdict, basis, iv
+    )
+
+
+def _judge(
+    target: str,
+    run: str,
+    metric: str,
+    stat: str,
+    label: str,
+    unit: str,
+    bv: float | None,
+    cv: float | None,
+    *,
+    higher_is_worse: bool,
+    interval: Interval | None,
+    basis: str,
+    min_change: float,
+) -> MetricChange:
+    verdict = NOT_JUDGED
+    if interval is not None and bv is not None and cv is not None:
+        verdict = UNCHANGED
+        rel = (cv - bv) / abs(bv) if bv else None
+        big = rel is None or abs(rel) >= min_change
+        worse = interval.low > 0 if higher_is_worse else interval.high < 0
+        better = interval.high < 0 if higher_is_worse else interval.low > 0
+        if worse and big and (cv - bv) * (1 if higher_is_worse else -1) > 0:
+            verdict = REGRESSED
+        elif better and big and (cv - bv) * (1 if higher_is_worse else -1) < 0:
+            verdict = IMPROVED
+    elif bv is None or cv is None:
+        basis = "missing on one side"
+    return MetricChange(
+        target, run, metric, stat, label, unit, bv, cv, higher_is_worse, verdict, basis, interval
+    )

@@ -1,0 +1,431 @@
+"""The HTML report: one self-contained page (inline CSS, inline SVG plots, no links out)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from conformance._version import __version__
+from conformance.report import _format as fmt
+from conformance.report import _plots as plots
+from conformance.report._compare import (
+    IMPROVED,
+    LATENCY,
+    NOT_JUDGED,
+    REGRESSED,
+    Comparison,
+    MetricChange,
+    compare,
+    labels_for,
+)
+from conformance.report._load import validate_result
+from conformance.report._model import (
+    SEVERITY_LABEL,
+    SEVERITY_TEXT,
+    BenchRun,
+    BenchView,
+    ConformanceView,
+    bench_runs,
+    bench_view,
+    conformance_view,
+    load_label,
+)
+
+
+@dataclass
+class RunView:
+    """One load level with its numbers, changes against the baseline, and plots."""
+
+    run: BenchRun
+    rows: list[dict[str, Any]]
+    throughput: list[dict[str, Any]]
+    calibration: str
+    errors: list[tuple[str, int]]
+    left_plots: list[Markup] = field(default_factory=list)
+    wide_plots: list[Markup] = field(default_factory=list)
+    has_baseline: bool = False
+
+
+@dataclass
+class PerfView:
+    """One bench result in the performance section."""
+
+    bench: BenchView
+    runs: list[RunView]
+    sweep_rows: list[dict[str, Any]]
+    sweep_plots: list[Markup]
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template_source),
+        autoescape=True,  # every string from a result file is untrusted
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ms=fmt.fmt_ms,
+        num=fmt.fmt_num,
+        pct=fmt.fmt_pct,
+        ratio=fmt.fmt_ratio,
+        duration=fmt.fmt_duration,
+        time=fmt.fmt_time,
+        signed=fmt.fmt_signed,
+        change=_fmt_change,
+        ci=_fmt_ci,
+        value=_fmt_value,
+    )
+    env.globals.update(SEVERITY_LABEL=SEVERITY_LABEL, SEVERITY_TEXT=SEVERITY_TEXT)
+    return env
+
+
+def _template_source(name: str) -> str:
+    return files("conformance.report").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _fmt_value(value: float | None, unit: str) -> str:
+    if unit == "ms":
+        return fmt.fmt_ms(value)
+    if unit == "%":
+        return fmt.fmt_ratio(value)
+    return f"{fmt.fmt_num(value)} {unit}" if value is not None else fmt.NA
+
+
+def _fmt_change(m: MetricChange) -> str:
+    if m.delta is None:
+        return fmt.NA
+    if m.unit == "%":
+        return f"{fmt.fmt_signed(m.delta * 100)} pp"
+    rel = f" ({fmt.fmt_pct(m.rel)})" if m.rel is not None else ""
+    return f"{fmt.fmt_signed(m.delta, m.unit)}{rel}"
+
+
+def _fmt_ci(m: MetricChange) -> str:
+    iv = m.interval
+    if iv is None:
+        return ""
+    if m.unit == "%":
+        return f"{fmt.fmt_signed(iv.low * 100)} … {fmt.fmt_signed(iv.high * 100)} pp"
+    return f"{fmt.fmt_signed(iv.low)} … {fmt.fmt_signed(iv.high)} {m.unit}"
+
+
+def render_html(
+    results: Sequence[dict[str, Any]],
+    baselines: Sequence[dict[str, Any]] | None = None,
+    *,
+    comparison: Comparison | None = None,
+    title: str = "Conformance and performance report",
+) -> str:
+    """The full HTML report for ``results`` (compared with ``baselines`` when given).
+
+    The page is self-contained: it opens offline, prints cleanly, and escapes every
+    string taken from a result file. ``comparison`` may be passed to reuse a
+    :func:`compare` already computed.
+    """
+    results = [validate_result(r, source=f"result {i + 1}") for i, r in enumerate(results)]
+    baselines = [
+        validate_result(b, source=f"baseline {i + 1}") for i, b in enumerate(baselines or [])
+    ]
+    if comparison is None:
+        comparison = compare(results, baselines)
+    labels = labels_for(results)
+    checks = [r for r in results if r["kind"] == "check"]
+    conf = conformance_view(checks) if checks else None
+
+    changes = {(m.target, m.run, m.metric, m.stat): m for m in comparison.metric_changes}
+    base_of = {i: baselines[j] for i, j in comparison.pairs}
+    perf = []
+    for i, r in enumerate(results):
+        if r["kind"] != "bench":
+            continue
+        perf.append(_perf_view(bench_view(r, labels[i]), changes, base_of.get(i)))
+    across = _across_targets(perf)
+
+    change_tables = _change_tables(comparison.metric_changes)
+    template = _environment().get_template("report.html.j2")
+    html = template.render(
+        title=title,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        report_version=__version__,
+        results=results,
+        labels=labels,
+        conf=conf,
+        overview=_overview(conf, perf),
+        perf=perf,
+        across=across,
+        comparison=comparison if baselines else None,
+        change_tables=change_tables,
+        facts=_facts(results, labels),
+        style=Markup(_template_source("style.css")),
+        script=Markup(_template_source("script.js")),
+        REGRESSED=REGRESSED,
+        IMPROVED=IMPROVED,
+        NOT_JUDGED=NOT_JUDGED,
+    )
+    return html
+
+
+def _change_tables(changes: Sequence[MetricChange]) -> list[dict[str, Any]]:
+    """Metric changes grouped by target and load level, one row per metric."""
+    tables: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in changes:
+        table = tables.setdefault(
+            (m.target, m.run), {"target": m.target, "run": m.run, "rows": {}, "bases": []}
+        )
+        row = table["rows"].setdefault(
+            m.metric, {"name": m.label.rsplit(" ", 1)[0] if m.stat else m.label, "cells": {}}
+        )
+        row["cells"][m.stat or "value"] = m
+        basis = m.basis
+        if basis and basis not in table["bases"]:
+            table["bases"].append(basis)
+    out = []
+    for table in tables.values():
+        # "openai · m · 8 users" needs no "at 8 users"; a sweep's step does
+        table["at"] = "" if table["target"].endswith(table["run"]) else table["run"]
+        rows = list(table["rows"].values())
+        table["rows"] = rows
+        table["regressed"] = any(m.regression for r in rows for m in r["cells"].values())
+        out.append(table)
+    return out
+
+
+def _overview(conf: ConformanceView | None, perf: list[PerfView]) -> list[dict[str, Any]]:
+    cards = []
+    if conf is not None:
+        for t, v in zip(conf.targets, conf.verdicts, strict=True):
+            cards.append({"kind": "check", "target": t, "verdict": v})
+    for p in perf:
+        run = p.runs[-1].run if p.runs else None
+        m = run.metrics if run else {}
+        cards.append(
+            {
+                "kind": "bench",
+                "target": p.bench.target,
+                "load": load_label(p.bench.result.get("load") or {}),
+                "ttft": (m.get("ttft_ms") or {}).get("p50"),
+                "e2e": (m.get("e2e_ms") or {}).get("p50"),
+                "tok": m.get("output_tokens_per_s"),
+                "run": run.label if run and p.bench.sweep_axis else "",
+            }
+        )
+    return cards
+
+
+def _perf_view(
+    bench: BenchView,
+    changes: dict[tuple[str, str, str, str], MetricChange],
+    baseline: dict[str, Any] | None,
+) -> PerfView:
+    label = bench.target.label
+    base_runs = {}
+    if baseline is not None:
+        base_runs = {r.label: r for r in bench_runs(baseline)}
+    runs = []
+    for run in bench.runs:
+        rows = []
+        for metric, name in LATENCY:
+            block = run.metrics.get(metric)
+            if not isinstance(block, dict):
+                continue
+            rows.append(
+                {
+                    "metric": metric,
+                    "name": name,
+                    "values": {s: block.get(s) for s in ("mean", "p50", "p90", "p99")},
+                    "changes": {
+                        s: changes.get((label, run.label, metric, s)) for s in ("p50", "p90", "p99")
+                    },
+                }
+            )
+        throughput = []
+        for metric, name, unit in (
+            ("requests_per_s", "Requests/s", "req/s"),
+            ("output_tokens_per_s", "Output tokens/s", "tok/s"),
+        ):
+            if run.metrics.get(metric) is not None:
+                throughput.append(
+                    {
+                        "name": name,
+                        "value": fmt.fmt_num(run.metrics.get(metric)),
+                        "unit": unit,
+                        "change": changes.get((label, run.label, metric, "")),
+                    }
+                )
+        reqs, fails = run.metrics.get("requests"), run.metrics.get("failures")
+        if reqs is not None:
+            share = (fails or 0) / reqs if reqs else None
+            throughput.append(
+                {
+                    "name": "Requests (failed)",
+                    "value": f"{fmt.fmt_num(reqs)} ({fmt.fmt_num(fails or 0)}"
+                    + (f", {fmt.fmt_ratio(share)})" if share else ")"),
+                    "unit": "",
+                    "change": changes.get((label, run.label, "failure_rate", "")),
+                }
+            )
+        tpc = run.metrics.get("tokens_per_chunk")
+        if isinstance(tpc, dict) and tpc.get("mean") is not None:
+            throughput.append(
+                {
+                    "name": "Tokens per chunk",
+                    "value": fmt.fmt_num(tpc.get("mean")),
+                    "unit": "mean",
+                    "change": None,
+                }
+            )
+        errors = sorted(
+            (
+                (str(k), int(v))
+                for k, v in (run.data.get("errors") or bench.result.get("errors") or {}).items()
+                if isinstance(v, int | float) and v
+            ),
+            key=lambda kv: -kv[1],
+        )
+        view = RunView(
+            run=run,
+            rows=rows,
+            throughput=throughput,
+            calibration=_calibration_text(bench.result.get("calibration")),
+            errors=errors,
+        )
+        if bench.sweep_axis is None:
+            base_run = base_runs.get(run.label)
+            panels = []
+            for metric, name in (
+                ("ttft_ms", "Time to first token (CDF)"),
+                ("e2e_ms", "End-to-end latency (CDF)"),
+            ):
+                series = []
+                if run.samples.get(metric):
+                    series.append(("this run", run.samples[metric]))
+                if base_run is not None and base_run.samples.get(metric):
+                    series.append(("baseline", base_run.samples[metric]))
+                panels.append((name, series))
+            view.has_baseline = any(len(series) > 1 for _, series in panels)
+            cdf = plots.cdf_plot(panels)
+            if cdf:
+                view.left_plots.append(Markup(cdf))
+            itl = run.samples.get("itl_ms")
+            if itl:
+                tpc_mean = tpc.get("mean") if isinstance(tpc, dict) else None
+                svg = plots.itl_histogram(itl, fmt.as_float(tpc_mean))
+                if svg:
+                    view.left_plots.append(Markup(svg))
+            ts = plots.timeseries_plot(run.timeseries, run.warmup_s)
+            if ts:
+                view.wide_plots.append(Markup(ts))
+        runs.append(view)
+
+    sweep_rows: list[dict[str, Any]] = []
+    sweep_plots: list[Markup] = []
+    if bench.sweep_axis is not None:
+        svg = plots.sweep_plot(bench.runs, bench.sweep_axis)
+        if svg:
+            sweep_plots.append(Markup(svg))
+        panels = []
+        for metric, name in (("ttft_ms", "TTFT by load (CDF)"), ("e2e_ms", "E2E by load (CDF)")):
+            panels.append((name, [(r.label, r.samples.get(metric) or []) for r in bench.runs]))
+        cdf = plots.cdf_plot(panels, width_in=plots.FULL_IN)
+        if cdf:
+            sweep_plots.append(Markup(cdf))
+        for rv in runs:
+            m = rv.run.metrics
+            sweep_rows.append(
+                {
+                    "label": rv.run.label,
+                    "requests": m.get("requests"),
+                    "failures": m.get("failures"),
+                    "rps": m.get("requests_per_s"),
+                    "tok": m.get("output_tokens_per_s"),
+                    "ttft": m.get("ttft_ms") or {},
+                    "e2e": m.get("e2e_ms") or {},
+                    "itl": m.get("itl_ms") or {},
+                }
+            )
+    return PerfView(bench=bench, runs=runs, sweep_rows=sweep_rows, sweep_plots=sweep_plots)
+
+
+def _across_targets(perf: list[PerfView]) -> Markup | None:
+    """Overlaid distributions when several single-run bench results have samples."""
+    singles = [p for p in perf if p.bench.sweep_axis is None and p.runs and p.runs[0].run.samples]
+    if len(singles) < 2:
+        return None
+    panels = []
+    for metric, name in (
+        ("ttft_ms", "TTFT across targets (CDF)"),
+        ("e2e_ms", "E2E across targets (CDF)"),
+    ):
+        panels.append(
+            (
+                name,
+                [(p.bench.target.label, p.runs[0].run.samples.get(metric) or []) for p in singles],
+            )
+        )
+    svg = plots.cdf_plot(panels, width_in=plots.FULL_IN)
+    return Markup(svg) if svg else None
+
+
+def _calibration_text(cal: Any) -> str:
+    if not isinstance(cal, dict):
+        return (
+            "No self-calibration in this result: the harness measures its own timing error "
+            "only against the embedded reference backend."
+        )
+    parts = []
+    for key, name in (("ttft_error_ms", "TTFT"), ("itl_error_ms", "ITL")):
+        block = cal.get(key)
+        if isinstance(block, dict):
+            parts.append(
+                f"{name} {fmt.fmt_signed(block.get('p50'), 'ms')} at p50, "
+                f"{fmt.fmt_signed(block.get('p99'), 'ms')} at p99"
+            )
+    text = "Harness measurement error, against the backend's own send times: " + (
+        "; ".join(parts) if parts else "not reported"
+    )
+    late = cal.get("server_lateness_ms")
+    if isinstance(late, dict):
+        text += f". Backend lateness p99 {fmt.fmt_ms(late.get('p99'))}"
+    if cal.get("true_ttft_ms") is not None:
+        text += f" (configured TTFT {fmt.fmt_ms(cal.get('true_ttft_ms'))}"
+        if cal.get("true_itl_ms") is not None:
+            text += f", ITL {fmt.fmt_ms(cal.get('true_itl_ms'))}"
+        text += ")"
+    return text + "."
+
+
+def _duration(r: dict[str, Any]) -> str:
+    measured = (r.get("load") or {}).get("duration_s")
+    wall = r.get("duration_s")
+    if r["kind"] == "bench" and measured is not None:
+        text = f"{fmt.fmt_duration(measured)} under load"
+        if wall is not None:
+            text += f" ({fmt.fmt_duration(wall)} in all)"
+        return text
+    return fmt.fmt_duration(wall)
+
+
+def _facts(results: Sequence[dict[str, Any]], labels: Sequence[Any]) -> list[dict[str, str]]:
+    out = []
+    for r, t in zip(results, labels, strict=True):
+        load = r.get("load") or {}
+        out.append(
+            {
+                "kind": "Conformance" if r["kind"] == "check" else "Performance",
+                "target": t.label,
+                "base_url": str(r.get("base_url") or fmt.NA),
+                "load": load_label(load) if r["kind"] == "bench" else "—",
+                "duration": _duration(r),
+                "warmup": fmt.fmt_duration(r.get("warmup_s")) if r.get("warmup_s") else "—",
+                "harness": str(r.get("harness_version") or fmt.NA),
+                "started": fmt.fmt_time(r.get("started_at")),
+            }
+        )
+    return out

@@ -1,0 +1,243 @@
+"""The Markdown summary: compact enough for a pull-request comment or a CI job summary."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from conformance.report import _format as fmt
+from conformance.report._compare import (
+    IMPROVED,
+    REGRESSED,
+    Comparison,
+    MetricChange,
+    compare,
+    labels_for,
+)
+from conformance.report._load import SEVERITIES, validate_result
+from conformance.report._model import (
+    SEVERITY_LABEL,
+    SEVERITY_TEXT,
+    bench_runs,
+    load_label,
+    verdict,
+)
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~@#])")
+_SAFE_ID = re.compile(r"^[\w.\-:/]+$")
+VERDICT_MARK = {"pass": "✅", "cosmetic": "✅", "incomplete": "⚠️", "client": "❌", "sdk": "❌"}
+
+
+def md(text: Any, limit: int = 200) -> str:
+    """Untrusted text made inert in Markdown: one line, HTML and Markdown syntax escaped."""
+    s = " ".join(str(text).split())
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def code(text: Any) -> str:
+    """A check id as inline code when it is a plain identifier, escaped text otherwise."""
+    s = str(text)
+    return f"`{s}`" if _SAFE_ID.match(s) and len(s) <= 120 else md(s)
+
+
+def render_markdown(
+    results: Sequence[dict[str, Any]],
+    baselines: Sequence[dict[str, Any]] | None = None,
+    *,
+    comparison: Comparison | None = None,
+    title: str = "Conformance report",
+) -> str:
+    """A Markdown summary: verdicts, failed checks by severity, key percentiles, regressions."""
+    results = [validate_result(r, source=f"result {i + 1}") for i, r in enumerate(results)]
+    baselines = [
+        validate_result(b, source=f"baseline {i + 1}") for i, b in enumerate(baselines or [])
+    ]
+    if comparison is None:
+        comparison = compare(results, baselines)
+    labels = labels_for(results)
+    out: list[str] = [f"## {md(title)}", ""]
+
+    checks = [(labels[i], r) for i, r in enumerate(results) if r["kind"] == "check"]
+    benches = [(labels[i], r) for i, r in enumerate(results) if r["kind"] == "bench"]
+
+    if baselines:
+        out += _changes(comparison)
+
+    if checks:
+        out += [
+            "### Conformance",
+            "",
+            "| Target | Verdict | Failed (SDK / client / cosmetic) | Errors | Warned | Passed | Skipped |",
+            "|---|---|---|---:|---:|---:|---:|",
+        ]
+        for t, r in checks:
+            v = verdict(r)
+            f = v.failed_by_severity
+            out.append(
+                f"| {md(t.label)} | {VERDICT_MARK[v.level]} **{v.label}**: {md(v.text)} | "
+                f"{f['sdk']} / {f['client']} / {f['cosmetic']} | {v.counts['error']} | {v.counts['warned']} | "
+                f"{v.counts['passed']} | {v.counts['skipped']} |"
+            )
+        out.append("")
+        failing = [
+            (t, c)
+            for t, r in checks
+            for c in r.get("checks", [])
+            if c["status"] in ("failed", "error")
+        ]
+        if failing:
+            out += ["#### Failed checks", ""]
+            for sev in SEVERITIES:
+                items = [(t, c) for t, c in failing if c["severity"] == sev]
+                if not items:
+                    continue
+                what = SEVERITY_TEXT[sev] if sev != "cosmetic" else "clients keep working"
+                out.append(f"**{SEVERITY_LABEL[sev]}** ({what})")
+                out.append("")
+                for t, c in sorted(items, key=lambda tc: (tc[1]["id"], tc[0].label)):
+                    status = "" if c["status"] == "failed" else " *(could not complete)*"
+                    detail = f": {md(c.get('detail'))}" if c.get("detail") else ""
+                    out.append(
+                        f"- {code(c['id'])} on {md(t.label)}{status} — {md(c.get('title') or c['id'], 120)}{detail}"
+                    )
+                out.append("")
+
+    if benches:
+        out += [
+            "### Performance",
+            "",
+            "| Target | Load | Req/s | Tokens/s | TTFT p50 | TTFT p99 | E2E p50 | E2E p99 | ITL p50 | Failed |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        notes: list[str] = []
+        for t, r in benches:
+            for run in bench_runs(r):
+                m = run.metrics
+                load = run.label if r.get("steps") else load_label(run.load)
+                ttft, e2e, itl = (m.get(k) or {} for k in ("ttft_ms", "e2e_ms", "itl_ms"))
+                reqs, fails = m.get("requests"), m.get("failures")
+                failed = fmt.fmt_num(fails) if reqs else fmt.NA
+                if reqs and fails:
+                    failed += f" ({fmt.fmt_ratio(fails / reqs)})"
+                out.append(
+                    f"| {md(t.label)} | {md(load)} | {fmt.fmt_num(m.get('requests_per_s'))} | "
+                    f"{fmt.fmt_num(m.get('output_tokens_per_s'))} | {fmt.fmt_ms(ttft.get('p50'))} | "
+                    f"{fmt.fmt_ms(ttft.get('p99'))} | {fmt.fmt_ms(e2e.get('p50'))} | {fmt.fmt_ms(e2e.get('p99'))} | "
+                    f"{fmt.fmt_ms(itl.get('p50'))} | {failed} |"
+                )
+            cal = r.get("calibration")
+            if isinstance(cal, dict) and isinstance(cal.get("ttft_error_ms"), dict):
+                e = cal["ttft_error_ms"]
+                notes.append(
+                    f"{md(t.label)}: harness TTFT measurement error {fmt.fmt_signed(e.get('p50'), 'ms')} p50, "
+                    f"{fmt.fmt_signed(e.get('p99'), 'ms')} p99 (self-calibration)."
+                )
+            if r.get("partial"):
+                notes.append(f"{md(t.label)}: partial result (the run did not finish).")
+            if r.get("usage_fallback"):
+                notes.append(
+                    f"{md(t.label)}: no usage from the server; output tokens were counted."
+                )
+        out.append("")
+        if notes:
+            out += [f"- {n}" for n in notes] + [""]
+        out += ["Warm-up excluded. TTFT and E2E are measured from the request's send time.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _changes(comp: Comparison) -> list[str]:
+    out = ["### Changes since baseline", ""]
+    regs = comp.regressions
+    out.append(
+        f"**{len(regs)} regression{'s' if len(regs) != 1 else ''}**"
+        if regs
+        else "**No regressions.**"
+    )
+    out.append("")
+    marks = {"newly failing": "❌ newly failing", "newly passing": "✅ newly passing"}
+    for c in comp.check_changes:
+        what = marks.get(c.change, c.change)
+        trans = f"{c.before or 'not run'} → {c.after or 'not run'}"
+        out.append(f"- {what}: {code(c.check_id)} ({c.severity}) on {md(c.target)}, {trans}")
+    if comp.check_changes:
+        out.append("")
+    shown = [m for m in comp.metric_changes if m.verdict in (REGRESSED, IMPROVED)]
+    if shown:
+        groups: dict[tuple[str, str, str], list[MetricChange]] = {}
+        for m in shown:
+            groups.setdefault((m.target, m.run, m.metric), []).append(m)
+        out += [
+            "| | Target | Metric | Change (baseline → now, CI of the change) |",
+            "|---|---|---|---|",
+        ]
+        for (target, run, _), items in groups.items():
+            regressed = any(m.verdict == REGRESSED for m in items)
+            mark = "🔺 regressed" if regressed else "🟢 improved"
+            name = items[0].label.rsplit(" ", 1)[0] if items[0].stat else items[0].label
+            where = md(target) if target.endswith(run) else f"{md(target)} at {md(run)}"
+            cells = "; ".join(
+                f"{m.stat + ' ' if m.stat else ''}{_value(m, m.baseline)} → {_value(m, m.current)}: "
+                f"{fmt.fmt_pct(m.rel) if m.rel is not None else _change(m)} (CI {_ci(m)})"
+                for m in items
+            )
+            out.append(f"| {mark} | {where} | {name} | {cells} |")
+        out += [
+            "",
+            f"_Flagged only when the {comp.confidence:.0%} bootstrap interval excludes zero and the change is at least {comp.min_change:.0%}._",
+            "",
+        ]
+    not_judged = sorted(
+        {
+            f"{md(m.target)} ({md(m.run)})"
+            for m in comp.metric_changes
+            if m.verdict == "not judged" and "samples" in m.basis
+        }
+    )
+    if not_judged:
+        out.append(
+            "Significance could not be judged (no per-request samples) for: "
+            + ", ".join(not_judged)
+            + "; changes there are not flagged."
+        )
+        out.append("")
+    judged = [m for m in comp.metric_changes if m.interval is not None]
+    if judged and not shown:
+        out.append(f"All {len(judged)} compared metrics are within noise.")
+        out.append("")
+    for n in comp.notes:
+        out.append(f"- {md(n, 300)}")
+    if comp.notes:
+        out.append("")
+    return out
+
+
+def _value(m: MetricChange, v: float | None) -> str:
+    if m.unit == "ms":
+        return fmt.fmt_ms(v)
+    if m.unit == "%":
+        return fmt.fmt_ratio(v)
+    return f"{fmt.fmt_num(v)} {m.unit}"
+
+
+def _change(m: MetricChange) -> str:
+    if m.delta is None:
+        return fmt.NA
+    if m.unit == "%":
+        return f"{fmt.fmt_signed(m.delta * 100)} pp"
+    return (
+        f"{fmt.fmt_signed(m.delta, m.unit)} ({fmt.fmt_pct(m.rel)})"
+        if m.rel is not None
+        else fmt.fmt_signed(m.delta, m.unit)
+    )
+
+
+def _ci(m: MetricChange) -> str:
+    iv = m.interval
+    if iv is None:
+        return "n/a"
+    scale, unit = (100.0, "pp") if m.unit == "%" else (1.0, m.unit)
+    return f"{fmt.fmt_signed(iv.low * scale)} … {fmt.fmt_signed(iv.high * scale)} {unit}"

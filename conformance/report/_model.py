@@ -1,0 +1,489 @@
+"""What the report shows, computed from result dictionaries.
+
+These small view objects hold everything the templates need, so the templates hold no
+logic beyond loops and formatting: targets and their labels, the conformance matrix,
+the verdict per target, the evidence of each failure, and the runs of a bench result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance.report._format import fmt_duration, fmt_num, truncate
+from conformance.report._load import SEVERITIES, STATUSES
+
+#: Longest piece of evidence text shown; the rest is summarised.
+EVIDENCE_LIMIT = 6000
+
+#: What a failure of each severity breaks, in the user's words.
+SEVERITY_TEXT = {
+    "sdk": "breaks the official SDK",
+    "client": "breaks common clients",
+    "cosmetic": "cosmetic",
+}
+SEVERITY_LABEL = {"sdk": "SDK", "client": "Client", "cosmetic": "Cosmetic"}
+FAILING = ("failed", "error")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One system under test as a column of the report."""
+
+    label: str
+    provider: str
+    model: str
+    base_url: str
+    anchor: str
+
+
+@dataclass(frozen=True)
+class EvidencePart:
+    """One labelled piece of evidence: a heading, key/value rows and a preformatted body."""
+
+    title: str
+    line: str = ""
+    rows: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class CheckView:
+    """One check's outcome for one target."""
+
+    id: str
+    title: str
+    severity: str
+    status: str
+    detail: str
+    description: str
+    category: str
+    evidence: tuple[EvidencePart, ...]
+    anchor: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The headline for one target: how compatible it is, and the counts behind it."""
+
+    level: str  # "pass" | "cosmetic" | "incomplete" | "client" | "sdk"
+    label: str
+    text: str
+    counts: dict[str, int]
+    failed_by_severity: dict[str, int]
+
+
+@dataclass
+class MatrixRow:
+    """One check across every target (``None`` where a target did not run it)."""
+
+    id: str
+    title: str
+    severity: str
+    category: str
+    cells: list[CheckView | None]
+
+
+@dataclass
+class ConformanceView:
+    """Everything the conformance section shows."""
+
+    targets: list[Target]
+    verdicts: list[Verdict]
+    rows: list[MatrixRow]
+    failures: list[tuple[Target, list[CheckView]]]
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def slug(text: str) -> str:
+    """A lowercase identifier safe for an HTML id."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def target_labels(results: Sequence[dict[str, Any]]) -> list[Target]:
+    """Short, distinct labels for the targets of ``results``.
+
+    The label is ``provider · model``; when two results share it, the host of the base
+    URL is added, then the load (for bench results), then a number.
+    """
+    labels = []
+    for r in results:
+        provider = str(r.get("provider") or "?")
+        model = str(r.get("model") or "")
+        labels.append(f"{provider} · {model}" if model else provider)
+
+    def host(r: dict[str, Any]) -> str:
+        return urlsplit(str(r.get("base_url") or "")).netloc
+
+    def load(r: dict[str, Any]) -> str:
+        if r.get("kind") != "bench":
+            return ""
+        users, rate = (r.get("load") or {}).get("users"), (r.get("load") or {}).get("rate")
+        if isinstance(users, list) or isinstance(rate, list):
+            return "sweep"
+        return _step_label(r.get("load") or {})
+
+    for extra in (host, load):
+        counts = Counter(labels)
+        if all(n == 1 for n in counts.values()):
+            break
+        dup = {lbl for lbl, n in counts.items() if n > 1}
+        extras = [extra(r) if lbl in dup else "" for r, lbl in zip(results, labels, strict=True)]
+        for lbl in dup:
+            group = {e for e, lb in zip(extras, labels, strict=True) if lb == lbl}
+            if len(group) == 1:  # this detail does not tell them apart
+                extras = [("" if lb == lbl else e) for e, lb in zip(extras, labels, strict=True)]
+        labels = [f"{lbl} · {e}" if e else lbl for lbl, e in zip(labels, extras, strict=True)]
+    counts = Counter(labels)
+    seen: Counter[str] = Counter()
+    out = []
+    for i, (r, label) in enumerate(zip(results, labels, strict=True)):
+        if counts[label] > 1:
+            seen[label] += 1
+            label = f"{label} (#{seen[label]})"
+        out.append(
+            Target(
+                label=label,
+                provider=str(r.get("provider") or ""),
+                model=str(r.get("model") or ""),
+                base_url=str(r.get("base_url") or ""),
+                anchor=f"t{i}-{slug(label)}",
+            )
+        )
+    return out
+
+
+def check_counts(result: dict[str, Any]) -> dict[str, int]:
+    """How many checks ended in each status (recomputed from the checks themselves)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for c in result.get("checks", []):
+        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    return counts
+
+
+def verdict(result: dict[str, Any]) -> Verdict:
+    """The headline verdict of one check result.
+
+    A failed (or errored) SDK-severity check makes the target incompatible; a failed
+    client-severity check makes it partly compatible; checks that could not run make the
+    verdict inconclusive; cosmetic failures leave it compatible with issues.
+    """
+    counts = check_counts(result)
+    by_sev = dict.fromkeys(SEVERITIES, 0)
+    for c in result.get("checks", []):
+        if c["status"] == "failed":
+            by_sev[c["severity"]] += 1
+    errors = counts["error"]
+    if by_sev["sdk"]:
+        level, label = "sdk", "Incompatible"
+        text = f"{_plural(by_sev['sdk'], 'failure')} {_verb(by_sev['sdk'])} the official SDK"
+    elif by_sev["client"]:
+        level, label = "client", "Partly compatible"
+        text = f"{_plural(by_sev['client'], 'failure')} {_verb(by_sev['client'])} common clients"
+    elif errors:
+        level, label = "incomplete", "Inconclusive"
+        text = f"{_plural(errors, 'check')} could not be completed"
+    elif by_sev["cosmetic"]:
+        level, label = "cosmetic", "Compatible"
+        text = f"with {_plural(by_sev['cosmetic'], 'cosmetic issue')}"
+    elif counts["passed"] == 0:
+        level, label = "incomplete", "Inconclusive"
+        text = "no check passed"
+    else:
+        level, label = "pass", "Compatible"
+        text = f"all {_plural(counts['passed'], 'check')} passed"
+    extras = []
+    if errors and level != "incomplete":
+        extras.append(f"{_plural(errors, 'check')} could not be completed")
+    if counts["warned"]:
+        extras.append(_plural(counts["warned"], "warning"))
+    if extras:
+        text = f"{text}; {', '.join(extras)}"
+    return Verdict(level, label, text, counts, by_sev)
+
+
+def _verb(n: int) -> str:
+    return "that breaks" if n == 1 else "that break"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def conformance_view(results: Sequence[dict[str, Any]]) -> ConformanceView:
+    """The matrix of checks by target, verdicts, and failures sorted by severity."""
+    targets = target_labels(results)
+    by_target: list[dict[str, CheckView]] = []
+    meta: dict[str, tuple[str, str, str]] = {}
+    for t, r in zip(targets, results, strict=True):
+        views = {}
+        for c in r.get("checks", []):
+            view = check_view(c, t)
+            views[view.id] = view
+            meta.setdefault(view.id, (view.title, view.severity, view.category))
+        by_target.append(views)
+
+    rows = []
+    for cid, (title, severity, category) in meta.items():
+        cells = [views.get(cid) for views in by_target]
+        rows.append(MatrixRow(cid, title, severity, category, cells))
+    rows.sort(key=lambda row: (_row_rank(row), SEVERITIES.index(row.severity), row.id))
+
+    failures = []
+    for t, views in zip(targets, by_target, strict=True):
+        listed = [v for v in views.values() if v.status in ("failed", "error", "warned")]
+        listed.sort(
+            key=lambda v: (
+                0 if v.status in FAILING else 1,
+                SEVERITIES.index(v.severity),
+                v.id,
+            )
+        )
+        failures.append((t, listed))
+    return ConformanceView(
+        targets=targets,
+        verdicts=[verdict(r) for r in results],
+        rows=rows,
+        failures=failures,
+        results=list(results),
+    )
+
+
+def _row_rank(row: MatrixRow) -> int:
+    """Rows with a failure anywhere come first, then warnings, then the rest."""
+    statuses = {c.status for c in row.cells if c is not None}
+    if statuses & set(FAILING):
+        return 0
+    if "warned" in statuses:
+        return 1
+    return 2
+
+
+def check_view(check: dict[str, Any], target: Target) -> CheckView:
+    """One check entry of a result file, ready to show."""
+    cid = str(check["id"])
+    evidence = check.get("evidence") or {}
+    return CheckView(
+        id=cid,
+        title=str(check.get("title") or cid),
+        severity=str(check["severity"]),
+        status=str(check["status"]),
+        detail=str(check.get("detail") or ""),
+        description=str(check.get("description") or ""),
+        category=str(check.get("category") or cid.split(".", 1)[0]),
+        evidence=evidence_parts(evidence) if isinstance(evidence, dict) else (),
+        anchor=f"{target.anchor}-{slug(cid)}",
+    )
+
+
+def evidence_parts(evidence: dict[str, Any]) -> tuple[EvidencePart, ...]:
+    """Evidence as labelled parts: the request, the response, the offending event, the rest.
+
+    Every string here came from a server or a recording and is untrusted; the templates
+    escape it (autoescape) and it is cut to a readable length.
+    """
+    parts = []
+    rest = dict(evidence)
+    request = rest.pop("request", None)
+    if request is not None:
+        parts.append(_http_part("Request", request, first=("method", "url")))
+    response = rest.pop("response", None)
+    if response is not None:
+        parts.append(_http_part("Response", response, first=("status", "reason")))
+    event = rest.pop("event", None)
+    if event is not None:
+        parts.append(_event_part(event))
+    for key, value in rest.items():
+        parts.append(EvidencePart(title=key.replace("_", " ").capitalize(), body=_pretty(value)))
+    return tuple(parts)
+
+
+def _http_part(title: str, value: Any, *, first: tuple[str, str]) -> EvidencePart:
+    if not isinstance(value, dict):
+        return EvidencePart(title=title, body=_pretty(value))
+    rest = dict(value)
+    line = " ".join(str(rest.pop(k)) for k in first if rest.get(k) is not None)
+    headers = rest.pop("headers", None)
+    rows: list[tuple[str, str]] = []
+    if isinstance(headers, dict):
+        rows = [(str(k), truncate(str(v), 500)) for k, v in headers.items()]
+    elif isinstance(headers, list):
+        for h in headers:
+            if isinstance(h, list | tuple) and len(h) == 2:
+                rows.append((str(h[0]), truncate(str(h[1]), 500)))
+    body = rest.pop("body", None)
+    if body is None:
+        body = rest.pop("body_excerpt", None)
+    text = _pretty_body(body) if body is not None else ""
+    if rest:
+        extra = _pretty(rest)
+        text = f"{text}\n\n{extra}" if text else extra
+    return EvidencePart(title=title, line=line, rows=tuple(rows), body=text)
+
+
+def _event_part(event: Any) -> EvidencePart:
+    if isinstance(event, dict) and "data" in event:
+        rest = {k: v for k, v in event.items() if k != "data"}
+        line = ", ".join(f"{k} {v}" for k, v in rest.items() if isinstance(v, str | int | float))
+        return EvidencePart(
+            title="Offending SSE event", line=line, body=_pretty_body(event["data"])
+        )
+    return EvidencePart(title="Offending SSE event", body=_pretty(event))
+
+
+def _pretty_body(body: Any) -> str:
+    """A body as text; a JSON document is indented so it can be read."""
+    if not isinstance(body, str):
+        return _pretty(body)
+    stripped = body.strip()
+    if stripped[:1] in ("{", "[") and len(stripped) < 50_000:
+        try:
+            return truncate(
+                json.dumps(json.loads(stripped), indent=2, ensure_ascii=False), EVIDENCE_LIMIT
+            )
+        except ValueError:
+            pass
+    return truncate(body, EVIDENCE_LIMIT)
+
+
+def _pretty(value: Any) -> str:
+    if isinstance(value, str):
+        return truncate(value, EVIDENCE_LIMIT)
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return truncate(text, EVIDENCE_LIMIT)
+
+
+# --- bench -----------------------------------------------------------------------------
+
+
+@dataclass
+class BenchRun:
+    """One load level of a bench result (the whole result, or one step of a sweep)."""
+
+    label: str
+    load: dict[str, Any]
+    metrics: dict[str, Any]
+    samples: dict[str, list[float]]
+    timeseries: list[dict[str, Any]]
+    warmup_s: float | None
+    data: dict[str, Any]
+
+
+@dataclass
+class BenchView:
+    """One bench result as the performance section shows it."""
+
+    target: Target
+    result: dict[str, Any]
+    runs: list[BenchRun]
+    sweep_axis: str | None  # "users" | "rate" | None
+    facts: list[tuple[str, str]]
+    notes: list[str]
+
+
+def load_label(load: dict[str, Any]) -> str:
+    """The load model in words: ``"8 users (closed loop)"`` or ``"4 req/s (open loop)"``."""
+    users, rate = load.get("users"), load.get("rate")
+    if rate is not None and not isinstance(rate, list):
+        return f"{fmt_num(rate)} req/s (open loop)"
+    if users is not None and not isinstance(users, list):
+        return f"{fmt_num(users)} user{'s' if users != 1 else ''} (closed loop)"
+    if isinstance(rate, list):
+        return "sweep over rate " + ", ".join(fmt_num(x) for x in rate) + " req/s (open loop)"
+    if isinstance(users, list):
+        return "sweep over " + ", ".join(fmt_num(x) for x in users) + " users (closed loop)"
+    return "unspecified load"
+
+
+def bench_runs(result: dict[str, Any]) -> list[BenchRun]:
+    """The load levels of a bench result: its steps for a sweep, else the result itself."""
+    steps = result.get("steps") or []
+    sources = steps if steps else [result]
+    runs = []
+    for s in sources:
+        load = s.get("load") or {}
+        warmup = s.get("warmup_s", result.get("warmup_s"))
+        runs.append(
+            BenchRun(
+                label=_step_label(load),
+                load=load,
+                metrics=s.get("metrics") or {},
+                samples={k: v for k, v in (s.get("samples") or {}).items() if isinstance(v, list)},
+                timeseries=list(s.get("timeseries") or []),
+                warmup_s=float(warmup) if isinstance(warmup, int | float) else None,
+                data=s,
+            )
+        )
+    return runs
+
+
+def _step_label(load: dict[str, Any]) -> str:
+    rate, users = load.get("rate"), load.get("users")
+    if rate is not None and not isinstance(rate, list):
+        return f"{fmt_num(rate)} req/s"
+    if users is not None and not isinstance(users, list):
+        return f"{fmt_num(users)} user{'s' if users != 1 else ''}"
+    return "run"
+
+
+def sweep_axis(runs: Sequence[BenchRun]) -> str | None:
+    """Which load parameter a sweep varies (``"users"`` or ``"rate"``), or None."""
+    if len(runs) < 2:
+        return None
+    rates = [r.load.get("rate") for r in runs]
+    if all(isinstance(x, int | float) for x in rates) and len(set(rates)) > 1:
+        return "rate"
+    users = [r.load.get("users") for r in runs]
+    if all(isinstance(x, int | float) for x in users) and len(set(users)) > 1:
+        return "users"
+    return None
+
+
+def bench_view(result: dict[str, Any], target: Target) -> BenchView:
+    """The runs, facts and caveats of one bench result."""
+    runs = bench_runs(result)
+    load = result.get("load") or {}
+    stream = result.get("stream")
+    facts = [
+        ("Target", target.label),
+        ("Base URL", str(result.get("base_url") or "n/a")),
+        ("Load", load_label(load)),
+        ("Streaming", "yes" if stream else ("no" if stream is False else "n/a")),
+        ("Duration", fmt_duration(load.get("duration_s", result.get("duration_s")))),
+        (
+            "Warm-up",
+            f"{fmt_duration(result.get('warmup_s'))}, excluded from the numbers"
+            if result.get("warmup_s")
+            else "none",
+        ),
+    ]
+    notes = []
+    if result.get("partial"):
+        notes.append(
+            "This run did not finish: the result is partial (stopped early or a worker was lost)."
+        )
+    if result.get("usage_fallback"):
+        notes.append(
+            "The server did not report usage.completion_tokens: output tokens were counted "
+            "from the stream, so TPOT and token throughput are estimates."
+        )
+    if stream is False:
+        notes.append(
+            "Non-streaming run: TTFT and ITL are not measured; E2E is the full response time."
+        )
+    return BenchView(
+        target=target,
+        result=result,
+        runs=runs,
+        sweep_axis=sweep_axis(runs),
+        facts=facts,
+        notes=notes,
+    )

@@ -53,7 +53,7 @@ class CassetteMiss(httpx.TransportError):
 
 def is_miss(exchange: Exchange) -> bool:
     """Whether an exchange made during replay failed because no cassette held it."""
-    return exchange.error is not None and exchange.error.message.startswith(MISS_PREFIX)
+    return exchange.error is not None and MISS_PREFIX in exchange.error.message
 
 
 @dataclass(slots=True)

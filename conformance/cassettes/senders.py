@@ -121,7 +121,7 @@ class ReplaySender:
         if recorded is not None:
             ex = restore(ex, recorded)
         elif is_miss(ex) and ex.error is not None:
-            self.missed.setdefault(probe, f"not in the cassettes: {ex.error.message}")
+            self.missed.setdefault(probe, self.unavailable(ex) or ex.error.message)
         return ex
 
     def unavailable(self, exchange: Exchange) -> str | None:
@@ -132,7 +132,7 @@ class ReplaySender:
         if not is_miss(exchange) or exchange.error is None:
             return None
         message = exchange.error.message
-        return "not in the replayed cassettes: " + message[len(MISS_PREFIX) :].strip()
+        return "not in the replayed cassettes: " + message.split(MISS_PREFIX, 1)[1].strip()
 
     async def aclose(self) -> None:
         """Close the wire client (no network was ever opened)."""

@@ -1,0 +1,277 @@
+"""Verifying cassettes: does every recorded body still fit the current schemas?
+
+Recorded fixtures go stale when a schema changes (a field becomes required, a type is
+tightened) or when the format version moves on. :func:`verify_paths` reads every
+cassette under the given paths and validates each recorded body against its profile's
+schemas in :mod:`conformance.schemas`:
+
+- a 2xx non-streamed body against the response model;
+- every event of a 2xx stream (but ``[DONE]``) against the chunk model, or the error
+  model when the event is an error;
+- a 4xx/5xx body against the error model.
+
+Each disagreement is a :class:`Drift`, rendered as a diff line: ``-`` a field the schema
+requires that the cassette lacks, ``~`` a value whose type or value the schema no longer
+accepts, ``!`` anything else. Exchanges that ended in a transport error hold no body to
+judge and are counted, not judged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.cassettes._errors import CassetteError
+from conformance.cassettes._format import FORMAT_VERSION, Cassette, cassette_from_data
+from conformance.cassettes._io import cassette_files, is_index, load_yaml
+from conformance.errors import ConfigError
+from conformance.wire.exchange import Exchange
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One place where a recorded body no longer fits the current schema."""
+
+    #: which exchange and which body, e.g. ``exchanges[0] response (POST /v1/... -> 200)``
+    where: str
+    #: dotted location in the body (``usage.total_tokens``); ``""`` for the body itself
+    loc: str
+    #: ``missing``, ``type`` or ``other``
+    kind: str
+    message: str
+
+    def line(self) -> str:
+        """The drift as one diff line."""
+        mark = {"missing": "-", "type": "~"}.get(self.kind, "!")
+        return f"{mark} {self.loc or '(body)'}: {self.message}"
+
+
+@dataclass(slots=True)
+class FileReport:
+    """What verifying one file found."""
+
+    path: Path
+    provider: str | None = None
+    exchanges: int = 0
+    bodies: int = 0
+    #: exchanges not judged (transport errors), with why
+    not_judged: list[str] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    #: why the file could not be read at all
+    unreadable: str | None = None
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """What verifying a set of paths found; :attr:`exit_code` is the command's."""
+
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> list[FileReport]:
+        return [f for f in self.files if f.drift]
+
+    @property
+    def unreadable(self) -> list[FileReport]:
+        return [f for f in self.files if f.unreadable]
+
+    @property
+    def exit_code(self) -> int:
+        """2 when any input is unreadable, else 1 on drift, else 0."""
+        if self.unreadable or not self.files:
+            return 2
+        return 1 if self.drifted else 0
+
+    def render(self) -> str:
+        """A readable report: one block per file with drift, then a summary line."""
+        lines: list[str] = []
+        for report in self.files:
+            if report.unreadable:
+                lines.append(f"{report.path}: unreadable: {report.unreadable}")
+                continue
+            if not report.drift:
+                continue
+            lines.append(f"--- {report.path} (as recorded)")
+            lines.append(f"+++ schemas of provider {report.provider!r} (now)")
+            where = None
+            for drift in report.drift:
+                if drift.where != where:
+                    where = drift.where
+                    lines.append(f"@@ {where} @@")
+                lines.append(drift.line())
+        n_files = len(self.files)
+        bodies = sum(f.bodies for f in self.files)
+        n_drift = sum(len(f.drift) for f in self.files)
+        if not self.files:
+            lines.append("no cassette files found")
+        summary = (
+            f"verified {n_files} file(s), {bodies} recorded bod{'y' if bodies == 1 else 'ies'}: "
+            f"{n_drift} drift(s) in {len(self.drifted)} file(s)"
+        )
+        if self.unreadable:
+            summary += f", {len(self.unreadable)} unreadable file(s)"
+        lines.append(summary)
+        return "\n".join(lines)
+
+
+def _drift_from_violations(where: str, violations: Iterable[Any]) -> list[Drift]:
+    out = []
+    for v in violations:
+        if v.type == "missing":
+            out.append(Drift(where, v.loc, "missing", "required by the schema, absent here"))
+        elif v.type.endswith("_type") or v.type in ("literal_error", "enum", "model_type"):
+            shown = json.dumps(v.input, ensure_ascii=False) if v.input is not None else "null"
+            out.append(
+                Drift(
+                    where,
+                    v.loc,
+                    "type",
+                    f"the schema says {v.message[0].lower() + v.message[1:]}; "
+                    f"the cassette has {shown} ({type(v.input).__name__})",
+                )
+            )
+        else:
+            out.append(Drift(where, v.loc, "other", v.message))
+    return out
+
+
+def _judge(model: Any, raw: str | bytes, where: str) -> list[Drift]:
+    from conformance.schemas import violations
+
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        return [Drift(where, "", "other", f"not JSON ({exc})")]
+    return _drift_from_violations(where, violations(model, data))
+
+
+def _is_error_event(ev: Any) -> bool:
+    if ev.event == "error":
+        return True
+    try:
+        data = json.loads(ev.data or "")
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "error" in data and "choices" not in data
+
+
+def verify_exchange(exchange: Exchange, provider: str, label: str, report: FileReport) -> None:
+    """Judge one recorded exchange's bodies, adding to ``report``."""
+    from conformance.schemas import schemas_for
+
+    shapes = schemas_for(provider)
+    req = exchange.request
+    head = f"{label} ({req.method} {req.url} -> {exchange.status})"
+    if exchange.error is not None:
+        report.not_judged.append(f"{head}: {exchange.error.kind.value}")
+        return
+    status = exchange.status or 0
+    if status >= 400:
+        report.bodies += 1
+        report.drift += _judge(shapes.error, exchange.body, f"{head} error body")
+        return
+    if not 200 <= status < 300:
+        report.not_judged.append(f"{head}: HTTP {status} holds no schema body")
+        return
+    if exchange.events is None:
+        report.bodies += 1
+        report.drift += _judge(shapes.response, exchange.body, f"{head} response body")
+        return
+    for i, ev in enumerate(exchange.events):
+        if ev.data is None or ev.data.strip() == "[DONE]":
+            continue
+        report.bodies += 1
+        model = shapes.error if _is_error_event(ev) else shapes.chunk
+        if model is None:
+            report.drift.append(
+                Drift(f"{head} event {i}", "", "other", f"{provider} does not stream")
+            )
+            continue
+        report.drift += _judge(model, ev.data, f"{head} event {i}")
+
+
+def _verify_file(path: Path, provider: str | None, index_provider: str | None) -> FileReport:
+    report = FileReport(path=path)
+    try:
+        data = load_yaml(path)
+    except CassetteError as exc:
+        report.unreadable = str(exc)
+        return report
+    version = data.get("version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version != FORMAT_VERSION:
+        message = (
+            f"format version {version}; this harness reads version {FORMAT_VERSION}: "
+            "record the cassette again"
+        )
+        report.drift.append(Drift("file", "version", "type", message))
+        return report
+    try:
+        cassette: Cassette = cassette_from_data(data, where=str(path), path=path)
+    except CassetteError as exc:
+        report.unreadable = str(exc)
+        return report
+    name = provider or cassette.provider or index_provider
+    if name is None:
+        report.unreadable = "no provider named in the cassette or its index; pass --provider"
+        return report
+    from conformance.schemas import schemas_for
+
+    try:
+        schemas_for(name)
+    except ConfigError as exc:
+        report.unreadable = str(exc)
+        return report
+    report.provider = name
+    report.exchanges = len(cassette.exchanges)
+    for i, exchange in enumerate(cassette.exchanges):
+        verify_exchange(exchange, name, f"exchanges[{i}]", report)
+    return report
+
+
+def verify_paths(paths: Sequence[Path], *, provider: str | None = None) -> VerifyReport:
+    """Verify every cassette under ``paths`` (files or directory trees).
+
+    ``provider`` overrides the profile named in the cassettes. Index files are checked
+    for their format version only.
+    """
+    report = VerifyReport()
+    for root in paths:
+        try:
+            files = cassette_files(root)
+        except CassetteError as exc:
+            report.files.append(FileReport(path=root, unreadable=str(exc)))
+            continue
+        index_provider = None
+        plain: list[Path] = []
+        for path in files:
+            try:
+                data = load_yaml(path)
+            except CassetteError:
+                plain.append(path)
+                continue
+            if is_index(data):
+                if isinstance(data.get("provider"), str):
+                    index_provider = data["provider"]
+                if data.get("version") != FORMAT_VERSION:
+                    fr = FileReport(path=path)
+                    fr.drift.append(
+                        Drift(
+                            "index",
+                            "version",
+                            "type",
+                            f"index format version {data.get('version')!r}; this harness "
+                            f"reads version {FORMAT_VERSION}",
+                        )
+                    )
+                    report.files.append(fr)
+                continue
+            plain.append(path)
+        for path in plain:
+            report.files.append(_verify_file(path, provider, index_provider))
+    return report
+
+
+__all__ = ["Drift", "FileReport", "VerifyReport", "verify_exchange", "verify_paths"]

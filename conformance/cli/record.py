@@ -1,0 +1,114 @@
+"""``conformance record``: send the suites' probes to a target and write them as cassettes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from conformance.errors import ConfigError
+
+
+@contextlib.contextmanager
+def _target(
+    provider_name: str, base_url: str | None, model: str | None, api_key_env: str | None
+) -> Iterator[tuple[object, str | None, str]]:
+    """(profile, key, description) for a live base URL, or for the embedded backend."""
+    from conformance.engine.target import embedded_target, resolve_api_key
+    from conformance.providers import get_provider
+
+    if base_url is None:
+        with embedded_target(provider_name, model=model) as target:
+            yield target.provider, target.api_key, "the embedded reference backend"
+        return
+    var, key = resolve_api_key(provider_name, api_key_env)
+    provider = get_provider(provider_name, base_url=base_url, model=model)
+    where = f"{provider.base_url} (key from ${var})" if key else f"{provider.base_url} (no key)"
+    yield provider, key, where
+
+
+@click.command(name="record")
+@click.option("--provider", "provider_name", required=True, help="Profile name, e.g. openai.")
+@click.option(
+    "--base-url",
+    default=None,
+    help="The target's base URL. Without it: the embedded reference backend.",
+)
+@click.option("--model", default=None, help="Model to ask for (default: the profile's).")
+@click.option(
+    "--api-key-env",
+    default=None,
+    metavar="VAR",
+    help="Environment variable holding the key (default: the profile's, e.g. OPENAI_API_KEY).",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write the cassettes into.",
+)
+@click.option("--force", is_flag=True, help="Overwrite cassettes already in --out.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds one request may take.",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(1, 10_000),
+    default=60,
+    show_default=True,
+    help="Requests the recording may send at most (the same budget as check).",
+)
+@click.option("--only", default=None, help="Record only the probes of these checks (globs).")
+def command(
+    provider_name: str,
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    out: Path,
+    force: bool,
+    timeout: float,
+    max_requests: int,
+    only: str | None,
+) -> None:
+    """Record the exchanges the suites make with a target as cassettes (keys redacted).
+
+    One YAML file per probe plus index.yaml is written into --out; replay them offline
+    with 'conformance check --provider P --replay DIR'.
+    """
+    from conformance.cassettes import record
+    from conformance.cassettes._io import existing_cassettes
+    from conformance.providers import PROVIDERS
+
+    if provider_name not in PROVIDERS:
+        raise ConfigError(
+            f"unknown provider {provider_name!r}; use one of {', '.join(sorted(PROVIDERS))}"
+        )
+    existing = existing_cassettes(out)
+    if existing and not force:
+        raise ConfigError(
+            f"{out} already holds {len(existing)} cassette file(s); pass --force to overwrite them"
+        )
+    with _target(provider_name, base_url, model, api_key_env) as (provider, key, where):
+        click.echo(f"recording {provider_name} at {where} into {out}", err=True)
+        recording = record(
+            provider,  # type: ignore[arg-type]
+            out=out,
+            api_key=key,
+            force=force,
+            timeout=timeout,
+            max_requests=max_requests,
+            only=only,
+        )
+    for path in recording.files:
+        click.echo(f"wrote {path}")
+    if recording.index is not None:
+        click.echo(f"wrote {recording.index}")
+    if not recording.files:
+        click.echo("no probe was recorded (no check applies to this provider)", err=True)

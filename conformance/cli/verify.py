@@ -1,0 +1,31 @@
+"""``conformance verify``: validate recorded cassettes against the current schemas."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command(name="verify")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--provider",
+    "provider_name",
+    default=None,
+    help="Judge against this profile's schemas (default: the one named in each cassette).",
+)
+def command(paths: tuple[Path, ...], provider_name: str | None) -> None:
+    """Check that every cassette under PATHS still fits the format and the schemas.
+
+    Drift (a field the schema now requires, a changed type, an old format version) is
+    printed as a diff and exits 1; an unreadable file exits 2.
+    """
+    from conformance.cassettes.verify import verify_paths
+
+    report = verify_paths(list(paths), provider=provider_name)
+    text = report.render()
+    code = report.exit_code
+    click.echo(text, err=code == 2)
+    sys.exit(code)

@@ -1,0 +1,357 @@
+"""Locust event hooks: options, per-process aggregation, worker-to-master merging, results.
+
+Importing this module registers the hooks on Locust's global ``events`` (once per
+process). Every load-generating process keeps one :class:`ProcessState`; its aggregate
+holds exact timings (:class:`~conformance.metrics.RunAggregate`). Workers send it to the
+master as deltas with every Locust stats report (``events.report_to_master`` /
+``events.worker_report``) and once more when they stop (a ``conformance_stats`` message),
+so the master holds everything by the time the run ends. The master (or the single local
+process) rewrites ``--result-json`` every second while the run goes on, marked partial,
+and a last time when it ends: an interrupted or crashed run still leaves what it measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from conformance.errors import ConfigError
+from conformance.loadgen.options import LoadOptions, add_arguments
+from conformance.loadgen.prompts import load_prompts, synthetic_prompts
+from conformance.loadgen.result import build_result, write_json_atomic
+from conformance.loadgen.target import Target
+from conformance.metrics import RequestTiming, RunAggregate, Window
+
+__all__ = ["ProcessState", "process_state"]
+
+log = logging.getLogger("conformance.loadgen")
+
+#: how many synthetic prompts are encoded up front (sent round robin)
+SYNTHETIC_PROMPTS = 256
+#: message type of a worker's last delta
+_FINAL_MESSAGE = "conformance_stats"
+
+
+class _Failure(Exception):
+    """A failed request as Locust's error table shows it: the error kind only."""
+
+
+class ProcessState:
+    """What one load-generating process shares between its users."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.options = LoadOptions.from_parsed(environment.parsed_options)
+        self.aggregate = RunAggregate(seed=self.options.seed)
+        self.window = Window(time.time(), self.options.warmup_s, self._run_time())
+        self.started_wall: float | None = None
+        self.stopped_wall: float | None = None
+        self.worker_lost = False
+        self._targets: dict[tuple[str, bool, str], Target] = {}
+        self._drivers = 0
+        self._fire = environment.events.request.fire
+        self._errors_logged: set[str] = set()
+
+    # -- configuration ---------------------------------------------------------------
+
+    def _parsed(self, name: str, default: Any = None) -> Any:
+        parsed = self.environment.parsed_options
+        value = getattr(parsed, name, None) if parsed is not None else None
+        return default if value is None else value
+
+    def _run_time(self) -> float | None:
+        hidden = self._parsed("load_run_time")
+        if hidden:
+            return float(hidden)
+        return self.options.run_time_s
+
+    @property
+    def drain_s(self) -> float:
+        """How long in-flight requests may finish after the run stops."""
+        return float(self.environment.stop_timeout or 0.0)
+
+    def target(self, provider_name: str | None, stream: bool | None, host: str | None) -> Target:
+        """The prepared target for a user class (built once per process)."""
+        opts = self.options
+        name = provider_name or opts.provider or "openai"
+        streamed = opts.stream if stream is None else stream
+        base = host or self.environment.host
+        if not base:
+            raise ConfigError("no target: give --host (the API's base URL)")
+        key = (name, streamed, base)
+        target = self._targets.get(key)
+        if target is None:
+            if opts.prompts_file:
+                conversations = load_prompts(opts.prompts_file)
+            else:
+                conversations = synthetic_prompts(
+                    opts.prompt_length, SYNTHETIC_PROMPTS, seed=opts.seed
+                )
+            from conformance.providers import get_provider
+
+            profile = get_provider(name)
+            target = Target(
+                name,
+                base,
+                model=opts.model,
+                stream=streamed,
+                max_tokens=opts.max_tokens,
+                conversations=conversations,
+                api_key=opts.api_key(profile.api_key_env),
+            )
+            self._targets[key] = target
+        return target
+
+    def driver_slot(self) -> tuple[int, int]:
+        """(index, count) of an open-loop driver among all drivers of the run."""
+        local = self._drivers
+        self._drivers += 1
+        runner = self.environment.runner
+        worker = (
+            int(getattr(runner, "worker_index", 0) or 0) if isinstance(runner, WorkerRunner) else 0
+        )
+        processes = max(1, int(self._parsed("load_worker_count", 1)))
+        drivers = max(1, int(self._parsed("load_users", 0) or self._parsed("num_users", 1) or 1))
+        return (worker + local * processes) % drivers, drivers
+
+    def log_error(self, message: str) -> None:
+        """Log a configuration problem once."""
+        if message not in self._errors_logged:
+            self._errors_logged.add(message)
+            log.error(message)
+
+    # -- recording ---------------------------------------------------------------------
+
+    def record(
+        self, target: Target, timing: RequestTiming, send_wall: float, done_wall: float, size: int
+    ) -> None:
+        """Record one request and show it in Locust's own statistics."""
+        self.aggregate.record(timing, send_wall, done_wall, self.window)
+        fire = self._fire
+        name = target.name
+        if timing.error is not None:
+            elapsed = (done_wall - send_wall) * 1000.0
+            fire(
+                request_type="POST",
+                name=name,
+                response_time=elapsed,
+                response_length=size,
+                exception=_Failure(str(timing.error)),
+                context={},
+            )
+            return
+        e2e = timing.e2e_ns
+        fire(
+            request_type="POST",
+            name=name,
+            response_time=(e2e if e2e is not None else 0) / 1e6,
+            response_length=size,
+            exception=None,
+            context={},
+        )
+        if timing.ttft_ns is not None:
+            fire(
+                request_type="TTFT",
+                name=name,
+                response_time=timing.ttft_ns / 1e6,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+        mean_itl = timing.mean_itl_ns
+        if mean_itl is not None:
+            fire(
+                request_type="ITL",
+                name=name,
+                response_time=mean_itl / 1e6,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+        tpot = timing.tpot_ns
+        if tpot is not None:
+            fire(
+                request_type="TPOT",
+                name=name,
+                response_time=tpot / 1e6,
+                response_length=0,
+                exception=None,
+                context={},
+            )
+
+    def take_delta(self) -> dict[str, Any]:
+        """Everything recorded since the last call, as sent to the master."""
+        delta = self.aggregate.to_wire()
+        self.aggregate = RunAggregate(seed=self.options.seed)
+        return delta
+
+    # -- results (master or local process) ------------------------------------------------
+
+    def result(self, *, final: bool) -> dict[str, Any] | None:
+        """The bench result so far (``None`` before any target was used)."""
+        if self.started_wall is None:
+            return None
+        opts = self.options
+        now = self.stopped_wall if self.stopped_wall is not None else time.time()
+        run_time = self._run_time()
+        stopped_early = run_time is not None and (now - self.started_wall) < run_time - 1.0
+        partial = (not final) or self.worker_lost or stopped_early
+        users = self._parsed("num_users")
+        workers = int(self._parsed("load_worker_count", 1) or 1)
+        from conformance.providers import get_provider
+
+        provider = get_provider(
+            opts.provider or "openai", base_url=self.environment.host, model=opts.model
+        )
+        open_loop = opts.rate > 0 and any(
+            cls.__name__ == "OpenLoopUser" for cls in self.environment.user_classes
+        )
+        stream = opts.stream
+        for target in self._targets.values():
+            stream = target.stream
+            provider = target.provider
+        notes = []
+        if self.worker_lost:
+            notes.append("a worker process was lost during the run; its last seconds are missing")
+        if stopped_early:
+            notes.append("the run was stopped before its duration")
+        return build_result(
+            self.aggregate,
+            provider=provider.name,
+            base_url=provider.base_url,
+            model=provider.model,
+            stream=stream,
+            users=int(users) if users is not None else None,
+            rate=opts.rate if open_loop else None,
+            arrival=str(opts.arrival) if open_loop else None,
+            workers=workers,
+            duration_s=run_time,
+            warmup_s=opts.warmup_s,
+            started_wall=self.started_wall,
+            stopped_wall=now,
+            partial=partial,
+            true_ttft_ms=opts.true_ttft_ms,
+            true_itl_ms=opts.true_itl_ms,
+            notes=notes,
+        )
+
+    def write(self, *, final: bool) -> None:
+        """Write the result to ``--result-json`` (if given)."""
+        path = self.options.result_json
+        if not path:
+            return
+        data = self.result(final=final)
+        if data is not None:
+            data["final"] = final
+            write_json_atomic(path, data)
+
+
+_STATE: ProcessState | None = None
+
+
+def process_state(environment: Environment) -> ProcessState:
+    """This process's state (created on first use)."""
+    global _STATE
+    if _STATE is None or _STATE.environment is not environment:
+        _STATE = ProcessState(environment)
+    return _STATE
+
+
+# -- Locust hooks ---------------------------------------------------------------------------
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    add_arguments(parser)
+    import argparse
+
+    for hidden in ("--load-worker-count", "--load-users", "--load-run-time"):
+        parser.add_argument(hidden, type=float, default=None, help=argparse.SUPPRESS)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kw: Any) -> None:
+    runner = environment.runner
+    parsed = environment.parsed_options
+    if parsed is not None and not isinstance(runner, WorkerRunner):
+        # hand the numbers workers need but Locust does not send them
+        workers = getattr(parsed, "processes", None) or getattr(parsed, "expect_workers", None)
+        parsed.load_worker_count = (
+            float(workers) if isinstance(runner, MasterRunner) and workers else 1.0
+        )
+        parsed.load_users = float(getattr(parsed, "num_users", 0) or 0) or None
+        run_time = LoadOptions.from_parsed(parsed).run_time_s
+        parsed.load_run_time = run_time
+    state = process_state(environment)
+    if isinstance(runner, MasterRunner):
+        runner.register_message(_FINAL_MESSAGE, _on_final_message)
+    if not isinstance(runner, WorkerRunner) and state.options.result_json:
+        gevent.spawn(_snapshots, environment)
+
+
+def _on_final_message(environment: Environment, msg: Any, **_kw: Any) -> None:
+    process_state(environment).aggregate.merge_wire(msg.data)
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+    if _STATE is not None:
+        data["conformance"] = _STATE.take_delta()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+    if _STATE is not None and "conformance" in data:
+        _STATE.aggregate.merge_wire(data["conformance"])
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kw: Any) -> None:
+    state = process_state(environment)
+    now = time.time()
+    state.started_wall = now
+    state.stopped_wall = None
+    state.aggregate = RunAggregate(seed=state.options.seed)
+    state.window = Window(now, state.options.warmup_s, state._run_time())
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_kw: Any) -> None:
+    state = process_state(environment)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(_FINAL_MESSAGE, state.take_delta())
+        return
+    state.stopped_wall = time.time()
+    state.write(final=True)
+
+
+@events.quit.add_listener
+def _on_quit(**_kw: Any) -> None:
+    state = _STATE
+    if state is None or isinstance(state.environment.runner, WorkerRunner):
+        return
+    if state.stopped_wall is None:
+        state.stopped_wall = time.time()
+    state.write(final=True)
+
+
+def _snapshots(environment: Environment) -> None:
+    """Rewrite the result every second while the run goes on (marked partial)."""
+    while True:
+        gevent.sleep(1.0)
+        state = process_state(environment)
+        runner = environment.runner
+        if isinstance(runner, MasterRunner) and runner.clients.missing:
+            state.worker_lost = True
+        if state.started_wall is not None and state.stopped_wall is None:
+            try:
+                state.write(final=False)
+            except Exception:  # a snapshot must never stop the run
+                log.exception("could not write the result snapshot")

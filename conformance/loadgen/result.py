@@ -1,0 +1,186 @@
+"""The bench result file (``bench --json``): building it from a run's aggregate.
+
+The shape follows the contract in the design notes (``version``, ``provider``,
+``base_url``, ``model``, ``stream``, ``load``, ``metrics``) plus ``kind``,
+``harness_version``, ``started_at``, ``duration_s`` and the extras this module documents
+on :func:`build_result`. Nothing here does I/O except :func:`write_json_atomic`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from conformance._version import __version__
+from conformance.metrics import RunAggregate, Summary
+
+__all__ = ["apply_server_lateness", "build_result", "write_json_atomic"]
+
+_STATS = ("mean", "p50", "p90", "p99")
+
+
+def _iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _minus(summary: Summary, value: float | None) -> dict[str, float | None]:
+    """``summary`` statistic by statistic, minus ``value`` (``None`` stays ``None``)."""
+    out: dict[str, float | None] = {}
+    for key in _STATS:
+        v = summary.get(key)
+        out[key] = None if v is None or value is None else round(v - value, 3)
+    return out
+
+
+def _calibration(
+    agg: RunAggregate, metrics: dict[str, Any], true_ttft: float | None, true_itl: float | None
+) -> dict[str, Any] | None:
+    """Measured minus true, before the server's own lateness is taken off."""
+    cal = agg.calibration_samples()
+    per_request = bool(cal["ttft_error"]["count"])
+    if true_ttft is None and per_request:
+        true_ttft = cal["true_ttft"]["mean"]
+    if true_itl is None and cal["itl_error"]["count"]:
+        true_itl = cal["true_itl"]["mean"]
+    if true_ttft is None and true_itl is None:
+        return None
+    if per_request:
+        ttft_err = {k: cal["ttft_error"][k] for k in _STATS}
+        itl_err = {k: cal["itl_error"][k] for k in _STATS}
+        source = "per-request truth headers (X-Conformance-TTFT-Ms / X-Conformance-ITL-Ms)"
+    else:
+        ttft_err = _minus(metrics["ttft_ms"], true_ttft)
+        itl_err = _minus(metrics["itl_ms"], true_itl)
+        source = "configured truth"
+    return {
+        "true_ttft_ms": true_ttft,
+        "true_itl_ms": true_itl,
+        "ttft_error_ms": ttft_err,
+        "itl_error_ms": itl_err,
+        "raw_ttft_error_ms": dict(ttft_err),
+        "raw_itl_error_ms": dict(itl_err),
+        "server_lateness_ms": None,
+        "source": source,
+    }
+
+
+def build_result(
+    agg: RunAggregate,
+    *,
+    provider: str,
+    base_url: str,
+    model: str,
+    stream: bool,
+    users: int | None,
+    rate: float | None,
+    arrival: str | None,
+    workers: int,
+    duration_s: float | None,
+    warmup_s: float,
+    started_wall: float,
+    stopped_wall: float,
+    partial: bool,
+    true_ttft_ms: float | None = None,
+    true_itl_ms: float | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    """The bench result of one run (one step of a sweep).
+
+    Beyond the contract: ``partial`` (the run was cut short: interrupted, a worker lost,
+    or the load process killed), ``warmup_s`` (left out of every statistic),
+    ``errors`` (failures by kind), ``usage_fallback`` (some requests' output tokens were
+    counted because the server sent no usage), ``calibration`` (measurement error against
+    a target of known timing, else ``None``), ``timeseries`` (one row per second of
+    completions) and ``samples`` (per-request values, a uniform sample of at most 5000
+    each; ``itl_ms`` holds each request's mean gap). Requests/s and output tokens/s are
+    over the measurement window: from the end of the warm-up to the end of the run.
+    """
+    elapsed = max(0.0, stopped_wall - started_wall)
+    end = elapsed if duration_s is None else min(duration_s, elapsed)
+    window_s = max(end - warmup_s, 0.0)
+    open_loop = rate is not None and rate > 0
+    metrics = agg.metrics_block(window_s, open_loop=open_loop)
+    result: dict[str, Any] = {
+        "version": 1,
+        "kind": "bench",
+        "provider": provider,
+        "base_url": base_url,
+        "model": model,
+        "stream": stream,
+        "load": {
+            "users": users,
+            "rate": rate if open_loop else None,
+            "duration_s": duration_s,
+            "arrival": arrival if open_loop else None,
+            "workers": workers,
+            "model": "open" if open_loop else "closed",
+        },
+        "metrics": metrics,
+        "partial": partial,
+        "warmup_s": warmup_s,
+        "window_s": round(window_s, 3),
+        "harness_version": __version__,
+        "started_at": _iso(started_wall),
+        "duration_s": round(elapsed, 3),
+        "errors": dict(sorted(agg.errors.items())),
+        "usage_fallback": metrics["usage_fallback_requests"] > 0,
+        "calibration": _calibration(agg, metrics, true_ttft_ms, true_itl_ms),
+        "timeseries": agg.timeseries(started_wall),
+        "samples": agg.sample_values(),
+        "notes": list(notes or []),
+    }
+    return result
+
+
+def apply_server_lateness(result: dict[str, Any], stats: dict[str, Any]) -> None:
+    """Take the reference backend's own lateness (``GET /stats``) off the TTFT error.
+
+    The backend schedules token ``k`` at ``t_request + ttft + k * itl`` and records how
+    late it actually sent it. The TTFT error is the measured TTFT minus the truth minus
+    the first token's lateness, statistic by statistic (mean from mean, p50 from p50...).
+    A constant lateness cancels out of the gaps between tokens, so the ITL error is the
+    measured ITL minus the truth minus (ITL lateness - TTFT lateness) / (tokens - 1),
+    which is close to zero and kept only for honesty.
+    """
+    cal = result.get("calibration")
+    if not cal:
+        return
+    ttft_late = stats.get("ttft_lateness_ms") or {}
+    itl_late = stats.get("itl_lateness_ms") or {}
+    cal["server_lateness_ms"] = {"ttft": ttft_late, "itl": itl_late}
+    raw = cal["raw_ttft_error_ms"]
+    cal["ttft_error_ms"] = {
+        k: None if raw.get(k) is None else round(raw[k] - (ttft_late.get(k) or 0.0), 3)
+        for k in _STATS
+    }
+    metrics = result["metrics"]
+    ok = metrics["requests"] - metrics["failures"]
+    # gaps per request: the number of ITL values over the successful requests
+    gaps = (metrics["itl_ms"].get("count") or 0) / ok if ok > 0 else 0.0
+    drift = 0.0
+    if gaps and itl_late.get("mean") is not None and ttft_late.get("mean") is not None:
+        drift = (itl_late["mean"] - ttft_late["mean"]) / gaps
+    raw_itl = cal["raw_itl_error_ms"]
+    cal["itl_error_ms"] = {
+        k: None if raw_itl.get(k) is None else round(raw_itl[k] - drift, 3) for k in _STATS
+    }
+    cal["itl_lateness_drift_ms"] = round(drift, 4)
+
+
+def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON so that a reader never sees half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

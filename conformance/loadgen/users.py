@@ -1,0 +1,275 @@
+"""Locust users that put text-generation APIs under load, one class per dialect and mode.
+
+Use them from a locustfile (see ``loadtests/``)::
+
+    from conformance.loadgen.users import OpenAIChatStreamUser  # noqa: F401
+
+and run ``locust -f that_file.py --host http://127.0.0.1:8000/v1``. Each request is
+encoded by the provider profile, sent with geventhttpclient, and its stream read straight
+from the socket: every received block is timestamped as ``recv`` returns it (no
+buffering layer in between), then split into SSE events by
+:class:`~conformance.loadgen.sse_fast.EventScanner`. Beside the request itself, TTFT,
+ITL (the request's mean gap) and TPOT appear as entries of their own in Locust's
+statistics; the exact values go to the run's histograms (:mod:`conformance.metrics`).
+
+This module imports Locust (and so gevent's monkey-patching): only load-generating
+processes import it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import gevent
+from gevent.pool import Group
+from geventhttpclient.client import HTTPClient
+from locust import User, constant, task
+from locust.exception import StopUser
+from locust.user.task import LOCUST_STATE_STOPPING
+
+from conformance.loadgen import plugin
+from conformance.loadgen.schedule import arrival_offsets
+from conformance.loadgen.sse_fast import EventScanner
+from conformance.loadgen.target import Target
+from conformance.metrics import ErrorKind, RequestTiming, StreamTracker, http_error_kind
+from conformance.providers import DecodeError
+
+__all__ = [
+    "GenerationUser",
+    "OpenAIChatStreamUser",
+    "OpenAIChatUser",
+    "OpenLoopUser",
+    "WetrocloudUser",
+    "new_client",
+    "send_one",
+]
+
+_perf_ns = time.perf_counter_ns
+_wall = time.time
+#: bytes asked of each ``recv``
+_BLOCK = 64 * 1024
+#: a non-2xx body is read up to this size (then the connection is dropped)
+_ERROR_BODY_CAP = 64 * 1024
+#: a non-streamed body is read up to this size
+_BODY_CAP = 16 * 1024 * 1024
+
+
+def new_client(target: Target, *, concurrency: int, timeout_s: float) -> HTTPClient:
+    """A geventhttpclient connection pool to the target's origin."""
+    import gevent.ssl
+
+    return HTTPClient.from_url(
+        target.origin,
+        concurrency=concurrency,
+        connection_timeout=timeout_s,
+        network_timeout=timeout_s,
+        ssl_context_factory=gevent.ssl.create_default_context,
+    )
+
+
+def _read_stream(resp: Any, t_send: int, t_headers: int) -> tuple[RequestTiming, int]:
+    """Read an SSE body from the socket, timestamping each received block."""
+    tracker = StreamTracker(t_send)
+    scanner = EventScanner(tracker.on_event)
+    feed = scanner.feed
+    buf = resp._body_buffer
+    size = 0
+    if buf:
+        chunk = bytes(buf)
+        del buf[:]
+        size += len(chunk)
+        feed(chunk, t_headers)
+    while not resp.message_complete:
+        sock = resp._sock
+        if sock is None:
+            break
+        data = sock.recv(_BLOCK)
+        t = _perf_ns()
+        resp.feed(data)
+        if buf:
+            chunk = bytes(buf)
+            del buf[:]
+            size += len(chunk)
+            feed(chunk, t)
+        if not data:
+            break
+    complete = bool(resp.message_complete)
+    scanner.close(_perf_ns())
+    return tracker.finish(complete=complete), size
+
+
+def _read_body(resp: Any, cap: int) -> tuple[bytes, bool]:
+    """Read a whole body (up to ``cap`` bytes); returns it and whether it was complete."""
+    buf = resp._body_buffer
+    while not resp.message_complete and len(buf) < cap:
+        sock = resp._sock
+        if sock is None:
+            break
+        data = sock.recv(_BLOCK)
+        resp.feed(data)
+        if not data:
+            break
+    body = bytes(buf)
+    del buf[:]
+    return body, bool(resp.message_complete)
+
+
+def _decode_body(target: Target, body: bytes, t_send: int, t_end: int) -> RequestTiming:
+    timing = RequestTiming(t_send_ns=t_send, e2e_ns=t_end - t_send)
+    try:
+        gen = target.provider.decode(body)
+    except DecodeError:
+        timing.error = ErrorKind.MALFORMED
+        return timing
+    text = gen.text
+    tokens = gen.usage.completion_tokens if gen.usage is not None else None
+    if tokens is None:
+        tokens = len(text.split())
+        timing.usage_fallback = True
+    timing.output_tokens = tokens
+    if not text:
+        timing.error = ErrorKind.EMPTY
+    return timing
+
+
+def send_one(
+    state: plugin.ProcessState, target: Target, client: HTTPClient, t_sched_ns: int | None = None
+) -> RequestTiming:
+    """Send one prepared request, measure it and record it in the process's aggregate."""
+    prep = target.next_request()
+    send_wall = _wall()
+    t_send = _perf_ns()
+    resp = None
+    size = 0
+    try:
+        resp = client.request(prep.method, prep.path, body=prep.body, headers=prep.headers)
+        t_headers = _perf_ns()
+        status = resp.status_code
+        if not 200 <= status < 300:
+            body, _ = _read_body(resp, _ERROR_BODY_CAP)
+            size = len(body)
+            timing = RequestTiming(t_send_ns=t_send, error=http_error_kind(status))
+        elif target.stream:
+            timing, size = _read_stream(resp, t_send, t_headers)
+        else:
+            body, complete = _read_body(resp, _BODY_CAP)
+            size = len(body)
+            if complete:
+                timing = _decode_body(target, body, t_send, _perf_ns())
+            else:
+                timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.TRUNCATED)
+    except TimeoutError:
+        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.READ_TIMEOUT)
+    except OSError:
+        kind = ErrorKind.CONNECT if resp is None else ErrorKind.TRUNCATED
+        timing = RequestTiming(t_send_ns=t_send, error=kind)
+    except Exception:  # the HTTP parser's errors: a broken or cut response
+        kind = ErrorKind.TRUNCATED if resp is not None else ErrorKind.OTHER
+        timing = RequestTiming(t_send_ns=t_send, error=kind)
+    finally:
+        if resp is not None and resp._sock is not None and not resp.message_complete:
+            resp.release()  # closes the connection: the body was not read to its end
+    timing.t_sched_ns = t_sched_ns
+    state.record(target, timing, send_wall, _wall(), size)
+    return timing
+
+
+class GenerationUser(User):
+    """A closed-loop user: sends the next request as soon as the previous one ends.
+
+    Subclasses fix the dialect (``provider_name``) and the mode (``stream``); a ``None``
+    leaves it to ``--provider`` / ``--no-stream``.
+    """
+
+    abstract = True
+    wait_time = constant(0)
+    provider_name: ClassVar[str | None] = None
+    stream: ClassVar[bool | None] = None
+
+    def on_start(self) -> None:
+        self._load = plugin.process_state(self.environment)
+        self._target = self._load.target(self.provider_name, self.stream, self.host)
+        self._client = new_client(
+            self._target, concurrency=1, timeout_s=self._load.options.timeout_s
+        )
+
+    @task
+    def generate(self) -> None:
+        """One request, measured."""
+        send_one(self._load, self._target, self._client)
+
+    def on_stop(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+
+
+class OpenAIChatStreamUser(GenerationUser):
+    """OpenAI-style chat completions, streamed (``--provider`` picks the OpenAI-style profile)."""
+
+    provider_name = None
+    stream = True
+
+
+class OpenAIChatUser(GenerationUser):
+    """OpenAI-style chat completions, not streamed."""
+
+    provider_name = None
+    stream = False
+
+
+class WetrocloudUser(GenerationUser):
+    """Wetrocloud text generation (multipart form, never streamed)."""
+
+    provider_name = "wetrocloud"
+    stream = False
+
+
+class OpenLoopUser(User):
+    """An open-loop driver: requests start at scheduled times, whatever the responses do.
+
+    Each driver issues its share of ``--rate`` (constant or Poisson arrivals,
+    ``--arrival``, seeded by ``--seed``); each arrival runs on its own greenlet, sent at
+    its scheduled time ``t_sched``. When ``--max-in-flight`` requests are already
+    running, the arrival is counted as over capacity and not sent (never delayed). Run
+    one driver per process (``-u`` = number of processes).
+    """
+
+    wait_time = constant(0)
+    provider_name: ClassVar[str | None] = None
+    stream: ClassVar[bool | None] = None
+
+    @task
+    def drive(self) -> None:
+        """Issue this driver's arrivals until the run stops."""
+        state = plugin.process_state(self.environment)
+        opts = state.options
+        if opts.rate <= 0:
+            state.log_error("OpenLoopUser needs --rate R (requests per second, > 0)")
+            raise StopUser()
+        target = state.target(self.provider_name, self.stream, self.host)
+        client = new_client(target, concurrency=opts.max_in_flight, timeout_s=opts.timeout_s)
+        stream, streams = state.driver_slot()
+        offsets = arrival_offsets(
+            opts.rate, opts.arrival, seed=opts.seed, stream=stream, streams=streams
+        )
+        group = Group()
+        cap = opts.max_in_flight
+        t0 = _perf_ns()
+        try:
+            for offset in offsets:
+                if self._state == LOCUST_STATE_STOPPING:
+                    break  # the run is ending: stop issuing, let in-flight requests drain
+                due = t0 + int(offset * 1e9)
+                delay = due - _perf_ns()
+                if delay > 0:
+                    gevent.sleep(delay / 1e9)
+                if len(group) >= cap:
+                    state.aggregate.record_over_capacity()
+                    continue
+                group.spawn(send_one, state, target, client, due)
+        finally:
+            group.join(timeout=max(0.0, state.drain_s))
+            group.kill(block=False)
+            client.close()

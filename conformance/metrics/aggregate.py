@@ -1,0 +1,261 @@
+"""Per-run aggregation of request timings, mergeable across processes.
+
+Each load-generating process keeps a :class:`RunAggregate`; workers send theirs to the
+master as deltas (:meth:`RunAggregate.to_wire`, then start afresh) and the master folds
+them in (:meth:`RunAggregate.merge_wire`). Nothing is rounded on the way: histograms keep
+microseconds to three significant digits.
+
+The measurement window is ``[start + warmup, end]``. Requests *sent* before the warm-up
+ends are counted apart and left out of every statistic. Latency statistics use every
+request sent in the window (including those that finish while the run drains);
+throughput (requests/s, output tokens/s) counts the requests that *completed* inside
+the window, divided by its length.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from conformance.metrics.histogram import LatencyHistogram, Summary, summarize_values
+from conformance.metrics.reservoir import Reservoir
+from conformance.metrics.timing import RequestTiming
+
+__all__ = ["HISTOGRAMS", "SAMPLES", "RunAggregate", "Window"]
+
+#: the histogram names (each becomes ``<name>_ms`` in the result)
+HISTOGRAMS = (
+    "ttft",
+    "itl",
+    "tpot",
+    "e2e",
+    "schedule_delay",
+    "latency_from_sched",
+    "tokens_per_chunk",
+)
+#: per-request values kept as samples (``<name>_ms`` in the result)
+SAMPLES = ("ttft", "e2e", "itl", "tpot")
+#: per-request calibration errors kept as samples (signed, so not in histograms)
+_CALIBRATION = ("ttft_error", "itl_error", "true_ttft", "true_itl")
+_COUNTERS = (
+    "requests",
+    "failures",
+    "warmup_requests",
+    "window_requests",
+    "window_failures",
+    "window_output_tokens",
+    "output_tokens",
+    "usage_fallback",
+    "over_capacity",
+)
+
+
+class Window:
+    """The measurement window of one process, in wall-clock seconds (``time.time()``)."""
+
+    __slots__ = ("end", "measure_from", "start")
+
+    def __init__(self, start: float, warmup_s: float, duration_s: float | None) -> None:
+        self.start = start
+        self.measure_from = start + warmup_s
+        self.end = None if duration_s is None else start + duration_s
+
+
+class RunAggregate:
+    """Counters, histograms, samples and a one-second time series for a run."""
+
+    def __init__(self, *, sample_capacity: int = 5000, seed: int = 0) -> None:
+        self.counts: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.hists: dict[str, LatencyHistogram] = {n: LatencyHistogram() for n in HISTOGRAMS}
+        self.samples: dict[str, Reservoir] = {
+            n: Reservoir(sample_capacity, seed + i) for i, n in enumerate(SAMPLES + _CALIBRATION)
+        }
+        #: completion second (epoch) -> [requests, failures, output_tokens, ttft, e2e]
+        self.series: dict[int, list[Any]] = {}
+        self.first_send_wall: float | None = None
+        self.last_done_wall: float | None = None
+        self._capacity = sample_capacity
+        self._seed = seed
+
+    # -- recording -----------------------------------------------------------------
+
+    def record(self, t: RequestTiming, send_wall: float, done_wall: float, window: Window) -> None:
+        """Record one finished request that was sent at ``send_wall`` and ended at ``done_wall``."""
+        if self.first_send_wall is None or send_wall < self.first_send_wall:
+            self.first_send_wall = send_wall
+        if self.last_done_wall is None or done_wall > self.last_done_wall:
+            self.last_done_wall = done_wall
+        ok = t.error is None
+        second = int(done_wall)
+        row = self.series.get(second)
+        if row is None:
+            row = self.series[second] = [0, 0, 0, LatencyHistogram(2), LatencyHistogram(2)]
+        row[0] += 1
+        if not ok:
+            row[1] += 1
+        else:
+            row[2] += t.output_tokens
+            if t.ttft_ns is not None:
+                row[3].record_ns(t.ttft_ns)
+            if t.e2e_ns is not None:
+                row[4].record_ns(t.e2e_ns)
+        counts = self.counts
+        if send_wall < window.measure_from:
+            counts["warmup_requests"] += 1
+            return
+        counts["requests"] += 1
+        in_window = window.end is None or done_wall <= window.end
+        if in_window:
+            counts["window_requests"] += 1
+        if not ok:
+            counts["failures"] += 1
+            self.errors[str(t.error)] += 1
+            if in_window:
+                counts["window_failures"] += 1
+            return
+        counts["output_tokens"] += t.output_tokens
+        if in_window:
+            counts["window_output_tokens"] += t.output_tokens
+        if t.usage_fallback:
+            counts["usage_fallback"] += 1
+        hists = self.hists
+        samples = self.samples
+        if t.ttft_ns is not None:
+            hists["ttft"].record_ns(t.ttft_ns)
+            samples["ttft"].add(t.ttft_ns / 1e6)
+        if t.e2e_ns is not None:
+            hists["e2e"].record_ns(t.e2e_ns)
+            samples["e2e"].add(t.e2e_ns / 1e6)
+        if t.itl_ns:
+            rec = hists["itl"].record_ns
+            for gap in t.itl_ns:
+                rec(gap)
+            samples["itl"].add(sum(t.itl_ns) / len(t.itl_ns) / 1e6)
+        tpot = t.tpot_ns
+        if tpot is not None:
+            hists["tpot"].record_ns(round(tpot))
+            samples["tpot"].add(tpot / 1e6)
+        tpc = t.tokens_per_chunk
+        if tpc is not None:
+            # a ratio, not a duration: recorded as if 1 token were 1 ms (resolution 0.001 token)
+            hists["tokens_per_chunk"].record_ns(round(tpc * 1_000_000))
+        delay = t.schedule_delay_ns
+        if delay is not None:
+            hists["schedule_delay"].record_ns(delay)
+            lat = t.latency_from_sched_ns
+            if lat is not None:
+                hists["latency_from_sched"].record_ns(lat)
+        if t.true_ttft_ms is not None and t.ttft_ns is not None:
+            samples["true_ttft"].add(t.true_ttft_ms)
+            samples["ttft_error"].add(t.ttft_ns / 1e6 - t.true_ttft_ms)
+        if t.true_itl_ms is not None and t.itl_ns:
+            samples["true_itl"].add(t.true_itl_ms)
+            samples["itl_error"].add(sum(t.itl_ns) / len(t.itl_ns) / 1e6 - t.true_itl_ms)
+
+    def record_over_capacity(self) -> None:
+        """An open-loop arrival that was not sent because the in-flight cap was reached."""
+        self.counts["over_capacity"] += 1
+
+    # -- merging ----------------------------------------------------------------------
+
+    def to_wire(self) -> dict[str, Any]:
+        """A JSON-ready form of everything recorded (sent from a worker to the master)."""
+        return {
+            "counts": dict(self.counts),
+            "errors": dict(self.errors),
+            "hists": {n: h.encode() for n, h in self.hists.items() if h.count},
+            "samples": {n: r.to_wire() for n, r in self.samples.items() if r.seen},
+            "series": {
+                str(sec): [row[0], row[1], row[2], row[3].encode(), row[4].encode()]
+                for sec, row in self.series.items()
+            },
+            "first_send_wall": self.first_send_wall,
+            "last_done_wall": self.last_done_wall,
+        }
+
+    def merge_wire(self, data: dict[str, Any]) -> None:
+        """Fold in what :meth:`to_wire` produced in another process."""
+        self.counts.update({k: int(v) for k, v in data.get("counts", {}).items()})
+        self.errors.update({k: int(v) for k, v in data.get("errors", {}).items()})
+        for name, text in data.get("hists", {}).items():
+            if name in self.hists:
+                self.hists[name].merge(LatencyHistogram.decode(text))
+        for name, wire in data.get("samples", {}).items():
+            if name in self.samples:
+                self.samples[name].merge(Reservoir.from_wire(wire, self._capacity, self._seed))
+        for sec_text, (req, fail, tok, ttft, e2e) in data.get("series", {}).items():
+            sec = int(sec_text)
+            row = self.series.get(sec)
+            if row is None:
+                row = self.series[sec] = [0, 0, 0, LatencyHistogram(2), LatencyHistogram(2)]
+            row[0] += req
+            row[1] += fail
+            row[2] += tok
+            row[3].merge(LatencyHistogram.decode(ttft, 2))
+            row[4].merge(LatencyHistogram.decode(e2e, 2))
+        first, last = data.get("first_send_wall"), data.get("last_done_wall")
+        if first is not None and (self.first_send_wall is None or first < self.first_send_wall):
+            self.first_send_wall = first
+        if last is not None and (self.last_done_wall is None or last > self.last_done_wall):
+            self.last_done_wall = last
+
+    def merge(self, other: RunAggregate) -> None:
+        """Fold in another aggregate of this process."""
+        self.merge_wire(other.to_wire())
+
+    # -- results ------------------------------------------------------------------------
+
+    def metrics_block(self, window_s: float, *, open_loop: bool) -> dict[str, Any]:
+        """The ``metrics`` object of the bench result for a window of ``window_s`` seconds."""
+        c = self.counts
+        window_s = max(window_s, 1e-9)
+        out: dict[str, Any] = {
+            "requests": c["requests"],
+            "failures": c["failures"],
+            "requests_per_s": round(c["window_requests"] / window_s, 3),
+            "output_tokens_per_s": round(c["window_output_tokens"] / window_s, 3),
+            "ttft_ms": self.hists["ttft"].summary(),
+            "itl_ms": self.hists["itl"].summary(),
+            "tpot_ms": self.hists["tpot"].summary(),
+            "e2e_ms": self.hists["e2e"].summary(),
+            "tokens_per_chunk": self.hists["tokens_per_chunk"].summary(),
+            "successful_requests_per_s": round(
+                (c["window_requests"] - c["window_failures"]) / window_s, 3
+            ),
+            "output_tokens": c["output_tokens"],
+            "warmup_requests": c["warmup_requests"],
+            "window_requests": c["window_requests"],
+            "usage_fallback_requests": c["usage_fallback"],
+        }
+        if open_loop:
+            out["schedule_delay_ms"] = self.hists["schedule_delay"].summary()
+            out["latency_from_sched_ms"] = self.hists["latency_from_sched"].summary()
+            out["over_capacity"] = c["over_capacity"]
+        return out
+
+    def calibration_samples(self) -> dict[str, Summary]:
+        """Summaries of the per-request truth and error samples (empty when none)."""
+        return {n: summarize_values(self.samples[n].values) for n in _CALIBRATION}
+
+    def sample_values(self) -> dict[str, list[float]]:
+        """The per-request samples, in ms, rounded to the microsecond."""
+        return {f"{n}_ms": [round(v, 3) for v in self.samples[n].values] for n in SAMPLES}
+
+    def timeseries(self, start_wall: float) -> list[dict[str, Any]]:
+        """One row per second of completions, ``t_s`` counted from ``start_wall``."""
+        rows = []
+        base = int(start_wall)
+        for sec in sorted(self.series):
+            req, fail, tok, ttft, e2e = self.series[sec]
+            rows.append(
+                {
+                    "t_s": sec - base,
+                    "requests": req,
+                    "failures": fail,
+                    "output_tokens": tok,
+                    "ttft_p50_ms": ttft.percentile_ms(50),
+                    "e2e_p50_ms": e2e.percentile_ms(50),
+                }
+            )
+        return rows

@@ -1,0 +1,129 @@
+"""Mergeable latency histograms at microsecond resolution.
+
+Locust rounds response times (to 1 ms below 100 ms and to 10 ms above); these keep
+every value to three significant digits, in microseconds, and can be encoded, sent
+between processes and merged without losing anything.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["LatencyHistogram", "Summary", "empty_summary", "summarize_values"]
+
+#: a summary of a distribution in milliseconds: mean, p50, p90, p99 (and count, min, max)
+Summary = dict[str, Any]
+
+#: the largest value a histogram holds: one hour, in microseconds
+_HIGHEST_US = 3_600_000_000
+
+
+def empty_summary() -> Summary:
+    """The summary of a distribution with no values: every statistic is ``None``."""
+    return {
+        "mean": None,
+        "p50": None,
+        "p90": None,
+        "p99": None,
+        "count": 0,
+        "min": None,
+        "max": None,
+    }
+
+
+class LatencyHistogram:
+    """Non-negative durations, recorded in microseconds with 3 significant digits.
+
+    Values are given in nanoseconds (:meth:`record_ns`) or milliseconds
+    (:meth:`record_ms`) and summarised in milliseconds. Values above one hour are
+    clamped to one hour; negative values are clamped to zero.
+    """
+
+    __slots__ = ("_h",)
+
+    def __init__(self, significant_digits: int = 3) -> None:
+        self._h = HdrHistogram(1, _HIGHEST_US, significant_digits)
+
+    def record_ns(self, value_ns: int) -> None:
+        """Record a duration given in nanoseconds."""
+        us = (value_ns + 500) // 1000
+        self._h.record_value(1 if us < 1 else (us if us < _HIGHEST_US else _HIGHEST_US))
+
+    def record_ms(self, value_ms: float) -> None:
+        """Record a duration given in milliseconds."""
+        self.record_ns(round(value_ms * 1_000_000))
+
+    @property
+    def count(self) -> int:
+        """How many values were recorded."""
+        return int(self._h.get_total_count())
+
+    def merge(self, other: LatencyHistogram) -> None:
+        """Add every value of ``other`` to this histogram."""
+        if other.count:
+            self._h.add(other._h)
+
+    def encode(self) -> str:
+        """A compact text form (compressed, base64) for sending to another process."""
+        return self._h.encode().decode("ascii") if self.count else ""
+
+    @classmethod
+    def decode(cls, text: str, significant_digits: int = 3) -> LatencyHistogram:
+        """The inverse of :meth:`encode`."""
+        hist = cls(significant_digits)
+        if text:
+            hist._h.decode_and_add(text.encode("ascii"))
+        return hist
+
+    def percentile_ms(self, percent: float) -> float | None:
+        """The value at ``percent`` (0..100) in milliseconds, ``None`` when empty."""
+        if not self.count:
+            return None
+        return float(self._h.get_value_at_percentile(percent)) / 1000.0
+
+    def summary(self) -> Summary:
+        """Mean, p50, p90, p99, count, min and max, in milliseconds (rounded to 1 µs)."""
+        n = self.count
+        if not n:
+            return empty_summary()
+        h = self._h
+
+        def ms(us: float) -> float:
+            return round(us / 1000.0, 3)
+
+        return {
+            "mean": ms(h.get_mean_value()),
+            "p50": ms(h.get_value_at_percentile(50)),
+            "p90": ms(h.get_value_at_percentile(90)),
+            "p99": ms(h.get_value_at_percentile(99)),
+            "count": n,
+            "min": ms(h.get_min_value()),
+            "max": ms(h.get_max_value()),
+        }
+
+
+def summarize_values(values: list[float]) -> Summary:
+    """Mean, p50, p90, p99, count, min and max of exact values (nearest-rank percentiles).
+
+    Used where values can be negative (measurement errors), which a histogram cannot hold.
+    """
+    if not values:
+        return empty_summary()
+    ordered = sorted(values)
+    n = len(ordered)
+
+    def rank(p: float) -> float:
+        return ordered[max(0, min(n - 1, math.ceil(p / 100.0 * n) - 1))]
+
+    return {
+        "mean": round(sum(ordered) / n, 3),
+        "p50": round(rank(50), 3),
+        "p90": round(rank(90), 3),
+        "p99": round(rank(99), 3),
+        "count": n,
+        "min": round(ordered[0], 3),
+        "max": round(ordered[-1], 3),
+    }

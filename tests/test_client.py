@@ -1,0 +1,528 @@
+"""The wire client: records, stream reading, timeouts, size cap, errors and redaction.
+
+Misbehaving servers are tiny asyncio servers on 127.0.0.1 written here (hangs, dribbles,
+truncation), or httpx.MockTransport with async streams. Every test is bounded by short
+client timeouts; nothing asserts on how long anything took beyond "it finished".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import fields
+from typing import Any
+
+import httpx
+import pytest
+
+from conformance.errors import ConfigError
+from conformance.providers import get_provider
+from conformance.wire import REDACTED, ErrorKind, Exchange, WireClient
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@contextlib.contextmanager
+def raw_server(handler: Handler) -> Iterator[str]:
+    """An HTTP-ish server on 127.0.0.1 that runs ``handler`` per connection, in a thread."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        holder["port"] = server.sockets[0].getsockname()[1]
+        holder["server"] = server
+        started.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(5)
+    try:
+        yield f"http://127.0.0.1:{holder['port']}"
+    finally:
+
+        async def shutdown() -> None:
+            holder["server"].close()
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.sleep(0)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + (await reader.readexactly(length) if length else b"")
+
+
+def openai_request(base_url: str, *, stream: bool = False, key: str | None = None) -> httpx.Request:
+    provider = get_provider("openai", base_url=base_url + "/v1")
+    return provider.encode(MESSAGES, {"stream": True} if stream else {}, api_key=key)
+
+
+def mock(handler: Callable[[httpx.Request], Any]) -> httpx.MockTransport:
+    return httpx.MockTransport(handler)
+
+
+async def agen(*parts: bytes, delay: float = 0.0) -> AsyncIterator[bytes]:
+    for part in parts:
+        if delay:
+            await asyncio.sleep(delay)
+        yield part
+
+
+# -- normal exchanges -------------------------------------------------------------------------
+
+
+def test_json_exchange_is_recorded_with_times() -> None:
+    body = json.dumps({"id": "x", "choices": []}).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"Content-Type": "application/json", "X-Req": "1"}, content=body
+        )
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="basic")
+    assert ex.ok and ex.error is None
+    assert ex.probe == "basic" and ex.status == 200
+    assert ex.body == body and b"".join(c for _, c in ex.chunks) == body
+    assert ex.header("x-req") == "1" and ex.content_type == "application/json"
+    assert ex.events is None and ex.observations is None
+    assert ex.t_headers_ns is not None and ex.t_end_ns is not None
+    assert ex.t_send_ns <= ex.t_headers_ns <= ex.t_end_ns
+    assert all(ex.t_headers_ns <= t <= ex.t_end_ns for t, _ in ex.chunks)
+    assert ex.request.method == "POST"
+    assert ex.request.url == "http://t/v1/chat/completions"
+    assert json.loads(ex.request.body)["messages"] == MESSAGES
+
+
+def test_stream_events_carry_the_arrival_time_of_their_first_byte() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        parts = (b'data: {"a":1}\n', b'\ndata: {"a"', b":2}\n\n: ka\n\n", b"data: [DONE]\n\n")
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=agen(*parts, delay=0.01)
+        )
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t", stream=True), probe="s", stream=True)
+    assert ex.error is None and ex.events is not None and ex.observations is not None
+    assert [e.data for e in ex.events] == ['{"a":1}', '{"a":2}', "[DONE]"]
+    times = [t for t, _ in ex.chunks]
+    assert len(times) == 4
+    assert [e.t_ns for e in ex.events] == [times[0], times[1], times[3]]
+    assert ex.observations.comments == 1
+    assert "sse_unterminated" not in ex.meta
+
+
+def test_event_stream_is_parsed_even_when_no_stream_was_asked() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream; charset=utf-8"},
+            content=b"data: x\n\n",
+        )
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="s", stream=False)
+    assert ex.events is not None and [e.data for e in ex.events] == ["x"]
+
+
+def test_json_answer_to_a_stream_request_is_kept_raw_without_events() -> None:
+    body = b'{"id": "x", "object": "chat.completion"}'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/json"}, content=body)
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t", stream=True), probe="s", stream=True)
+    assert ex.error is None and ex.body == body
+    assert ex.events is None
+    assert "application/json" in ex.meta["sse_skipped"]
+
+
+def test_sse_body_with_a_wrong_content_type_is_still_parsed_when_a_stream_was_asked() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"content-type": "text/plain"}, content=b"\xef\xbb\xbfdata: x\n\n"
+        )
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t", stream=True), probe="s", stream=True)
+    assert ex.events is not None and [e.data for e in ex.events] == ["x"]
+    assert ex.observations is not None and ex.observations.bom
+
+
+def test_unterminated_last_event_is_described_in_meta() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=b"data: a\n\ndata: [DONE]"
+        )
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t", stream=True), probe="s", stream=True)
+    assert ex.events is not None and [e.data for e in ex.events] == ["a"]
+    assert ex.observations is not None and ex.observations.unterminated_last_event
+    assert ex.meta["sse_unterminated"]["data"] == "[DONE]"
+
+
+def test_error_status_is_an_exchange_not_an_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": {"message": "no key"}})
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="auth")
+    assert ex.error is None and ex.status == 401 and not ex.ok
+
+
+def test_meta_is_copied_into_the_exchange() -> None:
+    with WireClient(timeout=5, transport=mock(lambda r: httpx.Response(204))) as client:
+        ex = client.send(openai_request("http://t"), probe="m", meta={"params": {"n": 2}})
+    assert ex.meta == {"params": {"n": 2}}
+
+
+def test_async_send_works_and_sync_send_works_inside_a_running_loop() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"{}")
+
+    async def main() -> tuple[Exchange, Exchange]:
+        async with WireClient(timeout=5, transport=mock(handler)) as client:
+            a = await client.asend(openai_request("http://t"), probe="a")
+            b = client.send(openai_request("http://t"), probe="b")  # from inside this loop
+            return a, b
+
+    a, b = asyncio.run(main())
+    assert a.ok and b.ok and a.body == b.body == b"{}"
+
+
+def test_async_sends_run_concurrently() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=agen(b"{", b"}", delay=0.05))
+
+    async def main() -> list[Exchange]:
+        async with WireClient(timeout=5, transport=mock(handler)) as client:
+            return await asyncio.gather(
+                *(client.asend(openai_request("http://t"), probe=f"p{i}") for i in range(5))
+            )
+
+    exchanges = asyncio.run(main())
+    assert [ex.probe for ex in exchanges] == [f"p{i}" for i in range(5)]
+    assert all(ex.ok and ex.body == b"{}" for ex in exchanges)
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"timeout": 0},
+        {"timeout": -1},
+        {"connect_timeout": 0},
+        {"read_timeout": -2},
+        {"max_body_bytes": 0},
+    ],
+)
+def test_bad_limits_are_config_errors(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        WireClient(**kwargs)
+
+
+def test_a_sync_only_transport_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(TypeError, match="AsyncBaseTransport"):
+        WireClient(transport=httpx.HTTPTransport())  # type: ignore[arg-type]
+
+
+def test_send_after_close_is_an_error() -> None:
+    client = WireClient(timeout=5, transport=mock(lambda r: httpx.Response(200)))
+    client.send(openai_request("http://t"), probe="x")
+    client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.send(openai_request("http://t"), probe="x")
+
+
+# -- network trouble ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_refused_connection_is_a_connect_error_that_says_what_to_fix() -> None:
+    with WireClient(timeout=5) as client:
+        ex = client.send(openai_request(f"http://127.0.0.1:{free_port()}"), probe="x")
+    assert ex.error is not None and ex.error.kind is ErrorKind.CONNECT
+    assert "--base-url" in ex.error.message and "running" in ex.error.message
+    assert ex.status is None and ex.t_end_ns is not None
+
+
+def test_unsupported_scheme_is_a_connect_error() -> None:
+    with WireClient(timeout=5) as client:
+        ex = client.send(httpx.Request("GET", "ftp://127.0.0.1/x"), probe="x")
+    assert ex.error is not None and ex.error.kind is ErrorKind.CONNECT
+    assert "http://" in ex.error.message
+
+
+def test_server_that_never_answers_hits_the_read_timeout() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(30)
+
+    with raw_server(handler) as url, WireClient(timeout=10, read_timeout=0.3) as client:
+        ex = client.send(openai_request(url), probe="hang")
+    assert ex.error is not None and ex.error.kind is ErrorKind.READ_TIMEOUT
+    assert "headers" in ex.error.message
+    assert ex.status is None
+
+
+def test_server_that_never_answers_hits_the_total_timeout_first_when_it_is_shorter() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    with raw_server(handler) as url, WireClient(timeout=0.4, read_timeout=20) as client:
+        ex = client.send(openai_request(url), probe="hang")
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOTAL_TIMEOUT
+    assert ex.error.after_s is not None and ex.error.after_s < 20
+
+
+def test_stream_that_stops_mid_way_hits_the_read_timeout_and_keeps_what_came() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        payload = b'data: {"a":1}\n\n'
+        writer.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    with raw_server(handler) as url, WireClient(timeout=10, read_timeout=0.3) as client:
+        ex = client.send(openai_request(url, stream=True), probe="s", stream=True)
+    assert ex.error is not None and ex.error.kind is ErrorKind.READ_TIMEOUT
+    assert ex.status == 200
+    assert ex.events is not None and [e.data for e in ex.events] == ['{"a":1}']
+
+
+def test_dribbling_server_is_cut_at_the_total_timeout() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        while True:  # one byte at a time, forever, always well inside the read timeout
+            writer.write(b"1\r\n:\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.02)
+
+    with raw_server(handler) as url, WireClient(timeout=0.5, read_timeout=5) as client:
+        ex = client.send(openai_request(url, stream=True), probe="dribble", stream=True)
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOTAL_TIMEOUT
+    assert "body bytes" in ex.error.message
+    assert len(ex.chunks) > 1 and set(ex.body) == {ord(":")}
+
+
+def test_truncated_chunked_body_is_truncated() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        payload = b'data: {"a":1}\n\ndata: {"a"'
+        writer.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        await writer.drain()
+        # close without the terminating zero-length chunk
+
+    with raw_server(handler) as url, WireClient(timeout=5) as client:
+        ex = client.send(openai_request(url, stream=True), probe="s", stream=True)
+    assert ex.error is not None and ex.error.kind is ErrorKind.TRUNCATED
+    assert ex.events is not None and [e.data for e in ex.events] == ['{"a":1}']
+    assert ex.observations is not None and ex.observations.unterminated_last_event
+
+
+def test_body_shorter_than_its_content_length_is_truncated() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"id":'
+        )
+        await writer.drain()
+
+    with raw_server(handler) as url, WireClient(timeout=5) as client:
+        ex = client.send(openai_request(url), probe="x")
+    assert ex.error is not None and ex.error.kind is ErrorKind.TRUNCATED
+    assert ex.body == b'{"id":'
+
+
+def test_garbage_instead_of_http_is_a_protocol_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"SSH-2.0-OpenSSH_9.0\r\n\r\n")
+        await writer.drain()
+
+    with raw_server(handler) as url, WireClient(timeout=5) as client:
+        ex = client.send(openai_request(url), probe="x")
+    assert ex.error is not None and ex.error.kind is ErrorKind.PROTOCOL
+
+
+def test_connection_closed_before_any_response_is_a_protocol_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    with raw_server(handler) as url, WireClient(timeout=5) as client:
+        ex = client.send(openai_request(url), probe="x")
+    assert ex.error is not None and ex.error.kind is ErrorKind.PROTOCOL
+
+
+def test_huge_body_is_cut_at_the_cap() -> None:
+    block = b"x" * (1 << 20)
+
+    async def endless() -> AsyncIterator[bytes]:
+        for _ in range(1024):  # a gigabyte, if anyone read it all
+            yield block
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/json"}, content=endless())
+
+    cap = 3 * (1 << 20) + 123
+    with WireClient(timeout=10, max_body_bytes=cap, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="big")
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOO_LARGE
+    assert len(ex.body) == cap
+    assert str(cap) in ex.error.message
+
+
+def test_huge_stream_is_cut_at_the_cap_and_still_parsed() -> None:
+    event = b"data: " + b"y" * 1000 + b"\n\n"
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield event * 100
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=endless())
+
+    with WireClient(timeout=10, max_body_bytes=1 << 20, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t", stream=True), probe="big", stream=True)
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOO_LARGE
+    assert len(ex.body) == 1 << 20
+    assert ex.events is not None and len(ex.events) == (1 << 20) // len(event)
+
+
+def test_transport_that_raises_something_unexpected_is_recorded_not_raised() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise ValueError("boom")
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="x")
+    assert ex.error is not None and ex.error.kind is ErrorKind.OTHER
+    assert "boom" in ex.error.message
+
+
+# -- redaction ------------------------------------------------------------------------------
+
+KEY = "sk-DISTINCTIVE-7f3a9c-KEY"
+
+
+def every_field_repr(ex: Exchange) -> str:
+    return "\n".join(repr(getattr(ex, f.name)) for f in fields(ex)) + repr(ex)
+
+
+def test_the_key_appears_nowhere_in_the_exchange() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        # a careless server echoes the key in a header, and across chunk boundaries
+        echo = f'data: {{"error": "bad key {KEY}"}}\n\n'.encode()
+        cut = echo.index(KEY.encode()) + 5
+        return httpx.Response(
+            401,
+            headers={"content-type": "text/event-stream", "x-echo": KEY},
+            content=agen(echo[:cut], echo[cut:], b"data: " + KEY.encode() + b"\n\n"),
+        )
+
+    provider = get_provider("openai", base_url="http://t/v1")
+    request = provider.encode(
+        [{"role": "user", "content": f"my key is {KEY}"}], {"stream": True}, api_key=KEY
+    )
+    request.url = request.url.copy_merge_params({"api_key": KEY, "other": "v"})
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(request, probe="redact", stream=True, api_key=KEY)
+    text = every_field_repr(ex)
+    assert KEY not in text
+    assert KEY[3:-3] not in text  # no piece of it left at a chunk boundary either
+    assert ex.request.header("authorization") == f"Bearer {REDACTED}"
+    assert REDACTED in ex.request.url and "other=v" in ex.request.url
+    assert REDACTED.encode() in ex.request.body
+    assert ex.header("x-echo") == REDACTED
+    assert ex.events is not None and ex.events[1].data == REDACTED
+    assert ex.body.count(REDACTED.encode()) == 2
+    # the chunks still add up to the body, and keep their times
+    assert b"".join(c for _, c in ex.chunks) == ex.body
+
+
+def test_the_key_in_a_wetrocloud_form_and_in_error_messages_is_redacted() -> None:
+    provider = get_provider("wetrocloud", base_url=f"http://127.0.0.1:{free_port()}")
+    request = provider.encode([{"role": "user", "content": KEY}], api_key=KEY)
+    request.url = request.url.copy_merge_params({"token": KEY})
+    with WireClient(timeout=5) as client:  # nothing listens: the error message names the URL
+        ex = client.send(request, probe="redact", api_key=KEY)
+    assert ex.error is not None
+    assert KEY not in every_field_repr(ex)
+    assert ex.request.header("authorization") == f"Token {REDACTED}"
+
+
+def test_client_secrets_are_redacted_and_credential_headers_always_are() -> None:
+    other = "another-secret-value-123"
+    request = httpx.Request(
+        "POST",
+        "http://t/x",
+        headers={"X-Api-Key": "undeclared-but-a-credential", "X-Custom": other},
+        content=other.encode(),
+    )
+    with WireClient(
+        timeout=5,
+        secrets=(other,),
+        transport=mock(lambda r: httpx.Response(200, content=other.encode())),
+    ) as client:
+        ex = client.send(request, probe="x")
+    text = every_field_repr(ex)
+    assert other not in text and "undeclared-but-a-credential" not in text
+    assert ex.request.header("x-api-key") == REDACTED
+
+
+def test_a_percent_encoded_key_in_the_url_is_redacted() -> None:
+    key = "k3y/with+special=chars"
+    request = httpx.Request("GET", "http://t/x", params={"q": key})
+    with WireClient(timeout=5, transport=mock(lambda r: httpx.Response(200))) as client:
+        ex = client.send(request, probe="x", api_key=key)
+    assert "k3y" not in ex.request.url

@@ -385,16 +385,6 @@ def _wire_faults(events: list[tuple[int, int, bytes]], fault: str, longest: int,
             split += [(slot, kind, data[:third]), (slot, OTHER, data[third : 2 * third]),
                       (slot, OTHER, data[2 * third :])]  # fmt: skip
         events = split
-    elif fault == "ok_coalesced_writes":
-        merged: list[tuple[int, int, bytes]] = []
-        for slot, kind, data in events:
-            if merged and merged[-1][0] == slot:
-                last_slot, last_kind, last_data = merged[-1]
-                merged[-1] = (last_slot, last_kind if last_kind == CONTENT else kind,
-                              last_data + data)  # fmt: skip
-            else:
-                merged.append((slot, kind, data))
-        events = merged
     failure_at = ctx.midstream_error_after
     if fault == "midstream_error_plain":
         failure_at = half if failure_at is None else failure_at
@@ -411,6 +401,38 @@ def _wire_faults(events: list[tuple[int, int, bytes]], fault: str, longest: int,
     return events
 
 
+def group_writes(events: list[tuple[int, int, bytes]],
+                 fault: str) -> list[tuple[int, bytes, tuple[int, ...]]]:  # fmt: skip
+    """Which events go out in one network write: (deadline slot, bytes, content slots).
+
+    Each content event gets a write of its own at its deadline; the role chunks ride
+    with the first content event and the events that end a choice (finish, usage,
+    ``[DONE]``) with the content event they follow. ``ok_split_writes`` splits events
+    across writes instead, and ``ok_coalesced_writes`` sends the whole stream at once.
+    """
+    if fault == "ok_split_writes":
+        return [(slot, data, (slot,) if kind == CONTENT else ()) for slot, kind, data in events]
+    if fault == "ok_coalesced_writes":
+        slots = [slot for slot, _, _ in events]
+        contents = tuple(slot for slot, kind, _ in events if kind == CONTENT)
+        return [(max(slots, default=0), b"".join(data for _, _, data in events), contents)]
+    groups: list[tuple[int, list[bytes], list[int]]] = []
+    leading: list[bytes] = []
+    for slot, kind, data in events:
+        if kind == CONTENT:
+            groups.append((slot, [*leading, data], [slot]))
+            leading = []
+        elif groups and groups[-1][0] == slot:
+            groups[-1][1].append(data)
+        elif not groups:
+            leading.append(data)
+        else:
+            groups.append((slot, [data], []))
+    if leading:
+        groups.append((max(0, max(slot for slot, _, _ in events)), leading, []))
+    return [(slot, b"".join(parts), tuple(contents)) for slot, parts, contents in groups]
+
+
 async def _stream(send: Send, receive: Receive, answer: Answer, request: ChatRequest,
                   ctx: RequestContext) -> None:  # fmt: skip
     fault = ctx.fault_name
@@ -421,6 +443,7 @@ async def _stream(send: Send, receive: Receive, answer: Answer, request: ChatReq
     if fault == "huge_body":
         await _endless_stream(send, receive, events, ctx)
         return
+    writes = group_writes(events, fault)
     ttft, itl, t0 = ctx.ttft, ctx.itl, ctx.t0
     stats = ctx.stats
     watch: DisconnectWatch | None = None
@@ -430,25 +453,26 @@ async def _stream(send: Send, receive: Receive, answer: Answer, request: ChatReq
     monotonic = time.monotonic
     first = True
     hang = fault == "hang_mid_stream"
-    last = len(events) - 1
+    last = len(writes) - 1
     try:
-        for position, (slot, kind, data) in enumerate(events):
-            deadline = t0
+        for position, (slot, data, contents) in enumerate(writes):
             if slot >= 0:
                 deadline = t0 + ttft + slot * itl
-                now = monotonic()
-                if now < deadline:
+                if monotonic() < deadline:
                     await sleep_until(deadline)
                     if watch is not None and watch.gone:
                         return
             more = hang or position != last
             await send({"type": "http.response.body", "body": data, "more_body": more})
-            if kind == CONTENT:
-                if first:
-                    stats.ttft.add(monotonic() - deadline)
-                    first = False
-                else:
-                    stats.itl.add(monotonic() - deadline)
+            if contents:
+                now = monotonic()
+                for content_slot in contents:
+                    lateness = now - (t0 + ttft + content_slot * itl)
+                    if first:
+                        stats.ttft.add(lateness)
+                        first = False
+                    else:
+                        stats.itl.add(lateness)
         if hang and watch is not None:
             await watch.wait(ctx.config.hang_s)
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from conformance.errors import ConfigError
-from conformance.providers import get_provider
+from conformance.providers import PROVIDERS, get_provider
+from conformance.schemas import schemas_for, violations
 from conformance.wire import REDACTED, ErrorKind, Exchange, WireClient
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -526,3 +527,217 @@ def test_a_percent_encoded_key_in_the_url_is_redacted() -> None:
     with WireClient(timeout=5, transport=mock(lambda r: httpx.Response(200))) as client:
         ex = client.send(request, probe="x", api_key=key)
     assert "k3y" not in ex.request.url
+
+
+# -- end to end against the reference backend on 127.0.0.1 ------------------------------------
+
+BACKEND_KEY = "backend-test-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def backend_root() -> Iterator[str]:
+    from conformance.backend import BackendConfig, serve_in_thread
+
+    config = BackendConfig(api_keys=(BACKEND_KEY,), min_natural_tokens=5, max_natural_tokens=12)
+    with serve_in_thread(config) as root:
+        yield root
+
+
+def profile(name: str, root: str, fault: str | None = None) -> Any:
+    cls = PROVIDERS[name]
+    base = root + (f"/fault/{fault}" if fault else "")
+    model = "llama3.1-8B" if name == "weai" else None
+    return cls(base_url=cls.embedded_base_url(base), model=model)
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+def test_backend_round_trip_non_streamed(backend_root: str, name: str) -> None:
+    provider = profile(name, backend_root)
+    request = provider.encode(MESSAGES, {"max_tokens": 6}, api_key=BACKEND_KEY)
+    with WireClient(timeout=10) as client:
+        ex = client.send(request, probe="basic", api_key=BACKEND_KEY)
+    assert ex.ok, (ex.status, ex.error, ex.body_excerpt())
+    assert violations(schemas_for(provider).response, ex.json()) == []
+    gen = provider.decode(ex.body)
+    assert gen.text and gen.usage is not None and gen.usage.total_tokens
+    assert BACKEND_KEY not in repr(ex)
+
+
+@pytest.mark.parametrize("name", ["openai", "nebulablock", "weai"])
+def test_backend_round_trip_streamed(backend_root: str, name: str) -> None:
+    provider = profile(name, backend_root)
+    params = {"stream": True, "stream_options": {"include_usage": True}, "max_tokens": 6}
+    with WireClient(timeout=10) as client:
+        ex = client.send(
+            provider.encode(MESSAGES, params, api_key=BACKEND_KEY),
+            probe="stream",
+            stream=True,
+            api_key=BACKEND_KEY,
+        )
+    assert ex.ok and ex.events is not None, (ex.status, ex.error)
+    assert ex.events[-1].data == "[DONE]"
+    chunk_model = schemas_for(provider).chunk
+    assert chunk_model is not None
+    for event in ex.events[:-1]:
+        assert violations(chunk_model, event.json()) == []
+    gen = provider.decode_stream(ex.events)
+    assert gen.text and gen.choices[0].finish_reason in ("stop", "length")
+    assert gen.usage is not None and gen.usage.completion_tokens is not None
+    assert ex.t_headers_ns is not None
+    assert all(ex.t_headers_ns <= e.t_ns <= (ex.t_end_ns or 0) for e in ex.events)
+
+
+@pytest.mark.parametrize(
+    "variant", ["ok_crlf", "ok_cr", "ok_no_space", "ok_comments", "ok_split_writes", "ok_sse_id"]
+)
+def test_valid_framing_variants_decode_to_the_same_text(backend_root: str, variant: str) -> None:
+    params = {"stream": True, "max_tokens": 8, "seed": 1}
+
+    def run(fault: str | None) -> tuple[Exchange, str]:
+        provider = profile("openai", backend_root, fault)
+        with WireClient(timeout=10) as client:
+            ex = client.send(
+                provider.encode(MESSAGES, params, api_key=BACKEND_KEY), probe="v", stream=True
+            )
+        assert ex.ok and ex.events is not None, (variant, ex.status, ex.error)
+        return ex, provider.decode_stream(ex.events).text
+
+    _, plain = run(None)
+    ex, text = run(variant)
+    assert text == plain
+    assert ex.observations is not None and not ex.observations.unterminated_last_event
+
+
+def test_backend_hang_before_headers_times_out(backend_root: str) -> None:
+    provider = profile("openai", backend_root, "hang_before_headers")
+    with WireClient(timeout=0.5) as client:
+        ex = client.send(provider.encode(MESSAGES, api_key=BACKEND_KEY), probe="hang")
+    assert ex.error is not None
+    assert ex.error.kind in (ErrorKind.READ_TIMEOUT, ErrorKind.TOTAL_TIMEOUT)
+    assert ex.status is None
+
+
+def test_backend_hang_mid_stream_times_out_with_the_events_so_far(backend_root: str) -> None:
+    provider = profile("openai", backend_root, "hang_mid_stream")
+    params = {"stream": True, "max_tokens": 10}
+    with WireClient(timeout=0.7) as client:
+        ex = client.send(
+            provider.encode(MESSAGES, params, api_key=BACKEND_KEY), probe="hang", stream=True
+        )
+    assert ex.error is not None
+    assert ex.error.kind in (ErrorKind.READ_TIMEOUT, ErrorKind.TOTAL_TIMEOUT)
+    assert ex.status == 200 and ex.events
+
+
+def test_backend_huge_body_is_cut_at_the_cap(backend_root: str) -> None:
+    provider = profile("openai", backend_root, "huge_body")
+    with WireClient(timeout=10, max_body_bytes=1 << 20) as client:
+        ex = client.send(provider.encode(MESSAGES, api_key=BACKEND_KEY), probe="huge")
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOO_LARGE
+    assert len(ex.body) == 1 << 20
+
+
+def test_backend_truncated_stream_is_visible(backend_root: str) -> None:
+    provider = profile("openai", backend_root, "truncated_stream")
+    with WireClient(timeout=10) as client:
+        ex = client.send(
+            provider.encode(MESSAGES, {"stream": True}, api_key=BACKEND_KEY),
+            probe="trunc",
+            stream=True,
+        )
+    assert ex.events is not None
+    done = [e for e in ex.events if e.data == "[DONE]"]
+    assert not done
+    assert ex.error is not None or ex.observations is not None
+
+
+def test_backend_wrong_key_gets_a_decodable_error(backend_root: str) -> None:
+    for name in sorted(PROVIDERS):
+        provider = profile(name, backend_root)
+        with WireClient(timeout=10) as client:
+            ex = client.send(
+                provider.encode(MESSAGES, api_key="wrong-key-abcdef"),
+                probe="auth",
+                api_key="wrong-key-abcdef",
+            )
+        assert ex.status == 401, name
+        err = provider.decode_error(ex.status, ex.body)
+        assert err.message, name
+        assert "wrong-key-abcdef" not in repr(ex)
+
+
+# -- how transport exceptions are classified ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (httpx.ConnectTimeout("slow connect"), ErrorKind.CONNECT_TIMEOUT),
+        (httpx.ReadTimeout("slow read"), ErrorKind.READ_TIMEOUT),
+        (httpx.ConnectError("refused"), ErrorKind.CONNECT),
+        (
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            ErrorKind.PROTOCOL,
+        ),
+        (httpx.ReadError("reset"), ErrorKind.PROTOCOL),
+        (httpx.WriteTimeout("slow write"), ErrorKind.OTHER),
+        (httpx.PoolTimeout("no connection free"), ErrorKind.OTHER),
+    ],
+)
+def test_errors_before_the_headers_are_classified(exc: Exception, kind: ErrorKind) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="x")
+    assert ex.error is not None and ex.error.kind is kind
+    assert ex.error.after_s is not None and ex.error.after_s >= 0
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (httpx.RemoteProtocolError("incomplete chunked read"), ErrorKind.TRUNCATED),
+        (httpx.ReadError("connection reset"), ErrorKind.TRUNCATED),
+        (httpx.ReadTimeout("slow read"), ErrorKind.READ_TIMEOUT),
+    ],
+)
+def test_errors_in_the_body_keep_what_arrived(exc: Exception, kind: ErrorKind) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"data: a\n\n"
+        raise exc
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t", stream=True), probe="x", stream=True)
+    assert ex.error is not None and ex.error.kind is kind
+    assert ex.status == 200 and ex.body == b"data: a\n\n"
+    assert ex.events is not None and [e.data for e in ex.events] == ["a"]
+
+
+def test_gzip_body_is_recorded_decoded() -> None:
+    import gzip
+
+    payload = b'{"ok": true}' * 100
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            headers={"content-encoding": "gzip", "content-type": "application/json"},
+            content=gzip.compress(payload),
+        )
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="gz")
+    assert ex.error is None and ex.body == payload
+
+
+def test_corrupt_gzip_is_a_protocol_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, content=b"not gzip at all")
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="gz")
+    assert ex.error is not None and ex.error.kind is ErrorKind.PROTOCOL

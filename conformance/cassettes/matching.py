@@ -16,7 +16,12 @@ Two requests match when they agree on all of:
    canonicalised too; any other body is compared byte for byte;
 6. the **credentials**: which credential headers were sent, with which scheme word
    (``Bearer``, ``Token``), and whether the value was the run's key (``<API_KEY>``),
-   something else (``<REDACTED>``) or empty. Keys themselves are never compared.
+   something else (``<REDACTED>``) or empty. Keys themselves are never compared;
+7. every **other request header** (names case-insensitive), such as ``Accept`` or a
+   fault-selecting ``X-Conformance-Fault``, except those that vary by machine or by
+   connection (:data:`VOLATILE_HEADERS`: ``Host``, ``Content-Length``, ``User-Agent``,
+   ``Accept-Encoding``, ``Connection``, tracing ids, the OpenAI SDK's
+   ``X-Stainless-*`` platform headers...); ``Accept: */*`` counts as no ``Accept``.
 
 Nothing in the body is ignored by default, ``stream_options`` included: asking for a
 usage chunk changes the response, so a recording made without it must not answer a
@@ -43,6 +48,27 @@ from conformance.cassettes.redact import API_KEY, CREDENTIAL_HEADERS, CREDENTIAL
 #: top-level JSON fields ignored when matching, unless the caller says otherwise
 DEFAULT_IGNORED_FIELDS: frozenset[str] = frozenset()
 
+#: request headers left out of the match: they vary by machine, library or connection
+VOLATILE_HEADERS: frozenset[str] = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",  # compared as the media type, without the multipart boundary
+        "user-agent",
+        "accept-encoding",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "date",
+        "cookie",
+        "x-request-id",
+        "traceparent",
+        "tracestate",
+    }
+)
+#: header name prefixes left out of the match
+VOLATILE_HEADER_PREFIXES: tuple[str, ...] = ("x-stainless-",)
+
 
 @dataclass(frozen=True, slots=True)
 class MatchKey:
@@ -54,10 +80,12 @@ class MatchKey:
     media_type: str
     body: str
     credentials: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
         """A short human description, for "no cassette holds ..." messages."""
-        creds = ", ".join(f"{n}: {v}" for n, v in self.credentials) or "no credentials"
+        creds = ", ".join(f"{n}: {v}" for n, v in self.credentials + self.headers)
+        creds = creds or "no credentials"
         body = self.body if len(self.body) <= 160 else self.body[:157] + "..."
         q = "?" + "&".join(f"{k}={v}" for k, v in self.query) if self.query else ""
         return f"{self.method} {self.path}{q} [{self.media_type or 'no body'}; {creds}] {body}"
@@ -163,6 +191,14 @@ def request_key(
         for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)
     )
     media = (content_type or "").split(";", 1)[0].strip().lower() if body else ""
+    others = sorted(
+        (k.lower(), v.strip())
+        for k, v in headers
+        if k.lower() not in CREDENTIAL_HEADERS
+        and k.lower() not in VOLATILE_HEADERS
+        and not k.lower().startswith(VOLATILE_HEADER_PREFIXES)
+        and not (k.lower() == "accept" and v.strip() == "*/*")  # httpx's default
+    )
     return MatchKey(
         method=method.upper(),
         path=relative_path(url, base_url),
@@ -170,6 +206,7 @@ def request_key(
         media_type=media,
         body=canonical_body(body, content_type, ignore),
         credentials=tuple(creds),
+        headers=tuple(others),
     )
 
 
@@ -191,6 +228,7 @@ def loose_key(key: MatchKey) -> MatchKey:
         media_type=key.media_type,
         body=key.body,
         credentials=tuple((n, reduce(v)) for n, v in key.credentials),
+        headers=key.headers,
     )
 
 

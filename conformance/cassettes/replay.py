@@ -34,6 +34,7 @@ from conformance.cassettes.matching import (
 )
 from conformance.cassettes.redact import Redactor
 from conformance.wire.exchange import ErrorKind, Exchange
+from conformance.wire.sse import SSEParser
 
 #: response headers not replayed as recorded: the recorded body is already decoded and
 #: whole, so a transfer or content encoding would make httpx decode it a second time
@@ -274,9 +275,13 @@ def restore(exchange: Exchange, recorded: Exchange) -> Exchange:
         t_end_ns=None if recorded.t_end_ns is None else t0 + recorded.t_end_ns,
         error=recorded.error,
     )
-    if exchange.events is not None and recorded.events is not None:
-        restored.events = [
-            replace(ev, t_ns=t0 + rec.t_ns) if ev.raw == rec.raw else ev
-            for ev, rec in zip(exchange.events, recorded.events, strict=False)
-        ] + exchange.events[len(recorded.events) :]
+    if exchange.events is not None and chunks is not exchange.chunks:
+        # the same bytes split the same way, parsed again at the recorded times
+        parser = SSEParser()
+        events = []
+        for t, chunk in chunks:
+            events.extend(parser.feed(chunk, t))
+        events.extend(parser.close(restored.t_end_ns or 0))
+        if [e.raw for e in events] == [e.raw for e in exchange.events]:
+            restored.events = events
     return restored

@@ -1,0 +1,273 @@
+"""The respx replay router: matching rules, recorded chunking and timing, misses."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conformance.cassettes import Cassette, CassetteMiss, CassetteSet, ReplayRouter, restore
+from conformance.cassettes.matching import request_key
+from conformance.cassettes.redact import Redactor
+from conformance.cassettes.senders import ReplaySender
+from conformance.wire.exchange import ErrorKind, Exchange, ExchangeError, RecordedRequest
+
+BASE = "http://127.0.0.1:9/v1"
+CHUNKS = [
+    (2_000_000, b'data: {"choices": [{"delta": {"content": "a"}}]}\n\n'),
+    (9_000_000, b'data: {"choices": [{"delta": {"content": "b"}}]}\n\n'),
+    (9_500_000, b"data: [DONE]\n\n"),
+]
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Any attempt to open a socket connection fails (replay must not need one)."""
+
+    def refuse(self: socket.socket, *args: object) -> None:
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    yield
+
+
+def _recorded(
+    body: bytes,
+    *,
+    chunks: list[tuple[int, bytes]] | None = None,
+    status: int = 200,
+    auth: str | None = "Bearer <API_KEY>",
+    url: str = BASE + "/chat/completions",
+    content_type: str = "application/json",
+    error: ExchangeError | None = None,
+) -> Exchange:
+    headers = [("content-type", content_type)]
+    if auth is not None:
+        headers.append(("authorization", auth))
+    chunks = CHUNKS if chunks is None else chunks
+    return Exchange(
+        probe="p",
+        request=RecordedRequest("POST", url, headers, body),
+        status=status,
+        headers=[("content-type", "text/event-stream"), ("content-encoding", "gzip")],
+        body=b"".join(c for _, c in chunks),
+        chunks=chunks,
+        events=[],
+        t_send_ns=0,
+        t_headers_ns=1_000_000,
+        t_end_ns=10_000_000,
+        error=error,
+    )
+
+
+def _router(*exchanges: Exchange, **kw: object) -> ReplayRouter:
+    cassettes = CassetteSet([Cassette("p", list(exchanges), base_url=BASE)], [])
+    return ReplayRouter(cassettes, base_url="http://elsewhere:1/nb/v1", api_key="k-run-1234", **kw)  # type: ignore[arg-type]
+
+
+def _post(router: ReplayRouter, json: object, key: str | None = "k-run-1234") -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(transport=router.transport()) as client:
+        response = client.post(
+            "http://elsewhere:1/nb/v1/chat/completions", json=json, headers=headers
+        )
+        response.read()
+        return response
+
+
+def test_json_bodies_match_whatever_the_key_order_and_spacing(no_network: None) -> None:
+    router = _router(_recorded(b'{"stream": true,  "model": "m"}'))
+    response = _post(router, {"model": "m", "stream": True})
+    assert response.status_code == 200
+    assert response.content == b"".join(c for _, c in CHUNKS)
+    # the recorded body is already decoded: replaying the encoding header would break it
+    assert "content-encoding" not in response.headers
+
+
+def test_different_bodies_and_stream_options_do_not_match(no_network: None) -> None:
+    router = _router(_recorded(b'{"model": "m", "stream": true}'))
+    with pytest.raises(CassetteMiss, match="no recorded exchange matches POST /chat/completions"):
+        _post(router, {"model": "m", "stream": True, "stream_options": {"include_usage": True}})
+    assert len(router.misses) == 1
+
+
+def test_ignored_fields_are_left_out_of_the_match(no_network: None) -> None:
+    router = _router(_recorded(b'{"model": "m", "user": "u-1"}'), ignore_fields=["user"])
+    assert _post(router, {"model": "m", "user": "u-2"}).status_code == 200
+
+
+def test_the_runs_key_and_a_wrong_key_are_told_apart(no_network: None) -> None:
+    router = _router(
+        _recorded(b'{"model": "m"}', status=401, auth="Bearer <REDACTED>", chunks=[]),
+        _recorded(b'{"model": "m"}', status=200, chunks=[(1, b"{}")]),
+        _recorded(b'{"model": "m"}', status=401, auth=None, chunks=[]),
+    )
+    # asked in a different order than recorded: each still gets its own answer
+    assert _post(router, {"model": "m"}, key=None).status_code == 401
+    assert _post(router, {"model": "m"}).status_code == 200
+    assert _post(router, {"model": "m"}, key="sk-wrong-000000").status_code == 401
+
+
+def test_repeated_requests_are_served_in_recorded_order(no_network: None) -> None:
+    router = _router(
+        _recorded(b'{"model": "m"}', chunks=[(1, b"first")]),
+        _recorded(b'{"model": "m"}', chunks=[(1, b"second")]),
+    )
+    assert [_post(router, {"model": "m"}).content for _ in range(3)] == [
+        b"first",
+        b"second",
+        b"second",
+    ]
+
+
+def test_multipart_fields_match_whatever_the_boundary(no_network: None) -> None:
+    one = httpx.Request(
+        "POST",
+        "http://h/v1/text-generation/",
+        files={"messages": (None, '[{"role": "user", "content": "hi"}]'), "model": (None, "m")},
+    )
+    one.read()
+    two = httpx.Request(
+        "POST",
+        "http://h/v1/text-generation/",
+        files={"model": (None, "m"), "messages": (None, '[{"content": "hi", "role": "user"}]')},
+    )
+    two.read()
+    assert one.headers["content-type"] != two.headers["content-type"]
+
+    def key(r: httpx.Request) -> object:
+        return request_key(
+            "POST",
+            str(r.url),
+            r.headers.multi_items(),
+            r.content,
+            base_url="http://h",
+            redactor=Redactor(),
+        )
+
+    assert key(one) == key(two)
+
+
+def test_streams_keep_their_recorded_chunking_sync_and_async(no_network: None) -> None:
+    router = _router(_recorded(b'{"model": "m", "stream": true}'))
+    with (
+        httpx.Client(transport=router.transport()) as client,
+        client.stream(
+            "POST",
+            "http://elsewhere:1/nb/v1/chat/completions",
+            json={"model": "m", "stream": True},
+            headers={"authorization": "Bearer k-run-1234"},
+        ) as response,
+    ):
+        assert list(response.iter_raw()) == [c for _, c in CHUNKS]
+
+    async def read_async() -> list[bytes]:
+        async with (
+            httpx.AsyncClient(transport=router.transport()) as aclient,
+            aclient.stream(
+                "POST",
+                "http://elsewhere:1/nb/v1/chat/completions",
+                json={"model": "m", "stream": True},
+                headers={"authorization": "Bearer k-run-1234"},
+            ) as aresponse,
+        ):
+            return [c async for c in aresponse.aiter_raw()]
+
+    assert asyncio.run(read_async()) == [c for _, c in CHUNKS]
+
+
+def test_replay_sender_restores_recorded_times_and_events(no_network: None) -> None:
+    recorded = _recorded(b'{"model": "m", "stream": true}')
+    cassettes = CassetteSet([Cassette("p", [recorded], base_url=BASE)], [])
+    sender = ReplaySender(cassettes, base_url="http://elsewhere:1/nb/v1", api_key="k-run-1234")
+    request = httpx.Request(
+        "POST",
+        "http://elsewhere:1/nb/v1/chat/completions",
+        json={"model": "m", "stream": True},
+        headers={"authorization": "Bearer k-run-1234"},
+    )
+
+    async def go() -> Exchange:
+        try:
+            return await sender.asend(request, probe="p", stream=True, api_key="k-run-1234")
+        finally:
+            await sender.aclose()
+
+    ex = asyncio.run(go())
+    assert ex.error is None and ex.status == 200
+    assert [c for _, c in ex.chunks] == [c for _, c in CHUNKS]
+    assert [t - ex.t_send_ns for t, _ in ex.chunks] == [t for t, _ in CHUNKS]
+    assert ex.events is not None
+    assert [e.t_ns - ex.t_send_ns for e in ex.events] == [t for t, _ in CHUNKS]
+    assert ex.t_headers_ns is not None and ex.t_headers_ns - ex.t_send_ns == 1_000_000
+    assert sender.unavailable(ex) is None
+
+
+def test_replay_sender_reports_misses_as_unavailable(no_network: None) -> None:
+    cassettes = CassetteSet([Cassette("p", [_recorded(b'{"model": "m"}')], base_url=BASE)], [])
+    sender = ReplaySender(cassettes, base_url=BASE, api_key="k-run-1234")
+    request = httpx.Request("POST", BASE + "/chat/completions", json={"model": "other"})
+
+    async def go() -> Exchange:
+        try:
+            return await sender.asend(request, probe="x", stream=False, api_key=None)
+        finally:
+            await sender.aclose()
+
+    ex = asyncio.run(go())
+    reason = sender.unavailable(ex)
+    assert reason is not None and reason.startswith("not in the replayed cassettes: POST")
+    assert sender.missed == {"x": reason}
+
+
+@pytest.mark.parametrize(
+    ("kind", "raised"),
+    [
+        (ErrorKind.TRUNCATED, httpx.RemoteProtocolError),
+        (ErrorKind.READ_TIMEOUT, httpx.ReadTimeout),
+    ],
+)
+def test_recorded_transport_errors_are_replayed(
+    no_network: None, kind: ErrorKind, raised: type[Exception]
+) -> None:
+    error = ExchangeError(kind, "cut", after_s=0.01)
+    router = _router(_recorded(b'{"model": "m"}', error=error))
+    with pytest.raises(raised):
+        _post(router, {"model": "m"})
+
+
+def test_restore_puts_back_a_recorded_error_and_times() -> None:
+    error = ExchangeError(ErrorKind.TOTAL_TIMEOUT, "took too long", after_s=30.0)
+    recorded = _recorded(b"{}", error=error)
+    replayed = _recorded(b"{}", error=ExchangeError(ErrorKind.READ_TIMEOUT, "imitation"))
+    replayed.t_send_ns = 5_000
+    replayed.chunks = [(5_001, c) for _, c in CHUNKS]
+    back = restore(replayed, recorded)
+    assert back.error == error
+    assert [t for t, _ in back.chunks] == [5_000 + t for t, _ in CHUNKS]
+    assert back.t_end_ns == 5_000 + 10_000_000
+
+
+def test_other_request_headers_take_part_in_the_match(no_network: None) -> None:
+    faulty = _recorded(b'{"model": "m"}', chunks=[(1, b"faulty")])
+    faulty.request.headers.append(("X-Conformance-Fault", "no_done"))
+    plain = _recorded(b'{"model": "m"}', chunks=[(1, b"plain")])
+    router = _router(faulty, plain)
+    # volatile headers (user agent, host, length) and httpx's Accept: */* do not count
+    assert _post(router, {"model": "m"}).content == b"plain"
+    with httpx.Client(transport=router.transport()) as client:
+        response = client.post(
+            "http://elsewhere:1/nb/v1/chat/completions",
+            json={"model": "m"},
+            headers={"authorization": "Bearer k-run-1234", "x-conformance-fault": "no_done"},
+        )
+    assert response.content == b"faulty"
+
+
+def test_delayed_replay_yields_the_same_chunks(no_network: None) -> None:
+    router = _router(_recorded(b'{"model": "m"}'), delays=True, time_scale=0.01)
+    assert _post(router, {"model": "m"}).content == b"".join(c for _, c in CHUNKS)

@@ -1,0 +1,187 @@
+"""Record from the reference backend, then check offline from the cassettes.
+
+The recording uses a distinctive key that must appear in no written byte; the replay
+runs with every socket connection refused, and must judge the same checks the same way
+as the live run did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.backend import BackendConfig, serve_in_thread
+from conformance.cassettes import open_replay, read_cassettes
+from conformance.cli import main
+from conformance.engine import RunConfig, arun_checks
+from conformance.providers import PROVIDERS, get_provider
+
+KEY = "sk-RECORD-distinctive-5e1f0c2a9b7d"
+KEY_ENV = "CONFORMANCE_TEST_RECORD_KEY"
+
+
+@pytest.fixture(scope="module")
+def backend_root() -> Iterator[str]:
+    with serve_in_thread(BackendConfig(api_keys=(KEY,))) as root:
+        yield root
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every socket connection is refused: replay must not need the network."""
+
+    def refuse(self: socket.socket, *args: object) -> None:
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    yield
+
+
+def _run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def _record(provider: str, root: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    base = PROVIDERS[provider].embedded_base_url(root)
+    argv = ["record", "--provider", provider, "--base-url", base, "--api-key-env", KEY_ENV]
+    return _run([*argv, "--out", str(out), "--timeout", "10"])
+
+
+def _statuses(provider: str, base_url: str, api_key: str, sender: object | None) -> dict[str, str]:
+    config = RunConfig(
+        provider=get_provider(provider, base_url=base_url),
+        api_key=api_key,
+        timeout=10,
+        sender=sender,  # type: ignore[arg-type]
+        mode="replay" if sender is not None else "live",
+    )
+    run = asyncio.run(arun_checks(config))
+    return {r.id: r.status.value for r in run.checks}
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_record_then_replay_offline_gives_the_live_verdicts(
+    provider: str,
+    backend_root: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / provider
+    assert _record(provider, backend_root, out, monkeypatch) == 0
+    printed = capsys.readouterr()
+    assert KEY not in printed.out + printed.err
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    assert out / "index.yaml" in written
+    for path in written:  # the key is in no written byte
+        assert KEY.encode() not in path.read_bytes(), path
+    assert f"wrote {out / 'index.yaml'}" in printed.out
+
+    base = PROVIDERS[provider].embedded_base_url(backend_root)
+    live = _statuses(provider, base, KEY, None)
+
+    cassettes = read_cassettes([out])
+    if not cassettes.cassettes:
+        pytest.skip(f"no check family judges {provider} yet, so nothing was recorded")
+    with monkeypatch.context() as m:
+        m.setattr(socket.socket, "connect", _refuse)
+        m.setattr(socket.socket, "connect_ex", _refuse)
+        sender = open_replay(out)
+        replayed = _statuses(
+            provider, str(cassettes.meta("base_url")), sender.api_key or "", sender
+        )
+    assert sender.missed == {}
+    assert replayed == live
+    counts = Counter(replayed.values())
+    assert counts["passed"] > 0
+
+
+def _refuse(self: socket.socket, *args: object) -> None:
+    raise OSError("network disabled by the test")
+
+
+def test_record_refuses_to_overwrite_without_force(
+    backend_root: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "c"
+    assert _record("openai", backend_root, out, monkeypatch) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert _record("openai", backend_root, out, monkeypatch) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--force" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert _run(["record", "--provider", "openai", "--out", str(out), "--force"]) == 0
+
+
+def test_record_without_base_url_uses_the_embedded_backend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "embedded"
+    assert _run(["record", "--provider", "weai", "--out", str(out), "--timeout", "10"]) == 0
+    cassettes = read_cassettes([out])
+    assert cassettes.cassettes
+    assert "127.0.0.1" in str(cassettes.meta("base_url"))
+    text = "".join(p.read_text() for p in out.iterdir())
+    assert "sk-embedded-" not in text  # the embedded backend's own key is redacted too
+
+
+def test_replay_misses_are_skipped_never_failed(
+    backend_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: None
+) -> None:
+    out = tmp_path / "partial"
+    monkeypatch.undo()  # recording needs the backend's socket
+    assert _record("openai", backend_root, out, monkeypatch) == 0
+    (out / "stream_usage.yaml").unlink()
+    monkeypatch.setattr(socket.socket, "connect", _refuse)
+    sender = open_replay(out)
+    config = RunConfig(
+        provider=get_provider("openai", base_url=str(read_cassettes([out]).meta("base_url"))),
+        api_key=sender.api_key,
+        sender=sender,
+        mode="replay",
+    )
+    run = asyncio.run(arun_checks(config))
+    assert "stream_usage" in sender.missed
+    by_id = {r.id: r for r in run.checks}
+    usage = by_id["stream.usage_chunk"]
+    assert usage.status.value == "skipped"
+    assert "not in the replayed cassettes" in usage.detail
+    assert run.target["probes_not_sent"]["stream_usage"].startswith("not in the replayed")
+    assert Counter(r.status.value for r in run.checks)["passed"] > 0
+
+
+def test_verify_accepts_a_fresh_recording_and_reports_drift(
+    backend_root: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "v"
+    assert _record("openai", backend_root, out, monkeypatch) == 0
+    capsys.readouterr()
+    assert _run(["verify", str(out)]) == 0
+    assert "0 drift(s)" in capsys.readouterr().out
+    chat = out / "chat.yaml"
+    text = chat.read_text()
+    assert '"total_tokens":' in text
+    chat.write_text(text.replace('"total_tokens":', '"total_tokens_gone":', 1))
+    assert _run(["verify", str(out)]) == 1
+    report = capsys.readouterr().out
+    assert "- usage.total_tokens: required by the schema, absent here" in report
+    (out / "broken.yaml").write_text("version: 1\nprobe: [\n")
+    assert _run(["verify", str(out)]) == 2

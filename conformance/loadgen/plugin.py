@@ -53,6 +53,7 @@ class ProcessState:
         self.started_wall: float | None = None
         self.stopped_wall: float | None = None
         self.worker_lost = False
+        self.cpu_start = time.process_time()
         self._targets: dict[tuple[str, bool, str], Target] = {}
         self._drivers = 0
         self._fire = environment.events.request.fire
@@ -319,12 +320,14 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     state.stopped_wall = None
     state.aggregate = RunAggregate(seed=state.options.seed)
     state.window = Window(now, state.options.warmup_s, state._run_time())
+    state.cpu_start = time.process_time()
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_kw: Any) -> None:
     state = process_state(environment)
     runner = environment.runner
+    state.aggregate.cpu_s += time.process_time() - state.cpu_start
     if isinstance(runner, WorkerRunner):
         runner.send_message(_FINAL_MESSAGE, state.take_delta())
         return

@@ -132,9 +132,19 @@ def build_result(
         "calibration": _calibration(agg, metrics, true_ttft_ms, true_itl_ms),
         "timeseries": agg.timeseries(started_wall),
         "samples": agg.sample_values(),
+        "client": _client(agg),
         "notes": list(notes or []),
     }
     return result
+
+
+def _client(agg: RunAggregate) -> dict[str, Any]:
+    """The load generator's own cost: CPU seconds of its processes during the run."""
+    handled = agg.counts["requests"] + agg.counts["warmup_requests"]
+    return {
+        "cpu_s": round(agg.cpu_s, 4),
+        "cpu_ms_per_request": round(agg.cpu_s * 1000.0 / handled, 4) if handled else None,
+    }
 
 
 def apply_server_lateness(result: dict[str, Any], stats: dict[str, Any]) -> None:

@@ -5,11 +5,11 @@ master as deltas (:meth:`RunAggregate.to_wire`, then start afresh) and the maste
 them in (:meth:`RunAggregate.merge_wire`). Nothing is rounded on the way: histograms keep
 microseconds to three significant digits.
 
-The measurement window is ``[start + warmup, end]``. Requests *sent* before the warm-up
-ends are counted apart and left out of every statistic. Latency statistics use every
-request sent in the window (including those that finish while the run drains);
-throughput (requests/s, output tokens/s) counts the requests that *completed* inside
-the window, divided by its length.
+The measurement window is ``[start + warmup, end]``. Latency statistics (and the
+``requests``/``failures`` counts) use every request *sent* after the warm-up, including
+those that finish while the run drains; requests sent during the warm-up are counted
+apart. Throughput (requests/s, output tokens/s) counts the requests that *completed*
+inside the window, whenever they were sent, divided by its length.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ class RunAggregate:
         self.series: dict[int, list[Any]] = {}
         self.first_send_wall: float | None = None
         self.last_done_wall: float | None = None
+        #: CPU seconds the load-generating processes spent during the run (summed)
+        self.cpu_s = 0.0
         self._capacity = sample_capacity
         self._seed = seed
 
@@ -101,22 +103,26 @@ class RunAggregate:
             if t.e2e_ns is not None:
                 row[4].record_ns(t.e2e_ns)
         counts = self.counts
+        # throughput: what completed inside the window, whenever it was sent
+        in_window = done_wall >= window.measure_from and (
+            window.end is None or done_wall <= window.end
+        )
+        if in_window:
+            counts["window_requests"] += 1
+            if ok:
+                counts["window_output_tokens"] += t.output_tokens
+            else:
+                counts["window_failures"] += 1
+        # latency: what was sent after the warm-up
         if send_wall < window.measure_from:
             counts["warmup_requests"] += 1
             return
         counts["requests"] += 1
-        in_window = window.end is None or done_wall <= window.end
-        if in_window:
-            counts["window_requests"] += 1
         if not ok:
             counts["failures"] += 1
             self.errors[str(t.error)] += 1
-            if in_window:
-                counts["window_failures"] += 1
             return
         counts["output_tokens"] += t.output_tokens
-        if in_window:
-            counts["window_output_tokens"] += t.output_tokens
         if t.usage_fallback:
             counts["usage_fallback"] += 1
         hists = self.hists
@@ -172,6 +178,7 @@ class RunAggregate:
             },
             "first_send_wall": self.first_send_wall,
             "last_done_wall": self.last_done_wall,
+            "cpu_s": self.cpu_s,
         }
 
     def merge_wire(self, data: dict[str, Any]) -> None:
@@ -194,6 +201,7 @@ class RunAggregate:
             row[2] += tok
             row[3].merge(LatencyHistogram.decode(ttft, 2))
             row[4].merge(LatencyHistogram.decode(e2e, 2))
+        self.cpu_s += float(data.get("cpu_s") or 0.0)
         first, last = data.get("first_send_wall"), data.get("last_done_wall")
         if first is not None and (self.first_send_wall is None or first < self.first_send_wall):
             self.first_send_wall = first

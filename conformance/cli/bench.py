@@ -1,0 +1,243 @@
+"""``conformance bench``: put a target under load with Locust and write the bench result.
+
+With no ``--base-url`` the embedded reference backend runs (in a process of its own) with
+known timing (``--ttft-ms``, ``--itl-ms``), and the result carries the harness's own
+measurement error in its ``calibration`` block. Locust always runs in a process of its
+own, so this process never imports gevent.
+
+Exit codes: 0 the run completed (failures are counted in the result); 1 more failures
+than ``--max-failure-rate``; 2 bad arguments or an unreachable target; 130 interrupted
+(what was measured is still written, marked partial).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conformance.errors import ConfigError
+
+
+def _numbers(text: str | None, option: str, kind: type) -> list[Any]:
+    """Parse ``8`` or ``1,8,32`` (a sweep) into numbers of ``kind``."""
+    if text is None:
+        return []
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            value = kind(part)
+        except ValueError:
+            raise ConfigError(
+                f"{option} {text!r}: expected a number or a comma-separated list, e.g. 1,8,32"
+            ) from None
+        out.append(value)
+    return out
+
+
+def _summary(result: dict[str, Any]) -> str:
+    m = result["metrics"]
+    ttft = m["ttft_ms"].get("p50")
+    itl = m["itl_ms"].get("p50")
+    parts = [
+        f"{m['requests']} requests, {m['failures']} failed",
+        f"{m['requests_per_s']:.2f} req/s",
+        f"{m['output_tokens_per_s']:.1f} output tok/s",
+    ]
+    if ttft is not None:
+        parts.append(f"TTFT p50 {ttft:.2f} ms")
+    if itl is not None:
+        parts.append(f"ITL p50 {itl:.2f} ms")
+    if "schedule_delay_ms" in m and m["schedule_delay_ms"].get("p99") is not None:
+        parts.append(f"schedule delay p99 {m['schedule_delay_ms']['p99']:.2f} ms")
+    cal = result.get("calibration")
+    if cal and cal["ttft_error_ms"].get("p50") is not None:
+        parts.append(
+            f"harness error TTFT p50 {cal['ttft_error_ms']['p50']:+.2f} ms, "
+            f"ITL p50 {cal['itl_error_ms']['p50']:+.2f} ms"
+        )
+    return "; ".join(parts)
+
+
+class _Progress:
+    """A live progress line on stderr (rewritten in place on a terminal)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._last_len = 0
+        self._count = 0
+
+    def __call__(self, line: str, done: bool) -> None:
+        if self.tty:
+            pad = " " * max(0, self._last_len - len(line))
+            sys.stderr.write("\r" + line + pad + ("\n" if done else ""))
+            sys.stderr.flush()
+            self._last_len = 0 if done else len(line)
+        else:
+            self._count += 1
+            if done or self._count % 5 == 0:
+                click.echo(line, err=True)
+
+
+@click.command("bench")
+@click.option("--provider", default="openai", show_default=True, help="Provider profile.")
+@click.option(
+    "--base-url", default=None, help="The API's base URL (default: the embedded backend)."
+)
+@click.option("--model", default=None, help="Model name (default: the profile's first).")
+@click.option(
+    "--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key."
+)
+@click.option("--users", "users_text", default=None, help="Closed loop: users, or a sweep 1,8,32.")
+@click.option(
+    "--rate", "rate_text", default=None, help="Open loop: requests/s, or a sweep 5,10,20."
+)
+@click.option(
+    "--arrival",
+    type=click.Choice(["constant", "poisson"]),
+    default="constant",
+    show_default=True,
+    help="Open-loop arrivals.",
+)
+@click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds per step.")
+@click.option(
+    "--warmup",
+    type=float,
+    default=None,
+    help="Seconds left out at the start [default: min(2, duration/5)].",
+)
+@click.option("--stream/--no-stream", default=True, show_default=True, help="Streamed requests.")
+@click.option(
+    "--max-tokens", type=int, default=64, show_default=True, help="max_tokens per request."
+)
+@click.option(
+    "--prompt-tokens",
+    default="128",
+    show_default=True,
+    help="Synthetic prompt length MEAN[:STDDEV].",
+)
+@click.option("--prompts", "prompts_file", default=None, help="JSON Lines file of conversations.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for prompts and arrivals."
+)
+@click.option("--workers", type=int, default=1, show_default=True, help="Locust worker processes.")
+@click.option(
+    "--max-in-flight",
+    type=int,
+    default=1024,
+    show_default=True,
+    help="Open-loop in-flight cap per worker.",
+)
+@click.option(
+    "--timeout", type=float, default=60.0, show_default=True, help="Connect/read timeout, s."
+)
+@click.option(
+    "--json", "json_path", default=None, metavar="PATH", help="Write the bench result here."
+)
+@click.option(
+    "--html", "html_path", default=None, metavar="PATH", help="Write an HTML report here."
+)
+@click.option(
+    "--max-failure-rate",
+    type=float,
+    default=None,
+    help="Exit 1 when failures/requests exceeds this fraction (0..1).",
+)
+@click.option("--ttft-ms", type=float, default=None, help="Embedded backend TTFT [default: 50].")
+@click.option("--itl-ms", type=float, default=None, help="Embedded backend ITL [default: 10].")
+def command(
+    provider: str,
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    users_text: str | None,
+    rate_text: str | None,
+    arrival: str,
+    duration: float,
+    warmup: float | None,
+    stream: bool,
+    max_tokens: int,
+    prompt_tokens: str,
+    prompts_file: str | None,
+    seed: int,
+    workers: int,
+    max_in_flight: int,
+    timeout: float,
+    json_path: str | None,
+    html_path: str | None,
+    max_failure_rate: float | None,
+    ttft_ms: float | None,
+    itl_ms: float | None,
+) -> None:
+    """Put a target under load and measure TTFT, ITL, TPOT, E2E and throughput."""
+    from conformance.loadgen.runner import BenchInterrupted, BenchSpec, run_bench
+
+    if max_failure_rate is not None and not 0 <= max_failure_rate <= 1:
+        raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
+    if timeout <= 0 or max_in_flight < 1:
+        raise ConfigError("--timeout must be > 0 and --max-in-flight >= 1")
+    spec = BenchSpec(
+        provider=provider,
+        base_url=base_url,
+        model=model,
+        api_key_env=api_key_env,
+        users=_numbers(users_text, "--users", int),
+        rates=_numbers(rate_text, "--rate", float),
+        arrival=arrival,
+        duration_s=duration,
+        warmup_s=warmup,
+        stream=stream,
+        max_tokens=max_tokens,
+        prompt_tokens=prompt_tokens,
+        prompts_file=prompts_file,
+        seed=seed,
+        workers=workers,
+        ttft_ms=ttft_ms,
+        itl_ms=itl_ms,
+        max_in_flight=max_in_flight,
+        timeout_s=timeout,
+    )
+    spec.validate()
+    for path in (json_path, html_path):
+        if path is not None and Path(path).is_dir():
+            raise ConfigError(f"{path!r} is a directory: give a file path")
+    interrupted = False
+    try:
+        result = run_bench(spec, progress=_Progress())
+    except BenchInterrupted as exc:
+        if exc.result is None:
+            raise ConfigError("interrupted before anything was measured") from None
+        result = exc.result
+        interrupted = True
+    _write(result, json_path, html_path)
+    click.echo(("partial: " if result.get("partial") else "") + _summary(result))
+    if interrupted:
+        sys.exit(130)
+    m = result["metrics"]
+    if max_failure_rate is not None and m["requests"]:
+        rate = m["failures"] / m["requests"]
+        if rate > max_failure_rate:
+            click.echo(
+                f"conformance: failure rate {rate:.2%} is above --max-failure-rate "
+                f"{max_failure_rate:.2%}",
+                err=True,
+            )
+            sys.exit(1)
+
+
+def _write(result: dict[str, Any], json_path: str | None, html_path: str | None) -> None:
+    if json_path is not None:
+        from conformance.loadgen.result import write_json_atomic
+
+        write_json_atomic(json_path, result)
+        click.echo(f"wrote {json_path}")
+    if html_path is not None:
+        from conformance.report import render_html
+
+        target = Path(html_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_html([result]), encoding="utf-8")
+        click.echo(f"wrote {html_path}")

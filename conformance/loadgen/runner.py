@@ -1,0 +1,401 @@
+"""Run a bench: the embedded backend and Locust each in a process of their own.
+
+:func:`run_bench` is what ``conformance bench`` calls. It never imports Locust or gevent:
+Locust runs as ``python -m conformance.loadgen`` (master plus ``--workers`` worker
+processes when asked), the reference backend (when no base URL is given) through
+:func:`conformance.backend.serve_in_process`. Each step of a sweep is one bounded Locust
+run; its result file is rewritten every second, so a progress line can be shown and an
+interrupted or crashed run still yields what it measured, marked partial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance.errors import ConfigError
+from conformance.loadgen.result import apply_server_lateness
+
+__all__ = ["BenchInterrupted", "BenchSpec", "run_bench"]
+
+#: seconds Locust may take to start before its first result is expected
+_STARTUP_S = 30.0
+#: extra seconds after duration + drain before the load process is stopped by force
+_HARD_MARGIN_S = 20.0
+
+Progress = Callable[[str, bool], None]
+
+
+class BenchInterrupted(Exception):
+    """The bench was interrupted (Ctrl-C); ``result`` holds what was measured, marked partial."""
+
+    def __init__(self, result: dict[str, Any] | None) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
+@dataclass(slots=True)
+class BenchSpec:
+    """What to run: the target, the load (a list means a sweep) and the request shape."""
+
+    provider: str = "openai"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    users: list[int] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+    arrival: str = "constant"
+    duration_s: float = 30.0
+    warmup_s: float | None = None
+    stream: bool = True
+    max_tokens: int = 64
+    prompt_tokens: str = "128"
+    prompts_file: str | None = None
+    seed: int = 0
+    workers: int = 1
+    ttft_ms: float | None = None
+    itl_ms: float | None = None
+    max_in_flight: int = 1024
+    timeout_s: float = 60.0
+    #: seconds in-flight requests may take to finish after the duration
+    drain_s: float = 10.0
+
+    @property
+    def open_loop(self) -> bool:
+        return bool(self.rates)
+
+    @property
+    def effective_warmup_s(self) -> float:
+        """The warm-up: as given, else 2 s but at most a fifth of the duration."""
+        if self.warmup_s is not None:
+            return self.warmup_s
+        return min(2.0, self.duration_s / 5.0)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` (one line, what to fix) for a bad combination."""
+        from conformance.providers import get_provider
+
+        get_provider(self.provider, base_url=self.base_url, model=self.model)
+        if self.users and self.rates:
+            raise ConfigError("give either --users (closed loop) or --rate (open loop), not both")
+        if any(u < 1 for u in self.users):
+            raise ConfigError("--users must be whole numbers >= 1, e.g. --users 8 or 1,8,32")
+        if any(not r > 0 for r in self.rates):
+            raise ConfigError("--rate must be > 0 requests/s, e.g. --rate 10 or 5,10,20")
+        if not self.duration_s > 0:
+            raise ConfigError(f"--duration must be > 0 seconds, got {self.duration_s:g}")
+        warm = self.effective_warmup_s
+        if warm < 0 or warm >= self.duration_s:
+            raise ConfigError(f"--warmup must be >= 0 and shorter than --duration, got {warm:g}")
+        if self.workers < 1:
+            raise ConfigError("--workers must be >= 1")
+        if self.max_tokens < 1:
+            raise ConfigError("--max-tokens must be >= 1")
+        if self.base_url is not None and (self.ttft_ms is not None or self.itl_ms is not None):
+            raise ConfigError(
+                "--ttft-ms/--itl-ms set the embedded backend's timing: drop --base-url to use them"
+            )
+        for name, value in (("--ttft-ms", self.ttft_ms), ("--itl-ms", self.itl_ms)):
+            if value is not None and not value >= 0:
+                raise ConfigError(f"{name} must be >= 0")
+        if self.arrival not in ("constant", "poisson"):
+            raise ConfigError("--arrival must be constant or poisson")
+        if self.prompts_file is not None and not Path(self.prompts_file).is_file():
+            raise ConfigError(f"--prompts {self.prompts_file!r}: no such file")
+        from conformance.loadgen.prompts import PromptLength
+
+        PromptLength.parse(self.prompt_tokens)
+        if self.api_key_env is not None and not self.api_key_env.strip():
+            raise ConfigError("--api-key-env must name an environment variable")
+
+
+def check_reachable(base_url: str, timeout_s: float = 5.0) -> None:
+    """Raise :class:`ConfigError` when nothing accepts a TCP connection at ``base_url``."""
+    parts = urlsplit(base_url)
+    if not parts.hostname:
+        raise ConfigError(f"--base-url {base_url!r} has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ConfigError(f"--base-url {base_url!r} has a malformed port") from None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"cannot reach {parts.hostname}:{port} ({reason}): check --base-url"
+        ) from None
+
+
+def _stats(root: str, *, reset: bool = False) -> dict[str, Any]:
+    """The reference backend's ``/stats`` (``POST /stats/reset`` when ``reset``)."""
+    req = urllib.request.Request(root + "/stats/reset" if reset else root + "/stats")
+    if reset:
+        req.method = "POST"
+        req.data = b""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    with opener.open(req, timeout=10) as resp:
+        data: dict[str, Any] = json.loads(resp.read())
+        return data
+
+
+@contextlib.contextmanager
+def _target(spec: BenchSpec) -> Iterator[tuple[str, str | None]]:
+    """Yield (base URL, backend root or None); starts the embedded backend when needed."""
+    if spec.base_url is not None:
+        check_reachable(spec.base_url)
+        yield spec.base_url, None
+        return
+    from conformance.backend import BackendConfig, serve_in_process
+    from conformance.providers import PROVIDERS
+
+    config = BackendConfig(
+        ttft_ms=50.0 if spec.ttft_ms is None else spec.ttft_ms,
+        itl_ms=10.0 if spec.itl_ms is None else spec.itl_ms,
+        # every answer runs to max_tokens, so the ideal rate is known
+        min_natural_tokens=spec.max_tokens,
+        max_natural_tokens=spec.max_tokens,
+    )
+    with serve_in_process(config) as root:
+        yield PROVIDERS[spec.provider.strip().lower()].embedded_base_url(root), root
+
+
+def _locust_args(
+    spec: BenchSpec, base_url: str, load: float, out: Path, embedded: bool
+) -> list[str]:
+    args = [
+        sys.executable,
+        "-m",
+        "conformance.loadgen",
+        "--headless",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--host",
+        base_url,
+        "--run-time",
+        f"{spec.duration_s:g}s",
+        "--stop-timeout",
+        f"{spec.drain_s:g}",
+        "--exit-code-on-error",
+        "0",
+        "--result-json",
+        str(out),
+        "--provider",
+        spec.provider,
+        "--max-tokens",
+        str(spec.max_tokens),
+        "--prompt-tokens",
+        spec.prompt_tokens,
+        "--seed",
+        str(spec.seed),
+        "--warmup",
+        f"{spec.effective_warmup_s:g}",
+        "--request-timeout",
+        f"{spec.timeout_s:g}",
+    ]
+    if spec.model:
+        args += ["--model", spec.model]
+    if spec.api_key_env:
+        args += ["--api-key-env", spec.api_key_env]
+    if spec.prompts_file:
+        args += ["--prompts", spec.prompts_file]
+    if not spec.stream:
+        args.append("--no-stream")
+    if spec.workers > 1:
+        args += ["--processes", str(spec.workers)]
+    if embedded:
+        args += [
+            "--true-ttft-ms",
+            f"{50.0 if spec.ttft_ms is None else spec.ttft_ms:g}",
+            "--true-itl-ms",
+            f"{10.0 if spec.itl_ms is None else spec.itl_ms:g}",
+        ]
+    if spec.open_loop:
+        drivers = spec.workers
+        args += [
+            "--users",
+            str(drivers),
+            "--spawn-rate",
+            str(drivers),
+            "--rate",
+            f"{load:g}",
+            "--arrival",
+            spec.arrival,
+            "--max-in-flight",
+            str(spec.max_in_flight),
+            "OpenLoopUser",
+        ]
+    else:
+        users = int(load)
+        args += ["--users", str(users), "--spawn-rate", str(max(users, 1)), "BenchUser"]
+    return args
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_bytes())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def _progress_line(data: dict[str, Any] | None, elapsed: float, spec: BenchSpec, step: str) -> str:
+    head = f"[{step}] {elapsed:5.1f}s/{spec.duration_s:g}s"
+    if not data:
+        return f"{head}  starting..."
+    m = data.get("metrics", {})
+    ttft = (m.get("ttft_ms") or {}).get("p50")
+    ttft_text = "-" if ttft is None else f"{ttft:.1f} ms"
+    return (
+        f"{head}  requests {m.get('requests', 0)} (failed {m.get('failures', 0)})"
+        f"  TTFT p50 {ttft_text}  {m.get('requests_per_s', 0):.1f} req/s"
+        f"  {m.get('output_tokens_per_s', 0):.0f} tok/s"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """Ask the load process to finish (SIGTERM: Locust writes its results), then force it."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # its own session: only what we started
+    process.wait(timeout=10)
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _run_step(
+    spec: BenchSpec,
+    base_url: str,
+    root: str | None,
+    load: float,
+    step: str,
+    progress: Progress | None,
+    workdir: Path,
+) -> dict[str, Any]:
+    out = workdir / f"step-{step.replace('/', '-')}.json"
+    log_path = workdir / f"locust-{step.replace('/', '-')}.log"
+    if root is not None:
+        _stats(root, reset=True)
+    args = _locust_args(spec, base_url, load, out, embedded=root is not None)
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    started = time.monotonic()
+    deadline = started + _STARTUP_S + spec.duration_s + spec.drain_s + _HARD_MARGIN_S
+    interrupted = False
+    killed = False
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            last_shown = 0.0
+            while process.poll() is None:
+                time.sleep(0.25)
+                now = time.monotonic()
+                if now > deadline:
+                    killed = True
+                    _stop(process, spec.drain_s + 10)
+                    break
+                if progress is not None and now - last_shown >= 1.0:
+                    last_shown = now
+                    data = _read(out)
+                    elapsed = data.get("duration_s", 0.0) if data else 0.0
+                    progress(_progress_line(data, float(elapsed), spec, step), False)
+        except KeyboardInterrupt:
+            interrupted = True
+            _stop(process, spec.drain_s + 15)
+    result = _read(out)
+    secrets = [os.environ.get(spec.api_key_env or "", "")]
+    if result is None:
+        tail = _redact(log_path.read_text("utf-8", "replace"), secrets).strip().splitlines()[-5:]
+        if interrupted:
+            raise BenchInterrupted(None)
+        detail = " | ".join(line.strip() for line in tail) or "no output"
+        raise ConfigError(f"the load run produced no result (exit {process.returncode}): {detail}")
+    if interrupted or killed or not result.get("final", False):
+        result["partial"] = True
+        result.setdefault("notes", []).append(
+            "interrupted" if interrupted else "the load process did not finish in time"
+        )
+    result.pop("final", None)
+    result["load"]["workers"] = spec.workers
+    if root is not None:
+        apply_server_lateness(result, _stats(root))
+    if progress is not None:
+        progress(_progress_line(result, float(result.get("duration_s", 0.0)), spec, step), True)
+    if interrupted:
+        raise BenchInterrupted(result)
+    return result
+
+
+def run_bench(spec: BenchSpec, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Run every step of the bench and return the result (the last step on top, all in ``steps``).
+
+    Raises :class:`ConfigError` for bad settings or an unreachable target, and
+    :class:`BenchInterrupted` (with the partial result) on Ctrl-C.
+    """
+    spec.validate()
+    loads: list[float] = [float(r) for r in spec.rates] or [float(u) for u in spec.users] or [8.0]
+    steps: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="conformance-bench-") as tmp,
+        _target(spec) as (
+            base_url,
+            root,
+        ),
+    ):
+        for i, load in enumerate(loads, 1):
+            label = f"{i}/{len(loads)} " + (
+                f"{load:g} req/s" if spec.open_loop else f"{int(load)} users"
+            )
+            try:
+                steps.append(_run_step(spec, base_url, root, load, label, progress, Path(tmp)))
+            except BenchInterrupted as exc:
+                if exc.result is not None:
+                    steps.append(exc.result)
+                raise BenchInterrupted(_combine(steps) if steps else None) from None
+    return _combine(steps)
+
+
+def _combine(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result: the last step's fields on top, every step under ``steps`` for a sweep."""
+    top = dict(steps[-1])
+    top["partial"] = any(s.get("partial") for s in steps)
+    if len(steps) > 1:
+        top["steps"] = steps
+        top["duration_s"] = round(sum(float(s.get("duration_s", 0.0)) for s in steps), 3)
+        top["started_at"] = steps[0].get("started_at")
+    return top

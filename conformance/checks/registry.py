@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from conformance.providers.base import Capabilities, Dialect, Message
+from conformance.wire.exchange import ErrorKind
 
 if TYPE_CHECKING:
     from conformance.providers.base import Provider
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_DIALECTS",
     "CHECKS",
+    "HANG_KINDS",
     "PROBES",
     "USE_DEFAULT_KEY",
     "CheckContext",
     "CheckFunc",
     "CheckSpec",
+    "Errored",
     "Failed",
     "Outcome",
     "ProbeContext",
@@ -77,6 +80,11 @@ class Status(StrEnum):
 
 ALL_DIALECTS: Final[frozenset[Dialect]] = frozenset(Dialect)
 
+#: transport errors that mean "the target did not answer in time"
+HANG_KINDS: Final[frozenset[ErrorKind]] = frozenset(
+    {ErrorKind.READ_TIMEOUT, ErrorKind.TOTAL_TIMEOUT, ErrorKind.CONNECT_TIMEOUT}
+)
+
 
 # --------------------------------------------------------------------------- outcomes
 
@@ -112,6 +120,12 @@ class Skipped(Outcome):
     """The check cannot be judged (capability refused, probe not made, wrong dialect...)."""
 
     status = Status.SKIPPED
+
+
+class Errored(Outcome):
+    """The harness itself could not judge (a probe that could not be built, a bug)."""
+
+    status = Status.ERROR
 
 
 # --------------------------------------------------------------------------- probes
@@ -219,6 +233,9 @@ class ProbeSpec:
     #: probes are sent in ascending priority; the budget cuts the tail
     priority: int
 
+    def applies_to(self, dialect: Dialect) -> bool:
+        return dialect in self.dialects
+
     def build(self, pctx: ProbeContext) -> list[ProbeRequest]:
         """The requests of this probe for one target."""
         produced = self.func(pctx)
@@ -286,11 +303,13 @@ class CheckContext:
         provider: Provider,
         exchanges: Mapping[str, Sequence[Exchange]],
         unavailable: Mapping[str, str],
+        broken: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
         self.provider = provider
         self._exchanges = exchanges
         self._unavailable = unavailable
+        self._broken = broken or {}
 
     @property
     def dialect(self) -> Dialect:
@@ -309,6 +328,9 @@ class CheckContext:
     def exchanges(self, probe_name: str) -> list[Exchange]:
         """Every exchange of a probe (raises :class:`Skipped` when it was not made)."""
         self._declared(probe_name)
+        bug = self._broken.get(probe_name)
+        if bug is not None:
+            raise Errored(bug)
         reason = self._unavailable.get(probe_name)
         if reason is not None:
             raise Skipped(reason)

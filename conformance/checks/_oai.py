@@ -1,0 +1,122 @@
+"""Shared reading of OpenAI-dialect exchanges for the core families.
+
+These helpers turn an exchange into JSON values and raise :class:`Skipped` when the
+exchange cannot be judged by the calling check (another check reports that problem).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+from conformance.checks.registry import CheckContext, Skipped
+from conformance.wire.exchange import Exchange
+
+#: the finish reasons the OpenAI specification allows
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+#: the probes that stream (judged together by stream-wide checks)
+STREAM_PROBES: tuple[str, ...] = ("stream", "stream_usage")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One parsed ``chat.completion.chunk`` event and where it sat in the stream."""
+
+    #: index of the event in ``Exchange.events``
+    event: int
+    data: dict[str, Any]
+
+    @property
+    def choices(self) -> list[dict[str, Any]]:
+        raw = self.data.get("choices")
+        return [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """An integer that is not a boolean."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def stream_exchanges(ctx: CheckContext, names: tuple[str, ...] = STREAM_PROBES) -> list[Exchange]:
+    """The completed streamed exchanges among ``names`` that got a 2xx answer.
+
+    Raises :class:`Skipped` with the first reason when none is usable.
+    """
+    usable: list[Exchange] = []
+    reasons: list[str] = []
+    for name in names:
+        try:
+            usable.append(ctx.successful(name))
+        except Skipped as exc:
+            reasons.append(exc.detail)
+    if not usable:
+        raise Skipped(reasons[0] if reasons else "not judged: no stream was made")
+    return usable
+
+
+def events_or_skip(ex: Exchange) -> list[Any]:
+    """The SSE events of a streamed exchange (:class:`Skipped` when it was not a stream)."""
+    if ex.events is None:
+        raise Skipped(
+            f"not judged: probe {ex.probe!r} was not answered with an event stream "
+            "(see sse.stream_when_asked)"
+        )
+    return ex.events
+
+
+def iter_chunks(ex: Exchange) -> Iterator[Chunk]:
+    """Every event before ``[DONE]`` whose data is a JSON object (others are skipped;
+    ``sse.data_is_json`` judges them)."""
+    for pos, event in enumerate(events_or_skip(ex)):
+        if event.data is None:
+            continue
+        if event.data.strip() == "[DONE]":
+            return
+        try:
+            value = json.loads(event.data)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "error" not in value:
+            yield Chunk(pos, value)
+
+
+def chunks_or_skip(ex: Exchange) -> list[Chunk]:
+    """The parsed chunks of a stream; :class:`Skipped` when there are none."""
+    chunks = list(iter_chunks(ex))
+    if not chunks:
+        raise Skipped(f"not judged: probe {ex.probe!r} produced no parseable chunk")
+    return chunks
+
+
+def json_body_or_skip(ex: Exchange) -> dict[str, Any]:
+    """The response body as a JSON object; :class:`Skipped` when it is not one."""
+    try:
+        value = json.loads(ex.body)
+    except ValueError as exc:
+        raise Skipped(
+            f"not judged: the body of probe {ex.probe!r} is not JSON (see schema.completion_json)"
+        ) from exc
+    if not isinstance(value, dict):
+        raise Skipped(f"not judged: the body of probe {ex.probe!r} is not a JSON object")
+    return value
+
+
+def type_name(value: Any) -> str:
+    """The JSON type name of a Python value, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__

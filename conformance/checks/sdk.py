@@ -1,0 +1,247 @@
+"""The official SDK as oracle: replay each captured answer through ``openai``.
+
+Each recorded completion and stream is served, byte for byte, to the official Python
+SDK through an ``httpx.MockTransport`` (no network), with
+``_strict_response_validation=True``. The SDK must read it without raising and must end
+up with the same text, role and finish reasons as the harness's own decoding. Any
+exception or corruption (a role of "assistantassistant", lost content) is a failure at
+severity ``sdk``: that is what users of the SDK would get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from conformance.checks._oai import STREAM_PROBES, stream_exchanges
+from conformance.checks.evidence import excerpt, exchange_evidence
+from conformance.checks.registry import CheckContext, Failed, Severity, Skipped, check
+from conformance.providers.base import DecodeError, Dialect, Generation
+from conformance.wire.exchange import Exchange
+
+if TYPE_CHECKING:
+    import openai
+
+_OAI = {Dialect.OPENAI}
+_SOURCE = "openai-python (the official SDK), strict response validation"
+#: response headers that describe the transfer, not the (already decoded) body
+_TRANSFER_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
+_REPLAY_BASE = "http://sdk-replay.invalid/v1"
+
+
+def _replay_client(ex: Exchange) -> openai.OpenAI:
+    """An SDK client whose every request is answered with the recorded response."""
+    import httpx2  # the HTTP library the SDK itself is built on
+    import openai
+
+    headers = [(k, v) for k, v in ex.headers if k.lower() not in _TRANSFER_HEADERS]
+    status = ex.status or 200
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, headers=headers, content=ex.body)
+
+    http = httpx2.Client(transport=httpx2.MockTransport(handler))
+    return openai.OpenAI(
+        api_key="sk-sdk-replay",
+        base_url=_REPLAY_BASE,
+        http_client=http,
+        max_retries=0,
+        timeout=10.0,
+        _strict_response_validation=True,
+    )
+
+
+def _call_args(ctx: CheckContext, ex: Exchange) -> dict[str, Any]:
+    params = dict(ex.meta.get("params") or {})
+    params.pop("stream", None)
+    model = params.pop("model", ctx.provider.model)
+    messages = ex.meta.get("messages") or [{"role": "user", "content": "hi"}]
+    return {"model": model, "messages": messages, "extra_body": params or None}
+
+
+@contextmanager
+def _sdk_failures(ex: Exchange, action: str) -> Iterator[None]:
+    """Turn any exception the SDK raises into :class:`Failed` with the evidence."""
+    try:
+        yield
+    except (Failed, Skipped):
+        raise
+    except Exception as exc:
+        raise Failed(
+            f"the official SDK raises while {action}: {type(exc).__name__}: "
+            f"{excerpt(str(exc), 400)}",
+            exchange_evidence(ex, event=-1, body=not ex.events, sdk_exception=type(exc).__name__),
+        ) from None
+
+
+def _ours(decode: Callable[[], Generation]) -> Generation | None:
+    try:
+        return decode()
+    except DecodeError:
+        return None
+
+
+def _ours_stream(ctx: CheckContext, ex: Exchange) -> Generation | None:
+    return _ours(lambda: ctx.provider.decode_stream(ex.events or []))
+
+
+def _compare(
+    ex: Exchange,
+    *,
+    what: str,
+    sdk_choices: dict[int, tuple[str | None, str, str | None]],
+    ours: Generation | None,
+) -> None:
+    """Fail when the SDK's view (role, text, finish reason per index) is corrupt or differs."""
+    for index, (role, _, _) in sorted(sdk_choices.items()):
+        if role != "assistant":
+            raise Failed(
+                f"through the SDK ({what}), choice {index} has role {role!r}, not 'assistant'",
+                exchange_evidence(ex, event=-1, body=not ex.events, sdk_role=role),
+            )
+    if ours is None:
+        return
+    for choice in ours.choices:
+        got = sdk_choices.get(choice.index)
+        if got is None:
+            raise Failed(
+                f"the SDK ({what}) lost choice {choice.index}",
+                exchange_evidence(ex, event=-1, body=not ex.events),
+            )
+        _, text, finish = got
+        if text != choice.text:
+            raise Failed(
+                f"the SDK ({what}) reads a different text for choice {choice.index}: "
+                f"{excerpt(text, 120)!r} instead of {excerpt(choice.text, 120)!r}",
+                exchange_evidence(ex, event=-1, body=not ex.events, sdk_text=excerpt(text, 400)),
+            )
+        if finish != choice.finish_reason:
+            raise Failed(
+                f"the SDK ({what}) reads finish_reason {finish!r} for choice {choice.index}, "
+                f"the wire says {choice.finish_reason!r}",
+                exchange_evidence(ex, event=-1, body=not ex.events),
+            )
+
+
+@check(
+    id="sdk.completion",
+    title="The official SDK reads the completion",
+    severity=Severity.SDK,
+    source=_SOURCE + ": chat.completions.create()",
+    probes=("chat",),
+    dialects=_OAI,
+)
+def sdk_completion(ctx: CheckContext) -> str:
+    """`client.chat.completions.create(...)` of the official Python SDK, with strict
+    response validation, returns the completion without raising, with role "assistant"
+    and the same text and finish reason as on the wire."""
+    ex = ctx.successful("chat")
+    client = _replay_client(ex)
+    with _sdk_failures(ex, "reading the completion"):
+        completion = client.chat.completions.create(**_call_args(ctx, ex))
+        sdk_choices = {
+            c.index: (c.message.role, c.message.content or "", c.finish_reason)
+            for c in completion.choices
+        }
+    _compare(
+        ex,
+        what="create()",
+        sdk_choices=sdk_choices,
+        ours=_ours(lambda: ctx.provider.decode(ex.body)),
+    )
+    return "read without error, same content"
+
+
+@check(
+    id="sdk.stream_chunks",
+    title="The official SDK iterates the stream",
+    severity=Severity.SDK,
+    source=_SOURCE + ": chat.completions.create(stream=True)",
+    probes=STREAM_PROBES,
+    dialects=_OAI,
+    requires="streaming",
+)
+def sdk_stream_chunks(ctx: CheckContext) -> str:
+    """Iterating `client.chat.completions.create(..., stream=True)` with strict response
+    validation yields every chunk without raising, and the content deltas add up to the
+    text on the wire."""
+    for ex in stream_exchanges(ctx):
+        client = _replay_client(ex)
+        sdk_choices: dict[int, tuple[str | None, str, str | None]] = {}
+        count = 0
+        with _sdk_failures(ex, "iterating the stream"):
+            for chunk in client.chat.completions.create(stream=True, **_call_args(ctx, ex)):
+                count += 1
+                for choice in chunk.choices:
+                    role, text, finish = sdk_choices.get(choice.index, (None, "", None))
+                    delta = choice.delta
+                    role = role or delta.role
+                    text += delta.content or ""
+                    finish = choice.finish_reason or finish
+                    sdk_choices[choice.index] = (role, text, finish)
+        if count == 0:
+            raise Failed(
+                f"the SDK yields no chunk at all from the stream of probe {ex.probe!r}",
+                exchange_evidence(ex),
+            )
+        _compare(
+            ex,
+            what="create(stream=True)",
+            sdk_choices=sdk_choices,
+            ours=_ours_stream(ctx, ex),
+        )
+    return "every chunk read, same content"
+
+
+def _final_completion(client: openai.OpenAI, args: dict[str, Any]) -> Any:
+    """The stream helper's final completion.
+
+    By design the helper raises ``LengthFinishReasonError`` (``ContentFilter...``) when a
+    choice was cut by max_tokens (a filter); that is the SDK's behaviour for a correct
+    stream, so the completion it carries is judged instead.
+    """
+    import openai
+
+    try:
+        with client.chat.completions.stream(**args) as stream:
+            for _ in stream:
+                pass
+            return stream.get_final_completion()
+    except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
+        return exc.completion
+
+
+@check(
+    id="sdk.stream_accumulate",
+    title="The official SDK's stream helper builds the right final completion",
+    severity=Severity.SDK,
+    source=_SOURCE + ": chat.completions.stream() and get_final_completion()",
+    probes=STREAM_PROBES,
+    dialects=_OAI,
+    requires="streaming",
+)
+def sdk_stream_accumulate(ctx: CheckContext) -> str:
+    """`client.chat.completions.stream(...)` accumulates the chunks into a final
+    completion without raising, whose messages have role "assistant" (not
+    "assistantassistant") and the same text and finish reasons as the wire."""
+    for ex in stream_exchanges(ctx):
+        client = _replay_client(ex)
+        with _sdk_failures(ex, "accumulating the stream"):
+            final = _final_completion(client, _call_args(ctx, ex))
+            sdk_choices = {
+                c.index: (c.message.role, c.message.content or "", c.finish_reason)
+                for c in final.choices
+            }
+        if not sdk_choices:
+            raise Failed(
+                f"the SDK's final completion for probe {ex.probe!r} has no choices",
+                exchange_evidence(ex, event=-1, body=False),
+            )
+        _compare(
+            ex,
+            what="stream() final completion",
+            sdk_choices=sdk_choices,
+            ours=_ours_stream(ctx, ex),
+        )
+    return "final completion right"

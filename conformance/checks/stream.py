@@ -1,0 +1,264 @@
+"""Stream semantics: the order and uniqueness rules of ``chat.completion.chunk`` streams.
+
+Role first and once per choice, a finish reason exactly once per choice, the usage chunk
+when asked for (``choices: []``, exactly one, after the finish chunks), ``[DONE]`` last.
+Valid variants pass: role and first content in one delta, the finish reason on the last
+content chunk, ``usage`` absent (rather than null) on ordinary chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.checks._oai import (
+    STREAM_PROBES,
+    Chunk,
+    chunks_or_skip,
+    events_or_skip,
+    stream_exchanges,
+)
+from conformance.checks.evidence import exchange_evidence
+from conformance.checks.registry import CheckContext, Failed, Severity, Skipped, check
+from conformance.providers.base import Dialect
+
+_OAI = {Dialect.OPENAI}
+_CHUNK_REF = "OpenAI API reference, The chat completion chunk object"
+_USAGE_REF = "OpenAI API reference, Chat Completions: stream_options.include_usage"
+
+
+def _content(choice: dict[str, Any]) -> str:
+    delta = choice.get("delta")
+    if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+        return str(delta["content"])
+    return ""
+
+
+def _index(choice: dict[str, Any]) -> Any:
+    return choice.get("index", 0)
+
+
+@check(
+    id="stream.done_sentinel",
+    title="The stream ends with `data: [DONE]`, and nothing follows it",
+    severity=Severity.CLIENT,
+    source=_CHUNK_REF + "; OpenAI API reference, Chat Completions: stream",
+    probes=STREAM_PROBES,
+    dialects=_OAI,
+    requires="streaming",
+)
+def done_sentinel(ctx: CheckContext) -> str:
+    """The last event of a stream is `data: [DONE]`, sent once. Clients that wait for it
+    hang or report an incomplete answer without it, and events after it are lost."""
+    for ex in stream_exchanges(ctx):
+        events = events_or_skip(ex)
+        done = [pos for pos, ev in enumerate(events) if (ev.data or "").strip() == "[DONE]"]
+        if not done:
+            pending = ex.meta.get("sse_unterminated")
+            if isinstance(pending, dict) and str(pending.get("data") or "").strip() == "[DONE]":
+                continue  # sent, but unterminated: sse.events_separated reports that
+            raise Failed(
+                f"the stream of probe {ex.probe!r} never sends `data: [DONE]` "
+                f"({len(events)} events)",
+                exchange_evidence(ex, event=-1, body=False),
+            )
+        if len(done) > 1:
+            raise Failed(
+                f"`[DONE]` is sent {len(done)} times in probe {ex.probe!r}",
+                exchange_evidence(ex, event=done[1], body=False),
+            )
+        if done[0] != len(events) - 1:
+            raise Failed(
+                f"{len(events) - 1 - done[0]} event(s) follow `[DONE]` in probe {ex.probe!r}",
+                exchange_evidence(ex, event=done[0] + 1, body=False),
+            )
+    return "[DONE] last"
+
+
+@check(
+    id="stream.role_first",
+    title='The first delta of each choice carries role "assistant"',
+    severity=Severity.CLIENT,
+    source=_CHUNK_REF + " (delta.role)",
+    probes=STREAM_PROBES,
+    dialects=_OAI,
+    requires="streaming",
+)
+def role_first(ctx: CheckContext) -> str:
+    """The first chunk of every choice says `delta.role: "assistant"` (with or without
+    content); clients that build the message from the deltas take its role from there."""
+    for ex in stream_exchanges(ctx):
+        seen: set[Any] = set()
+        for chunk in chunks_or_skip(ex):
+            for choice in chunk.choices:
+                idx = _index(choice)
+                if idx in seen:
+                    continue
+                seen.add(idx)
+                delta = choice.get("delta")
+                role = delta.get("role") if isinstance(delta, dict) else None
+                if role != "assistant":
+                    raise Failed(
+                        f"the first delta of choice {idx!r} in probe {ex.probe!r} has role "
+                        f"{role!r}, not 'assistant'",
+                        exchange_evidence(ex, event=chunk.event, body=False),
+                    )
+        if not seen:
+            raise Skipped(f"not judged: probe {ex.probe!r} streamed no choice")
+    return "role first"
+
+
+@check(
+    id="stream.role_once",
+    title="`role` is sent once per choice, not in every delta",
+    severity=Severity.SDK,
+    source=_CHUNK_REF + "; openai-python ChatCompletionStreamState (concatenates string deltas)",
+    probes=STREAM_PROBES,
+    dialects=_OAI,
+    requires="streaming",
+)
+def role_once(ctx: CheckContext) -> str:
+    """Only the first delta of a choice carries `role`; when every delta repeats it, the
+    SDK's stream helper concatenates them into roles like "assistantassistant"."""
+    for ex in stream_exchanges(ctx):
+        seen: dict[Any, int] = {}
+        for chunk in chunks_or_skip(ex):
+            for choice in chunk.choices:
+                delta = choice.get("delta")
+                if isinstance(delta, dict) and delta.get("role") is not None:
+                    idx = _index(choice)
+                    if idx in seen:
+                        raise Failed(
+                            f"choice {idx!r} of probe {ex.probe!r} gets `role` again "
+                            f"(first in event {seen[idx]}, again in event {chunk.event})",
+                            exchange_evidence(ex, event=chunk.event, body=False),
+                        )
+                    seen[idx] = chunk.event
+    return "role once"
+
+
+@check(
+    id="stream.finish_reason_once",
+    title="Each choice gets a finish_reason exactly once, at its end",
+    severity=Severity.CLIENT,
+    source=_CHUNK_REF + " (choices[].finish_reason)",
+    probes=STREAM_PROBES,
+    dialects=_OAI,
+    requires="streaming",
+)
+def finish_reason_once(ctx: CheckContext) -> str:
+    """Every streamed choice ends with exactly one non-null `finish_reason`, and no
+    content follows it; clients use it to know why and whether the answer ended."""
+    for ex in stream_exchanges(ctx):
+        finished: dict[Any, int] = {}
+        choices_seen: set[Any] = set()
+        for chunk in chunks_or_skip(ex):
+            for choice in chunk.choices:
+                idx = _index(choice)
+                choices_seen.add(idx)
+                if idx in finished and _content(choice):
+                    raise Failed(
+                        f"choice {idx!r} of probe {ex.probe!r} gets content after its "
+                        f"finish_reason (event {finished[idx]})",
+                        exchange_evidence(ex, event=chunk.event, body=False),
+                    )
+                if choice.get("finish_reason") is not None:
+                    if idx in finished:
+                        raise Failed(
+                            f"choice {idx!r} of probe {ex.probe!r} gets a finish_reason twice "
+                            f"(events {finished[idx]} and {chunk.event})",
+                            exchange_evidence(ex, event=chunk.event, body=False),
+                        )
+                    finished[idx] = chunk.event
+        missing = sorted(str(i) for i in choices_seen - set(finished))
+        if missing:
+            raise Failed(
+                f"choice(s) {', '.join(missing)} of probe {ex.probe!r} never get a finish_reason",
+                exchange_evidence(ex, event=-1, body=False),
+            )
+    return "one finish_reason per choice"
+
+
+def _usage_chunks(chunks: list[Chunk]) -> list[Chunk]:
+    return [c for c in chunks if c.data.get("usage") is not None]
+
+
+@check(
+    id="stream.usage_chunk",
+    title="include_usage yields one final usage chunk with empty choices",
+    severity=Severity.CLIENT,
+    source=_USAGE_REF,
+    probes=("stream_usage",),
+    dialects=_OAI,
+    requires="stream_usage",
+)
+def usage_chunk(ctx: CheckContext) -> str:
+    """With `stream_options: {"include_usage": true}`, exactly one extra chunk carries
+    `usage`, with `choices: []`, after every finish_reason and before `[DONE]`; clients
+    count tokens and bill from it."""
+    (ex,) = stream_exchanges(ctx, ("stream_usage",))
+    chunks = chunks_or_skip(ex)
+    carriers = _usage_chunks(chunks)
+    if not carriers:
+        raise Failed(
+            "include_usage was asked for, but no chunk carries a usage object",
+            exchange_evidence(ex, event=-1, body=False),
+        )
+    if len(carriers) > 1:
+        raise Failed(
+            f"{len(carriers)} chunks carry usage; exactly one (the last) should",
+            exchange_evidence(ex, event=carriers[0].event, body=False),
+        )
+    final = carriers[0]
+    raw_choices = final.data.get("choices")
+    if raw_choices != []:
+        raise Failed(
+            f"the usage chunk has choices {raw_choices!r:.200}; it must have `choices: []`",
+            exchange_evidence(ex, event=final.event, body=False),
+        )
+    last_finish = max(
+        (c.event for c in chunks for ch in c.choices if ch.get("finish_reason") is not None),
+        default=-1,
+    )
+    if final.event < last_finish:
+        raise Failed(
+            "the usage chunk comes before the last finish_reason chunk",
+            exchange_evidence(ex, event=final.event, body=False),
+        )
+    later = [c for c in chunks if c.event > final.event]
+    if later:
+        raise Failed(
+            f"{len(later)} chunk(s) follow the usage chunk; it must be the last before [DONE]",
+            exchange_evidence(ex, event=later[0].event, body=False),
+        )
+    return "one usage chunk, last, with empty choices"
+
+
+@check(
+    id="stream.usage_only_on_usage_chunk",
+    title="Ordinary chunks carry no usage (null or absent)",
+    severity=Severity.CLIENT,
+    source=_USAGE_REF + " (usage is null on every other chunk)",
+    probes=STREAM_PROBES,
+    dialects=_OAI,
+    requires="streaming",
+)
+def usage_only_on_usage_chunk(ctx: CheckContext) -> str:
+    """`usage` is null or absent on every chunk that carries choices, and absent from the
+    whole stream unless it was asked for; clients that sum usage per chunk over-count."""
+    for ex in stream_exchanges(ctx):
+        asked = ex.probe == "stream_usage"
+        for chunk in chunks_or_skip(ex):
+            if chunk.data.get("usage") is None:
+                continue
+            if chunk.choices:
+                raise Failed(
+                    f"a chunk with choices carries usage in probe {ex.probe!r} "
+                    f"(event {chunk.event})",
+                    exchange_evidence(ex, event=chunk.event, body=False),
+                )
+            if not asked:
+                raise Failed(
+                    "a usage chunk was sent although stream_options.include_usage was not asked",
+                    exchange_evidence(ex, event=chunk.event, body=False),
+                )
+    return "usage only where asked"

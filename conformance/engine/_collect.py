@@ -1,0 +1,204 @@
+"""Send the probes a run needs, each once, within a request budget, never hanging.
+
+Order and limits:
+
+- probes are sent in ascending ``priority`` (then name); the first request goes alone, so
+  an unreachable target is reported once, before anything else is sent;
+- a probe whose requests do not fit in what remains of ``max_requests`` is not sent;
+- the rest run concurrently (``concurrency`` requests at a time);
+- as soon as one request times out, the target is considered hung: requests not yet sent
+  are not sent, and their probes are marked "not judged: the target hung on probe X". A
+  hanging target therefore costs about two timeouts, whatever the number of probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from conformance.checks.registry import HANG_KINDS, ProbeContext, ProbeRequest, ProbeSpec
+from conformance.engine._build import build_request, key_for
+from conformance.errors import ConfigError
+from conformance.providers.base import Provider
+from conformance.wire.exchange import ErrorKind, Exchange
+
+__all__ = ["HANG_KINDS", "Collected", "Sender", "TargetUnreachable", "collect"]
+
+
+class Sender(Protocol):
+    """What sends one request and records the exchange (the wire client, or a replayer)."""
+
+    async def asend(
+        self, request: httpx.Request, *, probe: str, stream: bool, api_key: str | None
+    ) -> Exchange: ...
+
+
+class TargetUnreachable(ConfigError):
+    """The first request could not even connect (refused, DNS, TLS)."""
+
+
+@dataclass(slots=True)
+class Collected:
+    """The exchanges of a run, by probe, and why any probe has none."""
+
+    exchanges: dict[str, list[Exchange]] = field(default_factory=dict)
+    #: probe name -> why it was not sent (budget, capability, hang); checks are skipped
+    unavailable: dict[str, str] = field(default_factory=dict)
+    #: probe name -> why it could not be built (a bug in the probe); checks are errors
+    broken: dict[str, str] = field(default_factory=dict)
+    requests_sent: int = 0
+    #: the probe whose request timed out first, if any
+    hung_on: str | None = None
+
+    def all(self) -> list[Exchange]:
+        return [ex for exs in self.exchanges.values() for ex in exs]
+
+
+@dataclass(slots=True)
+class _Planned:
+    spec: ProbeSpec
+    requests: list[ProbeRequest]
+
+
+def plan(
+    provider: Provider,
+    probes: Sequence[ProbeSpec],
+    *,
+    max_requests: int | None,
+    seed: int,
+    out: Collected,
+) -> list[_Planned]:
+    """Build every probe's requests and cut what the budget does not allow."""
+    planned: list[_Planned] = []
+    budget = max_requests
+    for spec in sorted(probes, key=lambda s: (s.priority, s.name)):
+        if not spec.applies_to(provider.dialect):
+            out.unavailable[spec.name] = (
+                f"not sent: probe {spec.name!r} does not apply to the {provider.dialect} dialect"
+            )
+            continue
+        if spec.requires and not getattr(provider.capabilities, spec.requires):
+            out.unavailable[spec.name] = (
+                f"not documented by {provider.name}: {spec.requires} (probe {spec.name!r} not sent)"
+            )
+            continue
+        pctx = ProbeContext(provider=provider, random=random.Random(f"{seed}:{spec.name}"))
+        try:
+            requests = spec.build(pctx)
+        except Exception as exc:
+            out.broken[spec.name] = (
+                f"probe {spec.name!r} could not be built: {type(exc).__name__}: {exc}"
+            )
+            continue
+        if budget is not None and len(requests) > budget:
+            out.unavailable[spec.name] = (
+                f"not sent: beyond the --max-requests budget of {max_requests} "
+                f"(probe {spec.name!r} needs {len(requests)} request(s))"
+            )
+            continue
+        if budget is not None:
+            budget -= len(requests)
+        planned.append(_Planned(spec, requests))
+    return planned
+
+
+async def collect(
+    provider: Provider,
+    probes: Sequence[ProbeSpec],
+    sender: Sender,
+    *,
+    api_key: str | None,
+    max_requests: int | None = 60,
+    concurrency: int = 4,
+    seed: int = 0,
+    fail_if_unreachable: bool = True,
+    on_planned: Callable[[int], None] | None = None,
+    on_exchange: Callable[[Exchange], None] | None = None,
+) -> Collected:
+    """Send ``probes`` to the target through ``sender`` and gather the exchanges.
+
+    ``on_planned(n)`` is told how many requests will be sent at most, ``on_exchange`` is
+    called after each one (for progress displays).
+    """
+    out = Collected()
+    planned = plan(provider, probes, max_requests=max_requests, seed=seed, out=out)
+    jobs = [(item.spec, preq) for item in planned for preq in item.requests]
+    if on_planned is not None:
+        on_planned(len(jobs))
+    if not jobs:
+        return out
+    for item in planned:
+        out.exchanges[item.spec.name] = []
+    results: list[Exchange | None] = [None] * len(jobs)
+    state = _State()
+
+    async def run(pos: int) -> None:
+        spec, preq = jobs[pos]
+        if state.hung_on is not None:
+            return
+        request = build_request(provider, preq, api_key)
+        ex = await sender.asend(
+            request, probe=spec.name, stream=preq.streaming, api_key=key_for(preq, api_key)
+        )
+        ex.meta.update(preq.meta)
+        ex.meta.update(
+            {"label": preq.label, "messages": list(preq.messages), "params": dict(preq.params)}
+        )
+        results[pos] = ex
+        out.requests_sent += 1
+        if on_exchange is not None:
+            on_exchange(ex)
+        if ex.error is not None and ex.error.kind in HANG_KINDS and state.hung_on is None:
+            state.hung_on = spec.name
+
+    await run(0)
+    first = results[0]
+    if (
+        fail_if_unreachable
+        and first is not None
+        and first.error is not None
+        and first.error.kind is ErrorKind.CONNECT
+    ):
+        raise TargetUnreachable(
+            f"cannot reach {provider.base_url}: {first.error.message} "
+            "(check --base-url and that the server is running)"
+        )
+
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+
+    async def bounded(pos: int) -> None:
+        async with semaphore:
+            await run(pos)
+
+    await asyncio.gather(*(bounded(pos) for pos in range(1, len(jobs))))
+
+    for pos, (spec, _) in enumerate(jobs):
+        ex = results[pos]
+        if ex is not None:
+            out.exchanges[spec.name].append(ex)
+        elif state.hung_on is not None:
+            out.unavailable[spec.name] = (
+                f"not judged: the target hung on probe {state.hung_on!r}, "
+                "so the remaining probes were not sent"
+            )
+    # A replaying sender (conformance.cassettes.ReplaySender) names the requests its
+    # cassettes do not hold: their probes are not judged (skipped with that reason).
+    why_unavailable = getattr(sender, "unavailable", None)
+    if callable(why_unavailable):
+        for name in list(out.exchanges):
+            reasons = [r for r in map(why_unavailable, out.exchanges[name]) if r]
+            if reasons:
+                del out.exchanges[name]
+                out.unavailable[name] = reasons[0]
+    out.hung_on = state.hung_on
+    return out
+
+
+@dataclass(slots=True)
+class _State:
+    hung_on: str | None = None

@@ -23,6 +23,7 @@ from conformance.errors import ConfigError
 from conformance.providers import PROVIDERS, get_provider
 from conformance.schemas import schemas_for, violations
 from conformance.wire import REDACTED, ErrorKind, Exchange, WireClient
+from conformance.wire.client import attach_events
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -741,3 +742,57 @@ def test_corrupt_gzip_is_a_protocol_error() -> None:
     with WireClient(timeout=5, transport=mock(handler)) as client:
         ex = client.send(openai_request("http://t"), probe="gz")
     assert ex.error is not None and ex.error.kind is ErrorKind.PROTOCOL
+
+
+# -- attach_events: the same reading rules for replayed exchanges ------------------------------
+
+
+def recorded(content_type: str | None, chunks: list[tuple[int, bytes]]) -> Exchange:
+    from conformance.wire import RecordedRequest
+
+    ex = Exchange(probe="r", request=RecordedRequest("POST", "http://t/x", [], b""), status=200)
+    if content_type:
+        ex.headers = [("content-type", content_type)]
+    ex.chunks = chunks
+    ex.body = b"".join(c for _, c in chunks)
+    ex.t_end_ns = 99
+    return ex
+
+
+def test_attach_events_parses_recorded_chunks_with_their_times() -> None:
+    ex = recorded(
+        "text/event-stream", [(10, b"data: a\n"), (20, b"\ndata: b\n\n"), (30, b"data: c")]
+    )
+    attach_events(ex, stream_requested=True)
+    assert ex.events is not None and [(e.data, e.t_ns) for e in ex.events] == [("a", 10), ("b", 20)]
+    assert ex.meta["sse_unterminated"] == {"data": "c", "raw": "data: c", "t_ns": 30}
+
+
+def test_attach_events_leaves_json_alone_and_says_why_when_a_stream_was_asked() -> None:
+    ex = recorded("application/json", [(1, b'{"id": 1}')])
+    attach_events(ex, stream_requested=True)
+    assert ex.events is None and "sse_skipped" in ex.meta
+    ex = recorded("application/json", [(1, b'{"id": 1}')])
+    attach_events(ex, stream_requested=False)
+    assert ex.events is None and "sse_skipped" not in ex.meta
+
+
+def test_attach_events_on_sse_without_content_type() -> None:
+    ex = recorded(None, [(1, b"\r\n: hi\r\ndata: a\r\n\r\n")])
+    attach_events(ex, stream_requested=True)
+    assert ex.events is not None and [e.data for e in ex.events] == ["a"]
+    ex = recorded(None, [(1, b"data: a\n\n")])
+    attach_events(ex, stream_requested=False)
+    assert ex.events is None
+
+
+def test_a_request_body_that_fails_is_recorded_not_raised() -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"{"
+        raise OSError("disk gone")
+
+    request = httpx.Request("POST", "http://t/x", content=broken())
+    with WireClient(timeout=5, transport=mock(lambda r: httpx.Response(200))) as client:
+        ex = client.send(request, probe="x")
+    assert ex.error is not None and ex.error.kind is ErrorKind.OTHER
+    assert "disk gone" in ex.error.message and ex.status is None

@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import re
 import threading
 import time
@@ -58,7 +57,13 @@ from conformance.wire.exchange import (
 from conformance.wire.redact import Redactor
 from conformance.wire.sse import SSEParser
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "WireClient", "is_event_stream", "looks_like_sse"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "WireClient",
+    "attach_events",
+    "is_event_stream",
+    "looks_like_sse",
+]
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 #: how long closing a response may take before it is abandoned
@@ -80,6 +85,40 @@ def looks_like_sse(body: bytes) -> bool:
         head = head[3:]
     head = head.lstrip(b"\r\n")
     return bool(head) and _SSE_START.match(head) is not None
+
+
+def attach_events(ex: Exchange, *, stream_requested: bool) -> None:
+    """Parse ``ex.chunks`` as an event stream by the client's reading rules.
+
+    Sets ``ex.events`` and ``ex.observations`` when the Content-Type is
+    ``text/event-stream``, or when ``stream_requested`` and the body looks like an event
+    stream; otherwise leaves them ``None`` (and says why in ``meta["sse_skipped"]`` when
+    a stream was asked for). An event the body ended in the middle of is described in
+    ``meta["sse_unterminated"]``. Replay uses this too, so recorded and live exchanges
+    are judged alike.
+    """
+    content_type = ex.content_type
+    body_head = b"".join(c for _, c in ex.chunks[:4])[:64] if ex.chunks else ex.body[:64]
+    if not is_event_stream(content_type) and not (stream_requested and looks_like_sse(body_head)):
+        ex.events = None
+        ex.observations = None
+        if stream_requested:
+            ex.meta["sse_skipped"] = (
+                f"a stream was asked for but the Content-Type is {content_type or 'missing'!r} "
+                "and the body does not look like an event stream; events were not parsed"
+            )
+        return
+    parser = SSEParser()
+    events: list[SSEEvent] = []
+    chunks = ex.chunks or ([(ex.t_headers_ns or ex.t_send_ns, ex.body)] if ex.body else [])
+    for t, chunk in chunks:
+        events.extend(parser.feed(chunk, t))
+    parser.close(ex.t_end_ns or (chunks[-1][0] if chunks else 0))
+    ex.events = events
+    ex.observations = parser.observations
+    if parser.unterminated is not None:
+        ev = parser.unterminated
+        ex.meta["sse_unterminated"] = {"data": ev.data, "raw": ev.raw, "t_ns": ev.t_ns}
 
 
 def _phase(ex: Exchange, n_bytes: int) -> str:
@@ -254,7 +293,13 @@ class WireClient:
         ``meta`` is copied into ``Exchange.meta`` as given.
         """
         redactor = Redactor((api_key, *self._secrets))
-        body = await _request_body(request)
+        try:
+            body = await _request_body(request)
+        except Exception as exc:  # a streaming request body that fails to produce itself
+            body = b""
+            body_error: Exception | None = exc
+        else:
+            body_error = None
         ex = Exchange(
             probe=probe,
             request=RecordedRequest(
@@ -268,13 +313,16 @@ class WireClient:
             ),
             meta=dict(meta or {}),
         )
+        if body_error is not None:
+            ex.error = ExchangeError(
+                ErrorKind.OTHER,
+                redactor.text(f"the request body could not be read: {body_error!r}"),
+            )
+            return ex
         client = self._client()
-        parser: SSEParser | None = None
-        events: list[SSEEvent] = []
         n_bytes = 0
         error: ExchangeError | None = None
         response: httpx.Response | None = None
-        content_type = ""
 
         def fail(kind: ErrorKind, message: str) -> ExchangeError:
             after = (time.perf_counter_ns() - ex.t_send_ns) / 1e9
@@ -290,9 +338,6 @@ class WireClient:
                     (k.decode("latin-1").lower(), redactor.text(v.decode("latin-1")))
                     for k, v in response.headers.raw
                 ]
-                content_type = response.headers.get("content-type", "")
-                if stream or is_event_stream(content_type):
-                    parser = SSEParser()
                 cap = self.max_body_bytes
                 async for chunk in response.aiter_bytes():
                     t = time.perf_counter_ns()
@@ -304,8 +349,6 @@ class WireClient:
                     n_bytes += len(chunk)
                     if chunk:
                         ex.chunks.append((t, chunk))
-                        if parser is not None:
-                            events.extend(parser.feed(chunk, t))
                     if too_large:
                         error = fail(
                             ErrorKind.TOO_LARGE,
@@ -340,7 +383,7 @@ class WireClient:
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             error = fail(
                 ErrorKind.CONNECT,
-                f"cannot send to {request.url!s:.200} ({exc}); "
+                f"cannot send to {ex.request.url:.200} ({exc}); "
                 "--base-url must be an http:// or https:// URL",
             )
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
@@ -367,37 +410,11 @@ class WireClient:
             if response is not None:
                 await _close(response)
         ex.error = error
-        self._finish(ex, parser, events, stream, content_type, redactor)
-        return ex
-
-    def _finish(
-        self,
-        ex: Exchange,
-        parser: SSEParser | None,
-        events: list[SSEEvent],
-        stream: bool,
-        content_type: str,
-        redactor: Redactor,
-    ) -> None:
-        """Fill in body and events, with secrets redacted."""
-        raw_body = b"".join(c for _, c in ex.chunks)
         if redactor:
             ex.chunks = redactor.chunks(ex.chunks)
         ex.body = b"".join(c for _, c in ex.chunks)
-        if parser is None:
-            return
-        parser.close(ex.t_end_ns or 0)
-        if not is_event_stream(content_type) and not looks_like_sse(raw_body):
-            ex.meta["sse_skipped"] = (
-                f"a stream was asked for but the Content-Type is {content_type or 'missing'!r} "
-                "and the body does not look like an event stream; events were not parsed"
-            )
-            return
-        ex.events = [_redact_event(e, redactor) for e in events] if redactor else events
-        ex.observations = parser.observations
-        if parser.unterminated is not None:
-            ev = _redact_event(parser.unterminated, redactor) if redactor else parser.unterminated
-            ex.meta["sse_unterminated"] = {"data": ev.data, "raw": ev.raw, "t_ns": ev.t_ns}
+        attach_events(ex, stream_requested=stream)
+        return ex
 
     # -- closing ---------------------------------------------------------------------
 
@@ -447,14 +464,3 @@ async def _close(response: httpx.Response) -> None:
     # a connection that will not close cleanly is simply dropped
     with contextlib.suppress(Exception):
         await asyncio.wait_for(response.aclose(), _CLOSE_TIMEOUT_S)
-
-
-def _redact_event(ev: SSEEvent, redactor: Redactor) -> SSEEvent:
-    changes: dict[str, Any] = {}
-    for name in ("data", "event", "id", "raw"):
-        value = getattr(ev, name)
-        if isinstance(value, str):
-            red = redactor.text(value)
-            if red != value:
-                changes[name] = red
-    return dataclasses.replace(ev, **changes) if changes else ev

@@ -32,7 +32,7 @@ VOCABULARY: tuple[str, ...] = (
     "quartz", "river", "saddle", "timber", "umbra", "velvet", "willow", "xenon",
     "yonder", "zephyr", "anchor", "basil", "copper", "dune", "echo", "fjord",
     "glacier", "hollow", "ivory", "juniper", "kernel", "lagoon", "marble", "nimbus",
-    "opal", "prairie", "quiver", "ridge", "sierra", "tundra", "upland", "valley",
+    "opal", "prairie", "quiver", "ravine", "sierra", "tundra", "upland", "valley",
     "walnut", "yarrow", "zenith", "acorn", "bramble", "cobalt", "drift", "fable",
     "grove", "heron", "indigo", "jasper", "knoll", "lotus", "mosaic", "pebble",
 )  # fmt: skip

@@ -1,0 +1,413 @@
+"""Every fault mode visibly breaks its property; every valid variant stays valid.
+
+The backend runs on 127.0.0.1 in a thread; hang faults are bounded by a 0.5 s read
+timeout. Adding a fault to the registry without a breakage test here fails
+``test_every_fault_has_a_breakage_test``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from test_backend_helpers import (
+    FINISH_REASONS,
+    assert_valid_completion,
+    assert_valid_stream,
+    chat_body,
+    chunks_of,
+    parse_sse,
+    streamed_text,
+)
+
+from conformance.backend import FAULTS, BackendConfig, serve_in_thread
+
+KEY = "test-key-1"
+WC_FORM = {
+    "messages": (None, json.dumps([{"role": "user", "content": "what is an LLM?"}])),
+    "model": (None, "llama-3.3-70b"),
+}
+STREAM = {"stream": True, "n": 2, "seed": 4, "stream_options": {"include_usage": True}}
+
+
+@dataclass
+class Target:
+    """Two servers (open and keyed) and a client with short timeouts."""
+
+    open_url: str
+    keyed_url: str
+    client: httpx.Client
+
+    def raw(self, fault: str, body: dict[str, Any], path: str = "/v1/chat/completions",
+            url: str | None = None, headers: dict[str, str] | None = None
+            ) -> tuple[httpx.Response, bytes]:  # fmt: skip
+        """POST and read the whole raw body."""
+        base = url or self.open_url
+        with self.client.stream("POST", f"{base}/fault/{fault}{path}", json=body,
+                                headers=headers or {}) as response:  # fmt: skip
+            data = response.read()
+        return response, data
+
+    def stream(self, fault: str, **params: Any) -> tuple[str, bytes]:
+        response, data = self.raw(fault, chat_body(**{**STREAM, **params}))
+        assert response.status_code == 200
+        return response.headers["content-type"], data
+
+    def plain(self, fault: str, **params: Any) -> httpx.Response:
+        response, data = self.raw(fault, chat_body(**params))
+        return response
+
+    def wetrocloud(self, fault: str, *, url: str | None = None,
+                   headers: dict[str, str] | None = None) -> httpx.Response:  # fmt: skip
+        return self.client.post(f"{url or self.open_url}/fault/{fault}/v1/text-generation/",
+                                files=WC_FORM, headers=headers or {})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[Target]:
+    config = BackendConfig(huge_body_bytes=1_000_000, hang_s=10)
+    with (
+        serve_in_thread(config) as open_url,
+        serve_in_thread(BackendConfig(api_keys=(KEY,))) as keyed_url,
+        httpx.Client(timeout=httpx.Timeout(5.0, read=0.5), trust_env=False) as client,
+    ):
+        yield Target(open_url, keyed_url, client)
+
+
+def _events(data: bytes) -> list[str | None]:
+    return parse_sse(data)
+
+
+# ---------------------------------------------------------------- breakage per fault
+
+
+def no_done(t: Target) -> None:
+    ctype, data = t.stream("no_done")
+    assert b"[DONE]" not in data
+    assert chunks_of(data)[-1]["usage"] is not None  # everything else is there
+
+
+def bom(t: Target) -> None:
+    _, data = t.stream("bom")
+    assert data.startswith(b"\xef\xbb\xbfdata: ")
+
+
+def no_blank_line(t: Target) -> None:
+    _, data = t.stream("no_blank_line")
+    assert b"\n\n" not in data and data.count(b"data: ") > 3
+    assert len(_events(data)) == 1  # the whole stream reads as one event
+
+
+def event_without_data(t: Target) -> None:
+    _, data = t.stream("event_without_data")
+    assert b"event: message\n\n" in data
+    assert None in _events(data)
+
+
+def wrong_content_type(t: Target) -> None:
+    ctype, data = t.stream("wrong_content_type")
+    assert ctype == "application/json"
+    assert data.startswith(b"data: ")
+
+
+def json_instead_of_stream(t: Target) -> None:
+    response = t.plain("json_instead_of_stream", stream=True)
+    assert response.headers["content-type"] == "application/json"
+    assert_valid_completion(response.json())
+
+
+def chunk_object_wrong(t: Target) -> None:
+    _, data = t.stream("chunk_object_wrong")
+    assert {c["object"] for c in chunks_of(data)} == {"chat.completion"}
+
+
+def created_string(t: Target) -> None:
+    _, data = t.stream("created_string")
+    assert all(isinstance(c["created"], str) for c in chunks_of(data))
+    assert isinstance(t.plain("created_string").json()["created"], str)
+
+
+def id_changes(t: Target) -> None:
+    _, data = t.stream("id_changes")
+    chunks = chunks_of(data)
+    assert len({c["id"] for c in chunks}) == len(chunks)
+
+
+def id_missing(t: Target) -> None:
+    _, data = t.stream("id_missing")
+    assert all("id" not in c for c in chunks_of(data))
+
+
+def no_role(t: Target) -> None:
+    _, data = t.stream("no_role")
+    assert all("role" not in c["delta"] for ch in chunks_of(data) for c in ch["choices"])
+
+
+def role_every_delta(t: Target) -> None:
+    _, data = t.stream("role_every_delta")
+    deltas = [c["delta"] for ch in chunks_of(data) for c in ch["choices"]]
+    assert len(deltas) > 4 and all(d.get("role") == "assistant" for d in deltas)
+
+
+def finish_never(t: Target) -> None:
+    _, data = t.stream("finish_never")
+    chunks = chunks_of(data)
+    assert all(c["finish_reason"] is None for ch in chunks for c in ch["choices"])
+    assert data.endswith(b"data: [DONE]\n\n")
+    body = t.plain("finish_never").json()
+    assert body["choices"][0]["finish_reason"] is None
+
+
+def finish_twice(t: Target) -> None:
+    _, data = t.stream("finish_twice")
+    finishes = [c["index"] for ch in chunks_of(data) for c in ch["choices"] if c["finish_reason"]]
+    assert sorted(finishes) == [0, 0, 1, 1]
+
+
+def finish_bad_value(t: Target) -> None:
+    _, data = t.stream("finish_bad_value")
+    reasons = {c["finish_reason"] for ch in chunks_of(data) for c in ch["choices"]} - {None}
+    assert reasons == {"eos"} and not reasons & FINISH_REASONS
+    assert t.plain("finish_bad_value").json()["choices"][0]["finish_reason"] == "eos"
+
+
+def usage_ignored(t: Target) -> None:
+    _, data = t.stream("usage_ignored")
+    chunks = chunks_of(data)
+    assert all(c.get("usage") is None for c in chunks)
+    assert all(c["choices"] for c in chunks)
+
+
+def usage_every_chunk(t: Target) -> None:
+    _, data = t.stream("usage_every_chunk", stream_options=None)
+    assert all(isinstance(c.get("usage"), dict) for c in chunks_of(data))
+
+
+def usage_chunk_with_choices(t: Target) -> None:
+    _, data = t.stream("usage_chunk_with_choices")
+    with_usage = [c for c in chunks_of(data) if c.get("usage")]
+    assert len(with_usage) == 1 and with_usage[0]["choices"]
+
+
+def usage_total_wrong(t: Target) -> None:
+    usage = t.plain("usage_total_wrong").json()["usage"]
+    assert usage["total_tokens"] != usage["prompt_tokens"] + usage["completion_tokens"]
+    _, data = t.stream("usage_total_wrong")
+    usage = chunks_of(data)[-1]["usage"]
+    assert usage["total_tokens"] != usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def max_tokens_ignored(t: Target) -> None:
+    body = t.plain("max_tokens_ignored", max_tokens=3).json()
+    assert body["usage"]["completion_tokens"] > 3
+    assert body["choices"][0]["finish_reason"] == "stop"
+    _, data = t.stream("max_tokens_ignored", max_tokens=3, n=1)
+    pieces = [c for ch in chunks_of(data) for c in ch["choices"] if c["delta"].get("content")]
+    assert len(pieces) > 3
+
+
+def stop_left_in(t: Target) -> None:
+    text = t.plain("none", seed=9).json()["choices"][0]["message"]["content"]
+    stop = text.split()[2]
+    body = t.plain("stop_left_in", seed=9, stop=stop).json()
+    assert body["choices"][0]["message"]["content"].endswith(stop)
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
+def n_ignored(t: Target) -> None:
+    assert len(t.plain("n_ignored", n=3).json()["choices"]) == 1
+    _, data = t.stream("n_ignored", n=3)
+    assert {c["index"] for ch in chunks_of(data) for c in ch["choices"]} == {0}
+
+
+def choice_index_wrong(t: Target) -> None:
+    assert [c["index"] for c in t.plain("choice_index_wrong", n=2).json()["choices"]] == [1, 2]
+    _, data = t.stream("choice_index_wrong")
+    assert {c["index"] for ch in chunks_of(data) for c in ch["choices"]} == {1, 2}
+
+
+def length_reported_as_stop(t: Target) -> None:
+    body = t.plain("length_reported_as_stop", max_tokens=3).json()
+    assert body["usage"]["completion_tokens"] == 3
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
+def invalid_accepted(t: Target) -> None:
+    response = t.plain("invalid_accepted", temperature=5)
+    assert response.status_code == 200 and response.json()["choices"]
+    assert t.wetrocloud("invalid_accepted").status_code == 200
+    bad = t.client.post(f"{t.open_url}/fault/invalid_accepted/v1/text-generation/",
+                        files={"model": (None, "m")})  # fmt: skip
+    assert bad.status_code == 200
+
+
+def invalid_500(t: Target) -> None:
+    response = t.plain("invalid_500", temperature=5)
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "server_error"
+
+
+def error_not_envelope(t: Target) -> None:
+    response = t.plain("error_not_envelope", temperature=5)
+    assert response.status_code == 400
+    assert isinstance(response.json()["error"], str)
+
+
+def midstream_error_plain(t: Target) -> None:
+    _, data = t.stream("midstream_error_plain")
+    assert b"\nInternal Server Error: generation failed\n" in data
+    assert b"[DONE]" not in data and b'"error"' not in data
+
+
+def wrong_key_accepted(t: Target) -> None:
+    wrong = {"Authorization": "Bearer not-the-key"}
+    response, _ = t.raw("wrong_key_accepted", chat_body(), url=t.keyed_url, headers=wrong)
+    assert response.status_code == 200
+    missing, _ = t.raw("wrong_key_accepted", chat_body(), url=t.keyed_url)
+    assert missing.status_code == 401
+    wc = t.wetrocloud("wrong_key_accepted", url=t.keyed_url,
+                      headers={"Authorization": "Token nope"})  # fmt: skip
+    assert wc.status_code == 200
+
+
+def missing_key_accepted(t: Target) -> None:
+    response, _ = t.raw("missing_key_accepted", chat_body(), url=t.keyed_url)
+    assert response.status_code == 200
+    wrong = {"Authorization": "Bearer not-the-key"}
+    response, _ = t.raw("missing_key_accepted", chat_body(), url=t.keyed_url, headers=wrong)
+    assert response.status_code == 401
+
+
+def hang_before_headers(t: Target) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        t.client.post(f"{t.open_url}/fault/hang_before_headers/v1/chat/completions",
+                      json=chat_body())  # fmt: skip
+    with pytest.raises(httpx.ReadTimeout):
+        t.wetrocloud("hang_before_headers")
+
+
+def hang_mid_stream(t: Target) -> None:
+    received = b""
+    url = f"{t.open_url}/fault/hang_mid_stream/v1/chat/completions"
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        t.client.stream("POST", url, json=chat_body(**STREAM)) as response,
+    ):
+        assert response.status_code == 200
+        for part in response.iter_raw():
+            received += part
+    assert b"data: " in received and b"[DONE]" not in received
+
+
+def truncated_stream(t: Target) -> None:
+    _, data = t.stream("truncated_stream")
+    chunks = chunks_of(data)
+    assert chunks and b"[DONE]" not in data
+    finished = {c["index"] for ch in chunks for c in ch["choices"] if c["finish_reason"]}
+    assert finished != {0, 1}
+    response = t.plain("truncated_stream")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
+
+
+def unparseable_event(t: Target) -> None:
+    _, data = t.stream("unparseable_event")
+    broken = 0
+    for event in _events(data):
+        try:
+            json.loads(event or "")
+        except json.JSONDecodeError:
+            broken += event != "[DONE]"
+    assert broken == 1
+
+
+def huge_body(t: Target) -> None:
+    _, data = t.stream("huge_body")
+    assert len(data) >= 1_000_000 and b"[DONE]" not in data
+    response = t.plain("huge_body")
+    assert len(response.content) >= 1_000_000
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
+    assert len(t.wetrocloud("huge_body").content) >= 1_000_000
+
+
+def wc_tokens_string(t: Target) -> None:
+    assert isinstance(t.wetrocloud("wc_tokens_string").json()["tokens"], str)
+
+
+def wc_success_string(t: Target) -> None:
+    assert t.wetrocloud("wc_success_string").json()["success"] == "true"
+
+
+def wc_multipart_rejected(t: Target) -> None:
+    assert t.wetrocloud("wc_multipart_rejected").status_code == 415
+    assert t.wetrocloud("none").status_code == 200
+
+
+def wc_token_scheme_rejected(t: Target) -> None:
+    token = {"Authorization": f"Token {KEY}"}
+    assert (
+        t.wetrocloud("wc_token_scheme_rejected", url=t.keyed_url, headers=token).status_code == 401
+    )
+    assert t.wetrocloud("none", url=t.keyed_url, headers=token).status_code == 200
+
+
+BREAKAGE: dict[str, Callable[[Target], None]] = {
+    name: fn
+    for name, fn in list(globals().items())
+    if name in FAULTS and callable(fn) and not FAULTS[name].correct
+}
+
+
+def test_every_fault_has_a_breakage_test() -> None:
+    faults = {name for name, fault in FAULTS.items() if not fault.correct}
+    assert faults == set(BREAKAGE)
+    assert len(faults) >= 25
+
+
+@pytest.mark.parametrize("name", sorted(BREAKAGE))
+def test_fault_breaks_its_property(target: Target, name: str) -> None:
+    BREAKAGE[name](target)
+
+
+def test_the_correct_server_passes_what_the_faults_break(target: Target) -> None:
+    ctype, data = target.stream("none")
+    assert_valid_stream(data, ctype, n=2, include_usage=True)
+    assert_valid_completion(target.plain("none", n=2).json(), n=2)
+    assert target.plain("none", temperature=5).status_code == 400
+    body = target.wetrocloud("none").json()
+    assert isinstance(body["tokens"], int) and body["success"] is True
+
+
+# ---------------------------------------------------------------- valid variants
+
+VALID = sorted(name for name, fault in FAULTS.items() if fault.correct)
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_variant_stays_valid(target: Target, name: str) -> None:
+    reference_type, reference = target.stream("none")
+    ctype, data = target.stream(name)
+    chunks = assert_valid_stream(data, ctype, n=2, include_usage=True)
+    expected = chunks_of(reference)
+    for index in (0, 1):
+        assert streamed_text(chunks, index) == streamed_text(expected, index)
+    assert chunks[-1]["usage"] == expected[-1]["usage"]
+    if "openai" in FAULTS[name].dialects:
+        assert_valid_completion(target.plain(name, n=2).json(), n=2)
+    if "wetrocloud" in FAULTS[name].dialects:
+        body = target.wetrocloud(name).json()
+        assert isinstance(body["tokens"], int) and body["success"] is True
+
+
+def test_valid_variants_differ_on_the_wire(target: Target) -> None:
+    _, reference = target.stream("none")
+    for name in VALID:
+        if name in {"ok_split_writes", "ok_coalesced_writes"}:
+            continue  # same bytes, different network writes
+        _, data = target.stream(name)
+        assert data != reference, name

@@ -58,7 +58,7 @@ class Target:
         return response.headers["content-type"], data
 
     def plain(self, fault: str, **params: Any) -> httpx.Response:
-        response, data = self.raw(fault, chat_body(**params))
+        response, _data = self.raw(fault, chat_body(**params))
         return response
 
     def wetrocloud(self, fault: str, *, url: str | None = None,
@@ -86,7 +86,7 @@ def _events(data: bytes) -> list[str | None]:
 
 
 def no_done(t: Target) -> None:
-    ctype, data = t.stream("no_done")
+    _ctype, data = t.stream("no_done")
     assert b"[DONE]" not in data
     assert chunks_of(data)[-1]["usage"] is not None  # everything else is there
 
@@ -390,7 +390,7 @@ VALID = sorted(name for name, fault in FAULTS.items() if fault.correct)
 
 @pytest.mark.parametrize("name", VALID)
 def test_valid_variant_stays_valid(target: Target, name: str) -> None:
-    reference_type, reference = target.stream("none")
+    _reference_type, reference = target.stream("none")
     ctype, data = target.stream(name)
     chunks = assert_valid_stream(data, ctype, n=2, include_usage=True)
     expected = chunks_of(reference)

@@ -31,11 +31,22 @@ __all__ = ["HANG_KINDS", "Collected", "Sender", "TargetUnreachable", "collect"]
 
 
 class Sender(Protocol):
-    """What sends one request and records the exchange (the wire client, or a replayer)."""
+    """What sends one request and records the exchange (the wire client, or a replayer).
+
+    A sender may also have ``unavailable(exchange) -> str | None``: a reason means the
+    exchange could not really be made (a request no cassette holds) and the probe's
+    checks are skipped with it.
+    """
 
     async def asend(
         self, request: httpx.Request, *, probe: str, stream: bool, api_key: str | None
     ) -> Exchange: ...
+
+
+def _unavailable(sender: Sender, ex: Exchange) -> str | None:
+    """Why the sender could not produce ``ex`` (a replay miss), if it says so."""
+    judge: Callable[[Exchange], str | None] | None = getattr(sender, "unavailable", None)
+    return judge(ex) if judge is not None else None
 
 
 class TargetUnreachable(ConfigError):
@@ -149,6 +160,10 @@ async def collect(
         ex.meta.update(
             {"label": preq.label, "messages": list(preq.messages), "params": dict(preq.params)}
         )
+        missing = _unavailable(sender, ex)
+        if missing is not None:
+            out.unavailable.setdefault(spec.name, missing)
+            return
         results[pos] = ex
         out.requests_sent += 1
         if on_exchange is not None:
@@ -164,10 +179,8 @@ async def collect(
         and first.error is not None
         and first.error.kind is ErrorKind.CONNECT
     ):
-        raise TargetUnreachable(
-            f"cannot reach {provider.base_url}: {first.error.message} "
-            "(check --base-url and that the server is running)"
-        )
+        hint = "" if "--base-url" in first.error.message else " (check --base-url)"
+        raise TargetUnreachable(f"cannot reach {provider.base_url}: {first.error.message}{hint}")
 
     semaphore = asyncio.Semaphore(max(1, concurrency))
 
@@ -181,6 +194,8 @@ async def collect(
         ex = results[pos]
         if ex is not None:
             out.exchanges[spec.name].append(ex)
+        elif spec.name in out.unavailable:
+            continue
         elif state.hung_on is not None:
             out.unavailable[spec.name] = (
                 f"not judged: the target hung on probe {state.hung_on!r}, "

@@ -1,0 +1,151 @@
+"""Console output of ``conformance check``: the progress display and the summary.
+
+Everything printed comes from the result document after secrets were scrubbed from it;
+the progress display scrubs the few strings it shows itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from conformance.engine import Progress as EngineProgress
+from conformance.results import CheckResult, scrub
+from conformance.wire.exchange import Exchange
+
+__all__ = ["RichProgress", "print_summary"]
+
+_SEVERITIES = ("sdk", "client", "cosmetic")
+_STATUSES = ("passed", "failed", "warned", "skipped", "error")
+_STYLE = {
+    "passed": "green",
+    "failed": "bold red",
+    "warned": "yellow",
+    "skipped": "dim",
+    "error": "bold magenta",
+}
+_MEANING = {
+    "sdk": "breaks the official SDK",
+    "client": "breaks common clients",
+    "cosmetic": "cosmetic",
+}
+
+
+class RichProgress(EngineProgress):
+    """Two bars on stderr: requests sent and checks judged (transient)."""
+
+    def __init__(self, console: Console, *, enabled: bool, secrets: Sequence[str]) -> None:
+        self._secrets = list(secrets)
+        self._progress: Progress | None = None
+        if enabled and console.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[last]}"),
+                console=console,
+                transient=True,
+            )
+        self._requests: TaskID | None = None
+        self._checks: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def planned(self, requests: int, checks: int) -> None:
+        if self._progress is None:
+            return
+        self._requests = self._progress.add_task("requests", total=max(requests, 1), last="")
+        self._checks = self._progress.add_task("checks  ", total=max(checks, 1), last="")
+
+    def exchanged(self, exchange: Exchange) -> None:
+        if self._progress is not None and self._requests is not None:
+            status = exchange.status if exchange.error is None else exchange.error.kind.value
+            last = scrub(f"{exchange.probe} -> {status}", self._secrets)
+            self._progress.update(self._requests, advance=1, last=last)
+
+    def judged(self, result: CheckResult) -> None:
+        if self._progress is not None and self._checks is not None:
+            self._progress.update(self._checks, advance=1, last=f"{result.id}: {result.status}")
+
+
+def _count_table(checks: list[dict[str, Any]]) -> Table:
+    table = Table(title="Checks by severity", title_justify="left", show_lines=False)
+    table.add_column("severity")
+    for status in _STATUSES:
+        table.add_column(status, justify="right", style=_STYLE[status])
+    for severity in _SEVERITIES:
+        row = [c for c in checks if c.get("severity") == severity]
+        counts = [sum(1 for c in row if c.get("status") == s) for s in _STATUSES]
+        table.add_row(
+            f"{severity} ({_MEANING[severity]})",
+            *[str(n) if n else "-" for n in counts],
+        )
+    return table
+
+
+def print_summary(
+    console: Console, document: dict[str, Any], *, elapsed: float, verbose: bool
+) -> None:
+    """The verdicts: a table by severity, then failures, errors and warnings with detail."""
+    checks: list[dict[str, Any]] = list(document.get("checks", []))
+    target = document.get("target", {})
+    console.print(
+        Text(
+            f"{document.get('provider')} at {document.get('base_url')} "
+            f"(model {document.get('model')}, {target.get('mode', 'live')})",
+            style="bold",
+        )
+    )
+    console.print(_count_table(checks))
+    order = {s: i for i, s in enumerate(_SEVERITIES)}
+    problems = sorted(
+        (c for c in checks if c.get("status") in ("failed", "error")),
+        key=lambda c: (order.get(c.get("severity", ""), 9), c["id"]),
+    )
+    for item in problems:
+        line = Text()
+        line.append(f"{item['status'].upper():7} ", style=_STYLE[item["status"]])
+        line.append(f"[{item.get('severity')}] ", style="bold")
+        line.append(f"{item['id']}", style="bold")
+        line.append(f"  {item.get('title', '')}\n        {item.get('detail', '')}")
+        console.print(line)
+    for item in (c for c in checks if c.get("status") == "warned"):
+        line = Text()
+        line.append("WARNED  ", style=_STYLE["warned"])
+        line.append(f"{item['id']}  {item.get('detail', '')}")
+        console.print(line)
+    if verbose:
+        skipped = [c for c in checks if c.get("status") == "skipped"]
+        reasons: dict[str, int] = {}
+        for item in skipped:
+            reasons[str(item.get("detail", ""))] = reasons.get(str(item.get("detail", "")), 0) + 1
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:8]:
+            console.print(Text(f"skipped {n:3}  {reason}", style="dim"))
+    summary = document.get("summary", {})
+    verdict = "FAILED" if summary.get("failed") or summary.get("error") else "PASSED"
+    parts = ", ".join(f"{summary.get(s, 0)} {s}" for s in _STATUSES)
+    console.print(
+        Text(
+            f"{verdict}: {len(checks)} checks ({parts}) in {elapsed:.1f} s, "
+            f"{target.get('requests_sent', 0)} requests",
+            style=_STYLE["failed" if verdict == "FAILED" else "passed"],
+        )
+    )

@@ -1,0 +1,297 @@
+"""``conformance check``: run every check against a target and say what passed.
+
+Exit codes: 0 every check passed (warnings allowed), 1 a check failed or errored, 2 bad
+usage, bad configuration or an unreachable target (one line says what to fix).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conformance.errors import ConfigError
+
+__all__ = ["command", "write_junit"]
+
+
+def _check_base_url(base_url: str) -> None:
+    import httpx
+
+    try:
+        url = httpx.URL(base_url)
+    except Exception as exc:
+        raise ConfigError(f"--base-url {base_url!r} is not a URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(
+            f"--base-url {base_url!r} must be an http(s) URL with a host, "
+            "e.g. http://127.0.0.1:8000/v1"
+        )
+
+
+@contextlib.contextmanager
+def _run_config(
+    *,
+    provider_name: str,
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    timeout: float,
+    max_requests: int,
+    replay: Path | None,
+    only: str | None,
+    notes: list[str],
+) -> Iterator[tuple[Any, list[str]]]:
+    """The engine configuration for the target, and the secrets to keep out of outputs."""
+    from conformance.engine import RunConfig
+    from conformance.engine.target import embedded_target, resolve_api_key
+    from conformance.providers import get_provider
+
+    get_provider(provider_name)  # unknown provider: exit 2 before anything else
+    if base_url is not None:
+        _check_base_url(base_url)
+    var, key = resolve_api_key(provider_name, api_key_env)
+    secrets = [key] if key else []
+
+    if replay is not None:
+        from conformance.cassettes import open_replay
+
+        if not replay.is_dir():
+            raise ConfigError(
+                f"--replay {str(replay)!r} is not a directory; record one with "
+                f"'conformance record --provider {provider_name} --out DIR'"
+            )
+        sender = open_replay(replay, base_url=base_url, timeout=timeout)
+        recorded_base = base_url or sender.cassettes.meta("base_url")
+        recorded_model = model or sender.cassettes.meta("model")
+        provider = get_provider(provider_name, base_url=recorded_base, model=recorded_model)
+        notes.append(f"replaying cassettes from {replay} (no network)")
+        yield (
+            RunConfig(
+                provider=provider,
+                api_key=sender.api_key,
+                timeout=timeout,
+                max_requests=max_requests,
+                only=only,
+                mode="replay",
+                sender=sender,
+                facts={"replay_dir": str(replay)},
+            ),
+            secrets,
+        )
+        return
+
+    if base_url is None:
+        with embedded_target(provider_name, model=model) as target:
+            notes.append(f"checking the embedded reference backend at {target.provider.base_url}")
+            yield (
+                RunConfig(
+                    provider=target.provider,
+                    api_key=target.api_key,
+                    timeout=timeout,
+                    max_requests=max_requests,
+                    only=only,
+                    mode="embedded",
+                ),
+                [*secrets, *([target.api_key] if target.api_key else [])],
+            )
+        return
+
+    provider = get_provider(provider_name, base_url=base_url, model=model)
+    if key is None:
+        notes.append(f"no key in ${var}: requests are sent without credentials")
+    yield (
+        RunConfig(
+            provider=provider,
+            api_key=key,
+            timeout=timeout,
+            max_requests=max_requests,
+            only=only,
+            mode="live",
+            facts={"api_key_env": var, "api_key_set": key is not None},
+        ),
+        secrets,
+    )
+
+
+@click.command(name="check")
+@click.option("--provider", "provider_name", required=True, help="Profile name, e.g. openai.")
+@click.option(
+    "--base-url", default=None, help="The target's base URL. Without it: the embedded backend."
+)
+@click.option("--model", default=None, help="Model to ask for (default: the profile's).")
+@click.option(
+    "--api-key-env",
+    default=None,
+    metavar="VAR",
+    help="Environment variable holding the key (default: the profile's, e.g. OPENAI_API_KEY).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds one request may take; a target that hangs is given up after one timeout.",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(1, 100_000),
+    default=60,
+    show_default=True,
+    help="Requests the run may send at most; probes beyond it are skipped.",
+)
+@click.option(
+    "--replay",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run offline against cassettes recorded with 'conformance record'.",
+)
+@click.option(
+    "--only", default=None, help="Comma-separated globs of check ids, e.g. 'stream,sse.*'."
+)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the result JSON.")
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path), help="Write JUnit XML.")
+@click.option(
+    "--markdown", "md_path", type=click.Path(path_type=Path), help="Write a Markdown report."
+)
+@click.option("--html", "html_path", type=click.Path(path_type=Path), help="Write an HTML report.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display and no passed list.")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    provider_name: str,
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    timeout: float,
+    max_requests: int,
+    replay: Path | None,
+    only: str | None,
+    json_path: Path | None,
+    junit_path: Path | None,
+    md_path: Path | None,
+    html_path: Path | None,
+    quiet: bool,
+) -> None:
+    """Check that a target speaks its provider's protocol: schemas, streams, errors,
+    auth, parameters, robustness and the official SDK, each check with evidence."""
+    from rich.console import Console
+
+    from conformance.checks import load_families, select_checks
+    from conformance.cli._check_output import RichProgress, print_summary
+    from conformance.engine import arun_checks
+
+    load_families()
+    console = Console(stderr=False, highlight=False, soft_wrap=False)
+    err = Console(stderr=True, highlight=False)
+    notes: list[str] = []
+    started = time.perf_counter()
+    with _run_config(
+        provider_name=provider_name,
+        base_url=base_url,
+        model=model,
+        api_key_env=api_key_env,
+        timeout=timeout,
+        max_requests=max_requests,
+        replay=replay,
+        only=only,
+        notes=notes,
+    ) as (config, secrets):
+        if not select_checks(dialect=config.provider.dialect, only=only):
+            raise ConfigError(f"--only {only!r} selects no check; see 'conformance check --help'")
+        for note in notes:
+            err.print(f"conformance: {note}", markup=False)
+        import asyncio
+
+        with RichProgress(err, enabled=not quiet, secrets=secrets) as progress:
+            run = asyncio.run(arun_checks(config, progress=progress))
+    elapsed = time.perf_counter() - started
+
+    document = run.to_dict(secrets)
+    print_summary(console, document, elapsed=elapsed, verbose=not quiet)
+    if json_path is not None:
+        _write(json_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    if junit_path is not None:
+        _write(junit_path, write_junit(document))
+    if md_path is not None or html_path is not None:
+        from conformance import report
+
+        if md_path is not None:
+            _write(md_path, report.render_markdown([document]))
+        if html_path is not None:
+            _write(html_path, report.render_html([document]))
+    for path in (json_path, junit_path, md_path, html_path):
+        if path is not None:
+            err.print(f"conformance: wrote {path}", markup=False)
+    ctx.exit(run.exit_code)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_junit(document: dict[str, Any]) -> str:
+    """A JUnit XML document of a check result: one testcase per check, classname = family.
+
+    ``failed`` and ``error`` become ``<failure>`` / ``<error>``, ``skipped`` a
+    ``<skipped>``, ``warned`` a passing case with the warning in ``<system-out>``; the
+    severity and source are properties of each case.
+    """
+    import xml.etree.ElementTree as ET
+
+    checks = document.get("checks", [])
+    summary = document.get("summary", {})
+    suites = ET.Element("testsuites", name="conformance")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"conformance.{document.get('provider', '')}",
+        tests=str(len(checks)),
+        failures=str(summary.get("failed", 0)),
+        errors=str(summary.get("error", 0)),
+        skipped=str(summary.get("skipped", 0)),
+        time=f"{float(document.get('duration_s', 0.0)):.3f}",
+        timestamp=str(document.get("started_at", "")),
+    )
+    props = ET.SubElement(suite, "properties")
+    for name in ("provider", "base_url", "model", "harness_version"):
+        ET.SubElement(props, "property", name=name, value=str(document.get(name, "")))
+    for item in checks:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"conformance.{item.get('category') or item['id'].split('.')[0]}",
+            name=item["id"],
+            time=f"{float(item.get('duration_ms', 0.0)) / 1000:.6f}",
+        )
+        case_props = ET.SubElement(case, "properties")
+        for name in ("severity", "title", "source"):
+            ET.SubElement(case_props, "property", name=name, value=str(item.get(name, "")))
+        status = item.get("status")
+        detail = str(item.get("detail", ""))
+        evidence = json.dumps(item.get("evidence") or {}, indent=2, ensure_ascii=False)
+        if status == "failed":
+            node = ET.SubElement(
+                case, "failure", message=detail, type=f"severity:{item.get('severity')}"
+            )
+            node.text = evidence
+        elif status == "error":
+            node = ET.SubElement(case, "error", message=detail, type="harness error")
+            node.text = evidence
+        elif status == "skipped":
+            ET.SubElement(case, "skipped", message=detail)
+        elif status == "warned":
+            out = ET.SubElement(case, "system-out")
+            out.text = f"warning: {detail}\n{evidence}"
+    ET.indent(suites)
+    body: str = ET.tostring(suites, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -36,6 +36,7 @@ __all__ = [
     "INVALID_KINDS",
     "PARAMETER_NAMES",
     "InvalidRequest",
+    "Strictness",
     "conversations",
     "invalid_requests",
     "parameters",
@@ -801,6 +802,9 @@ def invalid_requests(
 ) -> st.SearchStrategy[InvalidRequest]:
     """Requests that a conforming server answers with a 4xx error.
 
+    With a ``provider``, a case about a parameter the provider does not document is left
+    out (a server may ignore parameters it never promised to read).
+
     Each example starts from a small valid request and breaks exactly one thing, and says
     what (``label``), which parameter (``param``) and of what ``kind``. For the JSON
     dialects: out-of-range numbers, wrong types, a missing ``model`` or ``messages``,
@@ -828,7 +832,11 @@ def invalid_requests(
     wanted_kinds = frozenset(kinds) if kinds is not None else None
     wanted_strict = frozenset(strictness) if strictness is not None else None
 
+    documented = _documented_params(profile)
+
     def keep(case: InvalidRequest) -> bool:
+        if case.param in PARAMETER_NAMES and case.param not in documented:
+            return False  # a server may ignore a parameter its provider never documented
         return (wanted_kinds is None or case.kind in wanted_kinds) and (
             wanted_strict is None or case.strictness in wanted_strict
         )

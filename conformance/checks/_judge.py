@@ -1,0 +1,235 @@
+"""Judgements shared by the errors, auth and semantics families.
+
+How an error answer is read, what counts as an SSE error event, and how a bad case
+is described in the evidence. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.checks.evidence import excerpt, request_summary
+from conformance.providers.base import Dialect, Provider
+from conformance.wire.exchange import Exchange
+
+__all__ = [
+    "EnvelopeVerdict",
+    "StreamErrorSignal",
+    "case_evidence",
+    "judge_envelope",
+    "stream_error_signals",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeVerdict:
+    """How well an error body follows the dialect's error shape.
+
+    ``fatal`` problems lose the error's reason for clients (no message to show);
+    ``minor`` ones leave it readable but break the documented shape (a missing
+    ``type``/``param``/``code`` key, a wrong type for one of them).
+    """
+
+    fatal: str | None
+    minor: tuple[str, ...] = ()
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fatal is None and not self.minor
+
+
+def _json(body: bytes) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False, None
+
+
+def judge_envelope(provider: Provider, status: int, body: bytes) -> EnvelopeVerdict:
+    """Judge one error body against the dialect's error shape.
+
+    OpenAI dialect: ``{"error": {"message": str, "type": str, "param": str|null, "code":
+    str|int|null}}``. The official Python SDK reads ``body["error"]`` (or the whole body
+    when there is no ``error`` key) and takes ``message`` for the exception text and
+    ``type``/``param``/``code`` for its attributes; without a string message it can only
+    say "Error code: 400". So a missing or non-string message is fatal, a missing or
+    mistyped ``type``/``param``/``code`` is minor.
+
+    Wetrocloud documents no error shape: the body must say why in any common shape
+    (``detail``, ``error``, ``message``; not empty, not HTML).
+    """
+    if provider.dialect is not Dialect.OPENAI:
+        decoded = provider.decode_error(status, body)
+        text = (decoded.message or "").strip()
+        if not text:
+            return EnvelopeVerdict(fatal="the error body does not say what is wrong (empty)")
+        if text.lstrip().startswith("<"):
+            return EnvelopeVerdict(fatal="the error body is HTML, not a JSON error", message=text)
+        return EnvelopeVerdict(fatal=None, message=text)
+    is_json, data = _json(body)
+    if not body.strip():
+        return EnvelopeVerdict(fatal="the error body is empty")
+    if not is_json:
+        return EnvelopeVerdict(fatal=f"the error body is not JSON: {excerpt(body, 120)!r}")
+    if not isinstance(data, Mapping):
+        return EnvelopeVerdict(
+            fatal=f"the error body is a JSON {type(data).__name__}, not an object"
+        )
+    err = data.get("error")
+    if not isinstance(err, Mapping):
+        shape = sorted(data)[:6]
+        if isinstance(err, str):
+            why = (
+                '"error" is a string, not an object: the official SDK then has no message '
+                'and raises with only "Error code: N"'
+            )
+        else:
+            why = f'there is no "error" object (top-level keys: {shape})'
+        return EnvelopeVerdict(fatal=why)
+    message = err.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return EnvelopeVerdict(
+            fatal=f"error.message is {type(message).__name__} {message!r:.60}, not a non-empty string"
+        )
+    minor: list[str] = []
+    for key in ("type", "param", "code"):
+        if key not in err:
+            minor.append(f"error.{key} is missing (send null when there is none)")
+    if "type" in err and err["type"] is not None and not isinstance(err["type"], str):
+        minor.append(f"error.type is {type(err['type']).__name__}, not a string")
+    if "param" in err and err["param"] is not None and not isinstance(err["param"], str):
+        minor.append(f"error.param is {type(err['param']).__name__}, not a string or null")
+    code = err.get("code")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, str | int)):
+        minor.append(f"error.code is {type(code).__name__}, not a string, integer or null")
+    return EnvelopeVerdict(fatal=None, minor=tuple(minor), message=message)
+
+
+def case_evidence(ex: Exchange, **extra: Any) -> dict[str, Any]:
+    """A compact record of one exchange for a list of bad cases."""
+    record: dict[str, Any] = {
+        "label": ex.meta.get("label") or ex.probe,
+        "status": ex.status,
+        "request": request_summary(ex.request),
+        "response": excerpt(ex.body, 400),
+    }
+    if ex.error is not None:
+        record["transport_error"] = f"{ex.error.kind.value}: {ex.error.message}"
+    record.update(extra)
+    return record
+
+
+# --------------------------------------------------------------------------- stream errors
+
+#: words that mark a line of text as an error report
+_ERRORISH = re.compile(r"error|exception|traceback|failed|failure", re.IGNORECASE)
+#: a line that is an SSE field or comment
+_SSE_LINE = re.compile(r"^(?::|(?:data|event|id|retry)(?::|$))")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamErrorSignal:
+    """Something in a stream that reports an error, and whether it is well formed."""
+
+    #: index of the SSE event, or ``None`` for text outside any event
+    event: int | None
+    good: bool
+    what: str
+
+
+def _line_split(body: bytes) -> list[str]:
+    text = body.decode("utf-8", errors="replace")
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def stream_error_signals(ex: Exchange) -> list[StreamErrorSignal]:
+    """Every error report inside a streamed answer, judged.
+
+    Well formed (what the official SDK turns into an ``APIError`` with the server's
+    message): an event whose data is a JSON object with an ``error`` object holding a
+    string ``message``. Badly formed: an ``event: error`` without data or with data the
+    SDK cannot see as an error (non-JSON text makes it raise a JSON decoding error; an
+    object without the ``error`` key is taken for a chunk and the failure goes unseen),
+    an ``error`` that is a bare string (the SDK's message becomes a generic one), an
+    error event left unterminated at the end (never dispatched), and error text written
+    into the stream outside any ``data:`` line.
+    """
+    signals: list[StreamErrorSignal] = []
+    for i, ev in enumerate(ex.events or []):
+        named = (ev.event or "").strip().lower() == "error"
+        if ev.data is None:
+            if named:
+                signals.append(StreamErrorSignal(i, False, "an `event: error` with no data"))
+            continue
+        if ev.data.strip() == "[DONE]":
+            continue
+        ok, obj = _json(ev.data.encode("utf-8"))
+        if not ok:
+            if named or _ERRORISH.search(ev.data):
+                signals.append(
+                    StreamErrorSignal(
+                        i, False, f"an error sent as non-JSON data: {excerpt(ev.data, 120)!r}"
+                    )
+                )
+            continue
+        if not isinstance(obj, Mapping):
+            if named:
+                signals.append(
+                    StreamErrorSignal(i, False, "an `event: error` whose data is not an object")
+                )
+            continue
+        err = obj.get("error")
+        if err:
+            if isinstance(err, Mapping) and isinstance(err.get("message"), str) and err["message"]:
+                signals.append(StreamErrorSignal(i, True, "an SSE event carrying an error object"))
+            elif isinstance(err, str):
+                signals.append(
+                    StreamErrorSignal(
+                        i, False, '"error" is a bare string: the SDK reports a generic message'
+                    )
+                )
+            else:
+                signals.append(
+                    StreamErrorSignal(i, False, "the error object has no string message")
+                )
+        elif named or ("choices" not in obj and ("message" in obj or "detail" in obj)):
+            signals.append(
+                StreamErrorSignal(
+                    i,
+                    False,
+                    'an error without an "error" object: the SDK takes it for a chunk and '
+                    "the failure goes unnoticed",
+                )
+            )
+    plain_text = False
+    for line in _line_split(ex.body):
+        stripped = line.strip()
+        if not stripped or _SSE_LINE.match(line.lstrip("\ufeff")):
+            continue
+        if _ERRORISH.search(stripped):
+            plain_text = True
+            signals.append(
+                StreamErrorSignal(
+                    None,
+                    False,
+                    f"error text written into the stream outside any data: line: {excerpt(stripped, 120)!r}",
+                )
+            )
+    unterminated = ex.meta.get("sse_unterminated")
+    if isinstance(unterminated, Mapping):
+        data = str(unterminated.get("data") or unterminated.get("raw") or "")
+        if _ERRORISH.search(data) and not plain_text:
+            signals.append(
+                StreamErrorSignal(
+                    None,
+                    False,
+                    "an error event left unterminated at the end of the stream (no blank "
+                    f"line), which clients never dispatch: {excerpt(data, 120)!r}",
+                )
+            )
+    return signals

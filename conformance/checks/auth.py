@@ -1,0 +1,161 @@
+"""Family f: a missing or wrong API key is refused.
+
+Judged only when the run has a key (``--api-key-env``): without one, the target is
+either open on purpose (a local server) or every request fails anyway, and a refusal
+says nothing. The run's key is seen on the plain ``chat`` request (its auth header, the
+key itself redacted); that request must have succeeded, or the key itself is wrong.
+
+401 (no or bad credentials) and 403 (credentials not allowed) both pass: the official
+SDK raises ``AuthenticationError`` / ``PermissionDeniedError`` for them, which is what
+applications catch to ask for a key. Any other status is a failure with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.checks._judge import case_evidence, judge_envelope
+from conformance.checks.registry import (
+    CheckContext,
+    Failed,
+    ProbeContext,
+    ProbeRequest,
+    Severity,
+    Skipped,
+    Warned,
+    check,
+    probe,
+)
+from conformance.wire.exchange import Exchange
+
+__all__ = ["WRONG_KEY"]
+
+#: the key sent by the ``wrong_key`` probe: well formed, never valid
+WRONG_KEY = "sk-conformance-wrong-key-0000000000000000"
+_SOURCE = "OpenAI API reference, Authentication (401 invalid_api_key); RFC 9110 section 15.5.2"
+
+
+@probe("no_key", priority=30)
+def no_key_probe(pctx: ProbeContext) -> ProbeRequest:
+    """The plain request sent without any credentials."""
+    return ProbeRequest(messages=pctx.messages(), params=_small(pctx), api_key=None)
+
+
+@probe("wrong_key", priority=31)
+def wrong_key_probe(pctx: ProbeContext) -> ProbeRequest:
+    """The plain request sent with a well-formed but wrong key."""
+    return ProbeRequest(messages=pctx.messages(), params=_small(pctx), api_key=WRONG_KEY)
+
+
+def _small(pctx: ProbeContext) -> dict[str, Any]:
+    return {"max_tokens": 4} if pctx.capabilities.max_tokens else {}
+
+
+def _require_key(ctx: CheckContext) -> Exchange:
+    """The ``chat`` exchange, when the run has a key and that key works."""
+    chat = ctx.completed("chat")
+    if not chat.request.header(ctx.provider.auth_header):
+        raise Skipped(
+            "not judged: the run has no API key (give one with --api-key-env); without "
+            "a key, refusing a missing or wrong key cannot be judged"
+        )
+    status = chat.status or 0
+    if not 200 <= status < 300:
+        raise Skipped(
+            f"not judged: the configured key was itself answered HTTP {chat.status}, so "
+            "refusals of other keys prove nothing"
+        )
+    return chat
+
+
+def _judge_refusal(ctx: CheckContext, probe_name: str, what: str) -> str:
+    _require_key(ctx)
+    ex = ctx.completed(probe_name)
+    status = ex.status or 0
+    if status in (401, 403):
+        return f"{what} refused with HTTP {status}"
+    hint = (
+        " If this server is meant to be open, run without --api-key-env to skip this check."
+        if 200 <= status < 300
+        else ""
+    )
+    if 200 <= status < 300:
+        why = f"{what} was accepted (HTTP {status})"
+    elif 400 <= status < 500:
+        why = (
+            f"{what} was refused with HTTP {status}, not 401/403: the official SDK raises "
+            f"{'BadRequestError' if status == 400 else 'an APIStatusError'} instead of "
+            "AuthenticationError, so clients do not ask for a new key"
+        )
+    else:
+        why = f"{what} was answered HTTP {status}, not 401/403"
+    raise Failed(why + "." + hint, case_evidence(ex))
+
+
+@check(
+    id="auth.missing_key_refused",
+    title="A request without an API key is refused with 401/403",
+    severity=Severity.CLIENT,
+    source=_SOURCE,
+    probes=("no_key", "chat"),
+)
+def missing_key_refused(ctx: CheckContext) -> str:
+    """When the target needs a key, a request without one is refused with 401 (or 403),
+    never answered."""
+    return _judge_refusal(ctx, "no_key", "a request without a key")
+
+
+@check(
+    id="auth.wrong_key_refused",
+    title="A request with a wrong API key is refused with 401/403",
+    severity=Severity.CLIENT,
+    source=_SOURCE,
+    probes=("wrong_key", "chat"),
+)
+def wrong_key_refused(ctx: CheckContext) -> str:
+    """When the target needs a key, a request with a wrong key is refused with 401 (or
+    403), never answered."""
+    return _judge_refusal(ctx, "wrong_key", "a request with a wrong key")
+
+
+@check(
+    id="auth.error_envelope",
+    title="Authentication errors carry the error envelope with a message",
+    severity=Severity.CLIENT,
+    source=_SOURCE,
+    probes=("no_key", "wrong_key", "chat"),
+)
+def auth_error_envelope(ctx: CheckContext) -> str:
+    """A 401/403 answer says why in the dialect's error shape (OpenAI: `{"error":
+    {"message", "type", "param", "code"}}`), so the user learns that the key is the
+    problem instead of seeing a bare "Error code: 401"."""
+    _require_key(ctx)
+    refused: list[Exchange] = []
+    for name in ("no_key", "wrong_key"):
+        try:
+            ex = ctx.completed(name)
+        except Skipped:
+            continue
+        if ex.status in (401, 403):
+            refused.append(ex)
+    if not refused:
+        raise Skipped("not judged: neither a missing nor a wrong key was refused with 401/403")
+    fatal: list[dict[str, Any]] = []
+    minor: list[dict[str, Any]] = []
+    for ex in refused:
+        verdict = judge_envelope(ctx.provider, ex.status or 0, ex.body)
+        if verdict.fatal:
+            fatal.append(case_evidence(ex, problem=verdict.fatal))
+        elif verdict.minor:
+            minor.append(case_evidence(ex, problems=list(verdict.minor)))
+    if fatal:
+        raise Failed(
+            f"an authentication error lacks a usable message: {fatal[0]['problem']}",
+            {"bad": fatal, "incomplete": minor},
+        )
+    if minor:
+        raise Warned(
+            f"an authentication error envelope is incomplete: {minor[0]['problems'][0]}",
+            {"incomplete": minor},
+        )
+    return f"{len(refused)} authentication error(s), each with the envelope and a message"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import socket
 import threading
@@ -18,12 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conformance.errors import ConfigError
 from conformance.providers import PROVIDERS, get_provider
 from conformance.schemas import schemas_for, violations
 from conformance.wire import REDACTED, ErrorKind, Exchange, WireClient
 from conformance.wire.client import attach_events
+from conformance.wire.redact import Redactor
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -796,3 +800,50 @@ def test_a_request_body_that_fails_is_recorded_not_raised() -> None:
         ex = client.send(request, probe="x")
     assert ex.error is not None and ex.error.kind is ErrorKind.OTHER
     assert "disk gone" in ex.error.message and ex.status is None
+
+
+# -- the redactor on its own ---------------------------------------------------------------------
+
+
+_secret_chars = st.characters(codec="utf-8", exclude_characters="<>")
+
+
+@given(
+    secret=st.text(_secret_chars, min_size=6, max_size=20),
+    pieces=st.lists(st.binary(max_size=20), min_size=1, max_size=6),
+    cuts=st.lists(st.integers(0, 400), max_size=8),
+)
+def test_redacted_chunks_never_hold_the_secret_and_keep_their_times(
+    secret: str, pieces: list[bytes], cuts: list[int]
+) -> None:
+    body = secret.encode().join(pieces)
+    bounds = sorted({0, len(body), *(c for c in cuts if c <= len(body))})
+    chunks = [(i, body[a:b]) for i, (a, b) in enumerate(itertools.pairwise(bounds))]
+    out = Redactor([secret]).chunks(chunks)
+    joined = b"".join(c for _, c in out)
+    assert secret.encode() not in joined
+    assert [t for t, _ in out] == [t for t, _ in chunks]
+    if len(pieces) > 1 and secret.encode() not in b"".join(pieces):
+        assert joined.count(REDACTED.encode()) >= 1
+
+
+def test_short_secrets_are_only_redacted_in_credential_headers() -> None:
+    redactor = Redactor(["abc"])
+    assert not redactor
+    assert redactor.data(b"abcdef") == b"abcdef"
+    assert redactor.header("Authorization", "Bearer abc") == f"Bearer {REDACTED}"
+
+
+def test_credential_headers_without_a_credential_are_kept() -> None:
+    redactor = Redactor([])
+    assert redactor.header("Authorization", "Bearer") == "Bearer"
+    assert redactor.header("Authorization", "Bearer ") == "Bearer "
+    assert redactor.header("Authorization", "") == ""
+    assert redactor.header("Authorization", "rawkey123") == REDACTED
+    assert redactor.header("Content-Type", "application/json") == "application/json"
+
+
+def test_url_userinfo_and_credential_parameters_are_redacted() -> None:
+    url = Redactor([]).url("https://user:pa55word@host/v1?key=abc&api_key=def&page=2")
+    assert "pa55word" not in url and "abc" not in url and "def" not in url
+    assert "page=2" in url and "user" in url

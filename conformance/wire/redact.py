@@ -91,7 +91,7 @@ class Redactor:
         except (httpx.InvalidURL, TypeError, ValueError):
             return self.text(url)
         if parsed.password:
-            parsed = parsed.copy_with(password=REDACTED)
+            parsed = parsed.copy_with(username=parsed.username, password=REDACTED)
         if parsed.query:
             params = [
                 (k, REDACTED if k.lower() in SECRET_QUERY_PARAMS and v else v)

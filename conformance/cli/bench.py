@@ -109,7 +109,11 @@ class _Progress:
     default=None,
     help="Seconds left out at the start [default: min(2, duration/5)].",
 )
-@click.option("--stream/--no-stream", default=True, show_default=True, help="Streamed requests.")
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Streamed requests [default: when the profile streams].",
+)
 @click.option(
     "--max-tokens", type=int, default=64, show_default=True, help="max_tokens per request."
 )
@@ -158,7 +162,7 @@ def command(
     arrival: str,
     duration: float,
     warmup: float | None,
-    stream: bool,
+    stream: bool | None,
     max_tokens: int,
     prompt_tokens: str,
     prompts_file: str | None,

@@ -60,7 +60,8 @@ class BenchSpec:
     arrival: str = "constant"
     duration_s: float = 30.0
     warmup_s: float | None = None
-    stream: bool = True
+    #: ``None``: streamed when the profile streams
+    stream: bool | None = None
     max_tokens: int = 64
     prompt_tokens: str = "128"
     prompts_file: str | None = None
@@ -88,7 +89,11 @@ class BenchSpec:
         """Raise :class:`ConfigError` (one line, what to fix) for a bad combination."""
         from conformance.providers import get_provider
 
-        get_provider(self.provider, base_url=self.base_url, model=self.model)
+        profile = get_provider(self.provider, base_url=self.base_url, model=self.model)
+        if self.stream is None:
+            self.stream = profile.capabilities.streaming
+        elif self.stream and not profile.capabilities.streaming:
+            raise ConfigError(f"{profile.name} does not stream: drop --stream or use --no-stream")
         if self.users and self.rates:
             raise ConfigError("give either --users (closed loop) or --rate (open loop), not both")
         if any(u < 1 for u in self.users):
@@ -350,6 +355,10 @@ def _run_step(
         result.setdefault("notes", []).append(
             "interrupted" if interrupted else "the load process did not finish in time"
         )
+    if not result["metrics"]["requests"] and not result["metrics"]["warmup_requests"]:
+        tail = _redact(log_path.read_text("utf-8", "replace"), secrets).strip().splitlines()[-3:]
+        detail = " | ".join(line.strip() for line in tail) or "no output"
+        raise ConfigError(f"the load run sent no request: {detail}")
     result.pop("final", None)
     result["load"]["workers"] = spec.workers
     if root is not None:

@@ -522,6 +522,7 @@ def test_decode_stream_ignores_events_after_done_and_events_without_data() -> No
         (b"data: not json\n\n", "not JSON"),
         (b"data: [1]\n\n", "object"),
         (b'event: error\ndata: {"error": {"message": "overloaded"}}\n\n', "overloaded"),
+        (b"event: error\ndata: upstream died\n\n", "upstream died"),
         (b'data: {"error": {"message": "boom", "type": "server_error"}}\n\n', "boom"),
         (b"data: [DONE]\n\n", "no chunks"),
         (b'data: {"choices": {"index": 0}}\n\n', "array"),

@@ -246,13 +246,16 @@ class OpenAIProvider(Provider):
                 continue
             if ev.data.strip() == "[DONE]":
                 break
+            if ev.event == "error":
+                err = decode_error_body(200, ev.data.encode("utf-8"))
+                raise DecodeError(f"the stream carried an error event: {err.message}")
             try:
                 chunk = json.loads(ev.data)
             except ValueError as exc:
                 raise DecodeError(f"event data is not JSON: {_excerpt(ev.data)!r}") from exc
             if not isinstance(chunk, dict):
                 raise DecodeError(f"event data is not a JSON object: {_excerpt(ev.data)!r}")
-            if ev.event == "error" or ("error" in chunk and "choices" not in chunk):
+            if "error" in chunk and "choices" not in chunk:
                 err = decode_error_body(200, ev.data.encode("utf-8"))
                 raise DecodeError(f"the stream carried an error: {err.message}")
             chunks.append(chunk)

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance.cassettes import (
@@ -80,6 +80,8 @@ def test_any_bytes_survive_as_text_or_base64(data: bytes) -> None:
 
 
 @given(st.text(max_size=200))
+@example("\x85 NEL, \u2028 LS, \u2029 PS, CR\r, CRLF\r\n, BOM \ufeff, NUL \x00")
+@example("data: {}\n\n  trailing spaces  \n")
 def test_any_text_survives_yaml_exactly(text: str) -> None:
     data = text.encode("utf-8", "surrogatepass")
     try:

@@ -33,8 +33,16 @@ class _Dumper(yaml.SafeDumper):
     """Writes multi-line text as literal blocks wherever YAML can hold it exactly."""
 
 
+#: YAML line breaks other than LF: folded by plain and block styles, escaped when quoted
+_OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    style: str | None = None
+    if any(c in value for c in _OTHER_BREAKS):
+        style = '"'
+    elif "\n" in value:
+        style = "|"
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -28,9 +28,10 @@ usage chunk changes the response, so a recording made without it must not answer
 request made with it. Callers may name top-level JSON fields to ignore
 (``ignore_fields``), e.g. a ``user`` or ``seed`` that a client randomises.
 
-When several recorded exchanges match (the same request sent more than once, or a valid
-and a wrong key whose redacted forms are alike) they are served in recorded order, and
-the last one is repeated.
+When several recorded exchanges match (the same request sent more than once) they are
+served in recorded order, and the last one is repeated; recordings (``source:
+recorded``) answer before documented examples (``source: documented``) of the same
+request.
 """
 
 from __future__ import annotations
@@ -39,11 +40,10 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from conformance.cassettes._bodies import multipart_boundary, parse_multipart
-from conformance.cassettes.redact import API_KEY, CREDENTIAL_HEADERS, CREDENTIAL_PARAMS, Redactor
+from conformance.cassettes.redact import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS, Redactor
 
 #: top-level JSON fields ignored when matching, unless the caller says otherwise
 DEFAULT_IGNORED_FIELDS: frozenset[str] = frozenset()
@@ -208,30 +208,3 @@ def request_key(
         credentials=tuple(creds),
         headers=tuple(others),
     )
-
-
-def loose_key(key: MatchKey) -> MatchKey:
-    """``key`` with the credential values reduced to "some credential" (scheme kept).
-
-    Used as a second chance when a recording's client wrote every credential with the
-    same placeholder, so the run's key and a wrong key cannot be told apart.
-    """
-
-    def reduce(value: str) -> str:
-        scheme, sep, _ = value.partition(" ")
-        return f"{scheme} *" if sep else ("*" if value else "")
-
-    return MatchKey(
-        method=key.method,
-        path=key.path,
-        query=key.query,
-        media_type=key.media_type,
-        body=key.body,
-        credentials=tuple((n, reduce(v)) for n, v in key.credentials),
-        headers=key.headers,
-    )
-
-
-def is_real_key(value: Any) -> bool:
-    """Whether a redacted credential value stands for the run's own key."""
-    return isinstance(value, str) and value.endswith(API_KEY)

@@ -26,12 +26,7 @@ import httpx
 import respx
 
 from conformance.cassettes._io import CassetteSet
-from conformance.cassettes.matching import (
-    DEFAULT_IGNORED_FIELDS,
-    MatchKey,
-    loose_key,
-    request_key,
-)
+from conformance.cassettes.matching import DEFAULT_IGNORED_FIELDS, MatchKey, request_key
 from conformance.cassettes.redact import Redactor
 from conformance.wire.exchange import ErrorKind, Exchange
 from conformance.wire.sse import SSEParser
@@ -146,7 +141,6 @@ class ReplayRouter:
         self._redactor = Redactor([api_key])
         self._lock = threading.Lock()
         self._entries: dict[MatchKey, _Entry] = {}
-        self._loose: dict[MatchKey, list[_Entry]] = {}
         #: (key, recorded exchange) for every request served, in order
         self.served: list[tuple[MatchKey, Exchange]] = []
         #: id(httpx.Request) -> the recorded exchange that answered it, until restored
@@ -154,7 +148,9 @@ class ReplayRouter:
         #: the keys of the requests no cassette held, in order
         self.misses: list[MatchKey] = []
         recorded_redactor = Redactor()
-        for cassette in cassettes.cassettes:
+        # recordings answer before documented examples of the same request
+        ordered = sorted(cassettes.cassettes, key=lambda c: c.source != "recorded")
+        for cassette in ordered:
             base = cassette.base_url or cassettes.meta("base_url")
             for ex in cassette.exchanges:
                 key = request_key(
@@ -169,7 +165,6 @@ class ReplayRouter:
                 entry = self._entries.get(key)
                 if entry is None:
                     entry = self._entries[key] = _Entry(key)
-                    self._loose.setdefault(loose_key(key), []).append(entry)
                 entry.exchanges.append(ex)
         self.router = respx.Router(assert_all_called=False, assert_all_mocked=True)
         self.router.route(name="cassettes").mock(side_effect=self._answer)
@@ -188,22 +183,11 @@ class ReplayRouter:
             ignore_fields=self.ignore_fields,
         )
 
-    def _find(self, key: MatchKey) -> _Entry | None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            return entry
-        candidates = self._loose.get(loose_key(key), [])
-        # served in recorded order across the loosely-equal entries
-        for candidate in candidates:
-            if candidate.served < len(candidate.exchanges):
-                return candidate
-        return candidates[-1] if candidates else None
-
     def _answer(self, request: httpx.Request) -> httpx.Response:
         request.read()
         key = self.key_of(request)
         with self._lock:
-            entry = self._find(key)
+            entry = self._entries.get(key)
             if entry is None:
                 self.misses.append(key)
                 raise CassetteMiss(

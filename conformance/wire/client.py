@@ -29,7 +29,8 @@ size cap, past which the rest is discarded (``ErrorKind.TOO_LARGE``).
 The async :meth:`WireClient.asend` does the work. The sync :meth:`WireClient.send` runs
 it on a private event loop in a background thread, so it behaves identically (same
 timeouts, same records) and may be called from anywhere, even from inside a running
-event loop.
+event loop. (Not under gevent monkey-patching: the load generator has its own client
+and shares only the SSE parser.)
 """
 
 from __future__ import annotations

@@ -27,7 +27,15 @@ from conformance.providers import (
     get_provider,
 )
 from conformance.providers.wetrocloud import parse_form
-from conformance.schemas import schemas_for, violations
+from conformance.schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ErrorEnvelope,
+    WetrocloudError,
+    WetrocloudResponse,
+    schemas_for,
+    violations,
+)
 from conformance.wire.sse import parse_sse
 
 MESSAGES = [
@@ -651,3 +659,103 @@ def test_decoders_on_completion_shaped_noise_raise_only_decode_error(
     stream = b"".join(b"data: " + json.dumps(d).encode() + b"\n\n" for d in docs)
     with contextlib.suppress(DecodeError):
         provider.decode_stream(parse_sse(stream)[0])
+
+
+# -- schemas ------------------------------------------------------------------------------------
+
+
+def locs(model: Any, data: Any) -> list[str]:
+    return [v.loc for v in violations(model, data)]
+
+
+def test_completion_schema_accepts_a_correct_body_with_extra_fields() -> None:
+    body = completion(system_fingerprint="fp", vendor_extra={"x": 1})
+    body["choices"][0]["message"]["reasoning_content"] = "hmm"
+    assert violations(ChatCompletion, body) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"created": 1.7e9}, "created"),
+        ({"created": "1700000000"}, "created"),
+        ({"created": True}, "created"),
+        ({"object": "chat.completion.chunk"}, "object"),
+        ({"id": 5}, "id"),
+        ({"choices": {"index": 0}}, "choices"),
+        ({"usage": {"prompt_tokens": 1, "completion_tokens": 1}}, "usage.total_tokens"),
+        (
+            {"usage": {"prompt_tokens": "1", "completion_tokens": 1, "total_tokens": 2}},
+            "usage.prompt_tokens",
+        ),
+    ],
+)
+def test_completion_schema_is_strict_where_the_spec_is(change: dict[str, Any], loc: str) -> None:
+    assert loc in locs(ChatCompletion, completion(**change))
+
+
+def test_finish_reason_enum_and_index_type_are_enforced_with_locations() -> None:
+    body = completion()
+    body["choices"][0]["finish_reason"] = "eos"
+    body["choices"][0]["index"] = "0"
+    found = violations(ChatCompletion, body)
+    assert {v.loc for v in found} == {"choices.0.finish_reason", "choices.0.index"}
+    assert all(str(v).startswith(v.loc) for v in found)
+    assert {v.type for v in found} == {"literal_error", "int_type"}
+
+
+def test_chunk_schema() -> None:
+    good = chunk(
+        [{"index": 0, "delta": {"role": "assistant", "content": "a"}, "finish_reason": None}]
+    )
+    assert violations(ChatCompletionChunk, good) == []
+    usage_only = chunk([], usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})
+    assert violations(ChatCompletionChunk, usage_only) == []
+    bad = chunk(
+        [{"index": 0, "delta": {"role": "user"}, "finish_reason": "done"}], object="chat.completion"
+    )
+    assert set(locs(ChatCompletionChunk, bad)) == {
+        "object",
+        "choices.0.delta.role",
+        "choices.0.finish_reason",
+    }
+
+
+def test_error_envelope_needs_all_four_keys() -> None:
+    full = {"error": {"message": "m", "type": "invalid_request_error", "param": None, "code": None}}
+    assert violations(ErrorEnvelope, full) == []
+    assert violations(ErrorEnvelope, {"error": {**full["error"], "code": 400}}) == []
+    assert set(locs(ErrorEnvelope, {"error": {"message": "m"}})) == {
+        "error.type",
+        "error.param",
+        "error.code",
+    }
+    assert locs(ErrorEnvelope, {"error": "text"}) == ["error"]
+    assert locs(ErrorEnvelope, {"detail": "x"}) == ["error"]
+
+
+def test_wetrocloud_schemas() -> None:
+    assert violations(WetrocloudResponse, {"response": "a", "tokens": 3, "success": True}) == []
+    assert set(locs(WetrocloudResponse, {"response": 1, "tokens": "3", "success": "true"})) == {
+        "response",
+        "tokens",
+        "success",
+    }
+    assert violations(WetrocloudError, {"success": False, "error": "bad"}) == []
+    assert violations(WetrocloudError, {"detail": "Invalid token."}) == []
+    assert violations(WetrocloudError, {"success": False}) != []
+    assert violations(WetrocloudError, {"success": True, "error": "x"}) != []
+
+
+def test_schemas_for_names_objects_and_unknowns() -> None:
+    assert schemas_for("openai").chunk is ChatCompletionChunk
+    assert schemas_for(get_provider("weai")).response is ChatCompletion
+    assert schemas_for("wetrocloud").chunk is None
+    assert schemas_for("nebulablock").response is not ChatCompletion
+
+    class Acme(OpenAIProvider):
+        name = "acme"
+
+    assert schemas_for(Acme()).response is ChatCompletion
+    with pytest.raises(ConfigError):
+        schemas_for("acme")

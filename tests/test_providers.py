@@ -759,3 +759,19 @@ def test_schemas_for_names_objects_and_unknowns() -> None:
     assert schemas_for(Acme()).response is ChatCompletion
     with pytest.raises(ConfigError):
         schemas_for("acme")
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "url"),
+    [
+        ("openai", "http://h:1/v1/chat/completions", "http://h:1/v1/chat/completions"),
+        ("openai", "http://h:1/v1/chat/completions/", "http://h:1/v1/chat/completions"),
+        ("openai", "http://h:1/v1/", "http://h:1/v1/chat/completions"),
+        ("wetrocloud", "http://h:1/v1/text-generation/", "http://h:1/v1/text-generation/"),
+        ("wetrocloud", "http://h:1", "http://h:1/v1/text-generation/"),
+    ],
+)
+def test_a_full_endpoint_url_given_as_base_url_still_reaches_the_endpoint(
+    name: str, given: str, url: str
+) -> None:
+    assert get_provider(name, base_url=given).url == url

@@ -78,7 +78,9 @@ def get_provider(name: str, base_url: str | None = None, model: str | None = Non
     """The profile registered as ``name``, aimed at ``base_url`` (default: its live URL)
     with ``model`` (default: the first model its documentation names).
 
-    Raises :class:`~conformance.errors.ConfigError` for an unknown name.
+    A ``base_url`` that already ends with the profile's endpoint path is trimmed to the
+    base. Raises :class:`~conformance.errors.ConfigError` for an unknown name or a
+    ``base_url`` that is not an http(s) URL.
     """
     cls = PROVIDERS.get(name.strip().lower()) if isinstance(name, str) else None
     if cls is None:
@@ -91,4 +93,16 @@ def get_provider(name: str, base_url: str | None = None, model: str | None = Non
             f"--base-url {base_url!r} must start with http:// or https:// "
             f"(for example {cls.default_base_url})"
         )
+    if base_url is not None:
+        base_url = _strip_endpoint(base_url, cls.endpoint)
     return cls(base_url=base_url, model=model)
+
+
+def _strip_endpoint(base_url: str, endpoint: str) -> str:
+    """``base_url`` without a trailing copy of ``endpoint``: a full endpoint URL given as
+    ``--base-url`` (a common slip) still reaches the endpoint, not ``.../chat/completions/chat/completions``."""
+    trimmed = base_url.rstrip("/")
+    tail = endpoint.rstrip("/")
+    if tail and trimmed.endswith(tail):
+        return trimmed[: -len(tail)]
+    return base_url

@@ -425,3 +425,12 @@ async def test_midstream_error_header_sends_an_error_event(client: httpx.AsyncCl
     assert set(chunks[-1]["error"]) == {"message", "type", "param", "code"}
     assert b"[DONE]" not in response.content
     assert streamed_text(chunks[:-1]) != ""
+
+
+def test_readme_lists_every_fault() -> None:
+    from pathlib import Path
+
+    from conformance.backend.faults import fault_table
+
+    readme = Path(__file__).parent.parent / "conformance" / "backend" / "README.md"
+    assert fault_table() in readme.read_text(encoding="utf-8")

@@ -166,7 +166,7 @@ _ALL: tuple[Fault, ...] = (
        _S, correct=True),
     _f("ok_split_writes", "valid", "events are split across several network writes",
        _S, correct=True),
-    _f("ok_coalesced_writes", "valid", "several events arrive in one network write",
+    _f("ok_coalesced_writes", "valid", "the whole stream arrives in one network write",
        _S, correct=True),
 )  # fmt: skip
 

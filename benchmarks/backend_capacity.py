@@ -123,7 +123,7 @@ async def _load(url: str, concurrency: int, seconds: float, ttft: float, itl: fl
 
 def _http(method: str, url: str) -> dict[str, Any]:
     request = urllib.request.Request(url, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (local URL)
+    with urllib.request.urlopen(request, timeout=10) as response:
         data: dict[str, Any] = json.loads(response.read())
     return data
 

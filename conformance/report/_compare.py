@@ -142,7 +142,12 @@ def match_key(result: dict[str, Any]) -> tuple[Any, ...]:
     key: tuple[Any, ...] = (kind, result.get("provider"), result.get("model"))
     if kind == "bench":
         load = result.get("load") or {}
-        key += (result.get("stream"), _freeze(load.get("users")), _freeze(load.get("rate")))
+        rate = load.get("rate")
+        # an open-loop run is defined by its rate (its "users" is an implementation detail)
+        level = (
+            ("rate", _freeze(rate)) if rate is not None else ("users", _freeze(load.get("users")))
+        )
+        key += (result.get("stream"), level)
     return key
 
 
@@ -384,8 +389,8 @@ def _failure_change(
         return int(n), int(f)
 
     bc, cc = counts(base), counts(cur)
-    if bc is None or cc is None:
-        return None
+    if bc is None or cc is None or (bc[1] == 0 and cc[1] == 0):
+        return None  # nothing failed on either side: nothing to compare
     bv, cv = bc[1] / bc[0], cc[1] / cc[0]
     # Every request is a sample: a 0/1 outcome per request.
     ba = np.zeros(bc[0])

@@ -34,7 +34,7 @@ from conformance.report._model import (
     bench_runs,
     bench_view,
     conformance_view,
-    load_label,
+    result_load_label,
 )
 
 
@@ -82,7 +82,15 @@ def _environment() -> jinja2.Environment:
         ci=_fmt_ci,
         value=_fmt_value,
     )
-    env.globals.update(SEVERITY_LABEL=SEVERITY_LABEL, SEVERITY_TEXT=SEVERITY_TEXT)
+    env.globals.update(
+        SEVERITY_LABEL=SEVERITY_LABEL,
+        SEVERITY_TEXT=SEVERITY_TEXT,
+        SEVERITY_SENTENCE={
+            "sdk": "Severity SDK: when this fails, the official SDK breaks.",
+            "client": "Severity client: when this fails, common clients break.",
+            "cosmetic": "Severity cosmetic: clients keep working.",
+        },
+    )
     return env
 
 
@@ -209,7 +217,7 @@ def _overview(conf: ConformanceView | None, perf: list[PerfView]) -> list[dict[s
             {
                 "kind": "bench",
                 "target": p.bench.target,
-                "load": load_label(p.bench.result.get("load") or {}),
+                "load": result_load_label(p.bench.result),
                 "ttft": (m.get("ttft_ms") or {}).get("p50"),
                 "e2e": (m.get("e2e_ms") or {}).get("p50"),
                 "tok": m.get("output_tokens_per_s"),
@@ -391,8 +399,12 @@ def _calibration_text(cal: Any) -> str:
         "; ".join(parts) if parts else "not reported"
     )
     late = cal.get("server_lateness_ms")
-    if isinstance(late, dict):
-        text += f". Backend lateness p99 {fmt.fmt_ms(late.get('p99'))}"
+    if isinstance(late, dict) and isinstance(late.get("ttft"), dict):
+        late = late["ttft"]  # {"ttft": {...}, "itl": {...}}: the first token's lateness
+    if isinstance(late, dict) and late.get("p99") is not None:
+        text += (
+            f". The backend's own lateness (already taken off): p99 {fmt.fmt_ms(late.get('p99'))}"
+        )
     if cal.get("true_ttft_ms") is not None:
         text += f" (configured TTFT {fmt.fmt_ms(cal.get('true_ttft_ms'))}"
         if cal.get("true_itl_ms") is not None:
@@ -401,13 +413,20 @@ def _calibration_text(cal: Any) -> str:
     return text + "."
 
 
+def _check_mode(r: dict[str, Any]) -> str:
+    """How a check run reached its target (live, replayed cassettes, embedded backend)."""
+    target = r.get("target")
+    mode = target.get("mode") if isinstance(target, dict) else None
+    return f"checks ({mode})" if isinstance(mode, str) and mode else "checks"
+
+
 def _duration(r: dict[str, Any]) -> str:
     measured = (r.get("load") or {}).get("duration_s")
     wall = r.get("duration_s")
     if r["kind"] == "bench" and measured is not None:
         text = f"{fmt.fmt_duration(measured)} under load"
-        if wall is not None:
-            text += f" ({fmt.fmt_duration(wall)} in all)"
+        if wall is not None and wall > measured:
+            text += f", {fmt.fmt_duration(wall)} in all"
         return text
     return fmt.fmt_duration(wall)
 
@@ -421,7 +440,7 @@ def _facts(results: Sequence[dict[str, Any]], labels: Sequence[Any]) -> list[dic
                 "kind": "Conformance" if r["kind"] == "check" else "Performance",
                 "target": t.label,
                 "base_url": str(r.get("base_url") or fmt.NA),
-                "load": load_label(load) if r["kind"] == "bench" else "—",
+                "load": result_load_label(r) if r["kind"] == "bench" else _check_mode(r),
                 "duration": _duration(r),
                 "warmup": fmt.fmt_duration(r.get("warmup_s")) if r.get("warmup_s") else "—",
                 "harness": str(r.get("harness_version") or fmt.NA),

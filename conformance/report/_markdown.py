@@ -117,7 +117,7 @@ def render_markdown(
         for t, r in benches:
             for run in bench_runs(r):
                 m = run.metrics
-                load = run.label if r.get("steps") else load_label(run.load)
+                load = run.label if len(r.get("steps") or []) > 1 else load_label(run.load)
                 ttft, e2e, itl = (m.get(k) or {} for k in ("ttft_ms", "e2e_ms", "itl_ms"))
                 reqs, fails = m.get("requests"), m.get("failures")
                 failed = fmt.fmt_num(fails) if reqs else fmt.NA

@@ -97,6 +97,10 @@ class ConformanceView:
     verdicts: list[Verdict]
     rows: list[MatrixRow]
     failures: list[tuple[Target, list[CheckView]]]
+    #: rows worth reading first: a failure, error or warning somewhere, or targets disagreeing
+    attention: list[MatrixRow] = field(default_factory=list)
+    #: rows where every target that ran the check passed (or skipped it alike)
+    quiet: list[MatrixRow] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -124,11 +128,13 @@ def target_labels(results: Sequence[dict[str, Any]]) -> list[Target]:
         if r.get("kind") != "bench":
             return ""
         users, rate = (r.get("load") or {}).get("users"), (r.get("load") or {}).get("rate")
-        if isinstance(users, list) or isinstance(rate, list):
+        if r.get("steps") or isinstance(users, list) or isinstance(rate, list):
             return "sweep"
         return _step_label(r.get("load") or {})
 
-    for extra in (host, load):
+    # the load tells bench runs apart better than the host (the embedded backend's port
+    # changes on every run)
+    for extra in (load, host):
         counts = Counter(labels)
         if all(n == 1 for n in counts.values()):
             break
@@ -245,13 +251,22 @@ def conformance_view(results: Sequence[dict[str, Any]]) -> ConformanceView:
             )
         )
         failures.append((t, listed))
+    attention = [r for r in rows if _needs_attention(r)]
+    quiet = [r for r in rows if not _needs_attention(r)]
     return ConformanceView(
         targets=targets,
         verdicts=[verdict(r) for r in results],
         rows=rows,
+        attention=attention,
+        quiet=quiet,
         failures=failures,
         results=list(results),
     )
+
+
+def _needs_attention(row: MatrixRow) -> bool:
+    statuses = {c.status for c in row.cells if c is not None}
+    return bool(statuses - {"passed", "skipped"}) or len(statuses) > 1
 
 
 def _row_rank(row: MatrixRow) -> int:
@@ -298,9 +313,23 @@ def evidence_parts(evidence: dict[str, Any]) -> tuple[EvidencePart, ...]:
     event = rest.pop("event", None)
     if event is not None:
         parts.append(_event_part(event))
+    facts: list[tuple[str, str]] = []
     for key, value in rest.items():
-        parts.append(EvidencePart(title=key.replace("_", " ").capitalize(), body=_pretty(value)))
+        name = key.replace("_", " ").capitalize()
+        if _is_short(value):
+            facts.append((name, value if isinstance(value, str) else json.dumps(value)))
+        else:
+            parts.append(EvidencePart(title=name, body=_pretty(value)))
+    if facts:
+        parts.append(EvidencePart(title="Other facts", rows=tuple(facts)))
     return tuple(parts)
+
+
+def _is_short(value: Any) -> bool:
+    """A scalar that reads well in a key/value row (no block of its own)."""
+    if isinstance(value, str):
+        return len(value) <= 160 and "\n" not in value
+    return value is None or isinstance(value, bool | int | float)
 
 
 def _http_part(title: str, value: Any, *, first: tuple[str, str]) -> EvidencePart:
@@ -308,6 +337,8 @@ def _http_part(title: str, value: Any, *, first: tuple[str, str]) -> EvidencePar
         return EvidencePart(title=title, body=_pretty(value))
     rest = dict(value)
     line = " ".join(str(rest.pop(k)) for k in first if rest.get(k) is not None)
+    if title == "Response" and line:
+        line = f"HTTP {line}"
     headers = rest.pop("headers", None)
     rows: list[tuple[str, str]] = []
     if isinstance(headers, dict):
@@ -393,7 +424,13 @@ def load_label(load: dict[str, Any]) -> str:
     """The load model in words: ``"8 users (closed loop)"`` or ``"4 req/s (open loop)"``."""
     users, rate = load.get("users"), load.get("rate")
     if rate is not None and not isinstance(rate, list):
-        return f"{fmt_num(rate)} req/s (open loop)"
+        arrival = load.get("arrival")
+        how = (
+            f"open loop, {arrival} arrivals"
+            if isinstance(arrival, str) and arrival
+            else "open loop"
+        )
+        return f"{fmt_num(rate)} req/s ({how})"
     if users is not None and not isinstance(users, list):
         return f"{fmt_num(users)} user{'s' if users != 1 else ''} (closed loop)"
     if isinstance(rate, list):
@@ -401,6 +438,19 @@ def load_label(load: dict[str, Any]) -> str:
     if isinstance(users, list):
         return "sweep over " + ", ".join(fmt_num(x) for x in users) + " users (closed loop)"
     return "unspecified load"
+
+
+def result_load_label(result: dict[str, Any]) -> str:
+    """The load model of a whole bench result; for a sweep, the levels of its steps."""
+    steps = result.get("steps") or []
+    if len(steps) > 1:
+        axis = sweep_axis(bench_runs(result))
+        if axis is not None:
+            levels = ", ".join(fmt_num((s.get("load") or {}).get(axis)) for s in steps)
+            if axis == "rate":
+                return f"sweep over {levels} req/s (open loop)"
+            return f"sweep over {levels} users (closed loop)"
+    return load_label(result.get("load") or {})
 
 
 def bench_runs(result: dict[str, Any]) -> list[BenchRun]:
@@ -455,7 +505,7 @@ def bench_view(result: dict[str, Any], target: Target) -> BenchView:
     facts = [
         ("Target", target.label),
         ("Base URL", str(result.get("base_url") or "n/a")),
-        ("Load", load_label(load)),
+        ("Load", result_load_label(result)),
         ("Streaming", "yes" if stream else ("no" if stream is False else "n/a")),
         ("Duration", fmt_duration(load.get("duration_s", result.get("duration_s")))),
         (
@@ -475,6 +525,9 @@ def bench_view(result: dict[str, Any], target: Target) -> BenchView:
             "The server did not report usage.completion_tokens: output tokens were counted "
             "from the stream, so TPOT and token throughput are estimates."
         )
+    for note in result.get("notes") or []:
+        if isinstance(note, str) and note:
+            notes.append(f"Note from the run: {note}")
     if stream is False:
         notes.append(
             "Non-streaming run: TTFT and ITL are not measured; E2E is the full response time."

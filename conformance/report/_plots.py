@@ -21,7 +21,7 @@ matplotlib.use("Agg")  # never open a window; must precede any pyplot import els
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from conformance.report._format import as_float
 from conformance.report._model import BenchRun
@@ -154,11 +154,23 @@ def cdf_plot(
                     color=GREY,
                 )
             ax.set_title(title)
-            ax.set_xlabel("milliseconds")
             ax.set_ylim(0, 1.02)
-            ax.set_xlim(left=0)
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            every = np.concatenate([v for _, v in series])
+            lo, hi, mid = float(every.min()), float(every.max()), float(np.median(every))
+            if lo > 0 and mid > 0 and hi / mid > 4:
+                # a long tail would squash the body of the curve: use a log axis
+                ax.set_xscale("log")
+                ax.set_xlim(lo / 1.15, hi * 1.15)
+                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_minor_locator(NullLocator())
+                ax.set_xlabel("milliseconds (log scale)")
+            else:
+                # from zero unless every value sits far from it (then zoom on the body)
+                left = 0.0 if lo < 0.3 * hi else lo - 0.08 * (hi - lo)
+                ax.set_xlim(left, hi + 0.04 * (hi - lo) if hi > lo else hi * 1.05 + 1)
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+                ax.set_xlabel("milliseconds")
             _ms_axis(ax)
             if len(series) > 1:
                 ax.legend(loc="lower right", handlelength=1.6)

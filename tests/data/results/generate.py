@@ -556,6 +556,7 @@ def main() -> None:
     )
     sweep["load"] = {"users": [1, 4, 16, 32], "rate": None, "duration_s": 160}
     sweep["steps"] = steps
+    sweep["duration_s"] = 160 + 6.4
     for key in ("samples", "timeseries", "metrics"):
         sweep.pop(key)
     sweep["metrics"] = steps[-1]["metrics"]

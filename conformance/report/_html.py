@@ -434,7 +434,6 @@ def _duration(r: dict[str, Any]) -> str:
 def _facts(results: Sequence[dict[str, Any]], labels: Sequence[Any]) -> list[dict[str, str]]:
     out = []
     for r, t in zip(results, labels, strict=True):
-        load = r.get("load") or {}
         out.append(
             {
                 "kind": "Conformance" if r["kind"] == "check" else "Performance",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conformance.backend import BackendConfig, serve_in_thread
-from conformance.cassettes import open_replay, read_cassettes
+from conformance.cassettes import open_replay, read_cassettes, record
 from conformance.cli import main
 from conformance.engine import RunConfig, arun_checks
 from conformance.providers import PROVIDERS, get_provider
@@ -185,3 +185,50 @@ def test_verify_accepts_a_fresh_recording_and_reports_drift(
     assert "- usage.total_tokens: required by the schema, absent here" in report
     (out / "broken.yaml").write_text("version: 1\nprobe: [\n")
     assert _run(["verify", str(out)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "timeout"),
+    [
+        ("bom", 10.0),
+        ("no_done", 10.0),
+        ("ok_split_writes", 10.0),
+        ("truncated_stream", 10.0),
+        ("hang_mid_stream", 1.0),
+    ],
+)
+def test_a_faulty_target_replays_to_the_same_verdicts(
+    fault: str, timeout: float, backend_root: str, tmp_path: Path
+) -> None:
+    """Broken framing, cut streams and hangs are recorded and replayed faithfully."""
+    base = PROVIDERS["openai"].embedded_base_url(backend_root + f"/fault/{fault}")
+    out = tmp_path / fault
+    record(get_provider("openai", base_url=base), out=out, api_key=KEY, timeout=timeout)
+    live = _statuses_with_timeout("openai", base, KEY, None, timeout)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(socket.socket, "connect", _refuse)
+        m.setattr(socket.socket, "connect_ex", _refuse)
+        sender = open_replay(out, timeout=timeout)
+        replayed = _statuses_with_timeout(
+            "openai",
+            str(read_cassettes([out]).meta("base_url")),
+            sender.api_key or "",
+            sender,
+            timeout,
+        )
+    assert replayed == live
+    assert "failed" in live.values() or fault.startswith("ok_")
+
+
+def _statuses_with_timeout(
+    provider: str, base_url: str, api_key: str, sender: object | None, timeout: float
+) -> dict[str, str]:
+    config = RunConfig(
+        provider=get_provider(provider, base_url=base_url),
+        api_key=api_key,
+        timeout=timeout,
+        sender=sender,  # type: ignore[arg-type]
+        mode="replay" if sender is not None else "live",
+    )
+    run = asyncio.run(arun_checks(config))
+    return {r.id: r.status.value for r in run.checks}

@@ -74,6 +74,20 @@ class EventScanner:
         if b"\r" in data:
             self._switch(data, t_ns)
             return
+        if (
+            not self._partial
+            and not self._has_field
+            and data.startswith(b"data:")
+            and data.endswith(b"\n\n")
+        ):
+            # the common case: whole one-line ``data:`` events, each closed by a blank line
+            pieces = data[:-2].split(b"\n\n")
+            if all(b"\n" not in p and p.startswith(b"data:") for p in pieces):
+                sink = self._sink
+                for piece in pieces:
+                    sink(t_ns, piece[6:] if piece[5:6] == b" " else piece[5:], None)
+                self._block.clear()
+                return
         lines = data.split(b"\n")
         last = lines.pop()
         if lines:

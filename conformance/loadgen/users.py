@@ -68,7 +68,47 @@ def new_client(target: Target, *, concurrency: int, timeout_s: float) -> HTTPCli
     )
 
 
-def _read_stream(resp: Any, t_send: int, t_headers: int) -> tuple[RequestTiming, int]:
+class _Watchdog:
+    """Ends streams that stay silent longer than the read timeout.
+
+    gevent sockets with a timeout create a timer for every ``recv``; a stream makes one
+    ``recv`` per event. Streams are read without a socket timeout instead, and this one
+    greenlet per process checks twice a second when each stream last received a byte,
+    raising :class:`TimeoutError` in the streams that have been silent too long.
+    """
+
+    def __init__(self) -> None:
+        #: reading greenlet -> [arrival time of its last received block (perf ns), timeout ns]
+        self.active: dict[Any, list[int]] = {}
+        self._greenlet: Any = None
+
+    def watch(self, timeout_s: float) -> list[int]:
+        """Register the current greenlet; update ``cell[0]`` on every received block."""
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._run)
+        cell = [_perf_ns(), int(timeout_s * 1e9)]
+        self.active[gevent.getcurrent()] = cell
+        return cell
+
+    def unwatch(self) -> None:
+        self.active.pop(gevent.getcurrent(), None)
+
+    def _run(self) -> None:
+        while True:
+            gevent.sleep(0.5)
+            now = _perf_ns()
+            for glet, (last, limit) in list(self.active.items()):
+                if now - last > limit:
+                    self.active.pop(glet, None)
+                    gevent.kill(glet, TimeoutError("no byte within the read timeout"), block=False)
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _read_stream(
+    resp: Any, t_send: int, t_headers: int, timeout_s: float
+) -> tuple[RequestTiming, int]:
     """Read an SSE body from the socket, timestamping each received block."""
     tracker = StreamTracker(t_send)
     scanner = EventScanner(tracker.on_event)
@@ -80,20 +120,26 @@ def _read_stream(resp: Any, t_send: int, t_headers: int) -> tuple[RequestTiming,
         del buf[:]
         size += len(chunk)
         feed(chunk, t_headers)
-    while not resp.message_complete:
-        sock = resp._sock
-        if sock is None:
-            break
-        data = sock.recv(_BLOCK)
-        t = _perf_ns()
-        resp.feed(data)
-        if buf:
-            chunk = bytes(buf)
-            del buf[:]
-            size += len(chunk)
-            feed(chunk, t)
-        if not data:
-            break
+    sock = resp._sock
+    if sock is not None and not resp.message_complete:
+        cell = _WATCHDOG.watch(timeout_s)
+        sock.settimeout(None)  # the watchdog times the stream out instead
+        try:
+            while True:
+                data = sock.recv(_BLOCK)
+                t = _perf_ns()
+                cell[0] = t
+                resp.feed(data)  # returns the socket to the pool when the body is complete
+                if buf:
+                    chunk = bytes(buf)
+                    del buf[:]
+                    size += len(chunk)
+                    feed(chunk, t)
+                if not data or resp.message_complete or resp._sock is None:
+                    break
+        finally:
+            _WATCHDOG.unwatch()
+            sock.settimeout(timeout_s)
     complete = bool(resp.message_complete)
     scanner.close(_perf_ns())
     return tracker.finish(complete=complete), size
@@ -151,7 +197,7 @@ def send_one(
             size = len(body)
             timing = RequestTiming(t_send_ns=t_send, error=http_error_kind(status))
         elif target.stream:
-            timing, size = _read_stream(resp, t_send, t_headers)
+            timing, size = _read_stream(resp, t_send, t_headers, state.options.timeout_s)
         else:
             body, complete = _read_body(resp, _BODY_CAP)
             size = len(body)

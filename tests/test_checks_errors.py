@@ -1,0 +1,231 @@
+"""The errors family against respx targets that break like real servers do.
+
+Every target here is :class:`tests.fake_openai.FakeOpenAI` with one behaviour changed;
+none of these breakages is a planted fault of the reference backend.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from fake_openai import FakeOpenAI, run
+
+from conformance.checks.errors import MAX_INVALID_CASES, generate_invalid_cases
+from conformance.providers import get_provider
+
+ONLY = "errors"
+
+
+def _status(results: dict[str, Any], check_id: str) -> str:
+    return str(results[check_id].status)
+
+
+def test_a_correct_target_passes() -> None:
+    results = run(FakeOpenAI(), ONLY)
+    assert _status(results, "errors.invalid_refused") == "passed"
+    assert _status(results, "errors.no_server_error") == "passed"
+    assert _status(results, "errors.envelope") == "passed"
+    # a correct target never fails mid-stream: nothing to judge, never a vacuous pass
+    assert _status(results, "errors.stream_error_event") == "skipped"
+
+
+def test_cases_are_deterministic_distinct_and_bounded() -> None:
+    provider = get_provider("openai")
+    first = generate_invalid_cases(provider)
+    second = generate_invalid_cases(provider)
+    assert [c.label for c in first] == [c.label for c in second]
+    assert len({c.label for c in first}) == len(first) <= MAX_INVALID_CASES
+    assert {c.strictness for c in first} == {"must_refuse", "should_refuse"}
+    assert len(generate_invalid_cases(provider, count=3)) == 3
+
+
+def test_cases_leave_out_parameters_the_provider_does_not_document() -> None:
+    cases = generate_invalid_cases(get_provider("nebulablock"), count=40)
+    assert cases
+    assert not {c.param for c in cases} & {"n", "stop", "stream_options", "presence_penalty"}
+
+
+class FastAPI422(FakeOpenAI):
+    """Validation errors as FastAPI/pydantic bodies: 422 with {"detail": [...]}."""
+
+    def refuse(self, status: int, message: str, param: str | None = None) -> httpx.Response:
+        if status == 401:
+            return super().refuse(status, message, param)
+        detail = [{"loc": ["body", param or "body"], "msg": message, "type": "value_error"}]
+        return httpx.Response(422, json={"detail": detail})
+
+
+def test_fastapi_422_is_a_refusal_but_not_an_envelope() -> None:
+    results = run(FastAPI422(), ONLY)
+    assert _status(results, "errors.invalid_refused") == "passed"
+    assert "422" in results["errors.invalid_refused"].detail
+    assert _status(results, "errors.envelope") == "failed"
+    assert 'no "error" object' in results["errors.envelope"].detail
+
+
+class TGIStyle(FakeOpenAI):
+    """TGI-style bodies: {"error": "Input validation error: ...", "error_type": "validation"}."""
+
+    def refuse(self, status: int, message: str, param: str | None = None) -> httpx.Response:
+        return httpx.Response(status, json={"error": message, "error_type": "validation"})
+
+
+def test_error_as_a_string_loses_the_message() -> None:
+    results = run(TGIStyle(), ONLY)
+    assert _status(results, "errors.envelope") == "failed"
+    assert "is a string, not an object" in results["errors.envelope"].detail
+    assert results["errors.envelope"].evidence["bad"]
+
+
+class BareEnvelope(FakeOpenAI):
+    """{"error": {"message": ...}} without type, param and code."""
+
+    def refuse(self, status: int, message: str, param: str | None = None) -> httpx.Response:
+        return httpx.Response(status, json={"error": {"message": message}})
+
+
+def test_envelope_without_type_param_code_is_a_warning() -> None:
+    results = run(BareEnvelope(), ONLY)
+    assert _status(results, "errors.envelope") == "warned"
+    assert "error.type is missing" in results["errors.envelope"].detail
+
+
+class PlainTextErrors(FakeOpenAI):
+    """A reverse proxy answers validation errors with a text/plain or HTML page."""
+
+    def refuse(self, status: int, message: str, param: str | None = None) -> httpx.Response:
+        if status == 401:
+            return super().refuse(status, message, param)
+        return httpx.Response(400, text="<html><body>400 Bad Request</body></html>")
+
+
+def test_html_error_pages_fail_the_envelope() -> None:
+    results = run(PlainTextErrors(), ONLY)
+    assert _status(results, "errors.envelope") == "failed"
+    assert "not JSON" in results["errors.envelope"].detail
+
+
+class ErrorIn200(FakeOpenAI):
+    """A gateway that wraps upstream errors in a 200 answer."""
+
+    def refuse(self, status: int, message: str, param: str | None = None) -> httpx.Response:
+        if status == 401:
+            return super().refuse(status, message, param)
+        return httpx.Response(200, json={"error": {"message": message, "type": "x",
+                                                   "param": None, "code": None}})  # fmt: skip
+
+
+def test_an_error_body_with_status_200_is_an_acceptance() -> None:
+    results = run(ErrorIn200(), ONLY)
+    assert _status(results, "errors.invalid_refused") == "failed"
+    accepted = results["errors.invalid_refused"].evidence["accepted"]
+    assert all(item["status"] == 200 for item in accepted)
+    assert all("label" in item["case"] for item in accepted)
+
+
+class Lenient(FakeOpenAI):
+    """Refuses only what cannot be given a meaning, like llama.cpp or vLLM: accepts custom
+    roles, many stop strings, no model, out-of-range sampling values, max_tokens -1."""
+
+    def validate(self, body: Any) -> httpx.Response | None:
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return self.refuse(400, "'messages' must be an array.", "messages")
+        if any(not isinstance(m, dict) or "role" not in m for m in body["messages"]):
+            return self.refuse(400, "Each message needs a role.", "messages")
+        for name in ("temperature", "top_p", "presence_penalty", "n", "max_tokens"):
+            value = body.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return self.refuse(400, f"Invalid type for '{name}'.", name)
+            if name in ("n", "max_tokens") and value == 0:
+                return self.refuse(400, f"'{name}' must be at least 1.", name)
+        return None
+
+
+def test_lenient_acceptance_is_a_warning_not_a_failure() -> None:
+    results = run(Lenient(), ONLY)
+    verdict = results["errors.invalid_refused"]
+    assert str(verdict.status) == "warned", verdict.detail
+    assert verdict.evidence["accepted_leniently"]
+    assert _status(results, "errors.no_server_error") == "passed"
+
+
+class Crashes(FakeOpenAI):
+    """An unhandled exception in the validation path: 500 with a traceback page."""
+
+    def refuse(self, status: int, message: str, param: str | None = None) -> httpx.Response:
+        if status == 401:
+            return super().refuse(status, message, param)
+        return httpx.Response(500, text="Internal Server Error")
+
+
+def test_server_errors_for_invalid_input_fail() -> None:
+    results = run(Crashes(), ONLY)
+    assert _status(results, "errors.no_server_error") == "failed"
+    assert results["errors.no_server_error"].evidence["server_errors"]
+    assert _status(results, "errors.envelope") == "skipped"  # no 4xx to judge
+
+
+class AllNotFound(FakeOpenAI):
+    """A wrong base URL: everything is 404, valid requests too."""
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, text="Not Found")
+
+
+def test_refusals_say_nothing_when_valid_requests_fail_too() -> None:
+    results = run(AllNotFound(), ONLY)
+    for check_id in ("errors.invalid_refused", "errors.no_server_error", "errors.envelope"):
+        assert _status(results, check_id) == "skipped"
+        assert "valid request" in results[check_id].detail
+
+
+# --------------------------------------------------------------------------- mid-stream
+
+
+class MidStream(FakeOpenAI):
+    """Fails after the second content chunk; ``tail`` is how the failure is written."""
+
+    tail = b""
+
+    def stream_body(self, body: dict[str, Any], request: httpx.Request) -> bytes:
+        events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in self.chunks(body)]
+        return b"".join(events[:3]) + self.tail
+
+
+class MidStreamCorrect(MidStream):
+    tail = b'data: {"error": {"message": "overloaded", "type": "server_error", "param": null, "code": null}}\n\n'
+
+
+class MidStreamNamedEvent(MidStream):
+    # an `error` event whose data has no "error" key: the SDK takes it for a chunk
+    tail = b'event: error\ndata: {"message": "overloaded"}\n\n'
+
+
+class MidStreamString(MidStream):
+    tail = b'data: {"error": "overloaded"}\n\n'
+
+
+class MidStreamPlain(MidStream):
+    tail = b"Error: upstream connection reset\n"
+
+
+def test_a_well_formed_mid_stream_error_passes() -> None:
+    results = run(MidStreamCorrect(), "errors.stream_error_event")
+    assert _status(results, "errors.stream_error_event") == "passed"
+
+
+def test_badly_formed_mid_stream_errors_fail() -> None:
+    for fake, needle in [
+        (MidStreamNamedEvent(), 'without an "error" object'),
+        (MidStreamString(), "bare string"),
+        (MidStreamPlain(), "outside any data: line"),
+    ]:
+        results = run(fake, "errors.stream_error_event")
+        verdict = results["errors.stream_error_event"]
+        assert str(verdict.status) == "failed", (type(fake).__name__, verdict.detail)
+        assert needle in verdict.detail, verdict.detail
+        assert verdict.evidence["bad"]

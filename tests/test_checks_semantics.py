@@ -1,0 +1,300 @@
+"""The semantics family against respx targets that misread parameters like real servers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import httpx
+from fake_openai import FakeOpenAI, run
+
+ONLY = "semantics"
+
+
+def _status(results: dict[str, Any], check_id: str) -> str:
+    return str(results[check_id].status)
+
+
+def _one(fake: FakeOpenAI, check_id: str) -> Any:
+    return run(fake, check_id)[check_id]
+
+
+def test_a_correct_target_passes_everything() -> None:
+    results = run(FakeOpenAI(), ONLY)
+    statuses = {check_id: str(r.status) for check_id, r in results.items()}
+    assert statuses and set(statuses.values()) == {"passed"}, statuses
+
+
+# --------------------------------------------------------------------------- length caps
+
+
+class OffByOneUsage(FakeOpenAI):
+    """Counts the end-of-sequence token: completion_tokens is cap + 1 when cut."""
+
+    def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:
+        text, finish, tokens = super().choice(body, index)
+        return text, finish, tokens + 1
+
+
+def test_usage_above_the_cap_fails() -> None:
+    verdict = _one(OffByOneUsage(), "semantics.max_tokens")
+    assert str(verdict.status) == "failed"
+    assert "6 completion tokens with max_tokens=5" in verdict.detail
+
+
+class CapIgnoredNoUsage(FakeOpenAI):
+    """Ignores the cap and reports no usage at all."""
+
+    def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:
+        return super().choice({k: v for k, v in body.items() if "max" not in k}, index)
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        done = super().completion(body)
+        del done["usage"]
+        return done
+
+
+def test_without_usage_the_cap_is_judged_in_words() -> None:
+    results = run(CapIgnoredNoUsage(), "semantics.max_tokens,semantics.length_finish_reason")
+    assert _status(results, "semantics.max_tokens") == "failed"
+    assert "words (no usage reported)" in results["semantics.max_tokens"].detail
+    assert _status(results, "semantics.length_finish_reason") == "failed"
+
+
+class StopWhenCutInStream(FakeOpenAI):
+    """Streams finish_reason "stop" for an answer the cap cut (plain answers are right)."""
+
+    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        out = super().chunks(body)
+        for chunk in out:
+            for choice in chunk["choices"]:
+                if choice.get("finish_reason") == "length":
+                    choice["finish_reason"] = "stop"
+        return out
+
+
+def test_stop_for_a_cut_stream_fails_length_finish_reason() -> None:
+    verdict = _one(StopWhenCutInStream(), "semantics.length_finish_reason")
+    assert str(verdict.status) == "failed"
+    assert verdict.evidence["bad"][0]["label"] == "streamed"
+
+
+class ShortAnswers(FakeOpenAI):
+    """The model ends after three words, well before any cap."""
+
+    def words(self, body: dict[str, Any], index: int) -> list[str]:
+        return ["Hello", "there", "friend"]
+
+
+def test_answers_that_end_on_their_own_are_not_judged() -> None:
+    results = run(ShortAnswers(), "semantics.max_tokens,semantics.length_finish_reason")
+    assert _status(results, "semantics.max_tokens") == "passed"
+    verdict = results["semantics.length_finish_reason"]
+    assert str(verdict.status) == "skipped" and "not judgeable" in verdict.detail
+
+
+# --------------------------------------------------------------------------- stop strings
+
+
+class StopLeaksInStream(FakeOpenAI):
+    """Streams the stop string before noticing it (a partial-match bug); plain is right."""
+
+    def stream_body(self, body: dict[str, Any], request: httpx.Request) -> bytes:
+        if body.get("stop"):
+            body = {**body, "stop": None}
+            free = super().completion(body)["choices"][0]["message"]["content"]
+            leaked = free[: free.index(",") + 1]
+            body["max_tokens"] = 1
+            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": leaked},
+                                  "finish_reason": "stop"}]}  # fmt: skip
+            return b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
+        return super().stream_body(body, request)
+
+
+def test_a_stop_string_leaking_into_the_stream_fails() -> None:
+    verdict = _one(StopLeaksInStream(), "semantics.stop_string")
+    assert str(verdict.status) == "failed"
+    assert "stopped_stream" in verdict.detail and "','" in verdict.detail
+
+
+class NoCommas(FakeOpenAI):
+    """Answers the list one item per line, so the stop string never shows up."""
+
+    def words(self, body: dict[str, Any], index: int) -> list[str]:
+        return ["apple\nbanana\ncherry"]
+
+
+def test_an_answer_without_the_stop_string_is_not_judgeable() -> None:
+    verdict = _one(NoCommas(), "semantics.stop_string")
+    assert str(verdict.status) == "skipped"
+    assert "not judgeable" in verdict.detail
+
+
+# --------------------------------------------------------------------------- n
+
+
+class StreamIndexZero(FakeOpenAI):
+    """Honours n in plain answers but streams every choice as index 0."""
+
+    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        out = super().chunks(body)
+        for chunk in out:
+            for choice in chunk["choices"]:
+                choice["index"] = 0
+        return out
+
+
+def test_streamed_choices_all_at_index_zero_fail() -> None:
+    verdict = _one(StreamIndexZero(), "semantics.n_choices")
+    assert str(verdict.status) == "failed"
+    assert "n2_stream" in verdict.detail
+
+
+class RefusesN(FakeOpenAI):
+    """llama.cpp style: n > 1 is refused with a clean 400."""
+
+    def validate(self, body: Any) -> httpx.Response | None:
+        if isinstance(body, dict) and (body.get("n") or 1) > 1:
+            return self.refuse(400, "Only one completion choice is allowed", "n")
+        return super().validate(body)
+
+
+def test_a_clean_refusal_of_n_is_a_capability() -> None:
+    verdict = _one(RefusesN(), "semantics.n_choices")
+    assert str(verdict.status) == "skipped"
+    assert "refuses n > 1 with HTTP 400" in verdict.detail
+
+
+# --------------------------------------------------------------------------- optional features
+
+
+class LogprobsIgnored(FakeOpenAI):
+    def logprobs(self, body: dict[str, Any], text: str) -> dict[str, Any] | None:
+        return None
+
+
+class LogprobsWithoutAlternatives(FakeOpenAI):
+    def logprobs(self, body: dict[str, Any], text: str) -> dict[str, Any] | None:
+        return super().logprobs({**body, "top_logprobs": 0}, text)
+
+
+class LogprobsRefused(FakeOpenAI):
+    def validate(self, body: Any) -> httpx.Response | None:
+        if isinstance(body, dict) and body.get("logprobs"):
+            return self.refuse(400, "logprobs is not supported", "logprobs")
+        return super().validate(body)
+
+
+def test_logprobs_ignored_fails_and_refused_is_skipped() -> None:
+    assert str(_one(LogprobsIgnored(), "semantics.logprobs").status) == "failed"
+    partial = _one(LogprobsWithoutAlternatives(), "semantics.logprobs")
+    assert str(partial.status) == "failed" and "top_logprobs" in partial.detail
+    assert str(_one(LogprobsRefused(), "semantics.logprobs").status) == "skipped"
+
+
+class ToolsIgnored(FakeOpenAI):
+    def message(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        return {"role": "assistant", "content": "I would call get_weather for Paris."}
+
+
+class ToolArgumentsNotJSON(FakeOpenAI):
+    def message(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        msg = super().message(body, text)
+        if msg.get("tool_calls"):
+            msg["tool_calls"][0]["function"]["arguments"] = {"city": "Paris"}  # an object
+        return msg
+
+
+def test_tools_ignored_or_malformed_fail() -> None:
+    ignored = _one(ToolsIgnored(), "semantics.tools")
+    assert str(ignored.status) == "failed" and "tools ignored" in ignored.detail
+    malformed = _one(ToolArgumentsNotJSON(), "semantics.tools")
+    assert str(malformed.status) == "failed" and "arguments" in malformed.detail
+
+
+class JsonFenced(FakeOpenAI):
+    def message(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        msg = super().message(body, text)
+        if (body.get("response_format") or {}).get("type") == "json_object":
+            msg["content"] = '```json\n{"colour": "blue"}\n```'
+        return msg
+
+
+def test_json_mode_answered_in_a_code_fence_fails() -> None:
+    verdict = _one(JsonFenced(), "semantics.json_mode")
+    assert str(verdict.status) == "failed"
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+class Nondeterministic(FakeOpenAI):
+    """Every request gets a different text (batching noise, or a seed that is ignored)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counter = itertools.count()
+
+    def words(self, body: dict[str, Any], index: int) -> list[str]:
+        return [f"w{next(self.counter)}", *super().words(body, index)[1:]]
+
+
+def test_nondeterminism_only_warns() -> None:
+    results = run(Nondeterministic(), "semantics.stream_matches_plain,semantics.seed")
+    assert _status(results, "semantics.stream_matches_plain") == "warned"
+    assert _status(results, "semantics.seed") == "warned"
+
+
+# --------------------------------------------------------------------------- usage, multi-turn
+
+
+class ZeroPromptTokens(FakeOpenAI):
+    """Reports prompt_tokens 0 (a prompt-cache hit counted as nothing)."""
+
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        return 0
+
+
+class StreamTotalWrong(FakeOpenAI):
+    """Only the streamed usage chunk has a wrong total."""
+
+    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        out = super().chunks(body)
+        if out and out[-1].get("usage"):
+            out[-1]["usage"] = {**out[-1]["usage"], "total_tokens": 1}
+        return out
+
+
+class ConstantPromptTokens(FakeOpenAI):
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        return 9
+
+
+def test_usage_problems() -> None:
+    zero = _one(ZeroPromptTokens(), "semantics.usage_consistent")
+    assert str(zero.status) == "warned" and "prompt_tokens is 0" in zero.detail
+    total = _one(StreamTotalWrong(), "semantics.usage_consistent")
+    assert str(total.status) == "failed" and "streamed" in total.detail
+    constant = _one(ConstantPromptTokens(), "semantics.usage_consistent")
+    assert str(constant.status) == "warned" and "conversation" in constant.detail
+
+
+class RolesMustAlternate(FakeOpenAI):
+    """A chat template that refuses a system message (some Mistral/Gemma templates)."""
+
+    def validate(self, body: Any) -> httpx.Response | None:
+        if isinstance(body, dict) and any(
+            isinstance(m, dict) and m.get("role") == "system" for m in body.get("messages") or []
+        ):
+            return self.refuse(
+                400, "Conversation roles must alternate user/assistant/user/assistant/..."
+            )
+        return super().validate(body)
+
+
+def test_a_refused_conversation_fails_multi_turn() -> None:
+    verdict = _one(RolesMustAlternate(), "semantics.multi_turn")
+    assert str(verdict.status) == "failed"
+    assert "roles must alternate" in verdict.detail

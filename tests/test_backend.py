@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -47,8 +48,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _chat(client: httpx.AsyncClient, path: str = "/v1/chat/completions",
-                **params: Any) -> httpx.Response:  # fmt: skip
+async def _chat(
+    client: httpx.AsyncClient, path: str = "/v1/chat/completions", **params: Any
+) -> httpx.Response:
     return await client.post(path, json=chat_body(**params))
 
 
@@ -117,8 +119,9 @@ async def test_stop_sequences_are_honoured_and_excluded(client: httpx.AsyncClien
 
 
 async def test_stream_with_usage_ends_with_usage_chunk(client: httpx.AsyncClient) -> None:
-    response = await _chat(client, stream=True, n=3, max_tokens=3,
-                           stream_options={"include_usage": True})  # fmt: skip
+    response = await _chat(
+        client, stream=True, n=3, max_tokens=3, stream_options={"include_usage": True}
+    )
     assert response.status_code == 200
     chunks = assert_valid_stream(
         response.content, response.headers["content-type"], n=3, include_usage=True
@@ -173,6 +176,32 @@ def test_vocabulary_words_do_not_contain_each_other() -> None:
         assert all(word not in other for other in VOCABULARY if other != word)
 
 
+async def test_logprobs_are_honest(client: httpx.AsyncClient) -> None:
+    body = (await _chat(client, logprobs=True, top_logprobs=3, max_tokens=10, seed=4)).json()
+    choice = body["choices"][0]
+    entries = choice["logprobs"]["content"]
+    assert "".join(e["token"] for e in entries) == choice["message"]["content"]
+    for entry in entries:
+        assert bytes(entry["bytes"]) == entry["token"].encode()
+        assert entry["logprob"] <= 0
+        assert len(entry["top_logprobs"]) == 3
+        assert entry["top_logprobs"][0]["token"] == entry["token"]
+        if entry["token"] in {",", "."}:
+            assert entry["logprob"] == 0.0
+        else:  # a uniform draw from all 64 words (top_p 1, no penalty)
+            assert entry["logprob"] == pytest.approx(-math.log(len(VOCABULARY)))
+    greedy = (await _chat(client, logprobs=True, temperature=0, max_tokens=3)).json()
+    assert {e["logprob"] for e in greedy["choices"][0]["logprobs"]["content"]} == {0.0}
+    response = await _chat(client, logprobs=True, max_tokens=10, seed=4, stream=True)
+    chunks = assert_valid_stream(response.content, response.headers["content-type"])
+    streamed = [c["logprobs"]["content"][0] for ch in chunks for c in ch["choices"]
+                if c["delta"].get("content")]  # fmt: skip
+    assert [e["token"] for e in streamed] == [e["token"] for e in entries]
+    assert all(e["top_logprobs"] == [] for e in streamed)
+    plain = (await _chat(client, max_tokens=10, seed=4)).json()
+    assert plain["choices"][0]["logprobs"] is None
+
+
 # ---------------------------------------------------------------- validation
 
 INVALID: list[tuple[str, Any, str | None, int]] = [
@@ -185,42 +214,77 @@ INVALID: list[tuple[str, Any, str | None, int]] = [
     ("n a float", chat_body(n=2.0), "n", 400),
     ("n a boolean", chat_body(n=True), "n", 400),
     ("max_tokens zero", chat_body(max_tokens=0), "max_tokens", 400),
-    ("max_completion_tokens negative", chat_body(max_completion_tokens=-3),
-     "max_completion_tokens", 400),
+    (
+        "max_completion_tokens negative",
+        chat_body(max_completion_tokens=-3),
+        "max_completion_tokens",
+        400,
+    ),
     ("presence_penalty", chat_body(presence_penalty=2.5), "presence_penalty", 400),
     ("frequency_penalty", chat_body(frequency_penalty=-3), "frequency_penalty", 400),
     ("five stop sequences", chat_body(stop=["a", "b", "c", "d", "e"]), "stop", 400),
     ("stop a number", chat_body(stop=3), "stop", 400),
     ("empty messages", chat_body(messages=[]), "messages", 400),
     ("messages not a list", chat_body(messages="hi"), "messages", 400),
-    ("bad role", chat_body(messages=[{"role": "robot", "content": "x"}]),
-     "messages[0].role", 400),
-    ("content a number", chat_body(messages=[{"role": "user", "content": 3}]),
-     "messages[0].content", 400),
+    ("bad role", chat_body(messages=[{"role": "robot", "content": "x"}]), "messages[0].role", 400),
+    (
+        "content a number",
+        chat_body(messages=[{"role": "user", "content": 3}]),
+        "messages[0].content",
+        400,
+    ),
     ("content missing", chat_body(messages=[{"role": "user"}]), "messages[0].content", 400),
-    ("tool message without id", chat_body(messages=[{"role": "tool", "content": "x"}]),
-     "messages[0].tool_call_id", 400),
+    (
+        "tool message without id",
+        chat_body(messages=[{"role": "tool", "content": "x"}]),
+        "messages[0].tool_call_id",
+        400,
+    ),
     ("model missing", {"messages": [{"role": "user", "content": "x"}]}, "model", 400),
     ("model a number", chat_body(model=3), "model", 400),
     ("stream a string", chat_body(stream="yes"), "stream", 400),
-    ("stream_options without stream", chat_body(stream_options={"include_usage": True}),
-     "stream_options", 400),
+    (
+        "stream_options without stream",
+        chat_body(stream_options={"include_usage": True}),
+        "stream_options",
+        400,
+    ),
     ("unknown parameter", chat_body(temprature=1), "temprature", 400),
-    ("tools refused", chat_body(tools=[{"type": "function", "function": {"name": "f"}}]),
-     "tools", 400),
-    ("logprobs refused", chat_body(logprobs=True), "logprobs", 400),
-    ("json mode refused", chat_body(response_format={"type": "json_object"}),
-     "response_format.type", 400),
-    ("image input refused", chat_body(messages=[{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "http://x"}}]}]),
-     "messages[0].content[0].type", 400),
+    (
+        "tools refused",
+        chat_body(tools=[{"type": "function", "function": {"name": "f"}}]),
+        "tools",
+        400,
+    ),
+    ("top_logprobs without logprobs", chat_body(top_logprobs=2), "top_logprobs", 400),
+    ("top_logprobs above 20", chat_body(logprobs=True, top_logprobs=21), "top_logprobs", 400),
+    (
+        "json mode refused",
+        chat_body(response_format={"type": "json_object"}),
+        "response_format.type",
+        400,
+    ),
+    (
+        "image input refused",
+        chat_body(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "http://x"}}],
+                }
+            ]
+        ),
+        "messages[0].content[0].type",
+        400,
+    ),
     ("body an array", [1, 2], None, 400),
     ("body a string", "hello", None, 400),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("body", "param", "status"), [c[1:] for c in INVALID],
-                         ids=[c[0] for c in INVALID])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "param", "status"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
 async def test_invalid_requests_get_the_error_envelope(
     client: httpx.AsyncClient, body: Any, param: str | None, status: int
 ) -> None:
@@ -234,8 +298,9 @@ async def test_invalid_requests_get_the_error_envelope(
 
 
 async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/chat/completions", content=b'{"model": ',
-                                 headers={"content-type": "application/json"})  # fmt: skip
+    response = await client.post(
+        "/v1/chat/completions", content=b'{"model": ', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
 
@@ -293,8 +358,9 @@ WC_MESSAGES = json.dumps([{"role": "user", "content": "what is a large language 
 
 
 async def test_wetrocloud_multipart(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/text-generation/",
-                                 files={"messages": (None, WC_MESSAGES), "model": (None, "m")})  # fmt: skip
+    response = await client.post(
+        "/v1/text-generation/", files={"messages": (None, WC_MESSAGES), "model": (None, "m")}
+    )
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"response", "tokens", "success"}
@@ -315,10 +381,12 @@ async def test_wetrocloud_multipart(client: httpx.AsyncClient) -> None:
         ({"messages": WC_MESSAGES}, 400),
     ],
 )
-async def test_wetrocloud_errors(client: httpx.AsyncClient, form: dict[str, str],
-                                 status: int) -> None:  # fmt: skip
-    response = await client.post("/v1/text-generation/",
-                                 files={k: (None, v) for k, v in form.items()})  # fmt: skip
+async def test_wetrocloud_errors(
+    client: httpx.AsyncClient, form: dict[str, str], status: int
+) -> None:
+    response = await client.post(
+        "/v1/text-generation/", files={k: (None, v) for k, v in form.items()}
+    )
     assert response.status_code == status
     body = response.json()
     assert body["success"] is False and isinstance(body["error"], str)
@@ -358,11 +426,13 @@ async def test_with_keys_only_those_are_accepted() -> None:
         assert token.status_code == 401
         assert (await client.get("/v1/models")).status_code == 401
         wc = {"messages": (None, WC_MESSAGES), "model": (None, "m")}
-        right = await client.post("/v1/text-generation/", files=wc,
-                                  headers={"Authorization": "Token k-2"})  # fmt: skip
+        right = await client.post(
+            "/v1/text-generation/", files=wc, headers={"Authorization": "Token k-2"}
+        )
         assert right.status_code == 200
-        bearer = await client.post("/v1/text-generation/", files=wc,
-                                   headers={"Authorization": "Bearer k-2"})  # fmt: skip
+        bearer = await client.post(
+            "/v1/text-generation/", files=wc, headers={"Authorization": "Bearer k-2"}
+        )
         assert bearer.status_code == 401
         assert bearer.json() == {"success": False, "error": "Incorrect API key provided."}
 
@@ -397,8 +467,9 @@ async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
 
 
 async def test_bad_timing_header_is_a_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/chat/completions", json=chat_body(),
-                                 headers={"X-Conformance-TTFT-Ms": "soon"})  # fmt: skip
+    response = await client.post(
+        "/v1/chat/completions", json=chat_body(), headers={"X-Conformance-TTFT-Ms": "soon"}
+    )
     assert response.status_code == 400
 
 
@@ -406,20 +477,29 @@ async def test_fault_selection_prefix_header_server_and_none() -> None:
     async with _client(BackendConfig(fault="n_ignored")) as client:
         server_wide = (await _chat(client, n=2)).json()
         assert len(server_wide["choices"]) == 1
-        off = await client.post("/v1/chat/completions", json=chat_body(n=2),
-                                headers={"X-Conformance-Fault": "none"})  # fmt: skip
+        off = await client.post(
+            "/v1/chat/completions", json=chat_body(n=2), headers={"X-Conformance-Fault": "none"}
+        )
         assert len(off.json()["choices"]) == 2
-        by_header = await client.post("/v1/chat/completions", json=chat_body(n=2),
-                                      headers={"X-Conformance-Fault": "choice_index_wrong"})  # fmt: skip
+        by_header = await client.post(
+            "/v1/chat/completions",
+            json=chat_body(n=2),
+            headers={"X-Conformance-Fault": "choice_index_wrong"},
+        )
         assert [c["index"] for c in by_header.json()["choices"]] == [1, 2]
-        by_prefix = await client.post("/fault/choice_index_wrong/weai/v1/chat/completions",
-                                      json=chat_body(n=2, model="llama3.1-8B"))  # fmt: skip
+        by_prefix = await client.post(
+            "/fault/choice_index_wrong/weai/v1/chat/completions",
+            json=chat_body(n=2, model="llama3.1-8B"),
+        )
         assert [c["index"] for c in by_prefix.json()["choices"]] == [1, 2]
 
 
 async def test_midstream_error_header_sends_an_error_event(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/chat/completions", json=chat_body(stream=True),
-                                 headers={"X-Conformance-Midstream-Error": "2"})  # fmt: skip
+    response = await client.post(
+        "/v1/chat/completions",
+        json=chat_body(stream=True),
+        headers={"X-Conformance-Midstream-Error": "2"},
+    )
     chunks = chunks_of(response.content)
     assert chunks[-1]["error"]["type"] == "server_error"
     assert set(chunks[-1]["error"]) == {"message", "type", "param", "code"}

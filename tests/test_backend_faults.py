@@ -42,13 +42,19 @@ class Target:
     keyed_url: str
     client: httpx.Client
 
-    def raw(self, fault: str, body: dict[str, Any], path: str = "/v1/chat/completions",
-            url: str | None = None, headers: dict[str, str] | None = None
-            ) -> tuple[httpx.Response, bytes]:  # fmt: skip
+    def raw(
+        self,
+        fault: str,
+        body: dict[str, Any],
+        path: str = "/v1/chat/completions",
+        url: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[httpx.Response, bytes]:
         """POST and read the whole raw body."""
         base = url or self.open_url
-        with self.client.stream("POST", f"{base}/fault/{fault}{path}", json=body,
-                                headers=headers or {}) as response:  # fmt: skip
+        with self.client.stream(
+            "POST", f"{base}/fault/{fault}{path}", json=body, headers=headers or {}
+        ) as response:
             data = response.read()
         return response, data
 
@@ -61,10 +67,14 @@ class Target:
         response, _data = self.raw(fault, chat_body(**params))
         return response
 
-    def wetrocloud(self, fault: str, *, url: str | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Response:  # fmt: skip
-        return self.client.post(f"{url or self.open_url}/fault/{fault}/v1/text-generation/",
-                                files=WC_FORM, headers=headers or {})  # fmt: skip
+    def wetrocloud(
+        self, fault: str, *, url: str | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return self.client.post(
+            f"{url or self.open_url}/fault/{fault}/v1/text-generation/",
+            files=WC_FORM,
+            headers=headers or {},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +240,32 @@ def choice_index_wrong(t: Target) -> None:
     assert {c["index"] for ch in chunks_of(data) for c in ch["choices"]} == {1, 2}
 
 
+def logprobs_ignored(t: Target) -> None:
+    response = t.plain("logprobs_ignored", logprobs=True, top_logprobs=2)
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["logprobs"] is None
+    assert t.plain("none", logprobs=True).json()["choices"][0]["logprobs"]["content"]
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+
+
+def tools_ignored(t: Target) -> None:
+    response = t.plain("tools_ignored", tools=TOOLS, tool_choice="required")
+    assert response.status_code == 200
+    message = response.json()["choices"][0]["message"]
+    assert message["content"] and not message.get("tool_calls")
+    assert t.plain("none", tools=TOOLS).status_code == 400
+
+
+def response_format_ignored(t: Target) -> None:
+    response = t.plain("response_format_ignored", response_format={"type": "json_object"})
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.json()["choices"][0]["message"]["content"])
+    assert t.plain("none", response_format={"type": "json_object"}).status_code == 400
+
+
 def length_reported_as_stop(t: Target) -> None:
     body = t.plain("length_reported_as_stop", max_tokens=3).json()
     assert body["usage"]["completion_tokens"] == 3
@@ -240,8 +276,9 @@ def invalid_accepted(t: Target) -> None:
     response = t.plain("invalid_accepted", temperature=5)
     assert response.status_code == 200 and response.json()["choices"]
     assert t.wetrocloud("invalid_accepted").status_code == 200
-    bad = t.client.post(f"{t.open_url}/fault/invalid_accepted/v1/text-generation/",
-                        files={"model": (None, "m")})  # fmt: skip
+    bad = t.client.post(
+        f"{t.open_url}/fault/invalid_accepted/v1/text-generation/", files={"model": (None, "m")}
+    )
     assert bad.status_code == 200
 
 
@@ -269,8 +306,9 @@ def wrong_key_accepted(t: Target) -> None:
     assert response.status_code == 200
     missing, _ = t.raw("wrong_key_accepted", chat_body(), url=t.keyed_url)
     assert missing.status_code == 401
-    wc = t.wetrocloud("wrong_key_accepted", url=t.keyed_url,
-                      headers={"Authorization": "Token nope"})  # fmt: skip
+    wc = t.wetrocloud(
+        "wrong_key_accepted", url=t.keyed_url, headers={"Authorization": "Token nope"}
+    )
     assert wc.status_code == 200
 
 
@@ -284,8 +322,9 @@ def missing_key_accepted(t: Target) -> None:
 
 def hang_before_headers(t: Target) -> None:
     with pytest.raises(httpx.ReadTimeout):
-        t.client.post(f"{t.open_url}/fault/hang_before_headers/v1/chat/completions",
-                      json=chat_body())  # fmt: skip
+        t.client.post(
+            f"{t.open_url}/fault/hang_before_headers/v1/chat/completions", json=chat_body()
+        )
     with pytest.raises(httpx.ReadTimeout):
         t.wetrocloud("hang_before_headers")
 

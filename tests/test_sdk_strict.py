@@ -99,6 +99,25 @@ def test_stream_helper_accumulates_the_final_completion(client: openai.OpenAI) -
     assert final.usage is not None and final.usage == plain.usage
 
 
+def test_logprobs_pass_strict_validation(client: openai.OpenAI) -> None:
+    done = client.chat.completions.create(
+        model="m", messages=MESSAGES, logprobs=True, top_logprobs=2, max_tokens=5
+    )
+    logprobs = done.choices[0].logprobs
+    assert logprobs is not None and logprobs.content is not None
+    assert "".join(e.token for e in logprobs.content) == done.choices[0].message.content
+    assert all(len(e.top_logprobs) == 2 and e.logprob <= 0 for e in logprobs.content)
+    stream = client.chat.completions.create(
+        model="m", messages=MESSAGES, logprobs=True, max_tokens=5, stream=True
+    )
+    tokens = [
+        c.choices[0].logprobs.content[0].token
+        for c in stream
+        if c.choices and c.choices[0].logprobs and c.choices[0].logprobs.content
+    ]
+    assert "".join(tokens) == done.choices[0].message.content
+
+
 def test_invalid_temperature_is_a_bad_request_with_the_envelope(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="m", messages=MESSAGES, temperature=5)

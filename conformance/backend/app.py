@@ -114,8 +114,9 @@ class BackendApp:
                         itl_ms = _milliseconds("X-Conformance-ITL-Ms", text)
                     elif name == b"x-conformance-midstream-error":
                         if not text.isdigit():
-                            raise invalid("X-Conformance-Midstream-Error must be an integer "
-                                          ">= 0.", None)  # fmt: skip
+                            raise invalid(
+                                "X-Conformance-Midstream-Error must be an integer >= 0.", None
+                            )
                         midstream = int(text)
             ctx.fault = self._fault(prefix_fault, header_fault)
         except RequestError as error:
@@ -174,8 +175,13 @@ class BackendApp:
         given_scheme, _, key = (authorization or "").strip().partition(" ")
         key = key.strip()
         if fault == "wc_token_scheme_rejected" and given_scheme.lower() == "token":
-            return RequestError(401, "Invalid authentication scheme.", "invalid_request_error",
-                                None, "invalid_api_key")  # fmt: skip
+            return RequestError(
+                401,
+                "Invalid authentication scheme.",
+                "invalid_request_error",
+                None,
+                "invalid_api_key",
+            )
         if not self._keys:
             return None
         if not authorization or not authorization.strip():
@@ -245,8 +251,7 @@ class BackendApp:
                 error = not_found(request.url.path)
             else:
                 error = RequestError(exc.status_code, str(exc.detail))
-            return Response(error.envelope_bytes(), error.status,
-                            media_type="application/json")  # fmt: skip
+            return Response(error.envelope_bytes(), error.status, media_type="application/json")
 
         routes = [
             Route("/", info, methods=["GET"]),

@@ -3,11 +3,13 @@
 Written as a lean ASGI handler (no framework on the hot path): the body is parsed with
 orjson, every stream event is encoded once and handed to the server with one ``send``.
 
-A stream is, per choice: a role-only chunk (sent with the headers), one chunk per
-content token at its deadline ``t_request + ttft + k * itl``, one finish chunk; then the
-usage chunk (``choices: []``) when ``stream_options.include_usage`` is true, with
-``"usage": null`` on every other chunk; then ``data: [DONE]``. Choices of ``n > 1``
-share deadlines: token k of every choice is sent at the k-th deadline.
+A stream is, per choice: a role-only chunk, one chunk per content token at its
+deadline ``t_request + ttft + k * itl``, one finish chunk; then the usage chunk
+(``choices: []``) when ``stream_options.include_usage`` is true, with ``"usage": null``
+on every other chunk; then ``data: [DONE]``. Choices of ``n > 1`` share deadlines:
+token k of every choice is sent at the k-th deadline. The role chunks go out in the
+same network write as the first content token, and the finish, usage and ``[DONE]``
+events in the write of the last one (see :func:`group_writes`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from conformance.backend.generation import (
     complete,
     count_prompt_tokens,
     prompt_key,
+    token_logprobs,
 )
 from conformance.backend.stats import Stats
 from conformance.backend.validate import ChatRequest, lenient_chat, validate_chat
@@ -43,6 +46,14 @@ from conformance.backend.validate import ChatRequest, lenient_chat, validate_cha
 FINGERPRINT = "fp_conformance"
 SSE = b"text/event-stream; charset=utf-8"
 SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+#: faults that silently drop optional features instead of honouring or refusing them
+IGNORED_BY_FAULT: dict[str, frozenset[str]] = {
+    "tools_ignored": frozenset(
+        {"tools", "tool_choice", "functions", "function_call", "parallel_tool_calls"}
+    ),
+    "response_format_ignored": frozenset({"response_format"}),
+}
 
 # event kinds in a stream plan
 ROLE, CONTENT, FINISH, USAGE, DONE, OTHER = range(6)
@@ -83,6 +94,8 @@ class Answer:
     #: finish_reason written for each choice (None: never set)
     finish: list[str | None]
     usage: dict[str, Any]
+    #: per choice, one OpenAI logprobs entry per piece (None: logprobs not asked for)
+    logprobs: list[list[dict[str, Any]]] | None = None
 
 
 async def send_error(send: Send, ctx: RequestContext, error: RequestError) -> None:
@@ -90,8 +103,13 @@ async def send_error(send: Send, ctx: RequestContext, error: RequestError) -> No
     ctx.stats.errors += 1
     fault = ctx.fault_name
     if fault == "invalid_500" and error.status == 400:
-        error = RequestError(500, "The server had an error while processing your request.",
-                             "server_error", None, None)  # fmt: skip
+        error = RequestError(
+            500,
+            "The server had an error while processing your request.",
+            "server_error",
+            None,
+            None,
+        )
     if ctx.flavour == "wetrocloud":
         body = error.wetrocloud_bytes()
     elif fault == "error_not_envelope":
@@ -110,8 +128,14 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
     choices: list[Completion] = []
     for index in range(n):
         if fault == "max_tokens_ignored" and request.max_tokens is not None:
-            done = complete(key, request.sampling, index, max_tokens=request.max_tokens + 5,
-                            length_bounds=bounds, ignore_eos=True)  # fmt: skip
+            done = complete(
+                key,
+                request.sampling,
+                index,
+                max_tokens=request.max_tokens + 5,
+                length_bounds=bounds,
+                ignore_eos=True,
+            )
             done = Completion(done.pieces, "stop", done.tokens)
         else:
             done = complete(
@@ -143,6 +167,13 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
     if ctx.flavour == "nebulablock":
         usage["prompt_tokens_details"] = None
         usage["completion_tokens_details"] = None
+    logprobs = None
+    if request.top_logprobs is not None and fault != "logprobs_ignored":
+        logprobs = [
+            token_logprobs(key, request.sampling, index, done.pieces, top=request.top_logprobs,
+                           length_bounds=bounds, length=done.drawn_length)
+            for index, done in enumerate(choices)
+        ]  # fmt: skip
     ctx.stats.requests += 1
     ctx.stats.tokens += completion
     return Answer(
@@ -153,6 +184,7 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
         indexes=[i + 1 if fault == "choice_index_wrong" else i for i in range(n)],
         finish=finish,
         usage=usage,
+        logprobs=logprobs,
     )
 
 
@@ -161,7 +193,8 @@ def completion_body(answer: Answer, ctx: RequestContext) -> dict[str, Any]:
     fault = ctx.fault_name
     nebula = ctx.flavour == "nebulablock"
     choices = []
-    for done, index, finish in zip(answer.choices, answer.indexes, answer.finish, strict=True):
+    for position, done in enumerate(answer.choices):
+        index, finish = answer.indexes[position], answer.finish[position]
         message: dict[str, Any] = {"role": "assistant", "content": done.text, "refusal": None}
         if nebula:
             message["tool_calls"] = []
@@ -169,7 +202,9 @@ def completion_body(answer: Answer, ctx: RequestContext) -> dict[str, Any]:
         choice: dict[str, Any] = {
             "index": index,
             "message": message,
-            "logprobs": None,
+            "logprobs": None
+            if answer.logprobs is None
+            else {"content": answer.logprobs[position], "refusal": None},
             "finish_reason": finish,
         }
         if fault == "ok_extra_fields":
@@ -193,8 +228,7 @@ def completion_body(answer: Answer, ctx: RequestContext) -> dict[str, Any]:
     return body
 
 
-async def handle_chat(scope: Scope, receive: Receive, send: Send,
-                      ctx: RequestContext) -> None:  # fmt: skip
+async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
     """Serve one Chat Completions request."""
     raw = await read_body(receive, ctx.config.max_body_bytes)
     fault = ctx.fault_name
@@ -212,16 +246,19 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send,
                 None,
                 "invalid_json",
             ) from None
+        if fault in IGNORED_BY_FAULT and isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k not in IGNORED_BY_FAULT[fault]}
         request = validate_chat(body)
         if ctx.flavour == "weai" and request.model not in WEAI_MODELS:
             raise RequestError(
                 404,
                 f"The model `{request.model}` does not exist. Known models: "
-                + ", ".join(WEAI_MODELS) + ".",
+                + ", ".join(WEAI_MODELS)
+                + ".",
                 "invalid_request_error",
                 "model",
                 "model_not_found",
-            )  # fmt: skip
+            )
     except RequestError as error:
         if fault == "invalid_accepted" and error.status in (400, 404):
             request = lenient_chat(body)
@@ -243,14 +280,20 @@ async def _respond(send: Send, receive: Receive, answer: Answer, ctx: RequestCon
     await sleep_until(ctx.t0 + ctx.ttft + max(0, longest - 1) * ctx.itl)
     data = orjson.dumps(completion_body(answer, ctx))
     if fault in {"truncated_stream", "hang_mid_stream", "huge_body"}:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         if fault == "huge_body":
             head = data[: data.index(b'"content":"') + len(b'"content":"')]
             await send_endless(send, receive, head, b"amber " * 10923, ctx.config.huge_body_bytes)
             return
-        await send({"type": "http.response.body", "body": data[: len(data) // 2],
-                    "more_body": True})  # fmt: skip
+        await send(
+            {"type": "http.response.body", "body": data[: len(data) // 2], "more_body": True}
+        )
         if fault == "hang_mid_stream":
             await DisconnectWatch(receive).wait(ctx.config.hang_s)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -278,8 +321,9 @@ def _framer(fault: str) -> Callable[[bytes, int], bytes]:
     return lambda data, _: b"data: " + data + b"\n\n"
 
 
-def plan_stream(answer: Answer, request: ChatRequest,
-                ctx: RequestContext) -> list[tuple[int, int, bytes]]:  # fmt: skip
+def plan_stream(
+    answer: Answer, request: ChatRequest, ctx: RequestContext
+) -> list[tuple[int, int, bytes]]:
     """Every event of a stream as (deadline slot, kind, bytes); slot -1 means "at once"."""
     fault = ctx.fault_name
     include_usage = request.include_usage and fault != "usage_ignored"
@@ -301,15 +345,23 @@ def plan_stream(answer: Answer, request: ChatRequest,
         chunk.update(extra)
         chunks.append((slot, kind, chunk))
 
-    def choice(position: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"index": answer.indexes[position], "delta": delta, "logprobs": None,
-                "finish_reason": finish}  # fmt: skip
+    def choice(
+        position: int, delta: dict[str, Any], finish: str | None = None, slot: int = -1
+    ) -> dict[str, Any]:
+        logprobs = None
+        if answer.logprobs is not None and slot >= 0:
+            logprobs = {"content": [answer.logprobs[position][slot]], "refusal": None}
+        return {
+            "index": answer.indexes[position],
+            "delta": delta,
+            "logprobs": logprobs,
+            "finish_reason": finish,
+        }
 
     role_first = fault not in {"no_role", "ok_role_with_content"}
     if role_first:
         for position in range(len(answer.choices)):
-            add(-1, ROLE, [choice(position, {"role": "assistant", "content": "",
-                                             "refusal": None})])  # fmt: skip
+            add(-1, ROLE, [choice(position, {"role": "assistant", "content": "", "refusal": None})])
     longest = max((len(c.pieces) for c in answer.choices), default=0)
     for slot in range(max(longest, 1)):
         for position, done in enumerate(answer.choices):
@@ -321,9 +373,9 @@ def plan_stream(answer: Answer, request: ChatRequest,
                 if fault == "role_every_delta" or (fault == "ok_role_with_content" and slot == 0):
                     delta = {"role": "assistant", **delta}
                 if last and fault == "ok_finish_with_content" and finish is not None:
-                    add(slot, CONTENT, [choice(position, delta, finish)])
+                    add(slot, CONTENT, [choice(position, delta, finish, slot)])
                     continue
-                add(slot, CONTENT, [choice(position, delta)])
+                add(slot, CONTENT, [choice(position, delta, None, slot)])
             if last and finish is not None:
                 delta = {"role": "assistant"} if fault == "role_every_delta" else {}
                 if not pieces and fault == "ok_role_with_content":
@@ -354,14 +406,16 @@ def plan_stream(answer: Answer, request: ChatRequest,
                 c["x_choice_extra"] = None
                 c["delta"]["x_delta_extra"] = None
     frame = _framer(fault)
-    events = [(slot, kind, frame(orjson.dumps(chunk), k))
-              for k, (slot, kind, chunk) in enumerate(chunks)]  # fmt: skip
+    events = [
+        (slot, kind, frame(orjson.dumps(chunk), k)) for k, (slot, kind, chunk) in enumerate(chunks)
+    ]
     events.append((end, DONE, frame(b"[DONE]", len(chunks))))
     return _wire_faults(events, fault, longest, ctx)
 
 
-def _wire_faults(events: list[tuple[int, int, bytes]], fault: str, longest: int,
-                 ctx: RequestContext) -> list[tuple[int, int, bytes]]:  # fmt: skip
+def _wire_faults(
+    events: list[tuple[int, int, bytes]], fault: str, longest: int, ctx: RequestContext
+) -> list[tuple[int, int, bytes]]:
     """Faults that act on the encoded events."""
     half = max(1, longest // 2)
     if fault == "no_done":
@@ -382,8 +436,11 @@ def _wire_faults(events: list[tuple[int, int, bytes]], fault: str, longest: int,
         split: list[tuple[int, int, bytes]] = []
         for slot, kind, data in events:
             third = max(1, len(data) // 3)
-            split += [(slot, kind, data[:third]), (slot, OTHER, data[third : 2 * third]),
-                      (slot, OTHER, data[2 * third :])]  # fmt: skip
+            split += [
+                (slot, kind, data[:third]),
+                (slot, OTHER, data[third : 2 * third]),
+                (slot, OTHER, data[2 * third :]),
+            ]
         events = split
     failure_at = ctx.midstream_error_after
     if fault == "midstream_error_plain":
@@ -393,16 +450,22 @@ def _wire_faults(events: list[tuple[int, int, bytes]], fault: str, longest: int,
         if fault == "midstream_error_plain":
             tail = b"Internal Server Error: generation failed\n"
         else:
-            error = RequestError(500, "The server had an error while generating the answer.",
-                                 "server_error", None, "internal_error")  # fmt: skip
+            error = RequestError(
+                500,
+                "The server had an error while generating the answer.",
+                "server_error",
+                None,
+                "internal_error",
+            )
             tail = b"data: " + error.envelope_bytes() + b"\n\n"
         kept.append((failure_at, OTHER, tail))
         events = kept
     return events
 
 
-def group_writes(events: list[tuple[int, int, bytes]],
-                 fault: str) -> list[tuple[int, bytes, tuple[int, ...]]]:  # fmt: skip
+def group_writes(
+    events: list[tuple[int, int, bytes]], fault: str
+) -> list[tuple[int, bytes, tuple[int, ...]]]:
     """Which events go out in one network write: (deadline slot, bytes, content slots).
 
     Each content event gets a write of its own at its deadline; the role chunks ride
@@ -433,13 +496,19 @@ def group_writes(events: list[tuple[int, int, bytes]],
     return [(slot, b"".join(parts), tuple(contents)) for slot, parts, contents in groups]
 
 
-async def _stream(send: Send, receive: Receive, answer: Answer, request: ChatRequest,
-                  ctx: RequestContext) -> None:  # fmt: skip
+async def _stream(
+    send: Send, receive: Receive, answer: Answer, request: ChatRequest, ctx: RequestContext
+) -> None:
     fault = ctx.fault_name
     events = plan_stream(answer, request, ctx)
     content_type = b"application/json" if fault == "wrong_content_type" else SSE
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", content_type), *SSE_HEADERS]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", content_type), *SSE_HEADERS],
+        }
+    )
     if fault == "huge_body":
         await _endless_stream(send, receive, events, ctx)
         return
@@ -483,8 +552,9 @@ async def _stream(send: Send, receive: Receive, answer: Answer, request: ChatReq
             watch.stop()
 
 
-async def _endless_stream(send: Send, receive: Receive, events: list[tuple[int, int, bytes]],
-                          ctx: RequestContext) -> None:  # fmt: skip
+async def _endless_stream(
+    send: Send, receive: Receive, events: list[tuple[int, int, bytes]], ctx: RequestContext
+) -> None:
     head = b"".join(data for _, kind, data in events if kind == ROLE)
     content = next((data for _, kind, data in events if kind == CONTENT), b"")
     block = content * max(1, 65536 // max(1, len(content)))

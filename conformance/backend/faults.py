@@ -29,6 +29,7 @@ NEEDS_INVALID = "invalid"  # an invalid request
 NEEDS_KEYS = "api_keys"  # the server is configured with API keys
 NEEDS_WRONG_KEY = "wrong_key"  # the request carries a key that is not configured
 NEEDS_NO_KEY = "no_key"  # the request carries no key
+# "logprobs", "tools", "response_format": the request asks for that optional feature
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,13 @@ _ALL: tuple[Fault, ...] = (
        NEEDS_STOP),
     _f("n_ignored", "parameters", "`n` is ignored: one choice comes back", NEEDS_N),
     _f("choice_index_wrong", "parameters", "choice indexes run 1..n instead of 0..n-1"),
+    _f("logprobs_ignored", "parameters",
+       "`logprobs: true` is accepted and silently ignored (logprobs stay null)", "logprobs"),
+    _f("tools_ignored", "parameters",
+       "`tools` are accepted and silently ignored (a text answer, no tool_calls)", "tools"),
+    _f("response_format_ignored", "parameters",
+       "`response_format` json_object / json_schema is accepted and silently ignored",
+       "response_format"),
     _f("length_reported_as_stop", "parameters",
        "finish_reason is \"stop\" when the max_tokens cap cut the answer", NEEDS_MAX_TOKENS),
     # --- errors

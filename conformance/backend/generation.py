@@ -93,6 +93,8 @@ class Completion:
     pieces: tuple[str, ...]
     finish_reason: str
     tokens: int
+    #: the length the tokens were drawn with (None: natural), to replay them for logprobs
+    drawn_length: int | None = None
 
     @property
     def text(self) -> str:
@@ -111,6 +113,84 @@ def _rng_seed(key: bytes, sampling: Sampling, index: int) -> int:
     return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big")
 
 
+#: the log-probability reported for a token the model could not have produced
+IMPOSSIBLE = -9999.0
+
+
+def _candidates(key: bytes, sampling: Sampling) -> list[str]:
+    order = list(VOCABULARY)
+    random.Random(key).shuffle(order)
+    return order[: max(2, math.ceil(sampling.top_p * len(order)))]
+
+
+def _sample(
+    key: bytes,
+    sampling: Sampling,
+    index: int,
+    length_bounds: tuple[int, int],
+    length: int | None,
+    with_probabilities: bool,
+) -> tuple[tuple[str, ...], int, tuple[dict[str, float], ...]]:
+    """Draw the tokens; with ``with_probabilities`` also each position's distribution.
+
+    The distribution is exact for the drawing rule below: a uniform draw from the
+    candidates, re-drawn up to three times to avoid a used word under a positive
+    penalty, or replaced by the previous word with probability ``-penalty / 4`` under
+    a negative one; greedy decoding and punctuation are certain.
+    """
+    rng = random.Random(_rng_seed(key, sampling, index))
+    natural = rng.randint(*length_bounds)
+    total = natural if length is None else length
+    candidates = _candidates(key, sampling)
+    k = len(candidates)
+    greedy = sampling.temperature == 0
+    penalty = sampling.presence_penalty + sampling.frequency_penalty
+    out: list[str] = []
+    used: set[str] = set()
+    probabilities: list[dict[str, float]] = []
+    cursor = 0
+    for position in range(total):
+        if position % 9 == 8:
+            mark = PUNCTUATION[(position // 9) % 2]
+            out.append(mark)
+            if with_probabilities:
+                probabilities.append({mark: 1.0})
+            continue
+        distribution: dict[str, float] | None = None
+        if greedy:
+            cursor = (cursor * 31 + 7 + position) % k
+            word = candidates[cursor]
+            distribution = {word: 1.0}
+        else:
+            word = rng.choice(candidates)
+            if penalty > 0:
+                if with_probabilities:
+                    r = len(used) / k
+                    fresh = (1 + r + r**2 + r**3) / k
+                    distribution = {w: (r**3 / k if w in used else fresh) for w in candidates}
+                for _ in range(3):
+                    if word not in used:
+                        break
+                    word = rng.choice(candidates)
+            elif penalty < 0 and used:
+                q = min(1.0, -penalty / 4)
+                previous = out[-1].strip() if out[-1] not in PUNCTUATION else None
+                if rng.random() < q and previous is not None:
+                    word = previous
+                if with_probabilities and previous is not None:
+                    distribution = {w: (1 - q) / k + (q if w == previous else 0.0)
+                                    for w in candidates}  # fmt: skip
+            if with_probabilities and distribution is None:
+                distribution = dict.fromkeys(candidates, 1 / k)
+        used.add(word)
+        prefix = "" if position == 0 else " "
+        out.append(prefix + word)
+        if with_probabilities:
+            assert distribution is not None
+            probabilities.append({prefix + w: p for w, p in distribution.items()})
+    return tuple(out), natural, tuple(probabilities)
+
+
 @lru_cache(maxsize=8192)
 def raw_tokens(
     key: bytes, sampling: Sampling, index: int, length_bounds: tuple[int, int], length: int | None
@@ -120,37 +200,50 @@ def raw_tokens(
     ``length`` forces how many tokens to produce (``None``: the natural length, which
     is drawn from ``length_bounds``). The first token has no leading space.
     """
-    rng = random.Random(_rng_seed(key, sampling, index))
-    natural = rng.randint(*length_bounds)
-    total = natural if length is None else length
-    order = list(VOCABULARY)
-    random.Random(key).shuffle(order)
-    keep = max(2, math.ceil(sampling.top_p * len(order)))
-    candidates = order[:keep]
-    greedy = sampling.temperature == 0
-    penalty = sampling.presence_penalty + sampling.frequency_penalty
-    out: list[str] = []
-    used: set[str] = set()
-    cursor = 0
-    for position in range(total):
-        if position % 9 == 8:
-            out.append(PUNCTUATION[(position // 9) % 2])
-            continue
-        if greedy:
-            cursor = (cursor * 31 + 7 + position) % len(candidates)
-            word = candidates[cursor]
-        else:
-            word = rng.choice(candidates)
-            if penalty > 0:
-                for _ in range(3):
-                    if word not in used:
-                        break
-                    word = rng.choice(candidates)
-            elif penalty < 0 and used and rng.random() < min(1.0, -penalty / 4):
-                word = out[-1].strip() if out[-1] not in PUNCTUATION else word
-        used.add(word)
-        out.append(word if position == 0 else " " + word)
-    return tuple(out), natural
+    tokens, natural, _ = _sample(key, sampling, index, length_bounds, length, False)
+    return tokens, natural
+
+
+def token_logprobs(
+    key: bytes,
+    sampling: Sampling,
+    index: int,
+    pieces: Sequence[str],
+    *,
+    top: int,
+    length_bounds: tuple[int, int],
+    length: int | None,
+) -> list[dict[str, object]]:
+    """OpenAI ``logprobs.content`` entries for the sent ``pieces`` of one choice.
+
+    Each entry is the natural log of the probability the drawing rule gave the token,
+    with the ``top`` most likely tokens at that position as alternatives (padded with
+    impossible ones, at :data:`IMPOSSIBLE`, when fewer are possible). A piece cut short
+    by a stop sequence reports its token's probability.
+    """
+    tokens, _, probabilities = _sample(key, sampling, index, length_bounds, length, True)
+    entries: list[dict[str, object]] = []
+    for piece, token, distribution in zip(pieces, tokens, probabilities, strict=False):
+        ranked = sorted(distribution.items(), key=lambda item: (-item[1], item[0] != token))[:top]
+        if len(ranked) < top:  # pad with tokens the rule could not have produced here
+            prefix = " " if token.startswith(" ") else ""
+            others = [prefix + w for w in VOCABULARY if prefix + w not in distribution]
+            ranked += [(other, 0.0) for other in others[: top - len(ranked)]]
+        entries.append(
+            {
+                "token": piece,
+                "logprob": _log(distribution.get(token, 0.0)),
+                "bytes": list(piece.encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": _log(p), "bytes": list(t.encode())} for t, p in ranked
+                ],
+            }
+        )
+    return entries
+
+
+def _log(probability: float) -> float:
+    return math.log(probability) if probability > 0 else IMPOSSIBLE
 
 
 def complete(
@@ -194,5 +287,5 @@ def complete(
                     if piece:
                         pieces.append(piece)
                     offset += len(token)
-                return Completion(tuple(pieces), "stop", position + 1)
-    return Completion(tokens[:limit], "length" if cut else "stop", limit)
+                return Completion(tuple(pieces), "stop", position + 1, forced)
+    return Completion(tokens[:limit], "length" if cut else "stop", limit, forced)

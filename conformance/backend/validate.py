@@ -1,11 +1,12 @@
 """Validation of Chat Completions requests, following the OpenAI specification.
 
 Every problem becomes a :class:`~conformance.backend.errors.RequestError` (400, the
-OpenAI envelope, ``param`` naming the offending field). Optional features the backend
-does not implement (tools, functions, logprobs, logit_bias, non-text response formats,
-audio, image input, predictions, web search, reasoning effort) are refused with a 400
-whose code is ``unsupported_parameter`` rather than silently ignored. Unknown top-level
-fields are refused like the OpenAI API does.
+OpenAI envelope, ``param`` naming the offending field). ``logprobs`` and
+``top_logprobs`` are implemented. Optional features the backend does not implement
+(tools, functions, logit_bias, non-text response formats, audio, image input,
+predictions, web search, reasoning effort) are refused with a 400 whose code is
+``unsupported_parameter`` rather than silently ignored. Unknown top-level fields are
+refused like the OpenAI API does.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class ChatRequest:
     stops: tuple[str, ...]
     sampling: Sampling
     ignore_eos: bool
+    #: None: no logprobs; otherwise how many alternatives per token (0..20)
+    top_logprobs: int | None = None
 
 
 def _kind(value: Any) -> str:
@@ -147,8 +150,11 @@ def _text_of(content: Any, role: str, param: str) -> str:
             raise _type_error(where, "an object", part)
         kind = part.get("type")
         if not isinstance(kind, str):
-            raise invalid(f"Missing required parameter: '{where}.type'.", f"{where}.type",
-                          "missing_required_parameter")  # fmt: skip
+            raise invalid(
+                f"Missing required parameter: '{where}.type'.",
+                f"{where}.type",
+                "missing_required_parameter",
+            )
         if kind == "text" or (kind == "refusal" and role == "assistant"):
             field = "text" if kind == "text" else "refusal"
             value = part.get(field)
@@ -174,8 +180,9 @@ def _text_of(content: Any, role: str, param: str) -> str:
 def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     messages = body.get("messages")
     if messages is None:
-        raise invalid("Missing required parameter: 'messages'.", "messages",
-                      "missing_required_parameter")  # fmt: skip
+        raise invalid(
+            "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
+        )
     if not isinstance(messages, list):
         raise _type_error("messages", "an array", messages)
     if not messages:
@@ -193,12 +200,18 @@ def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         extra = set(message) - MESSAGE_KEYS
         if extra:
             name = sorted(extra)[0]
-            raise invalid(f"Unrecognized field in '{where}': '{name}'.", f"{where}.{name}",
-                          "unknown_parameter")  # fmt: skip
+            raise invalid(
+                f"Unrecognized field in '{where}': '{name}'.",
+                f"{where}.{name}",
+                "unknown_parameter",
+            )
         role = message.get("role")
         if role is None:
-            raise invalid(f"Missing required parameter: '{where}.role'.", f"{where}.role",
-                          "missing_required_parameter")  # fmt: skip
+            raise invalid(
+                f"Missing required parameter: '{where}.role'.",
+                f"{where}.role",
+                "missing_required_parameter",
+            )
         if not isinstance(role, str):
             raise _type_error(f"{where}.role", "a string", role)
         if role not in ROLES:
@@ -215,13 +228,19 @@ def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
             if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
                 turns.append((role, ""))
                 continue
-            raise invalid(f"Missing required parameter: '{where}.content'.",
-                          f"{where}.content", "missing_required_parameter")  # fmt: skip
+            raise invalid(
+                f"Missing required parameter: '{where}.content'.",
+                f"{where}.content",
+                "missing_required_parameter",
+            )
         if role == "tool":
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str):
-                raise invalid(f"Missing required parameter: '{where}.tool_call_id'.",
-                              f"{where}.tool_call_id", "missing_required_parameter")  # fmt: skip
+                raise invalid(
+                    f"Missing required parameter: '{where}.tool_call_id'.",
+                    f"{where}.tool_call_id",
+                    "missing_required_parameter",
+                )
         turns.append((role, _text_of(content, role, f"{where}.content")))
     return tuple(turns)
 
@@ -263,11 +282,7 @@ def _optional_features(body: dict[str, Any]) -> None:
     logprobs = _bool(body, "logprobs")
     top = _number(body, "top_logprobs", 0, 20, integer=True)
     if top is not None and not logprobs:
-        raise invalid("Invalid 'top_logprobs': 'logprobs' must be true to use it.",
-                      "top_logprobs")  # fmt: skip
-    if logprobs:
-        raise invalid("Unsupported parameter: 'logprobs' is not supported by this backend.",
-                      "logprobs", "unsupported_parameter")  # fmt: skip
+        raise invalid("Invalid 'top_logprobs': 'logprobs' must be true to use it.", "top_logprobs")
     fmt = body.get("response_format")
     if fmt is not None:
         if not isinstance(fmt, dict):
@@ -291,8 +306,11 @@ def _optional_features(body: dict[str, Any]) -> None:
         if not isinstance(modalities, list) or not all(isinstance(m, str) for m in modalities):
             raise _type_error("modalities", "an array of strings", modalities)
         if any(m != "text" for m in modalities):
-            raise invalid("Unsupported value: only the 'text' modality is supported.",
-                          "modalities", "unsupported_value")  # fmt: skip
+            raise invalid(
+                "Unsupported value: only the 'text' modality is supported.",
+                "modalities",
+                "unsupported_value",
+            )
     choice = body.get("tool_choice")
     if choice is not None and choice != "none":
         raise invalid(
@@ -322,8 +340,12 @@ def _plain_fields(body: dict[str, Any]) -> None:
         if not isinstance(tier, str):
             raise _type_error("service_tier", "a string", tier)
         if tier not in SERVICE_TIERS:
-            raise invalid(f"Invalid value: '{tier}'. Supported values are: "
-                          + ", ".join(sorted(SERVICE_TIERS)) + ".", "service_tier")  # fmt: skip
+            raise invalid(
+                f"Invalid value: '{tier}'. Supported values are: "
+                + ", ".join(sorted(SERVICE_TIERS))
+                + ".",
+                "service_tier",
+            )
     verbosity = body.get("verbosity")
     if verbosity is not None and verbosity not in ("low", "medium", "high"):
         raise invalid("Invalid 'verbosity': expected 'low', 'medium' or 'high'.", "verbosity")
@@ -338,12 +360,10 @@ def validate_chat(body: Any) -> ChatRequest:
     unknown = body.keys() - ACCEPTED - UNSUPPORTED
     if unknown:
         name = sorted(unknown)[0]
-        raise invalid(f"Unrecognized request argument supplied: {name}", name,
-                      "unknown_parameter")  # fmt: skip
+        raise invalid(f"Unrecognized request argument supplied: {name}", name, "unknown_parameter")
     model = body.get("model")
     if model is None:
-        raise invalid("Missing required parameter: 'model'.", "model",
-                      "missing_required_parameter")  # fmt: skip
+        raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
     if not isinstance(model, str):
         raise _type_error("model", "a string", model)
     if not model:
@@ -363,8 +383,11 @@ def validate_chat(body: Any) -> ChatRequest:
         extra = set(options) - {"include_usage", "include_obfuscation"}
         if extra:
             name = sorted(extra)[0]
-            raise invalid(f"Unrecognized field in 'stream_options': '{name}'.",
-                          f"stream_options.{name}", "unknown_parameter")  # fmt: skip
+            raise invalid(
+                f"Unrecognized field in 'stream_options': '{name}'.",
+                f"stream_options.{name}",
+                "unknown_parameter",
+            )
         include_usage = bool(_bool(options, "include_usage"))
         _bool(options, "include_obfuscation")
     n = _number(body, "n", 1, MAX_N, integer=True)
@@ -397,6 +420,7 @@ def validate_chat(body: Any) -> ChatRequest:
         stops=stops,
         sampling=sampling,
         ignore_eos=ignore_eos,
+        top_logprobs=(int(body.get("top_logprobs") or 0)) if body.get("logprobs") else None,
     )
 
 

@@ -51,16 +51,16 @@ def _parse_messages(raw: Any) -> tuple[tuple[str, str], ...]:
             raise invalid(f"messages[{i}] must be an object.", "messages")
         role, content = message.get("role"), message.get("content")
         if role not in ROLES:
-            raise invalid(f"messages[{i}].role must be one of system, user, assistant.",
-                          "messages")  # fmt: skip
+            raise invalid(f"messages[{i}].role must be one of system, user, assistant.", "messages")
         if not isinstance(content, str):
             raise invalid(f"messages[{i}].content must be a string.", "messages")
         turns.append((role, content))
     return tuple(turns)
 
 
-async def handle_text_generation(scope: Scope, receive: Receive, send: Send,
-                                 ctx: RequestContext) -> None:  # fmt: skip
+async def handle_text_generation(
+    scope: Scope, receive: Receive, send: Send, ctx: RequestContext
+) -> None:
     """Serve one Wetrocloud text-generation request."""
     fault = ctx.fault_name
     content_type = b""
@@ -122,9 +122,15 @@ async def handle_text_generation(scope: Scope, receive: Receive, send: Send,
     await sleep_until(ctx.t0 + ctx.ttft + max(0, len(done.pieces) - 1) * ctx.itl)
     data = orjson.dumps(body)
     if fault == "huge_body":
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})  # fmt: skip
-        await send_endless(send, receive, b'{"response":"', b"amber " * 10923,
-                           ctx.config.huge_body_bytes)  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send_endless(
+            send, receive, b'{"response":"', b"amber " * 10923, ctx.config.huge_body_bytes
+        )
         return
     await send_body(send, 200, data)

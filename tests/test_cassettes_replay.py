@@ -271,3 +271,15 @@ def test_other_request_headers_take_part_in_the_match(no_network: None) -> None:
 def test_delayed_replay_yields_the_same_chunks(no_network: None) -> None:
     router = _router(_recorded(b'{"model": "m"}'), delays=True, time_scale=0.01)
     assert _post(router, {"model": "m"}).content == b"".join(c for _, c in CHUNKS)
+
+
+def test_the_router_is_a_respx_router_with_a_route_per_request(no_network: None) -> None:
+    router = _router(_recorded(b'{"model": "a"}'), _recorded(b'{"model": "b"}'))
+    assert [r.name for r in router.router.routes] == ["p#0", "p#1", "miss"]
+    _post(router, {"model": "b"})
+    _post(router, {"model": "b"})
+    with pytest.raises(CassetteMiss):
+        _post(router, {"model": "c"})
+    routes = router.router.routes
+    assert (routes["p#0"].call_count, routes["p#1"].call_count) == (0, 2)
+    assert routes["miss"].call_count == 1

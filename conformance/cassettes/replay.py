@@ -1,15 +1,16 @@
 """Serving recorded exchanges through respx, so the suites run with no network at all.
 
-:class:`ReplayRouter` builds a :class:`respx.Router` from cassettes: one route per
-distinct recorded request (see :mod:`conformance.cassettes.matching` for the rules) and a
-last route that answers everything else by raising :class:`CassetteMiss`. Its
+:class:`ReplayRouter` builds a :class:`respx.Router` from cassettes: one named route per
+distinct recorded request (``"<probe>#<n>"``, see :mod:`conformance.cassettes.matching`
+for the rules), whose side effect answers with the recorded responses in order, and a
+last route (``"miss"``) that answers everything else by raising :class:`CassetteMiss`. Its
 :meth:`ReplayRouter.transport` is an httpx transport (sync and async) to hand to any
 ``httpx.Client`` or to the engine.
 
 Recorded streams are replayed with their recorded chunking: the response body yields
 exactly the chunks that arrived when recording. With ``delays=True`` it also waits the
-recorded gaps (times ``time_scale``) before the headers and between chunks, so timing
-checks see the recorded pacing. Either way :meth:`ReplayRouter.restore` puts the recorded
+recorded gaps (times ``time_scale``) before each chunk, so timing checks see the recorded
+pacing (the headers come at once). Either way :func:`restore` puts the recorded
 relative arrival times (and a recorded transport error, such as a timeout, that the
 replay could only imitate) back into an exchange the wire client built during replay.
 """
@@ -19,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import httpx
 import respx
+from respx.patterns import Lookup, Pattern
 
 from conformance.cassettes._io import CassetteSet
 from conformance.cassettes.matching import DEFAULT_IGNORED_FIELDS, MatchKey, request_key
@@ -37,6 +40,18 @@ _HOP_HEADERS = frozenset({"content-encoding", "transfer-encoding", "connection",
 
 #: what the message of a miss starts with (the engine turns it into "skipped")
 MISS_PREFIX = "no recorded exchange matches"
+#: where a request's match key is cached while respx tries the routes
+_KEY_EXTENSION = "conformance_match_key"
+
+
+class _CassetteKey(Pattern):
+    """A respx pattern: the request's match key equals a recorded one."""
+
+    lookups = (Lookup.EQUAL,)
+    key = "conformance_cassette_key"
+
+    def parse(self, request: httpx.Request) -> Any:
+        return request.extensions.get(_KEY_EXTENSION)
 
 
 class CassetteMiss(httpx.TransportError):
@@ -167,7 +182,11 @@ class ReplayRouter:
                     entry = self._entries[key] = _Entry(key)
                 entry.exchanges.append(ex)
         self.router = respx.Router(assert_all_called=False, assert_all_mocked=True)
-        self.router.route(name="cassettes").mock(side_effect=self._answer)
+        for n, entry in enumerate(self._entries.values()):
+            name = f"{entry.exchanges[0].probe}#{n}"
+            route = self.router.route(_CassetteKey(entry.key), name=name)
+            route.mock(side_effect=self._answerer(entry))
+        self.router.route(name="miss").mock(side_effect=self._miss)
 
     # -- matching ---------------------------------------------------------------------
 
@@ -183,22 +202,41 @@ class ReplayRouter:
             ignore_fields=self.ignore_fields,
         )
 
-    def _answer(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        key = self.key_of(request)
+    def _cached_key(self, request: httpx.Request) -> MatchKey:
+        key = request.extensions.get(_KEY_EXTENSION)
+        if not isinstance(key, MatchKey):
+            request.read()
+            key = self.key_of(request)
+            request.extensions[_KEY_EXTENSION] = key
+        return key
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` through the respx router (its match key computed once)."""
+        self._cached_key(request)
+        return self.router.handler(request)
+
+    def _answerer(self, entry: _Entry) -> Callable[[httpx.Request], httpx.Response]:
+        """The side effect of ``entry``'s route: its next recorded answer."""
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            with self._lock:
+                recorded = entry.next()
+                self.served.append((entry.key, recorded))
+                self._answered[id(request)] = recorded
+            return self._response(recorded, request)
+
+        return answer
+
+    def _miss(self, request: httpx.Request) -> httpx.Response:
+        """The last route's side effect: no cassette holds the request."""
+        key = self._cached_key(request)
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                self.misses.append(key)
-                raise CassetteMiss(
-                    f"{MISS_PREFIX} {key.describe()} (the cassettes hold "
-                    f"{self.cassettes.exchanges} exchange(s); record them to replay this)",
-                    request=request,
-                )
-            recorded = entry.next()
-            self.served.append((key, recorded))
-            self._answered[id(request)] = recorded
-        return self._response(recorded, request)
+            self.misses.append(key)
+        raise CassetteMiss(
+            f"{MISS_PREFIX} {key.describe()} (the cassettes hold "
+            f"{self.cassettes.exchanges} exchange(s); record them to replay this)",
+            request=request,
+        )
 
     def _response(self, recorded: Exchange, request: httpx.Request) -> httpx.Response:
         error = _transport_error(recorded, request)
@@ -232,7 +270,7 @@ class ReplayRouter:
 
     def transport(self) -> httpx.MockTransport:
         """An httpx transport (usable by sync and async clients) backed by this router."""
-        return httpx.MockTransport(self.router.handler)
+        return httpx.MockTransport(self.handler)
 
     def answered(self, request: httpx.Request) -> Exchange | None:
         """The recorded exchange that answered ``request`` (once; ``None`` if none did)."""

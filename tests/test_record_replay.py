@@ -232,3 +232,14 @@ def _statuses_with_timeout(
     )
     run = asyncio.run(arun_checks(config))
     return {r.id: r.status.value for r in run.checks}
+
+
+def test_record_from_an_unreachable_target_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "none"
+    argv = ["record", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1"]
+    assert _run([*argv, "--out", str(out), "--timeout", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("conformance: cannot reach http://127.0.0.1:9/v1")
+    assert not out.exists() or not any(out.iterdir())

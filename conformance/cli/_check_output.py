@@ -112,7 +112,8 @@ def print_summary(
             f"{document.get('provider')} at {document.get('base_url')} "
             f"(model {document.get('model')}, {target.get('mode', 'live')})",
             style="bold",
-        )
+        ),
+        soft_wrap=True,
     )
     console.print(_count_table(checks))
     order = {s: i for i, s in enumerate(_SEVERITIES)}
@@ -126,19 +127,19 @@ def print_summary(
         line.append(f"[{item.get('severity')}] ", style="bold")
         line.append(f"{item['id']}", style="bold")
         line.append(f"  {item.get('title', '')}\n        {item.get('detail', '')}")
-        console.print(line)
+        console.print(line, soft_wrap=True)
     for item in (c for c in checks if c.get("status") == "warned"):
         line = Text()
         line.append("WARNED  ", style=_STYLE["warned"])
         line.append(f"{item['id']}  {item.get('detail', '')}")
-        console.print(line)
+        console.print(line, soft_wrap=True)
     if verbose:
         skipped = [c for c in checks if c.get("status") == "skipped"]
         reasons: dict[str, int] = {}
         for item in skipped:
             reasons[str(item.get("detail", ""))] = reasons.get(str(item.get("detail", "")), 0) + 1
         for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:8]:
-            console.print(Text(f"skipped {n:3}  {reason}", style="dim"))
+            console.print(Text(f"skipped {n:3}  {reason}", style="dim"), soft_wrap=True)
     summary = document.get("summary", {})
     verdict = "FAILED" if summary.get("failed") or summary.get("error") else "PASSED"
     parts = ", ".join(f"{summary.get(s, 0)} {s}" for s in _STATUSES)
@@ -147,5 +148,6 @@ def print_summary(
             f"{verdict}: {len(checks)} checks ({parts}) in {elapsed:.1f} s, "
             f"{target.get('requests_sent', 0)} requests",
             style=_STYLE["failed" if verdict == "FAILED" else "passed"],
-        )
+        ),
+        soft_wrap=True,
     )

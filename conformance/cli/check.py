@@ -188,7 +188,7 @@ def command(
 
     load_families()
     console = Console(stderr=False, highlight=False, soft_wrap=False)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     notes: list[str] = []
     started = time.perf_counter()
     with _run_config(

@@ -257,3 +257,12 @@ def test_write_recording_refuses_to_overwrite_without_force(tmp_path: Path) -> N
     loaded = read_cassettes([tmp_path])
     assert [c.probe for c in loaded.cassettes] == ["stream"]
     assert loaded.meta("base_url") == "http://h/v1"
+
+
+def test_annotations_that_are_not_plain_data_are_written_plainly(tmp_path: Path) -> None:
+    ex = _exchange()
+    ex.meta = {"params": {"stop": ("3", "4")}, "odd": {1, 2} and object(), "b": b"x"}
+    path = write_cassette(tmp_path / "m.yaml", Cassette("stream", [ex]), Redactor())
+    meta = read_cassette(path).exchanges[0].meta
+    assert meta["params"] == {"stop": ["3", "4"]}
+    assert isinstance(meta["odd"], str) and meta["b"] == "b'x'"

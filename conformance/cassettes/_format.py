@@ -37,6 +37,7 @@ times are relative to a send time of 0, with SSE events re-parsed from the chunk
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,11 @@ def headers_from_data(data: Any, *, where: str, lower: bool) -> list[tuple[str, 
     return out
 
 
+def plain_data(value: Any) -> Any:
+    """``value`` as plain JSON-like data (tuples become lists, anything else its repr)."""
+    return json.loads(json.dumps(value, default=repr, ensure_ascii=False))
+
+
 def exchange_to_data(exchange: Exchange) -> dict[str, Any]:
     """One exchange as cassette data (times relative to its send time)."""
     t0 = exchange.t_send_ns
@@ -149,7 +155,7 @@ def exchange_to_data(exchange: Exchange) -> dict[str, Any]:
             "end_ms": _ms(exchange.t_end_ns, t0),
         },
         "error": None,
-        "meta": dict(exchange.meta),
+        "meta": plain_data(exchange.meta),
     }
     if exchange.error is not None:
         data["error"] = {

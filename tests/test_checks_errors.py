@@ -229,3 +229,32 @@ def test_badly_formed_mid_stream_errors_fail() -> None:
         assert str(verdict.status) == "failed", (type(fake).__name__, verdict.detail)
         assert needle in verdict.detail, verdict.detail
         assert verdict.evidence["bad"]
+
+
+# --------------------------------------------------------------------------- Wetrocloud
+
+
+def test_wetrocloud_invalid_forms_against_the_reference_backend() -> None:
+    """Multipart cases (malformed form, messages not JSON / not an array, missing fields)
+    are refused by the correct backend and caught when accepted or answered 500."""
+    from conformance.backend import BackendConfig, serve_in_thread
+    from conformance.engine import RunConfig, run_checks
+
+    verdicts: dict[str | None, dict[str, str]] = {}
+    with serve_in_thread(BackendConfig()) as root:
+        for fault in (None, "invalid_accepted", "invalid_500"):
+            prefix = root + (f"/fault/{fault}" if fault else "")
+            provider = get_provider("wetrocloud", base_url=prefix)
+            result = run_checks(
+                RunConfig(
+                    provider=provider, api_key="k", only="errors", max_requests=None, timeout=10
+                )
+            )
+            verdicts[fault] = {r.id: str(r.status) for r in result.checks}
+    assert verdicts[None] == {
+        "errors.invalid_refused": "passed",
+        "errors.no_server_error": "passed",
+        "errors.envelope": "passed",
+    }
+    assert verdicts["invalid_accepted"]["errors.invalid_refused"] == "failed"
+    assert verdicts["invalid_500"]["errors.no_server_error"] == "failed"

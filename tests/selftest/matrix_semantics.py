@@ -6,8 +6,8 @@ backend's answer where the backend has no fault for the property.
 
 Notes on the choices:
 
-- the optional features (logprobs, tools, JSON mode) are refused by the correct backend
-  (so their checks are skipped there) and accepted but ignored under ``invalid_accepted``,
+- the optional features (logprobs, tools, JSON mode) are honoured or refused by the
+  correct backend (passed or skipped); their mocks accept them and answer plain text,
   which is exactly "silently ignored";
 - ``semantics.stream_matches_plain`` and ``semantics.seed`` are warn-only: their faults
   make them warn.
@@ -83,6 +83,47 @@ def _seed_ignored(
     return rewrite_json(vary)(request, status, headers, body)
 
 
+def _sent(request: httpx.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _plain_completion(sent: dict[str, Any], content: str) -> dict[str, Any]:
+    """A valid chat.completion with plain text content, for a request the backend refused."""
+    return {
+        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000,
+        "model": sent.get("model", "mock"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
+                                             "refusal": None},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }  # fmt: skip
+
+
+def _ignores(feature: str) -> Any:
+    """Accept requests using ``feature`` and answer plain text without it (silently ignored),
+    whether the backend itself supports the feature or refuses it."""
+
+    def uses(sent: dict[str, Any]) -> bool:
+        if feature == "response_format":
+            return (sent.get("response_format") or {}).get("type") == "json_object"
+        return bool(sent.get(feature))
+
+    def rewrite(
+        request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        sent = _sent(request)
+        if not uses(sent) or sent.get("stream"):
+            return status, headers, body
+        answer = _plain_completion(sent, "sunny words and no structure")
+        return 200, [("content-type", "application/json")], json.dumps(answer).encode()
+
+    return rewrite
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -92,6 +133,12 @@ MOCKS: dict[str, MockFault] = {
                   "the streamed text differs from the plain one at temperature 0",
                   rewrite_chunks(_stream_differs)),
         MockFault("mock:seed_ignored", _OAI, "the same seed gives different texts", _seed_ignored),
+        MockFault("mock:logprobs_ignored", _OAI, "logprobs: true accepted, no logprobs returned",
+                  _ignores("logprobs")),
+        MockFault("mock:tools_ignored", _OAI, "a forced tool call answered in plain text",
+                  _ignores("tools")),
+        MockFault("mock:json_mode_ignored", _OAI, "JSON mode accepted, free text returned",
+                  _ignores("response_format")),
     )
 }  # fmt: skip
 
@@ -115,7 +162,7 @@ TRIPS: dict[str, list[str]] = {
     "semantics.multi_turn": ["mock:multi_turn_refused"],
     "semantics.stream_matches_plain": ["mock:stream_text_differs"],
     "semantics.seed": ["mock:seed_ignored"],
-    "semantics.logprobs": ["invalid_accepted"],
-    "semantics.tools": ["invalid_accepted"],
-    "semantics.json_mode": ["invalid_accepted"],
+    "semantics.logprobs": ["mock:logprobs_ignored"],
+    "semantics.tools": ["mock:tools_ignored"],
+    "semantics.json_mode": ["mock:json_mode_ignored"],
 }

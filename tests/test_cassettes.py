@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import httpx
@@ -266,3 +267,24 @@ def test_annotations_that_are_not_plain_data_are_written_plainly(tmp_path: Path)
     meta = read_cassette(path).exchanges[0].meta
     assert meta["params"] == {"stop": ["3", "4"]}
     assert isinstance(meta["odd"], str) and meta["b"] == "b'x'"
+
+
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=60),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=60),
+    st.lists(st.integers(min_value=0, max_value=200), max_size=6),
+)
+def test_a_key_split_anywhere_across_chunks_never_survives(
+    before: str, after: str, cuts: list[int]
+) -> None:
+    body = (before + KEY + after + KEY).encode("utf-8")
+    points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
+    chunks = [(i, body[a:b]) for i, (a, b) in enumerate(itertools.pairwise(points))]
+    chunks = [(t, c) for t, c in chunks if c]
+    redacted = Redactor([KEY]).chunks(chunks)
+    joined = b"".join(c for _, c in redacted)
+    assert KEY.encode() not in joined
+    assert joined == body.replace(KEY.encode(), b"<API_KEY>")
+    # chunk times stay in order and come from the original chunks
+    times = [t for t, _ in redacted]
+    assert times == sorted(times) and set(times) <= {t for t, _ in chunks}

@@ -418,3 +418,48 @@ def test_locust_arguments_never_carry_the_key(
         BenchSpec(users=[8]), "http://h/v1", 8.0, tmp_path / "r.json", embedded=False
     )
     assert closed[-1] == "BenchUser" and "--true-ttft-ms" not in closed
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b'data: {"a":1}\n\n', b'data:{"b":2}\n\ndata: [DONE]\n\n'],
+        [b": ping\n", b"data: x\n\n"],
+        [b"data: x\n\n", b"data: y\n", b"\n"],
+        [b"data: x\n\ndata: y\ndata: z\n\n"],
+        [b"data: x\n\n\n\ndata: y\n\n"],
+    ],
+)
+def test_whole_event_fast_path_matches_the_reference(pieces: list[bytes]) -> None:
+    body = b"".join(pieces)
+    cuts = list(itertools.accumulate(len(p) for p in pieces))
+    assert _fast(body, cuts)[0] == _reference(body, cuts)
+
+
+def test_snapshot_becomes_a_partial_result() -> None:
+    from conformance.loadgen.result import result_from_snapshot
+
+    meta = {
+        "provider": "openai",
+        "base_url": "u",
+        "model": "m",
+        "stream": True,
+        "users": 4,
+        "rate": None,
+        "arrival": None,
+        "workers": 1,
+        "duration_s": 5.0,
+        "warmup_s": 1.0,
+        "started_wall": 100.0,
+        "stopped_wall": 104.0,
+        "partial": False,
+        "true_ttft_ms": None,
+        "true_itl_ms": None,
+        "notes": [],
+    }
+    snap = json.loads(
+        json.dumps({"final": False, "snapshot": True, "meta": meta, "raw": _aggregate().to_wire()})
+    )
+    result = result_from_snapshot(snap)
+    assert result["partial"] is True and result["metrics"]["requests"] == 20
+    assert result["metrics"]["ttft_ms"]["p50"] is not None

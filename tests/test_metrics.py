@@ -285,3 +285,33 @@ def test_aggregate_merge_across_processes_is_lossless() -> None:
     assert a == b
     assert a["schedule_delay_ms"]["p50"] == pytest.approx(2.0, abs=0.01)
     assert master.timeseries(0.0) == one.timeseries(0.0)
+
+
+@given(
+    values=st.lists(
+        st.floats(min_value=0.0005, max_value=3_000_000.0, allow_nan=False),
+        min_size=1,
+        max_size=300,
+    )
+)
+def test_fast_summary_is_hdrhistograms_own(values: list[float]) -> None:
+    h = LatencyHistogram()
+    for v in values:
+        h.record_ms(v)
+    assert h.summary() == h.reference_summary()
+    for p in (0.1, 25.0, 99.9, 100.0):
+        assert h.percentile_ms(p) == h._h.get_value_at_percentile(p) / 1000.0
+
+
+def test_wire_form_is_stable_while_rows_are_cached() -> None:
+    window = Window(start=0.0, warmup_s=0.0, duration_s=None)
+    agg = RunAggregate()
+    agg.record(_timing(0, 40, 100), 1.0, 2.5, window)
+    first = agg.to_wire()
+    agg.record(_timing(0, 60, 120), 1.0, 2.7, window)  # the same second changes
+    agg.record(_timing(0, 50, 110), 1.0, 3.2, window)  # a new second
+    second = agg.to_wire(pause=lambda: None)
+    assert first["series"]["2"] != second["series"]["2"] and "3" in second["series"]
+    fresh = RunAggregate()
+    fresh.merge_wire(second)
+    assert fresh.timeseries(0.0) == agg.timeseries(0.0)

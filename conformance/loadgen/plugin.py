@@ -194,17 +194,15 @@ class ProcessState:
 
     # -- results (master or local process) ------------------------------------------------
 
-    def result(self, *, final: bool) -> dict[str, Any] | None:
-        """The bench result so far (``None`` before any target was used)."""
+    def _meta(self, *, final: bool) -> dict[str, Any] | None:
+        """The keyword arguments of :func:`build_result` other than the aggregate."""
         if self.started_wall is None:
             return None
         opts = self.options
         now = self.stopped_wall if self.stopped_wall is not None else time.time()
         run_time = self._run_time()
         stopped_early = run_time is not None and (now - self.started_wall) < run_time - 1.0
-        partial = (not final) or self.worker_lost or stopped_early
         users = self._parsed("num_users")
-        workers = int(self._parsed("load_worker_count", 1) or 1)
         from conformance.providers import get_provider
 
         provider = get_provider(
@@ -220,36 +218,73 @@ class ProcessState:
         notes = []
         if self.worker_lost:
             notes.append("a worker process was lost during the run; its last seconds are missing")
-        if stopped_early:
+        if final and stopped_early:
             notes.append("the run was stopped before its duration")
-        return build_result(
-            self.aggregate,
-            provider=provider.name,
-            base_url=provider.base_url,
-            model=provider.model,
-            stream=stream,
-            users=int(users) if users is not None else None,
-            rate=opts.rate if open_loop else None,
-            arrival=str(opts.arrival) if open_loop else None,
-            workers=workers,
-            duration_s=run_time,
-            warmup_s=opts.warmup_s,
-            started_wall=self.started_wall,
-            stopped_wall=now,
-            partial=partial,
-            true_ttft_ms=opts.true_ttft_ms,
-            true_itl_ms=opts.true_itl_ms,
-            notes=notes,
-        )
+        return {
+            "provider": provider.name,
+            "base_url": provider.base_url,
+            "model": provider.model,
+            "stream": stream,
+            "users": int(users) if users is not None else None,
+            "rate": opts.rate if open_loop else None,
+            "arrival": str(opts.arrival) if open_loop else None,
+            "workers": int(self._parsed("load_worker_count", 1) or 1),
+            "duration_s": run_time,
+            "warmup_s": opts.warmup_s,
+            "started_wall": self.started_wall,
+            "stopped_wall": now,
+            "partial": (not final) or self.worker_lost or stopped_early,
+            "true_ttft_ms": opts.true_ttft_ms,
+            "true_itl_ms": opts.true_itl_ms,
+            "notes": notes,
+        }
+
+    def result(self) -> dict[str, Any] | None:
+        """The finished bench result (``None`` before the run started)."""
+        meta = self._meta(final=True)
+        return None if meta is None else build_result(self.aggregate, **meta)
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """What was measured so far, cheap to make while the run goes on.
+
+        The raw aggregate (encoded histograms, samples) with the result's metadata and
+        a small progress summary; :func:`conformance.loadgen.result.result_from_snapshot`
+        turns it into a (partial) bench result in another process.
+        """
+        meta = self._meta(final=False)
+        if meta is None:
+            return None
+        agg = self.aggregate
+        raw = agg.to_wire(pause=lambda: gevent.sleep(0))
+        elapsed = time.time() - meta["started_wall"]
+        window = max(elapsed - self.options.warmup_s, 1e-9)
+        counts = agg.counts
+        progress = {
+            "elapsed_s": round(elapsed, 3),
+            "requests": counts["requests"],
+            "failures": counts["failures"],
+            "requests_per_s": round(counts["window_requests"] / window, 3)
+            if elapsed > self.options.warmup_s
+            else 0.0,
+            "output_tokens_per_s": round(counts["window_output_tokens"] / window, 3)
+            if elapsed > self.options.warmup_s
+            else 0.0,
+            "ttft_p50_ms": agg.hists["ttft"].percentile_ms(50),
+        }
+        return {"final": False, "snapshot": True, "meta": meta, "raw": raw, "progress": progress}
 
     def write(self, *, final: bool) -> None:
-        """Write the result to ``--result-json`` (if given)."""
+        """Write the result (final) or a snapshot to ``--result-json`` (if given)."""
         path = self.options.result_json
         if not path:
             return
-        data = self.result(final=final)
+        if final:
+            data = self.result()
+            if data is not None:
+                data["final"] = True
+        else:
+            data = self.snapshot()
         if data is not None:
-            data["final"] = final
             write_json_atomic(path, data)
 
 

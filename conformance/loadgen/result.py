@@ -19,7 +19,12 @@ import orjson
 from conformance._version import __version__
 from conformance.metrics import RunAggregate, Summary
 
-__all__ = ["apply_server_lateness", "build_result", "write_json_atomic"]
+__all__ = [
+    "apply_server_lateness",
+    "build_result",
+    "result_from_snapshot",
+    "write_json_atomic",
+]
 
 _STATS = ("mean", "p50", "p90", "p99")
 
@@ -194,3 +199,12 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def result_from_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The (partial) bench result from a snapshot a load process wrote while running."""
+    agg = RunAggregate()
+    agg.merge_wire(snapshot["raw"])
+    meta = dict(snapshot["meta"])
+    meta["partial"] = True
+    return build_result(agg, **meta)

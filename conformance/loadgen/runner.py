@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.errors import ConfigError
-from conformance.loadgen.result import apply_server_lateness
+from conformance.loadgen.result import apply_server_lateness, result_from_snapshot
 
 __all__ = ["BenchInterrupted", "BenchSpec", "run_bench"]
 
@@ -259,17 +259,29 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _progress_line(data: dict[str, Any] | None, elapsed: float, spec: BenchSpec, step: str) -> str:
-    head = f"[{step}] {elapsed:5.1f}s/{spec.duration_s:g}s"
-    if not data:
-        return f"{head}  starting..."
-    m = data.get("metrics", {})
-    ttft = (m.get("ttft_ms") or {}).get("p50")
+def _progress_line(data: dict[str, Any] | None, spec: BenchSpec, step: str) -> str:
+    """One line: elapsed time, requests, TTFT p50 and throughput."""
+    if data is not None and "progress" in data:
+        p = data["progress"]
+    elif data is not None and "metrics" in data:
+        m = data["metrics"]
+        p = {
+            "elapsed_s": data.get("duration_s", 0.0),
+            "requests": m.get("requests", 0),
+            "failures": m.get("failures", 0),
+            "requests_per_s": m.get("requests_per_s", 0.0),
+            "output_tokens_per_s": m.get("output_tokens_per_s", 0.0),
+            "ttft_p50_ms": (m.get("ttft_ms") or {}).get("p50"),
+        }
+    else:
+        return f"[{step}]   0.0s/{spec.duration_s:g}s  starting..."
+    ttft = p.get("ttft_p50_ms")
     ttft_text = "-" if ttft is None else f"{ttft:.1f} ms"
     return (
-        f"{head}  requests {m.get('requests', 0)} (failed {m.get('failures', 0)})"
-        f"  TTFT p50 {ttft_text}  {m.get('requests_per_s', 0):.1f} req/s"
-        f"  {m.get('output_tokens_per_s', 0):.0f} tok/s"
+        f"[{step}] {float(p.get('elapsed_s') or 0.0):5.1f}s/{spec.duration_s:g}s"
+        f"  requests {p.get('requests', 0)} (failed {p.get('failures', 0)})"
+        f"  TTFT p50 {ttft_text}  {float(p.get('requests_per_s') or 0.0):.1f} req/s"
+        f"  {float(p.get('output_tokens_per_s') or 0.0):.0f} tok/s"
     )
 
 
@@ -336,13 +348,13 @@ def _run_step(
                     break
                 if progress is not None and now - last_shown >= 1.0:
                     last_shown = now
-                    data = _read(out)
-                    elapsed = data.get("duration_s", 0.0) if data else 0.0
-                    progress(_progress_line(data, float(elapsed), spec, step), False)
+                    progress(_progress_line(_read(out), spec, step), False)
         except KeyboardInterrupt:
             interrupted = True
             _stop(process, spec.drain_s + 15)
     result = _read(out)
+    if result is not None and result.get("snapshot"):
+        result = result_from_snapshot(result)  # the load process did not finish its result
     secrets = [os.environ.get(spec.api_key_env or "", "")]
     if result is None:
         tail = _redact(log_path.read_text("utf-8", "replace"), secrets).strip().splitlines()[-5:]
@@ -364,7 +376,7 @@ def _run_step(
     if root is not None:
         apply_server_lateness(result, _stats(root))
     if progress is not None:
-        progress(_progress_line(result, float(result.get("duration_s", 0.0)), spec, step), True)
+        progress(_progress_line(result, spec, step), True)
     if interrupted:
         raise BenchInterrupted(result)
     return result

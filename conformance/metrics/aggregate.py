@@ -15,6 +15,7 @@ inside the window, whenever they were sent, divided by its length.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from conformance.metrics.histogram import LatencyHistogram, Summary, summarize_values
@@ -77,6 +78,8 @@ class RunAggregate:
         self.last_done_wall: float | None = None
         #: CPU seconds the load-generating processes spent during the run (summed)
         self.cpu_s = 0.0
+        #: encoded histograms of time-series rows that have not changed since
+        self._encoded_rows: dict[int, tuple[str, str]] = {}
         self._capacity = sample_capacity
         self._seed = seed
 
@@ -90,6 +93,7 @@ class RunAggregate:
             self.last_done_wall = done_wall
         ok = t.error is None
         second = int(done_wall)
+        self._encoded_rows.pop(second, None)
         row = self.series.get(second)
         if row is None:
             row = self.series[second] = [0, 0, 0, LatencyHistogram(2), LatencyHistogram(2)]
@@ -165,17 +169,31 @@ class RunAggregate:
 
     # -- merging ----------------------------------------------------------------------
 
-    def to_wire(self) -> dict[str, Any]:
-        """A JSON-ready form of everything recorded (sent from a worker to the master)."""
+    def to_wire(self, pause: Callable[[], None] | None = None) -> dict[str, Any]:
+        """A JSON-ready form of everything recorded (sent from a worker to the master).
+
+        ``pause`` is called between the pieces of work, so that a cooperative caller
+        (a gevent greenlet) can let others run while a large aggregate is encoded.
+        """
+        step = pause or (lambda: None)
+        hists = {}
+        for n, h in self.hists.items():
+            if h.count:
+                hists[n] = h.encode()
+                step()
+        series = {}
+        for sec, row in self.series.items():
+            enc = self._encoded_rows.get(sec)
+            if enc is None:
+                enc = self._encoded_rows[sec] = (row[3].encode(), row[4].encode())
+            series[str(sec)] = [row[0], row[1], row[2], enc[0], enc[1]]
+        step()
         return {
             "counts": dict(self.counts),
             "errors": dict(self.errors),
-            "hists": {n: h.encode() for n, h in self.hists.items() if h.count},
+            "hists": hists,
             "samples": {n: r.to_wire() for n, r in self.samples.items() if r.seen},
-            "series": {
-                str(sec): [row[0], row[1], row[2], row[3].encode(), row[4].encode()]
-                for sec, row in self.series.items()
-            },
+            "series": series,
             "first_send_wall": self.first_send_wall,
             "last_done_wall": self.last_done_wall,
             "cpu_s": self.cpu_s,
@@ -193,6 +211,7 @@ class RunAggregate:
                 self.samples[name].merge(Reservoir.from_wire(wire, self._capacity, self._seed))
         for sec_text, (req, fail, tok, ttft, e2e) in data.get("series", {}).items():
             sec = int(sec_text)
+            self._encoded_rows.pop(sec, None)
             row = self.series.get(sec)
             if row is None:
                 row = self.series[sec] = [0, 0, 0, LatencyHistogram(2), LatencyHistogram(2)]

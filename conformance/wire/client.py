@@ -22,6 +22,11 @@ Reading rules:
   discard it); it is described in ``meta["sse_unterminated"]`` (data, raw, t_ns) and
   flagged in ``observations.unterminated_last_event``.
 
+Secrets (each request's ``api_key`` and the client's ``secrets``) are replaced by
+``<redacted>`` everywhere in the record: request URL, headers and body, and also the
+response headers, body, chunks, events and error messages, since a careless server may
+echo the key back (see :mod:`conformance.wire.redact`).
+
 Limits: a connect timeout, a read timeout (longest silence between bytes) and a total
 timeout over the whole exchange, enforced even when bytes keep dribbling in; and a body
 size cap, past which the rest is discarded (``ErrorKind.TOO_LARGE``).

@@ -361,3 +361,13 @@ def test_results_without_kind_are_accepted() -> None:
     r: dict[str, Any] = sample("check_weai.json")
     del r["kind"]
     assert "weai · llama3.1-8B" in render_html([r])
+
+
+def test_plot_labels_are_escaped_and_never_parsed_as_math() -> None:
+    """Target labels reach plot legends: the SVG text must be escaped, '$' kept literal."""
+    a = synthetic_bench(np.linspace(10, 20, 40), model=XSS)
+    b = synthetic_bench(np.linspace(12, 25, 40), model="$\\frac{1}{0$ broken math")
+    html = render_html([a, b])
+    assert "TTFT across targets" in html
+    assert "alert('pwned')</script>" not in html and html.count("<script") == 1
+    assert "$\\frac{1}{0$ broken math" in html

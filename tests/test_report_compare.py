@@ -168,3 +168,18 @@ def test_bootstrap_interval_is_deterministic_and_covers_the_truth() -> None:
     assert one == two and one is not None
     assert one[0].low < one[0].point < one[0].high
     assert bootstrap_diff(a[:5], b, [0.5]) is None
+
+
+def test_fast_quantile_bootstrap_matches_plain_resampling() -> None:
+    """Counting draws instead of sorting resamples gives the same bootstrap distribution."""
+    from conformance.report._stats import _boot_quantiles
+
+    x = np.random.default_rng(3).normal(0.0, 1.0, 300)
+    qs = np.array([0.5, 0.9, 0.99])
+    fast = _boot_quantiles(x, qs, 3000, np.random.default_rng(1))
+    idx = np.random.default_rng(2).integers(0, len(x), size=(3000, len(x)))
+    plain = np.quantile(x[idx], qs, axis=1)
+    assert np.allclose(fast.mean(axis=1), plain.mean(axis=1), atol=0.02)
+    assert np.allclose(fast.std(axis=1), plain.std(axis=1), rtol=0.1)
+    # every bootstrap quantile is one of the data's values or between two neighbours
+    assert fast.min() >= x.min() and fast.max() <= x.max()

@@ -438,6 +438,8 @@ def _facts(results: Sequence[dict[str, Any]], labels: Sequence[Any]) -> list[dic
             {
                 "kind": "Conformance" if r["kind"] == "check" else "Performance",
                 "target": t.label,
+                "provider": str(r.get("provider") or fmt.NA),
+                "model": str(r.get("model") or fmt.NA),
                 "base_url": str(r.get("base_url") or fmt.NA),
                 "load": result_load_label(r) if r["kind"] == "bench" else _check_mode(r),
                 "duration": _duration(r),

@@ -60,22 +60,13 @@ def bootstrap_diff(
         a = rng.choice(a, MAX_SAMPLES, replace=False)
     if len(b) > MAX_SAMPLES:
         b = rng.choice(b, MAX_SAMPLES, replace=False)
-    qs = None if quantiles is None else np.asarray(quantiles, dtype=float)
-
-    def stat(x: np.ndarray) -> np.ndarray:
-        # x has shape (k, n): one statistic per row (and per quantile).
-        if qs is None:
-            return np.asarray(x.mean(axis=-1))[None, ...]
-        return np.asarray(np.quantile(x, qs, axis=-1))
-
-    point = stat(b[None, :])[:, 0] - stat(a[None, :])[:, 0]
-    diffs = np.empty((1 if qs is None else len(qs), resamples))
-    chunk = max(1, 400_000 // max(len(a), len(b)))
-    for start in range(0, resamples, chunk):
-        k = min(chunk, resamples - start)
-        ra = a[rng.integers(0, len(a), size=(k, len(a)))]
-        rb = b[rng.integers(0, len(b), size=(k, len(b)))]
-        diffs[:, start : start + k] = stat(rb) - stat(ra)
+    if quantiles is None:
+        point = np.array([b.mean() - a.mean()])
+        diffs = (_boot_means(b, resamples, rng) - _boot_means(a, resamples, rng))[None, :]
+    else:
+        qs = np.asarray(quantiles, dtype=float)
+        point = np.quantile(b, qs) - np.quantile(a, qs)
+        diffs = _boot_quantiles(b, qs, resamples, rng) - _boot_quantiles(a, qs, resamples, rng)
     tail = (1.0 - confidence) / 2.0
     lows = np.quantile(diffs, tail, axis=1)
     highs = np.quantile(diffs, 1.0 - tail, axis=1)
@@ -83,3 +74,47 @@ def bootstrap_diff(
         Interval(float(p), float(lo), float(hi))
         for p, lo, hi in zip(point, lows, highs, strict=True)
     ]
+
+
+def _chunk(n: int) -> int:
+    """Resamples per batch, so a batch holds about 400 000 numbers."""
+    return max(1, 400_000 // max(n, 1))
+
+
+def _boot_means(x: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    out = np.empty(resamples)
+    for start in range(0, resamples, _chunk(len(x))):
+        k = min(_chunk(len(x)), resamples - start)
+        out[start : start + k] = x[rng.integers(0, len(x), size=(k, len(x)))].mean(axis=1)
+    return out
+
+
+def _boot_quantiles(
+    x: np.ndarray, qs: np.ndarray, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Quantiles ``qs`` of ``resamples`` bootstrap resamples of ``x``, shape (len(qs), resamples).
+
+    No resample is sorted: a resample is the count of times each sorted value was drawn,
+    and its r-th order statistic is the value where the running count passes r. The
+    quantile interpolates linearly between order statistics, as ``numpy.quantile`` does.
+    """
+    xs = np.sort(x)
+    n = len(xs)
+    h = (n - 1) * qs
+    lo = np.floor(h).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = h - lo
+    ranks = np.concatenate([lo, hi])
+    out = np.empty((len(qs), resamples))
+    step = _chunk(n)
+    offsets = (np.arange(step, dtype=np.int64) * n)[:, None]
+    for start in range(0, resamples, step):
+        k = min(step, resamples - start)
+        draws = rng.integers(0, n, size=(k, n), dtype=np.int64) + offsets[:k]
+        running = np.bincount(draws.ravel(), minlength=k * n).reshape(k, n).cumsum(axis=1)
+        for row in range(k):
+            # where the running count first exceeds r: the r-th smallest drawn value (0-based)
+            j = np.searchsorted(running[row], ranks, side="right")
+            j_lo, j_hi = j[: len(qs)], j[len(qs) :]
+            out[:, start + row] = xs[j_lo] + frac * (xs[j_hi] - xs[j_lo])
+    return out

@@ -450,3 +450,19 @@ def test_valid_variants_differ_on_the_wire(target: Target) -> None:
             continue  # same bytes, different network writes
         _, data = target.stream(name)
         assert data != reference, name
+
+
+@pytest.mark.parametrize("name", ["none", *VALID])
+def test_midstream_error_is_well_formed_under_every_valid_variant(
+    target: Target, name: str
+) -> None:
+    response, data = target.raw(
+        name, chat_body(**STREAM), headers={"X-Conformance-Midstream-Error": "2"}
+    )
+    assert response.status_code == 200
+    events = parse_sse(data)
+    assert None not in events and "[DONE]" not in events
+    parsed = [json.loads(e or "") for e in events]
+    assert set(parsed[-1]) == {"error"}
+    assert set(parsed[-1]["error"]) == {"message", "type", "param", "code"}
+    assert all(p.get("object") == "chat.completion.chunk" for p in parsed[:-1])

@@ -432,16 +432,6 @@ def _wire_faults(
         events[at] = (slot, kind, data[: len(data) // 2].rstrip(b"\n") + b"\n\n")
     elif fault in {"truncated_stream", "hang_mid_stream"}:
         events = [e for e in events if e[0] < half and e[1] in (ROLE, CONTENT, FINISH)]
-    elif fault == "ok_split_writes":
-        split: list[tuple[int, int, bytes]] = []
-        for slot, kind, data in events:
-            third = max(1, len(data) // 3)
-            split += [
-                (slot, kind, data[:third]),
-                (slot, OTHER, data[third : 2 * third]),
-                (slot, OTHER, data[2 * third :]),
-            ]
-        events = split
     failure_at = ctx.midstream_error_after
     if fault == "midstream_error_plain":
         failure_at = half if failure_at is None else failure_at
@@ -474,7 +464,12 @@ def group_writes(
     across writes instead, and ``ok_coalesced_writes`` sends the whole stream at once.
     """
     if fault == "ok_split_writes":
-        return [(slot, data, (slot,) if kind == CONTENT else ()) for slot, kind, data in events]
+        writes: list[tuple[int, bytes, tuple[int, ...]]] = []
+        for slot, kind, data in events:
+            third = max(1, len(data) // 3)
+            writes.append((slot, data[:third], (slot,) if kind == CONTENT else ()))
+            writes += [(slot, data[third : 2 * third], ()), (slot, data[2 * third :], ())]
+        return [w for w in writes if w[1]]
     if fault == "ok_coalesced_writes":
         slots = [slot for slot, _, _ in events]
         contents = tuple(slot for slot, kind, _ in events if kind == CONTENT)

@@ -211,11 +211,14 @@ class ProcessState:
         open_loop = opts.rate > 0 and any(
             cls.__name__ == "OpenLoopUser" for cls in self.environment.user_classes
         )
-        stream = opts.stream
+        stream: bool | None = opts.stream
         for target in self._targets.values():
             stream = target.stream
             provider = target.provider
         notes = []
+        if len({(t.provider.name, t.stream) for t in self._targets.values()}) > 1:
+            stream = None
+            notes.append("several user classes ran together: the metrics aggregate all of them")
         if self.worker_lost:
             notes.append("a worker process was lost during the run; its last seconds are missing")
         if final and stopped_early:

@@ -80,7 +80,7 @@ def build_result(
     provider: str,
     base_url: str,
     model: str,
-    stream: bool,
+    stream: bool | None,
     users: int | None,
     rate: float | None,
     arrival: str | None,

@@ -283,3 +283,30 @@ def test_the_router_is_a_respx_router_with_a_route_per_request(no_network: None)
     routes = router.router.routes
     assert (routes["p#0"].call_count, routes["p#1"].call_count) == (0, 2)
     assert routes["miss"].call_count == 1
+
+
+def test_recording_sender_tells_the_runs_key_from_other_credentials() -> None:
+    from conformance.cassettes import RecordingSender
+    from conformance.wire.client import WireClient
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    sender = RecordingSender(WireClient(timeout=5, transport=transport), api_key="sk-real-123456")
+    cases = {
+        "Bearer sk-real-123456": "Bearer <API_KEY>",
+        "Bearer sk-wrong-000000": "Bearer <REDACTED>",
+        "Basic dXNlcjpwYXNz": "Basic <REDACTED>",
+        "Bearer": "Bearer",
+    }
+
+    async def go() -> list[str | None]:
+        seen = []
+        for value in cases:
+            request = httpx.Request("POST", BASE, json={}, headers={"Authorization": value})
+            key = value.split(" ", 1)[-1] if " " in value else None
+            ex = await sender.asend(request, probe="auth", stream=False, api_key=key)
+            seen.append(ex.request.header("authorization"))
+        await sender.aclose()
+        return seen
+
+    assert asyncio.run(go()) == list(cases.values())
+    assert len(sender.exchanges) == len(cases)

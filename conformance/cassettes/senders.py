@@ -25,7 +25,13 @@ from typing import Any
 import httpx
 
 from conformance.cassettes._io import CassetteSet, read_cassettes
-from conformance.cassettes.redact import API_KEY, AUTH_SCHEMES, CREDENTIAL_HEADERS, REDACTED
+from conformance.cassettes.redact import (
+    API_KEY,
+    AUTH_SCHEMES,
+    CREDENTIAL_HEADERS,
+    REDACTED,
+    Redactor,
+)
 from conformance.cassettes.replay import MISS_PREFIX, ReplayRouter, is_miss, restore
 from conformance.wire.exchange import Exchange, RecordedRequest
 
@@ -56,6 +62,7 @@ class RecordingSender:
     def __init__(self, client: Any, *, api_key: str | None) -> None:
         self.client = client
         self.api_key = api_key
+        self._redactor = Redactor([api_key])
         #: every exchange, in the order they completed
         self.exchanges: list[Exchange] = []
 
@@ -64,11 +71,22 @@ class RecordingSender:
     ) -> Exchange:
         """Send ``request`` live and return its exchange, credentials classified."""
         ex: Exchange = await self.client.asend(request, probe=probe, stream=stream, api_key=api_key)
-        if api_key is not None:
-            placeholder = API_KEY if api_key == self.api_key else REDACTED
-            ex.request = _mark_credentials(ex.request, placeholder)
+        sent = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        if [k for k, _ in sent] == [k for k, _ in ex.request.headers]:
+            # classify each credential as sent: the run's key or anything else
+            headers = [
+                (
+                    name,
+                    self._redactor.credential(raw) if name.lower() in CREDENTIAL_HEADERS else kept,
+                )
+                for (name, raw), (_, kept) in zip(sent, ex.request.headers, strict=True)
+            ]
+            ex.request = RecordedRequest(
+                ex.request.method, ex.request.url, headers, ex.request.body
+            )
         else:
-            ex.request = _mark_credentials(ex.request, REDACTED)
+            placeholder = API_KEY if api_key is not None and api_key == self.api_key else REDACTED
+            ex.request = _mark_credentials(ex.request, placeholder)
         self.exchanges.append(ex)
         return ex
 

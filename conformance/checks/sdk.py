@@ -30,7 +30,8 @@ _TRANSFER_HEADERS = frozenset({"content-length", "content-encoding", "transfer-e
 _REPLAY_BASE = "http://sdk-replay.invalid/v1"
 
 
-def _replay_client(ex: Exchange) -> openai.OpenAI:
+@contextmanager
+def _replay_client(ex: Exchange) -> Iterator[openai.OpenAI]:
     """An SDK client whose every request is answered with the recorded response."""
     import httpx2  # the HTTP library the SDK itself is built on
     import openai
@@ -42,7 +43,7 @@ def _replay_client(ex: Exchange) -> openai.OpenAI:
         return httpx2.Response(status, headers=headers, content=ex.body)
 
     http = httpx2.Client(transport=httpx2.MockTransport(handler))
-    return openai.OpenAI(
+    client = openai.OpenAI(
         api_key="sk-sdk-replay",
         base_url=_REPLAY_BASE,
         http_client=http,
@@ -50,6 +51,10 @@ def _replay_client(ex: Exchange) -> openai.OpenAI:
         timeout=10.0,
         _strict_response_validation=True,
     )
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _call_args(ctx: CheckContext, ex: Exchange) -> dict[str, Any]:
@@ -97,7 +102,7 @@ def _compare(
     for index, (role, _, _) in sorted(sdk_choices.items()):
         if role != "assistant":
             raise Failed(
-                f"through the SDK ({what}), choice {index} has role {role!r}, not 'assistant'",
+                f"through the SDK ({what}), choice {index} has role {role!r:.80}, not 'assistant'",
                 exchange_evidence(ex, event=-1, body=not ex.events, sdk_role=role),
             )
     if ours is None:
@@ -137,8 +142,7 @@ def sdk_completion(ctx: CheckContext) -> str:
     response validation, returns the completion without raising, with role "assistant"
     and the same text and finish reason as on the wire."""
     ex = ctx.successful("chat")
-    client = _replay_client(ex)
-    with _sdk_failures(ex, "reading the completion"):
+    with _replay_client(ex) as client, _sdk_failures(ex, "reading the completion"):
         completion = client.chat.completions.create(**_call_args(ctx, ex))
         sdk_choices = {
             c.index: (c.message.role, c.message.content or "", c.finish_reason)
@@ -167,10 +171,9 @@ def sdk_stream_chunks(ctx: CheckContext) -> str:
     validation yields every chunk without raising, and the content deltas add up to the
     text on the wire."""
     for ex in stream_exchanges(ctx):
-        client = _replay_client(ex)
         sdk_choices: dict[int, tuple[str | None, str, str | None]] = {}
         count = 0
-        with _sdk_failures(ex, "iterating the stream"):
+        with _replay_client(ex) as client, _sdk_failures(ex, "iterating the stream"):
             for chunk in client.chat.completions.create(stream=True, **_call_args(ctx, ex)):
                 count += 1
                 for choice in chunk.choices:
@@ -226,8 +229,7 @@ def sdk_stream_accumulate(ctx: CheckContext) -> str:
     completion without raising, whose messages have role "assistant" (not
     "assistantassistant") and the same text and finish reasons as the wire."""
     for ex in stream_exchanges(ctx):
-        client = _replay_client(ex)
-        with _sdk_failures(ex, "accumulating the stream"):
+        with _replay_client(ex) as client, _sdk_failures(ex, "accumulating the stream"):
             final = _final_completion(client, _call_args(ctx, ex))
             sdk_choices = {
                 c.index: (c.message.role, c.message.content or "", c.finish_reason)

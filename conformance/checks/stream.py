@@ -243,8 +243,9 @@ def usage_chunk(ctx: CheckContext) -> str:
     requires="streaming",
 )
 def usage_only_on_usage_chunk(ctx: CheckContext) -> str:
-    """`usage` is null or absent on every chunk that carries choices, and absent from the
-    whole stream unless it was asked for; clients that sum usage per chunk over-count."""
+    """`usage` is null or absent on every chunk that carries choices, and no usage chunk
+    is sent unless it was asked for: clients that sum usage per chunk over-count, and
+    clients that read `chunk.choices[0]` crash on an unrequested `choices: []` chunk."""
     for ex in stream_exchanges(ctx):
         asked = ex.probe == "stream_usage"
         for chunk in chunks_or_skip(ex):

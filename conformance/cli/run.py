@@ -1,0 +1,252 @@
+"""``conformance run``: the main job — check, bench and report in one go.
+
+Each step runs the same subcommand a user would run by hand (``check``, ``bench``), in a
+process of its own, writing its result JSON into ``reports/<timestamp>/``; the report is
+then rendered from those files only. With no target, every profile the embedded backend
+speaks is checked, and the embedded backend is benchmarked (a short closed-loop sweep,
+streamed, plus the Wetrocloud dialect), so a fresh clone shows a full report with no key.
+
+Exit codes: 0 every check passed and every bench step completed; 1 a check failed (the
+report is still written); 2 bad usage or an unreachable target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conformance.errors import ConfigError
+
+__all__ = ["command"]
+
+#: the profiles the embedded backend speaks, checked when no target is given
+EMBEDDED_PROFILES = ("openai", "nebulablock", "weai", "wetrocloud")
+
+
+@dataclass
+class _Plan:
+    """What the run will do, decided from the options before anything starts."""
+
+    out: Path
+    check_providers: list[str]
+    bench_runs: list[tuple[str, list[str]]] = field(default_factory=list)
+    common: list[str] = field(default_factory=list)
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def _sub(args: list[str]) -> int:
+    """Run one ``conformance`` subcommand in a process of its own; its output is the user's."""
+    command = [sys.executable, "-m", "conformance", *args]
+    try:
+        return subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:
+        raise click.Abort() from None
+
+
+def _plan(
+    *,
+    providers: tuple[str, ...],
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    out: Path | None,
+    users: str,
+    rate: str | None,
+    duration: float,
+    bench: bool,
+) -> _Plan:
+    from conformance.providers import PROVIDERS, get_provider
+
+    for name in providers:
+        get_provider(name)  # unknown provider: exit 2 with the known names
+    if base_url is not None and len(providers) != 1:
+        raise ConfigError("--base-url needs exactly one --provider, e.g. --provider openai")
+    if duration <= 0:
+        raise ConfigError("--duration must be a positive number of seconds")
+    chosen = list(providers) or [p for p in EMBEDDED_PROFILES if p in PROVIDERS]
+    directory = out if out is not None else Path("reports") / _timestamp()
+    if directory.exists() and any(directory.iterdir()):
+        raise ConfigError(f"{directory} already holds files: give an empty or new --out")
+
+    common: list[str] = []
+    if base_url is not None:
+        common += ["--base-url", base_url]
+    if model is not None:
+        common += ["--model", model]
+    if api_key_env is not None:
+        common += ["--api-key-env", api_key_env]
+    plan = _Plan(out=directory, check_providers=chosen, common=common)
+    if not bench:
+        return plan
+    load = ["--rate", rate] if rate is not None else ["--users", users]
+    step = ["--duration", f"{duration:g}", *load]
+    streaming = [p for p in chosen if get_provider(p).capabilities.streaming]
+    # one streamed bench (the first streaming profile), plus one for a dialect that does not
+    # stream, so the report shows both shapes without multiplying the run time
+    if streaming:
+        plan.bench_runs.append((streaming[0], [*step, "--stream"]))
+    plain = [p for p in chosen if p not in streaming]
+    if plain:
+        plan.bench_runs.append((plain[0], ["--duration", f"{duration:g}", "--users", "8"]))
+    return plan
+
+
+@click.command(name="run")
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    help="Profile to check (repeatable). Default: every profile the embedded backend speaks.",
+)
+@click.option("--base-url", default=None, help="The target's base URL. Default: embedded.")
+@click.option("--model", default=None, help="Model to ask for (default: the profile's).")
+@click.option("--api-key-env", default=None, metavar="VAR", help="Variable holding the key.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds one check request may take.",
+)
+@click.option(
+    "--users",
+    default="1,8,32",
+    show_default=True,
+    help="Closed-loop users for the bench, or a sweep.",
+)
+@click.option("--rate", default=None, help="Open-loop requests/s (or a sweep) instead of users.")
+@click.option(
+    "--duration", type=float, default=8.0, show_default=True, help="Seconds per bench step."
+)
+@click.option("--bench/--no-bench", default=True, show_default=True, help="Run the benchmark.")
+@click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Earlier result JSON to compare against (repeatable).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Report directory [default: reports/<timestamp>].",
+)
+def command(
+    providers: tuple[str, ...],
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    timeout: float,
+    users: str,
+    rate: str | None,
+    duration: float,
+    bench: bool,
+    baselines: tuple[Path, ...],
+    out: Path | None,
+) -> None:
+    """The main job: check, bench and report into reports/<timestamp>/.
+
+    With no target, runs against the embedded reference backend for every profile it
+    speaks: no key and no network needed.
+    """
+    from conformance.report import load_result, write_reports
+
+    plan = _plan(
+        providers=providers,
+        base_url=base_url,
+        model=model,
+        api_key_env=api_key_env,
+        out=out,
+        users=users,
+        rate=rate,
+        duration=duration,
+        bench=bench,
+    )
+    baseline_docs = [load_result(path) for path in baselines]
+    plan.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    result_files: list[Path] = []
+    check_failed = False
+    total = len(plan.check_providers) + len(plan.bench_runs)
+    index = 0
+
+    for name in plan.check_providers:
+        index += 1
+        click.secho(f"[{index}/{total}] check {name}", bold=True, err=True)
+        path = plan.out / f"check-{name}.json"
+        code = _sub(
+            [
+                "check",
+                "--provider",
+                name,
+                *plan.common,
+                "--timeout",
+                f"{timeout:g}",
+                "--json",
+                str(path),
+                "--junit",
+                str(plan.out / f"junit-{name}.xml"),
+            ]
+        )
+        if code == 2:
+            raise ConfigError(f"check of {name} could not run (see the line above)")
+        check_failed |= code != 0
+        if path.exists():
+            result_files.append(path)
+
+    bench_incomplete = False
+    for name, args in plan.bench_runs:
+        index += 1
+        click.secho(f"[{index}/{total}] bench {name}", bold=True, err=True)
+        path = plan.out / f"bench-{name}.json"
+        code = _sub(["bench", "--provider", name, *plan.common, *args, "--json", str(path)])
+        if code == 2:
+            raise ConfigError(f"bench of {name} could not run (see the line above)")
+        bench_incomplete |= code != 0
+        if path.exists():
+            result_files.append(path)
+
+    if not result_files:
+        raise ConfigError("no step produced a result; nothing to report")
+    documents = [load_result(path) for path in result_files]
+    outcome = write_reports(
+        documents, baseline_docs or None, plan.out / "index.html", plan.out / "summary.md"
+    )
+    _write_manifest(plan, result_files, started)
+    elapsed = time.monotonic() - started
+    verdict = "checks failed" if check_failed else "all checks passed"
+    if bench_incomplete:
+        verdict += "; a bench step did not complete"
+    if outcome.regressed:
+        verdict += "; regressions against the baseline"
+    click.echo(f"{verdict} ({elapsed:.0f} s)")
+    click.echo(f"report: {(plan.out / 'index.html').resolve()}")
+    click.echo(f"summary: {(plan.out / 'summary.md').resolve()}")
+    sys.exit(1 if check_failed else 0)
+
+
+def _write_manifest(plan: _Plan, files: list[Path], started: float) -> None:
+    """A small index of what the run produced, for scripts that pick the files up."""
+    manifest: dict[str, Any] = {
+        "version": 1,
+        "kind": "run",
+        "results": [f.name for f in files],
+        "html": "index.html",
+        "markdown": "summary.md",
+        "duration_s": round(time.monotonic() - started, 3),
+        "cwd_relative": os.path.relpath(plan.out),
+    }
+    (plan.out / "run.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -129,7 +129,7 @@ def render_html(
     baselines: Sequence[dict[str, Any]] | None = None,
     *,
     comparison: Comparison | None = None,
-    title: str = "Conformance and performance report",
+    title: str | None = None,
 ) -> str:
     """The full HTML report for ``results`` (compared with ``baselines`` when given).
 
@@ -157,6 +157,8 @@ def render_html(
     across = _across_targets(perf)
 
     change_tables = _change_tables(comparison.metric_changes)
+    if title is None:
+        title = _title(results)
     template = _environment().get_template("report.html.j2")
     html = template.render(
         title=title,
@@ -178,6 +180,15 @@ def render_html(
         NOT_JUDGED=NOT_JUDGED,
     )
     return html
+
+
+def _title(results: Sequence[dict[str, Any]]) -> str:
+    kinds = {r["kind"] for r in results}
+    if kinds == {"check"}:
+        return "Conformance report"
+    if kinds == {"bench"}:
+        return "Performance report"
+    return "Conformance and performance report"
 
 
 def _change_tables(changes: Sequence[MetricChange]) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ def render_markdown(
     baselines: Sequence[dict[str, Any]] | None = None,
     *,
     comparison: Comparison | None = None,
-    title: str = "Conformance report",
+    title: str | None = None,
 ) -> str:
     """A Markdown summary: verdicts, failed checks by severity, key percentiles, regressions."""
     results = [validate_result(r, source=f"result {i + 1}") for i, r in enumerate(results)]
@@ -59,6 +59,12 @@ def render_markdown(
     if comparison is None:
         comparison = compare(results, baselines)
     labels = labels_for(results)
+    if title is None:
+        kinds = {r["kind"] for r in results}
+        title = {
+            frozenset({"check"}): "Conformance report",
+            frozenset({"bench"}): "Performance report",
+        }.get(frozenset(kinds), "Conformance and performance report")
     out: list[str] = [f"## {md(title)}", ""]
 
     checks = [(labels[i], r) for i, r in enumerate(results) if r["kind"] == "check"]

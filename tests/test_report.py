@@ -371,3 +371,20 @@ def test_plot_labels_are_escaped_and_never_parsed_as_math() -> None:
     assert "TTFT across targets" in html
     assert "alert('pwned')</script>" not in html and html.count("<script") == 1
     assert "$\\frac{1}{0$ broken math" in html
+
+
+def test_markdown_stays_short_with_many_failures() -> None:
+    ref = sample("check_openai_reference.json")
+    ref["checks"] = [
+        {
+            "id": f"x.check_{i}",
+            "title": "t",
+            "severity": "client",
+            "status": "failed",
+            "detail": "d" * 300,
+        }
+        for i in range(200)
+    ]
+    text = render_markdown([ref])
+    assert "… and 175 more (see the HTML report)" in text
+    assert len(text) < 20_000

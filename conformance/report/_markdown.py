@@ -26,6 +26,8 @@ from conformance.report._model import (
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~@#])")
 _SAFE_ID = re.compile(r"^[\w.\-:/]+$")
+#: At most this many failed checks per severity are listed (a PR comment must stay short).
+MAX_LISTED = 25
 VERDICT_MARK = {"pass": "✅", "cosmetic": "✅", "incomplete": "⚠️", "client": "❌", "sdk": "❌"}
 
 
@@ -104,12 +106,20 @@ def render_markdown(
                 what = SEVERITY_TEXT[sev] if sev != "cosmetic" else "clients keep working"
                 out.append(f"**{SEVERITY_LABEL[sev]}** ({what})")
                 out.append("")
-                for t, c in sorted(items, key=lambda tc: (tc[1]["id"], tc[0].label)):
+                items = sorted(items, key=lambda tc: (tc[1]["id"], tc[0].label))
+                if len(items) > MAX_LISTED:
+                    hidden = len(items) - MAX_LISTED
+                    items = items[:MAX_LISTED]
+                else:
+                    hidden = 0
+                for t, c in items:
                     status = "" if c["status"] == "failed" else " *(could not complete)*"
                     detail = f": {md(c.get('detail'))}" if c.get("detail") else ""
                     out.append(
                         f"- {code(c['id'])} on {md(t.label)}{status} — {md(c.get('title') or c['id'], 120)}{detail}"
                     )
+                if hidden:
+                    out.append(f"- … and {hidden} more (see the HTML report)")
                 out.append("")
 
     if benches:

@@ -8,6 +8,7 @@ as the live run did.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +30,15 @@ KEY_ENV = "CONFORMANCE_TEST_RECORD_KEY"
 def backend_root() -> Iterator[str]:
     with serve_in_thread(BackendConfig(api_keys=(KEY,))) as root:
         yield root
+
+
+@pytest.fixture(scope="module")
+def openai_recording(backend_root: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One recording of the openai profile, shared by the tests that only copy it."""
+    out = tmp_path_factory.mktemp("openai") / "rec"
+    base = PROVIDERS["openai"].embedded_base_url(backend_root)
+    record(get_provider("openai", base_url=base), out=out, api_key=KEY, timeout=10)
+    return out
 
 
 @pytest.fixture
@@ -141,13 +151,11 @@ def test_record_without_base_url_uses_the_embedded_backend(
 
 
 def test_replay_misses_are_skipped_never_failed(
-    backend_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: None
+    openai_recording: Path, tmp_path: Path, no_network: None
 ) -> None:
     out = tmp_path / "partial"
-    monkeypatch.undo()  # recording needs the backend's socket
-    assert _record("openai", backend_root, out, monkeypatch) == 0
+    shutil.copytree(openai_recording, out)
     (out / "stream_usage.yaml").unlink()
-    monkeypatch.setattr(socket.socket, "connect", _refuse)
     sender = open_replay(out)
     config = RunConfig(
         provider=get_provider("openai", base_url=str(read_cassettes([out]).meta("base_url"))),
@@ -166,14 +174,10 @@ def test_replay_misses_are_skipped_never_failed(
 
 
 def test_verify_accepts_a_fresh_recording_and_reports_drift(
-    backend_root: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    openai_recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "v"
-    assert _record("openai", backend_root, out, monkeypatch) == 0
-    capsys.readouterr()
+    shutil.copytree(openai_recording, out)
     assert _run(["verify", str(out)]) == 0
     assert "0 drift(s)" in capsys.readouterr().out
     chat = out / "chat.yaml"

@@ -59,7 +59,27 @@ def test_without_usage_the_cap_is_judged_in_words() -> None:
     results = run(CapIgnoredNoUsage(), "semantics.max_tokens,semantics.length_finish_reason")
     assert _status(results, "semantics.max_tokens") == "failed"
     assert "words (no usage reported)" in results["semantics.max_tokens"].detail
-    assert _status(results, "semantics.length_finish_reason") == "failed"
+    # an ignored cap cut nothing: finish_reason "stop" is honest, reported once only
+    assert _status(results, "semantics.length_finish_reason") == "skipped"
+    assert "not applied" in results["semantics.length_finish_reason"].detail
+
+
+class CutButStopNoUsage(FakeOpenAI):
+    """Cuts at the cap but says "stop", and reports no usage: judged in words."""
+
+    def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:
+        text, _, tokens = super().choice(body, index)
+        return text, "stop", tokens
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        done = super().completion(body)
+        del done["usage"]
+        return done
+
+
+def test_a_cut_answer_reported_as_stop_fails_even_without_usage() -> None:
+    verdict = _one(CutButStopNoUsage(), "semantics.length_finish_reason")
+    assert str(verdict.status) == "failed", verdict.detail
 
 
 class StopWhenCutInStream(FakeOpenAI):

@@ -376,7 +376,8 @@ def max_completion_tokens(ctx: CheckContext) -> str:
 def length_finish_reason(ctx: CheckContext) -> str:
     """When the cap cuts the answer, `finish_reason` is "length", not "stop": clients (and
     the SDK's structured-output parser) rely on it to tell a truncated answer from a
-    complete one. An answer that ended on its own before the cap is not judged."""
+    complete one. An answer that ended on its own before the cap, or that ignored the cap
+    altogether (semantics.max_tokens reports that), is not judged."""
     exchanges: list[Exchange] = []
     reasons: list[str] = []
     for name in ("length_cap", "length_cap_mct"):
@@ -391,6 +392,7 @@ def length_finish_reason(ctx: CheckContext) -> str:
         raise Skipped(f"not judged: {'; '.join(reasons) or 'no capped answer'}")
     bad: list[dict[str, Any]] = []
     natural: list[str] = []
+    ignored: list[str] = []
     judged = 0
     for ex in exchanges:
         param = "max_tokens" if ex.probe == "length_cap" else "max_completion_tokens"
@@ -399,7 +401,9 @@ def length_finish_reason(ctx: CheckContext) -> str:
             continue  # a missing finish_reason is judged by the stream and schema checks
         if length.finish == "length":
             judged += 1
-        elif length.reached or length.over:
+        elif length.over:
+            ignored.append(f"{ex.probe}/{ex.meta.get('label') or 'plain'}")
+        elif length.reached:
             judged += 1
             bad.append(
                 exchange_evidence(
@@ -414,6 +418,11 @@ def length_finish_reason(ctx: CheckContext) -> str:
     if bad:
         raise Failed(bad[0]["problem"], {"bad": bad})
     if not judged:
+        if ignored:
+            raise Skipped(
+                "not judgeable: the cap was not applied at all, so no answer was cut "
+                f"({', '.join(ignored)}; see semantics.max_tokens)"
+            )
         raise Skipped(
             "not judgeable: every capped answer ended on its own before the cap "
             f"({', '.join(natural) or 'no finish_reason'})"

@@ -50,6 +50,7 @@ from conformance.cassettes.senders import (
     ReplaySender,
     open_replay,
 )
+from conformance.cassettes.verify import Drift, VerifyReport, verify_paths
 
 __all__ = [
     "API_KEY",
@@ -61,12 +62,14 @@ __all__ = [
     "CassetteError",
     "CassetteMiss",
     "CassetteSet",
+    "Drift",
     "MatchKey",
     "Recording",
     "RecordingSender",
     "Redactor",
     "ReplayRouter",
     "ReplaySender",
+    "VerifyReport",
     "arecord",
     "cassette_from_data",
     "cassette_to_data",
@@ -80,6 +83,7 @@ __all__ = [
     "record",
     "request_key",
     "restore",
+    "verify_paths",
     "write_cassette",
     "write_recording",
 ]

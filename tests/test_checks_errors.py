@@ -92,6 +92,22 @@ def test_envelope_without_type_param_code_is_a_warning() -> None:
     assert "error.type is missing" in results["errors.envelope"].detail
 
 
+class FlatErrorObject(FakeOpenAI):
+    """vLLM's older ErrorResponse: the error object itself, not wrapped in "error"."""
+
+    def refuse(self, status: int, message: str, param: str | None = None) -> httpx.Response:
+        body = {"object": "error", "message": message, "type": "BadRequestError",
+                "param": param, "code": status}  # fmt: skip
+        return httpx.Response(status, json=body)
+
+
+def test_a_flat_error_object_is_a_warning_because_the_sdk_reads_it() -> None:
+    results = run(FlatErrorObject(), ONLY)
+    verdict = results["errors.envelope"]
+    assert str(verdict.status) == "warned", verdict.detail
+    assert "not wrapped" in verdict.detail
+
+
 class PlainTextErrors(FakeOpenAI):
     """A reverse proxy answers validation errors with a text/plain or HTML page."""
 

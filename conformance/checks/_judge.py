@@ -81,6 +81,19 @@ def judge_envelope(provider: Provider, status: int, body: bytes) -> EnvelopeVerd
             fatal=f"the error body is a JSON {type(data).__name__}, not an object"
         )
     err = data.get("error")
+    flat = data.get("message")
+    if err is None and isinstance(flat, str) and flat.strip():
+        # vLLM's older ErrorResponse: {"object": "error", "message", "type", "param", "code"}.
+        # The official SDK falls back to the whole body and reads it fine; clients that
+        # read body.error.message do not.
+        return EnvelopeVerdict(
+            fatal=None,
+            minor=(
+                'the error object is not wrapped in {"error": ...}: the official SDK still '
+                "reads its message, clients that read error.message find nothing",
+            ),
+            message=flat,
+        )
     if not isinstance(err, Mapping):
         shape = sorted(data)[:6]
         if isinstance(err, str):

@@ -1,8 +1,9 @@
 """The HTML report rendered in headless Chromium: it loads offline, draws, and prints.
 
-Skipped when no Chromium is installed (Debian: ``apt-get install -y chromium``); set
-``CHROMIUM`` to point at another binary. Marked ``browser`` so ``tox -e browser`` can
-run it alone. The screenshot is kept in ``CONFORMANCE_SCREENSHOT_DIR`` when that is set.
+Skipped when no Chromium is installed (Debian: ``apt-get install -y chromium``), unless
+``CONFORMANCE_REQUIRE_BROWSER=1`` (then it fails); set ``CHROMIUM`` to point at another
+binary. Marked ``browser`` so ``tox -e browser`` can run it alone. The screenshot is kept
+in ``CONFORMANCE_SCREENSHOT_DIR`` when that is set.
 """
 
 from __future__ import annotations
@@ -22,17 +23,26 @@ from conformance.report import write_reports
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM") or next(
-    (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
-    None,
-)
+
+def _find_chromium() -> str | None:
+    """The Chromium to use: ``$CHROMIUM`` if set (a path or a name), else the usual names."""
+    wanted = os.environ.get("CHROMIUM")
+    names = [wanted] if wanted else ["chromium", "chromium-browser", "google-chrome"]
+    return next((p for p in (shutil.which(n) for n in names) if p), None)
+
+
+CHROMIUM = _find_chromium()
+#: ``tox -e browser`` sets this: there, a missing Chromium is an error, not a skip.
+REQUIRED = os.environ.get("CONFORMANCE_REQUIRE_BROWSER", "") not in ("", "0")
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium found (apt-get install -y chromium, or set CHROMIUM)"
+    CHROMIUM is None and not REQUIRED,
+    reason="no Chromium found (apt-get install -y chromium, or set CHROMIUM)",
 )
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    assert CHROMIUM is not None
+    if CHROMIUM is None:
+        pytest.fail("CONFORMANCE_REQUIRE_BROWSER is set but no Chromium was found")
     return subprocess.run(
         [
             CHROMIUM,

@@ -8,7 +8,9 @@ is bounded in time. Phases:
 * throughput: streams of 16 content chunks with zero delay, ``--connections``
   concurrent streams, for ``--duration`` seconds;
 * lateness at 64 and 256 concurrent streams with TTFT 50 ms / ITL 10 ms: the
-  backend's own measurement (``GET /stats``: send time minus deadline, per token).
+  backend's own measurement (``GET /stats``: send time minus deadline, per token),
+  in the steady state (statistics reset 1 s in, after the 200 ms ramp-up of the
+  connections, and read just before the load stops).
 
 Usage: ``python benchmarks/backend_capacity.py [--duration 5] [--connections 64]``.
 The figures depend on the machine and on whatever else shares its cores.
@@ -90,7 +92,23 @@ class _Result:
     seconds: float
 
 
-async def _load(url: str, concurrency: int, seconds: float, ttft: float, itl: float) -> _Result:
+#: the backend's /stats as taken at the end of the last run with ``steady_after``
+_steady_stats: list[dict[str, Any]] = [{}]
+
+
+async def _load(
+    url: str,
+    concurrency: int,
+    seconds: float,
+    ttft: float,
+    itl: float,
+    steady_after: float | None = None,
+) -> _Result:
+    """Keep ``concurrency`` streams going for ``seconds``.
+
+    With ``steady_after``, the backend's lateness statistics are reset that many seconds
+    in (after the ramp-up) and read just before the load stops: the steady state.
+    """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = _request(host, port, ttft, itl)
@@ -116,8 +134,21 @@ async def _load(url: str, concurrency: int, seconds: float, ttft: float, itl: fl
             if conn.transport is not None:
                 conn.transport.close()
 
+    async def staggered(position: int) -> None:
+        # connections open over the first 200 ms, as a load generator ramps up
+        await asyncio.sleep(0.2 * position / concurrency)
+        await worker()
+
+    async def observe() -> None:
+        if steady_after is None:
+            return
+        await asyncio.sleep(steady_after)
+        await loop.run_in_executor(None, _http, "POST", url + "/stats/reset")
+        await asyncio.sleep(max(0.0, seconds - steady_after - 0.05))
+        _steady_stats[0] = await loop.run_in_executor(None, _http, "GET", url + "/stats")
+
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(observe(), *(staggered(i) for i in range(concurrency)))
     return _Result(completed, failed, time.perf_counter() - start)
 
 
@@ -155,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for concurrency in (64, 256):
             _http("POST", url + "/stats/reset")
-            result = _run(_load(url, concurrency, args.duration, 50, 10))
-            stats = _http("GET", url + "/stats")
+            result = _run(_load(url, concurrency, args.duration, 50, 10, steady_after=1.0))
+            stats = _steady_stats[0]
             ttft, itl = stats["ttft_lateness_ms"], stats["itl_lateness_ms"]
             rows.append(
                 (

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import IO
 
 import httpx
 import uvicorn
@@ -58,6 +59,7 @@ def uvicorn_config(config: BackendConfig) -> uvicorn.Config:
         log_config=None,
         log_level=config.log_level,
         server_header=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=2,
         timeout_keep_alive=30,
         backlog=4096,
@@ -158,7 +160,7 @@ def serve_in_process(
             _stop(process)
 
 
-def _await_ready(process: subprocess.Popen[str], errors: object, timeout: float) -> str:
+def _await_ready(process: subprocess.Popen[str], errors: IO[bytes], timeout: float) -> str:
     lines: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
@@ -194,10 +196,11 @@ def _await_ready(process: subprocess.Popen[str], errors: object, timeout: float)
             time.sleep(0.05)
 
 
-def _tail(errors: object) -> str:
+def _tail(errors: IO[bytes]) -> str:
+    """The last non-empty line the child wrote to stderr."""
     try:
-        errors.seek(0)  # type: ignore[attr-defined]
-        text: str = errors.read().decode(errors="replace")  # type: ignore[attr-defined]
+        errors.seek(0)
+        text = errors.read().decode(errors="replace")
     except (OSError, ValueError):
         return "(no output)"
     last = [line for line in text.strip().splitlines() if line.strip()]

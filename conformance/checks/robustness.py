@@ -54,6 +54,27 @@ def no_hang(ctx: CheckContext) -> str:
 
 
 @check(
+    id="robustness.stays_up",
+    title="The target accepts a connection for every request",
+    severity=Severity.CLIENT,
+    source=_HTTP + "; a server that crashes on one request refuses the next ones",
+    probes=_CORE,
+)
+def stays_up(ctx: CheckContext) -> str:
+    """Every request of the run can connect: a server that was reachable at the start
+    does not go away during the run (a crash on some request, a restart loop)."""
+    exchanges = _judged(ctx)
+    for ex in exchanges:
+        if ex.error is not None and ex.error.kind is ErrorKind.CONNECT:
+            raise Failed(
+                f"probe {ex.probe!r} could not connect although earlier requests did: "
+                f"{ex.error.message}",
+                exchange_evidence(ex, body=False),
+            )
+    return f"{len(exchanges)} requests connected"
+
+
+@check(
     id="robustness.complete_body",
     title="Responses are not cut off",
     severity=Severity.SDK,

@@ -54,10 +54,9 @@ def embedded_target(
     from conformance.backend import BackendConfig, serve_in_thread
 
     key = "sk-embedded-" + secrets.token_hex(12)
-    options: dict[str, object] = {"api_keys": (key,), "ttft_ms": ttft_ms, "itl_ms": itl_ms}
+    config = BackendConfig(api_keys=(key,), ttft_ms=ttft_ms, itl_ms=itl_ms)
     if hang_s is not None:
-        options["hang_s"] = hang_s
-    config = BackendConfig(**options)  # type: ignore[arg-type]
+        config = config.replace(hang_s=hang_s)
     probe = get_provider(provider_name)
     with serve_in_thread(config) as root:
         base = root.rstrip("/") + (f"/fault/{fault}" if fault else "")

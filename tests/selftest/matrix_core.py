@@ -121,6 +121,15 @@ def _unterminated_last(
     return status, headers, body
 
 
+def _refuse_streams(
+    request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The server is gone for streamed requests (as after a crash): connection refused."""
+    if b'"stream":true' in request.content.replace(b" ", b""):
+        raise httpx.ConnectError("connection refused", request=request)
+    return status, headers, body
+
+
 def _wc(fn: Any) -> Any:
     return rewrite_json(fn)
 
@@ -156,6 +165,7 @@ MOCKS: dict[str, MockFault] = {
         MockFault("mock:event_after_done", _OAI, "a chunk after [DONE]", rewrite_chunks(_after_done)),
         MockFault("mock:content_after_finish", _OAI, "content after finish_reason", rewrite_chunks(_content_after_finish)),
         MockFault("mock:unterminated_last", _OAI, "last event not closed by a blank line", _unterminated_last),
+        MockFault("mock:streams_refused", _OAI, "connections refused for streams", _refuse_streams),
         MockFault("mock:wc_html", _WC, "an HTML page with 200", _wc_html),
         MockFault("mock:wc_response_null", _WC, "`response` null", _wc(_set("response", None))),
         MockFault("mock:wc_tokens_zero", _WC, "`tokens` 0", _wc(_set("tokens", 0))),
@@ -199,6 +209,7 @@ TRIPS: dict[str, list[str]] = {
     "schema.spec_only_fields": ["mock:spec_only_missing"],
     # --- robustness
     "robustness.no_hang": ["hang_before_headers", "hang_mid_stream"],
+    "robustness.stays_up": ["mock:streams_refused"],
     "robustness.complete_body": ["truncated_stream", "midstream_error_plain"],
     "robustness.body_size": ["huge_body"],
     "robustness.valid_request_succeeds": ["mock:server_error", "wc_multipart_rejected"],

@@ -383,3 +383,36 @@ def test_run_checks_end_to_end_with_mock_transport() -> None:
     assert "sk-e2e-secret" not in json.dumps(doc)
     # the mock completion lacks refusal/logprobs: warned, never failed
     assert run.by_id()["schema.spec_only_fields"].status is Status.WARNED
+
+
+def test_result_file_round_trip(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from conformance.results import CheckResult, CheckRun, load_check_run
+
+    run = CheckRun(
+        provider="openai",
+        base_url=BASE,
+        model="m",
+        checks=[
+            CheckResult(
+                id="a.b",
+                title="T",
+                severity=Severity.SDK,
+                status=Status.FAILED,
+                detail="bad sk-roundtrip-key",
+                evidence={"headers": {"x": "sk-roundtrip-key"}},
+            )
+        ],
+        duration_s=1.5,
+        target={"mode": "live"},
+    )
+    path = run.write_json(Path(str(tmp_path)) / "sub" / "r.json", secrets=["sk-roundtrip-key"])
+    text = path.read_text()
+    assert "sk-roundtrip-key" not in text and "<redacted>" in text
+    loaded = load_check_run(path)
+    assert loaded.summary() == {"passed": 0, "failed": 1, "warned": 0, "skipped": 0, "error": 0}
+    assert loaded.exit_code == 1 and not loaded.passed
+    assert loaded.checks[0].category == "a" and loaded.checks[0].severity is Severity.SDK
+    with pytest.raises(ValueError, match="not a check result"):
+        CheckRun.from_dict({"kind": "bench", "version": 1})

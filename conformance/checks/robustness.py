@@ -129,7 +129,7 @@ def _stream_finished(ex: Exchange) -> bool:
     id="robustness.body_size",
     title="Response bodies stay within a sane size",
     severity=Severity.CLIENT,
-    source="harness limit (--max-body, default 16 MiB) on the size of one response",
+    source="harness limit on the size of one response (16 MiB, the wire client's cap)",
     probes=_CORE,
 )
 def body_size(ctx: CheckContext) -> str:

@@ -215,6 +215,12 @@ INVALID: list[tuple[str, Any, str | None, int]] = [
     ("n a boolean", chat_body(n=True), "n", 400),
     ("max_tokens zero", chat_body(max_tokens=0), "max_tokens", 400),
     (
+        "max_tokens above the model limit",
+        chat_body(max_tokens=10**6, ignore_eos=True),
+        "max_tokens",
+        400,
+    ),
+    (
         "max_completion_tokens negative",
         chat_body(max_completion_tokens=-3),
         "max_completion_tokens",

@@ -248,7 +248,7 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
             ) from None
         if fault in IGNORED_BY_FAULT and isinstance(body, dict):
             body = {k: v for k, v in body.items() if k not in IGNORED_BY_FAULT[fault]}
-        request = validate_chat(body)
+        request = validate_chat(body, max_output_tokens=ctx.config.max_output_tokens)
         if ctx.flavour == "weai" and request.model not in WEAI_MODELS:
             raise RequestError(
                 404,

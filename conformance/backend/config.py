@@ -36,6 +36,8 @@ class BackendConfig:
     #: the natural length of an answer, in tokens, is drawn from this inclusive range
     min_natural_tokens: int = 20
     max_natural_tokens: int = 100
+    #: the model's limit on completion tokens; a larger max_tokens is refused with 400
+    max_output_tokens: int = 16384
     #: request bodies larger than this are refused with 413
     max_body_bytes: int = 4 * 1024 * 1024
     #: hang faults give up after this long (they also end when the client goes away)
@@ -62,6 +64,8 @@ class BackendConfig:
             )
         if not 1 <= self.min_natural_tokens <= self.max_natural_tokens:
             raise ConfigError("need 1 <= min_natural_tokens <= max_natural_tokens")
+        if self.max_output_tokens < 1:
+            raise ConfigError("max_output_tokens must be at least 1")
         if any((not isinstance(k, str)) or not k or k != k.strip() for k in self.api_keys):
             raise ConfigError("API keys must be non-empty strings without surrounding spaces")
         if self.max_body_bytes < 1024 or self.huge_body_bytes < 1 or self.hang_s <= 0:

@@ -351,8 +351,12 @@ def _plain_fields(body: dict[str, Any]) -> None:
         raise invalid("Invalid 'verbosity': expected 'low', 'medium' or 'high'.", "verbosity")
 
 
-def validate_chat(body: Any) -> ChatRequest:
-    """Check a parsed request body; return what the answer needs or raise RequestError."""
+def validate_chat(body: Any, *, max_output_tokens: int = 2**31 - 1) -> ChatRequest:
+    """Check a parsed request body; return what the answer needs or raise RequestError.
+
+    ``max_output_tokens`` is the model's limit on completion tokens: a larger
+    ``max_tokens`` / ``max_completion_tokens`` is refused, as the OpenAI API does.
+    """
     if not isinstance(body, dict):
         raise invalid(
             f"The request body must be a JSON object, got {_kind(body)}.", None, "invalid_type"
@@ -391,8 +395,8 @@ def validate_chat(body: Any) -> ChatRequest:
         include_usage = bool(_bool(options, "include_usage"))
         _bool(options, "include_obfuscation")
     n = _number(body, "n", 1, MAX_N, integer=True)
-    max_tokens = _number(body, "max_tokens", 1, 2**31 - 1, integer=True)
-    max_completion = _number(body, "max_completion_tokens", 1, 2**31 - 1, integer=True)
+    max_tokens = _number(body, "max_tokens", 1, max_output_tokens, integer=True)
+    max_completion = _number(body, "max_completion_tokens", 1, max_output_tokens, integer=True)
     limits = [int(v) for v in (max_tokens, max_completion) if v is not None]
     temperature = _number(body, "temperature", 0, 2)
     top_p = _number(body, "top_p", 0, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -19,9 +20,16 @@ def test_suite_passes_against_the_embedded_backend(pytester: pytest.Pytester) ->
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--pyargs", "conformance.suites.test_checks",
         "--provider", "openai", "-k", "sse or stream or schema", "-q",
+        "--conformance-json", str(pytester.path / "result.json"),
     )  # fmt: skip
     outcomes = result.parseoutcomes()
     assert result.ret == 0, result.stdout.str()
+    document = json.loads((pytester.path / "result.json").read_text())
+    assert document["kind"] == "check" and document["target"]["mode"] == "embedded"
+    # only the collected checks were run (``-k`` narrows the requests too)
+    families = {c["id"].split(".")[0] for c in document["checks"]}
+    assert {"sse", "stream", "schema"} <= families
+    assert not families & {"auth", "robustness", "wetrocloud"}
     assert outcomes.get("passed", 0) >= 20
     assert "failed" not in outcomes
 

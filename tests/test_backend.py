@@ -520,3 +520,27 @@ def test_readme_lists_every_fault() -> None:
 
     readme = Path(__file__).parent.parent / "conformance" / "backend" / "README.md"
     assert fault_table() in readme.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"n": 3, "max_tokens": 4},
+        {"stream_options": {"include_usage": True}, "n": 2},
+        {"stop": [" ", ","], "stream_options": {"include_usage": True}},
+        {"max_tokens": 1, "seed": 3, "model": 'quote"model\u00e9'},
+    ],
+)
+def test_fast_stream_path_writes_the_same_bytes_as_the_general_one(params: dict[str, Any]) -> None:
+    from conformance.backend.chat import RequestContext, generate, plan_stream
+    from conformance.backend.stats import Stats
+    from conformance.backend.validate import validate_chat
+
+    config = BackendConfig()
+    ctx = RequestContext(config, Stats(0, 0), None, "openai", 0.0, 0.0, 0.0)
+    request = validate_chat(chat_body(stream=True, **params))
+    answer = generate(request, ctx)
+    fast = plan_stream(answer, request, ctx)
+    general = plan_stream(answer, request, ctx, fast=False)
+    assert fast == general

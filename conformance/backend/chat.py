@@ -321,11 +321,61 @@ def _framer(fault: str) -> Callable[[bytes, int], bytes]:
     return lambda data, _: b"data: " + data + b"\n\n"
 
 
+def _plan_fast(answer: Answer, request: ChatRequest) -> list[tuple[int, int, bytes]]:
+    """:func:`plan_stream` without faults or logprobs, from pre-encoded byte templates.
+
+    Produces exactly the bytes of the general path (a test holds them equal), in a
+    fraction of the time: only each token's text is encoded per event.
+    """
+    dumps = orjson.dumps
+    head = b"".join(
+        (
+            b'data: {"id":',
+            dumps(answer.id),
+            b',"object":"chat.completion.chunk","created":',
+            str(answer.created).encode(),
+            b',"model":',
+            dumps(answer.model),
+            b',"system_fingerprint":"' + FINGERPRINT.encode() + b'","choices":[{"index":',
+        )
+    )
+    tail = b'}],"usage":null}\n\n' if request.include_usage else b"}]}\n\n"
+    no_logprobs = b',"logprobs":null,"finish_reason":'
+    events: list[tuple[int, int, bytes]] = []
+    for index in answer.indexes:
+        events.append((-1, ROLE, b"%s%d,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
+                       b"\"refusal\":null}%snull%s" % (head, index, no_logprobs, tail)))  # fmt: skip
+    longest = max((len(c.pieces) for c in answer.choices), default=0)
+    for slot in range(max(longest, 1)):
+        for position, done in enumerate(answer.choices):
+            pieces = done.pieces
+            index = answer.indexes[position]
+            if slot < len(pieces):
+                events.append((slot, CONTENT, b"%s%d,\"delta\":{\"content\":%s}%snull%s" % (
+                    head, index, dumps(pieces[slot]), no_logprobs, tail)))  # fmt: skip
+            finish = answer.finish[position]
+            if finish is not None and (slot == len(pieces) - 1 or (not pieces and slot == 0)):
+                reason = dumps(finish)
+                events.append((slot, FINISH, b"%s%d,\"delta\":{}%s%s%s" % (
+                    head, index, no_logprobs, reason, tail)))  # fmt: skip
+    end = max(longest - 1, 0)
+    if request.include_usage:
+        usage_head = head[: -len(b'{"index":')]
+        events.append((end, USAGE, usage_head + b'],"usage":' + dumps(answer.usage) + b"}\n\n"))
+    events.append((end, DONE, b"data: [DONE]\n\n"))
+    return events
+
+
 def plan_stream(
-    answer: Answer, request: ChatRequest, ctx: RequestContext
+    answer: Answer, request: ChatRequest, ctx: RequestContext, *, fast: bool = True
 ) -> list[tuple[int, int, bytes]]:
-    """Every event of a stream as (deadline slot, kind, bytes); slot -1 means "at once"."""
+    """Every event of a stream as (deadline slot, kind, bytes); slot -1 means "at once".
+
+    A request without fault and logprobs takes the template path (``fast``).
+    """
     fault = ctx.fault_name
+    if fast and not fault and answer.logprobs is None and ctx.midstream_error_after is None:
+        return _plan_fast(answer, request)
     include_usage = request.include_usage and fault != "usage_ignored"
     usage_null = include_usage and fault != "ok_usage_key_absent"
     base: dict[str, Any] = {

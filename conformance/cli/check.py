@@ -228,6 +228,12 @@ def command(
     for path in (json_path, junit_path, md_path, html_path):
         if path is not None:
             err.print(f"conformance: wrote {path}", markup=False)
+    if run.summary()["passed"] == 0 and run.exit_code == 0:
+        err.print(
+            "conformance: warning: no check could be judged (every one was skipped); "
+            "see the reasons above",
+            markup=False,
+        )
     ctx.exit(run.exit_code)
 
 

@@ -35,11 +35,11 @@ def test_a_real_shift_is_flagged() -> None:
 
 @pytest.mark.parametrize("seed", [3, 4, 5, 6])
 def test_noise_is_not_flagged(seed: int) -> None:
-    base = synthetic_bench(_latency(seed))
-    cur = synthetic_bench(_latency(seed + 100))
+    base = synthetic_bench(_latency(seed, n=600))
+    cur = synthetic_bench(_latency(seed + 100, n=600))
     comp = compare([cur], [base])
     assert not comp.regressed
-    assert set(_verdicts(comp).values()) <= {UNCHANGED}
+    assert _verdicts(comp) == {"p50": UNCHANGED, "p90": UNCHANGED, "p99": UNCHANGED}
 
 
 def test_an_improvement_is_not_a_regression() -> None:
@@ -183,3 +183,14 @@ def test_fast_quantile_bootstrap_matches_plain_resampling() -> None:
     assert np.allclose(fast.std(axis=1), plain.std(axis=1), rtol=0.1)
     # every bootstrap quantile is one of the data's values or between two neighbours
     assert fast.min() >= x.min() and fast.max() <= x.max()
+
+
+def test_p99_needs_enough_tail_samples() -> None:
+    """With 200 samples only 2 lie above p99: that percentile is shown but not judged."""
+    comp = compare(
+        [synthetic_bench(_latency(30, n=200, scale=1.5))], [synthetic_bench(_latency(31, n=200))]
+    )
+    p99 = next(m for m in comp.metric_changes if m.metric == "ttft_ms" and m.stat == "p99")
+    assert p99.verdict == NOT_JUDGED and p99.interval is None
+    assert "too few to judge p99 (needs 500)" in p99.basis
+    assert _verdicts(comp)["p50"] == REGRESSED

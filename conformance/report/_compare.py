@@ -11,6 +11,7 @@ samples exist, the change is shown and marked "not judged", never flagged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,10 @@ LATENCY = (
     ("latency_from_sched_ms", "Latency from schedule"),
 )
 PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+#: A percentile is judged only when at least this many values lie beyond it on each side
+#: (p99 needs 500 samples): the bootstrap of an extreme percentile from a handful of
+#: tail values is not trustworthy.
+MIN_TAIL = 5
 #: A change in the failure rate smaller than this (absolute) is never a regression.
 MIN_FAILURE_RATE_CHANGE = 0.005
 
@@ -291,6 +296,17 @@ def _run_changes(
             if bv is None and cv is None:
                 continue
             iv = intervals[k] if intervals is not None else None
+            stat_basis = basis
+            if iv is not None and bs is not None and cs is not None:
+                n = min(len(clean(bs)), len(clean(cs)))
+                if n * min(q, 1.0 - q) < MIN_TAIL:
+                    # too few values beyond the percentile: its bootstrap is not trustworthy
+                    iv = None
+                    need = math.ceil(MIN_TAIL / min(q, 1.0 - q))
+                    stat_basis = (
+                        f"{n} samples are too few to judge {stat} (needs {need}): "
+                        "significance could not be judged"
+                    )
             out.append(
                 _judge(
                     target,
@@ -303,7 +319,7 @@ def _run_changes(
                     cv,
                     higher_is_worse=True,
                     interval=iv,
-                    basis=basis,
+                    basis=stat_basis,
                     min_change=comp.min_change,
                 )
             )

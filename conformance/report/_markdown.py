@@ -9,6 +9,7 @@ from typing import Any
 from conformance.report import _format as fmt
 from conformance.report._compare import (
     IMPROVED,
+    NOT_JUDGED,
     REGRESSED,
     Comparison,
     MetricChange,
@@ -194,30 +195,47 @@ def _changes(comp: Comparison) -> list[str]:
             regressed = any(m.verdict == REGRESSED for m in items)
             mark = "🔺 regressed" if regressed else "🟢 improved"
             name = items[0].label.rsplit(" ", 1)[0] if items[0].stat else items[0].label
-            where = md(target) if target.endswith(run) else f"{md(target)} at {md(run)}"
+            place = md(target) if target.endswith(run) else f"{md(target)} at {md(run)}"
             cells = "; ".join(
                 f"{m.stat + ' ' if m.stat else ''}{_value(m, m.baseline)} → {_value(m, m.current)}: "
                 f"{fmt.fmt_pct(m.rel) if m.rel is not None else _change(m)} (CI {_ci(m)})"
                 for m in items
             )
-            out.append(f"| {mark} | {where} | {name} | {cells} |")
+            out.append(f"| {mark} | {place} | {name} | {cells} |")
         out += [
             "",
             f"_Flagged only when the {comp.confidence:.0%} bootstrap interval excludes zero and the change is at least {comp.min_change:.0%}._",
             "",
         ]
-    not_judged = sorted(
+
+    def where(m: MetricChange) -> str:
+        return md(m.target) if m.target.endswith(m.run) else f"{md(m.target)} at {md(m.run)}"
+
+    no_samples = sorted(
         {
-            f"{md(m.target)} ({md(m.run)})"
+            where(m)
             for m in comp.metric_changes
-            if m.verdict == "not judged" and "samples" in m.basis
+            if m.verdict == NOT_JUDGED and "no per-request" in m.basis
         }
     )
-    if not_judged:
+    if no_samples:
         out.append(
-            "Significance could not be judged (no per-request samples) for: "
-            + ", ".join(not_judged)
-            + "; changes there are not flagged."
+            "Significance could not be judged (no per-request samples) for "
+            + ", ".join(no_samples)
+            + "; changes there are shown in the HTML report but never flagged."
+        )
+        out.append("")
+    too_few = sorted(
+        {
+            f"{m.label} on {where(m)}"
+            for m in comp.metric_changes
+            if m.verdict == NOT_JUDGED and ("too few" in m.basis or "fewer than" in m.basis)
+        }
+    )
+    if too_few:
+        shown_few = too_few[:8] + ([f"{len(too_few) - 8} more"] if len(too_few) > 8 else [])
+        out.append(
+            "Too few samples to judge (p99 needs 500, p90 50): " + "; ".join(shown_few) + "."
         )
         out.append("")
     judged = [m for m in comp.metric_changes if m.interval is not None]

@@ -238,15 +238,15 @@ def itl_histogram(
                 color=colour,
                 fontweight="bold",
             )
-        title = "Inter-token latency (gaps between content events)"
+        title = "Inter-token latency"
         if tokens_per_chunk is not None and tokens_per_chunk > 1.05:
-            title += f", ≈{tokens_per_chunk:.1f} tokens per chunk"
+            title += f" (≈{tokens_per_chunk:.1f} tokens per chunk: the server coalesces)"
         ax.set_title(title)
         xlabel = "milliseconds"
         if over:
             xlabel += f"  ({over} gap{'s' if over != 1 else ''} above p99.5 not drawn)"
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("gaps")
+        ax.set_ylabel("count")
         ax.grid(axis="x", visible=False)
         _ms_axis(ax)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))

@@ -81,6 +81,7 @@ def _environment() -> jinja2.Environment:
         change=_fmt_change,
         ci=_fmt_ci,
         value=_fmt_value,
+        sentence=lambda text: str(text)[:1].upper() + str(text)[1:],
     )
     env.globals.update(
         SEVERITY_LABEL=SEVERITY_LABEL,

@@ -162,10 +162,17 @@ def test_done_sent_twice_and_events_after_done_fail() -> None:
     assert result.evidence["event"]["index"] == len(GOOD_CHUNKS) + 1
 
 
-def test_unterminated_done_is_a_framing_failure_only() -> None:
-    body = sse(GOOD_CHUNKS)[:-2]  # "data: [DONE]\n" without the blank line
-    results = run(target(body), "sse,stream.done_sentinel")
+def test_unterminated_done_only_warns() -> None:
+    body = sse(GOOD_CHUNKS)[:-1]  # "data: [DONE]\n" without the blank line
+    results = run(target(body), "sse,stream.done_sentinel,sdk")
     assert results["stream.done_sentinel"].status is Status.PASSED
+    assert results["sse.events_separated"].status is Status.WARNED
+    assert results["sdk.stream_chunks"].status is Status.PASSED
+
+
+def test_unterminated_chunk_event_fails() -> None:
+    body = sse(GOOD_CHUNKS, done=False)[:-1]  # the last chunk is never closed
+    results = run(target(body), "sse.events_separated")
     assert results["sse.events_separated"].status is Status.FAILED
     assert "never closed" in results["sse.events_separated"].detail
 

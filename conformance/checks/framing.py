@@ -10,7 +10,7 @@ import json
 
 from conformance.checks._oai import STREAM_PROBES, events_or_skip, stream_exchanges
 from conformance.checks.evidence import excerpt, exchange_evidence
-from conformance.checks.registry import CheckContext, Failed, Severity, check
+from conformance.checks.registry import CheckContext, Failed, Severity, Warned, check
 from conformance.providers.base import Dialect
 from conformance.wire.client import is_event_stream
 
@@ -141,6 +141,15 @@ def events_separated(ctx: CheckContext) -> str:
                         exchange_evidence(ex, event=pos, body=False),
                     ) from None
         pending = ex.meta.get("sse_unterminated")
+        if isinstance(pending, dict) and str(pending.get("data") or "").strip() == "[DONE]":
+            raise Warned(
+                f"the final `data: [DONE]` of probe {ex.probe!r} is not closed by a blank "
+                "line; compliant readers drop it (harmless to the SDK, which stops at the end "
+                "of the body, but clients that wait for [DONE] never see it)",
+                exchange_evidence(
+                    ex, event=-1, body=False, unterminated=excerpt(str(pending.get("raw")), 600)
+                ),
+            )
         if isinstance(pending, dict) and pending.get("data") is not None:
             raise Failed(
                 f"the stream of probe {ex.probe!r} ends inside an event that was never closed "

@@ -115,9 +115,10 @@ def _content_after_finish(datas: list[str]) -> list[str]:
 def _unterminated_last(
     request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The last event (normally [DONE]) is not closed by a blank line."""
-    if body.endswith(b"\n\n") and b"event-stream" in dict(headers).get("content-type", "").encode():
-        return status, headers, body[:-2]
+    """The stream stops inside its last chunk event: no blank line after it, no [DONE]."""
+    done = b"data: [DONE]\n\n"
+    if body.endswith(done) and "event-stream" in dict(headers).get("content-type", ""):
+        return status, headers, body[: -len(done) - 1]
     return status, headers, body
 
 

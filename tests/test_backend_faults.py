@@ -353,6 +353,20 @@ def truncated_stream(t: Target) -> None:
         json.loads(response.content)
 
 
+def connection_dropped(t: Target) -> None:
+    url = f"{t.open_url}/fault/connection_dropped/v1/chat/completions"
+    for body in (chat_body(**STREAM), chat_body()):
+        received = b""
+        with (
+            pytest.raises(httpx.RemoteProtocolError),
+            t.client.stream("POST", url, json=body) as response,
+        ):
+            assert response.status_code == 200
+            for part in response.iter_raw():
+                received += part
+        assert received and b"[DONE]" not in received
+
+
 def unparseable_event(t: Target) -> None:
     _, data = t.stream("unparseable_event")
     broken = 0

@@ -21,6 +21,7 @@ tokens). The chat route is a lean ASGI handler; the rest is a Starlette applicat
 
 from __future__ import annotations
 
+import logging
 import time
 
 from starlette.applications import Starlette
@@ -280,8 +281,19 @@ def _milliseconds(header: str, text: str) -> float:
     return value
 
 
+class _QuietDrops(logging.Filter):
+    """Drops uvicorn's complaint about a response left unfinished: the
+    ``connection_dropped`` fault does that on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
 def create_app(config: BackendConfig | None = None) -> BackendApp:
     """The reference backend as an ASGI application (for uvicorn or httpx.ASGITransport)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDrops) for f in logger.filters):
+        logger.addFilter(_QuietDrops())
     return BackendApp(config or BackendConfig())
 
 

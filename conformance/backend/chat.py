@@ -279,7 +279,7 @@ async def _respond(send: Send, receive: Receive, answer: Answer, ctx: RequestCon
     longest = max((len(c.pieces) for c in answer.choices), default=0)
     await sleep_until(ctx.t0 + ctx.ttft + max(0, longest - 1) * ctx.itl)
     data = orjson.dumps(completion_body(answer, ctx))
-    if fault in {"truncated_stream", "hang_mid_stream", "huge_body"}:
+    if fault in {"truncated_stream", "hang_mid_stream", "huge_body", "connection_dropped"}:
         await send(
             {
                 "type": "http.response.start",
@@ -294,6 +294,8 @@ async def _respond(send: Send, receive: Receive, answer: Answer, ctx: RequestCon
         await send(
             {"type": "http.response.body", "body": data[: len(data) // 2], "more_body": True}
         )
+        if fault == "connection_dropped":
+            return  # the server closes the connection: the body is never completed
         if fault == "hang_mid_stream":
             await DisconnectWatch(receive).wait(ctx.config.hang_s)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -480,7 +482,7 @@ def _wire_faults(
         at = next((i for i, e in enumerate(events) if e[1] == CONTENT and e[0] >= half), 0)
         slot, kind, data = events[at]
         events[at] = (slot, kind, data[: len(data) // 2].rstrip(b"\n") + b"\n\n")
-    elif fault in {"truncated_stream", "hang_mid_stream"}:
+    elif fault in {"truncated_stream", "hang_mid_stream", "connection_dropped"}:
         events = [e for e in events if e[0] < half and e[1] in (ROLE, CONTENT, FINISH)]
     failure_at = ctx.midstream_error_after
     if fault == "midstream_error_plain":
@@ -567,6 +569,8 @@ async def _stream(
     monotonic = time.monotonic
     first = True
     hang = fault == "hang_mid_stream"
+    #: end without completing the HTTP message (uvicorn then closes the connection)
+    drop = fault == "connection_dropped"
     last = len(writes) - 1
     try:
         for position, (slot, data, contents) in enumerate(writes):
@@ -576,7 +580,7 @@ async def _stream(
                     await sleep_until(deadline)
                     if watch is not None and watch.gone:
                         return
-            more = hang or position != last
+            more = hang or drop or position != last
             await send({"type": "http.response.body", "body": data, "more_body": more})
             if contents:
                 now = monotonic()
@@ -587,6 +591,8 @@ async def _stream(
                         first = False
                     else:
                         stats.itl.add(lateness)
+        if drop:
+            return
         if hang and watch is not None:
             await watch.wait(ctx.config.hang_s)
             await send({"type": "http.response.body", "body": b"", "more_body": False})

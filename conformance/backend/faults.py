@@ -141,6 +141,8 @@ _ALL: tuple[Fault, ...] = (
        hangs=True),
     _f("truncated_stream", "robustness",
        "the response is closed halfway through (stream: no finish, no [DONE]; JSON: cut)"),
+    _f("connection_dropped", "robustness",
+       "the connection closes halfway through the body without ending the HTTP message"),
     _f("unparseable_event", "robustness", "one stream event's data is not valid JSON", _S),
     _f("huge_body", "robustness",
        "the body never ends (endless chunks or an endless JSON string, up to the size cap)",

@@ -36,6 +36,8 @@ log = logging.getLogger("conformance.loadgen")
 SYNTHETIC_PROMPTS = 256
 #: message type of a worker's last delta
 _FINAL_MESSAGE = "conformance_stats"
+#: message type of the master's request to a worker: stop your users, send your last delta
+_DRAIN_MESSAGE = "conformance_drain"
 
 
 class _Failure(Exception):
@@ -54,6 +56,8 @@ class ProcessState:
         self.stopped_wall: float | None = None
         self.worker_lost = False
         self.cpu_start = time.process_time()
+        #: workers whose last delta (sent when they stop) has arrived
+        self.finals: set[str] = set()
         self._targets: dict[tuple[str, bool, str], Target] = {}
         self._drivers = 0
         self._fire = environment.events.request.fire
@@ -330,12 +334,44 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
     state = process_state(environment)
     if isinstance(runner, MasterRunner):
         runner.register_message(_FINAL_MESSAGE, _on_final_message)
+    if isinstance(runner, WorkerRunner):
+        # handled on a greenlet of its own, so the worker still hears "quit" meanwhile
+        runner.register_message(_DRAIN_MESSAGE, _on_drain_message, concurrent=True)
     if not isinstance(runner, WorkerRunner) and state.options.result_json:
         gevent.spawn(_snapshots, environment)
 
 
 def _on_final_message(environment: Environment, msg: Any, **_kw: Any) -> None:
-    process_state(environment).aggregate.merge_wire(msg.data)
+    state = process_state(environment)
+    state.aggregate.merge_wire(msg.data)
+    state.finals.add(str(msg.node_id))
+
+
+def _on_drain_message(environment: Environment, msg: Any, **_kw: Any) -> None:
+    runner = environment.runner
+    if runner is not None:
+        runner.stop()  # drains the users, then test_stop sends the last delta
+
+
+def _await_finals(environment: Environment, runner: MasterRunner, state: ProcessState) -> None:
+    """Make sure every live worker drained its users and sent its last delta.
+
+    A headless Locust master quits without telling its workers to stop first, and gives
+    them half a second before it exits; workers that drain in-flight requests for longer
+    would lose what they measured. So the master asks the workers that have not reported
+    yet to stop, and waits for their last delta (at most the drain time plus a margin).
+    """
+    from locust.rpc import Message
+
+    live = {c.id for c in runner.clients.all if c.state != "missing"}
+    pending = live - state.finals
+    for client_id in pending:
+        runner.server.send_to_client(Message(_DRAIN_MESSAGE, None, client_id))
+    deadline = time.monotonic() + state.drain_s + 10.0
+    while live - state.finals and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    if live - state.finals:
+        state.worker_lost = True
 
 
 @events.report_to_master.add_listener
@@ -359,6 +395,7 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     state.aggregate = RunAggregate(seed=state.options.seed)
     state.window = Window(now, state.options.warmup_s, state._run_time())
     state.cpu_start = time.process_time()
+    state.finals = set()
 
 
 @events.test_stop.add_listener
@@ -370,6 +407,8 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
         runner.send_message(_FINAL_MESSAGE, state.take_delta())
         return
     state.stopped_wall = time.time()
+    if isinstance(runner, MasterRunner):
+        _await_finals(environment, runner, state)
     state.write(final=True)
 
 

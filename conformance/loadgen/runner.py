@@ -222,7 +222,10 @@ def _locust_args(
     if not spec.stream:
         args.append("--no-stream")
     if spec.workers > 1:
-        args += ["--processes", str(spec.workers)]
+        # a port of its own on 127.0.0.1: concurrent benches must not share workers
+        port = str(_free_port())
+        args += ["--processes", str(spec.workers), "--master-bind-host", "127.0.0.1"]
+        args += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
     if embedded:
         args += [
             "--true-ttft-ms",
@@ -249,6 +252,12 @@ def _locust_args(
         users = int(load)
         args += ["--users", str(users), "--spawn-rate", str(max(users, 1)), "BenchUser"]
     return args
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -352,6 +361,10 @@ def _run_step(
         except KeyboardInterrupt:
             interrupted = True
             _stop(process, spec.drain_s + 15)
+        finally:
+            # Locust's worker processes share the master's session: end any left behind
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
     result = _read(out)
     if result is not None and result.get("snapshot"):
         result = result_from_snapshot(result)  # the load process did not finish its result

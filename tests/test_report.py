@@ -388,3 +388,15 @@ def test_markdown_stays_short_with_many_failures() -> None:
     text = render_markdown([ref])
     assert "… and 175 more (see the HTML report)" in text
     assert len(text) < 20_000
+
+
+def test_a_plot_that_cannot_be_drawn_leaves_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.report import _plots
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise ValueError("<b>bad</b> data")
+
+    monkeypatch.setattr(_plots, "itl_histogram", broken)
+    html = render_html([sample("bench_openai_u8.json")])
+    assert "this plot could not be drawn (ValueError: &lt;b&gt;bad&lt;/b&gt; data)" in html
+    assert "Throughput over time" in html  # the other plots are still there

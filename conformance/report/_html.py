@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -330,16 +330,16 @@ def _perf_view(
                     series.append(("baseline", base_run.samples[metric]))
                 panels.append((name, series))
             view.has_baseline = any(len(series) > 1 for _, series in panels)
-            cdf = plots.cdf_plot(panels)
+            cdf = _draw(plots.cdf_plot, panels)
             if cdf:
                 view.left_plots.append(Markup(cdf))
             itl = run.samples.get("itl_ms")
             if itl:
                 tpc_mean = tpc.get("mean") if isinstance(tpc, dict) else None
-                svg = plots.itl_histogram(itl, fmt.as_float(tpc_mean))
+                svg = _draw(plots.itl_histogram, itl, fmt.as_float(tpc_mean))
                 if svg:
                     view.left_plots.append(Markup(svg))
-            ts = plots.timeseries_plot(run.timeseries, run.warmup_s)
+            ts = _draw(plots.timeseries_plot, run.timeseries, run.warmup_s)
             if ts:
                 view.wide_plots.append(Markup(ts))
         runs.append(view)
@@ -347,13 +347,13 @@ def _perf_view(
     sweep_rows: list[dict[str, Any]] = []
     sweep_plots: list[Markup] = []
     if bench.sweep_axis is not None:
-        svg = plots.sweep_plot(bench.runs, bench.sweep_axis)
+        svg = _draw(plots.sweep_plot, bench.runs, bench.sweep_axis)
         if svg:
             sweep_plots.append(Markup(svg))
         panels = []
         for metric, name in (("ttft_ms", "TTFT by load (CDF)"), ("e2e_ms", "E2E by load (CDF)")):
             panels.append((name, [(r.label, r.samples.get(metric) or []) for r in bench.runs]))
-        cdf = plots.cdf_plot(panels, width_in=plots.FULL_IN)
+        cdf = _draw(plots.cdf_plot, panels, width_in=plots.FULL_IN)
         if cdf:
             sweep_plots.append(Markup(cdf))
         for rv in runs:
@@ -373,6 +373,20 @@ def _perf_view(
     return PerfView(bench=bench, runs=runs, sweep_rows=sweep_rows, sweep_plots=sweep_plots)
 
 
+def _draw(plot: Callable[..., str | None], *args: Any, **kwargs: Any) -> str | None:
+    """A plot, or a short note in its place when these numbers cannot be drawn.
+
+    The numbers are in the tables either way; a plot that fails on unusual data must not
+    cost the user the whole report.
+    """
+    try:
+        return plot(*args, **kwargs)
+    except (ValueError, TypeError, OverflowError, ArithmeticError, IndexError) as exc:
+        name = plot.__name__.replace("_", " ")
+        message = f"{name}: this plot could not be drawn ({type(exc).__name__}: {exc})"
+        return str(Markup('<p class="callout">{}</p>').format(message))
+
+
 def _across_targets(perf: list[PerfView]) -> Markup | None:
     """Overlaid distributions when several single-run bench results have samples."""
     singles = [p for p in perf if p.bench.sweep_axis is None and p.runs and p.runs[0].run.samples]
@@ -389,7 +403,7 @@ def _across_targets(perf: list[PerfView]) -> Markup | None:
                 [(p.bench.target.label, p.runs[0].run.samples.get(metric) or []) for p in singles],
             )
         )
-    svg = plots.cdf_plot(panels, width_in=plots.FULL_IN)
+    svg = _draw(plots.cdf_plot, panels, width_in=plots.FULL_IN)
     return Markup(svg) if svg else None
 
 

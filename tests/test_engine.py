@@ -416,3 +416,21 @@ def test_result_file_round_trip(tmp_path: object) -> None:
     assert loaded.checks[0].category == "a" and loaded.checks[0].severity is Severity.SDK
     with pytest.raises(ValueError, match="not a check result"):
         CheckRun.from_dict({"kind": "bench", "version": 1})
+
+
+@pytest.mark.usefixtures("scratch_registry")
+def test_rate_limited_request_is_retried_after_retry_after() -> None:
+    names = _register_probes(1)
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"retry-after": "0"}, json={"error": {}})
+        return _ok(request)
+
+    provider = get_provider("openai", base_url=BASE)
+    out = asyncio.run(collect(provider, [PROBES[names[0]]], _client(handler), api_key="k"))
+    (ex,) = out.exchanges["t0"]
+    assert ex.status == 200 and ex.meta["rate_limited_retries"] == 1
+    assert out.requests_sent == 2 and len(calls) == 2

@@ -151,6 +151,8 @@ async def collect_exchanges(
             fail_if_unreachable=config.mode != "replay",
             on_planned=lambda n: prog.planned(n, len(checks)),
             on_exchange=prog.exchanged,
+            timeout_hint=config.timeout,
+            rate_limit_retries=0 if config.mode == "replay" else 2,
         )
     finally:
         if owned:

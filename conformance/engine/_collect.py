@@ -43,6 +43,21 @@ class Sender(Protocol):
     ) -> Exchange: ...
 
 
+def _rate_limit_pause(ex: Exchange, attempt: int, *, limit: float) -> float | None:
+    """Seconds to wait before resending a request answered 429 (``None``: do not resend).
+
+    ``Retry-After`` in seconds is honoured up to ``limit``; otherwise 1 s, then 2 s.
+    """
+    if ex.error is not None or ex.status != 429:
+        return None
+    header = ex.header("retry-after")
+    try:
+        wait = float(header) if header is not None else 2.0**attempt
+    except ValueError:
+        wait = 2.0**attempt
+    return max(0.0, min(wait, limit))
+
+
 def _unavailable(sender: Sender, ex: Exchange) -> str | None:
     """Why the sender could not produce ``ex`` (a replay miss), if it says so."""
     judge: Callable[[Exchange], str | None] | None = getattr(sender, "unavailable", None)
@@ -130,11 +145,15 @@ async def collect(
     fail_if_unreachable: bool = True,
     on_planned: Callable[[int], None] | None = None,
     on_exchange: Callable[[Exchange], None] | None = None,
+    rate_limit_retries: int = 2,
+    timeout_hint: float = 10.0,
 ) -> Collected:
     """Send ``probes`` to the target through ``sender`` and gather the exchanges.
 
     ``on_planned(n)`` is told how many requests will be sent at most, ``on_exchange`` is
-    called after each one (for progress displays).
+    called after each one (for progress displays). A request answered 429 (rate limited)
+    is sent again up to ``rate_limit_retries`` times, after its ``Retry-After`` (at most
+    ``min(timeout_hint, 10)`` s); the retries count as requests sent.
     """
     out = Collected()
     planned = plan(provider, probes, max_requests=max_requests, seed=seed, out=out)
@@ -152,10 +171,27 @@ async def collect(
         spec, preq = jobs[pos]
         if state.hung_on is not None:
             return
-        request = build_request(provider, preq, api_key)
+        key = key_for(preq, api_key)
         ex = await sender.asend(
-            request, probe=spec.name, stream=preq.streaming, api_key=key_for(preq, api_key)
+            build_request(provider, preq, api_key),
+            probe=spec.name,
+            stream=preq.streaming,
+            api_key=key,
         )
+        for attempt in range(rate_limit_retries):
+            pause = _rate_limit_pause(ex, attempt, limit=min(timeout_hint, 10.0))
+            if pause is None or state.hung_on is not None:
+                break
+            await asyncio.sleep(pause)
+            out.requests_sent += 1
+            retried = await sender.asend(
+                build_request(provider, preq, api_key),
+                probe=spec.name,
+                stream=preq.streaming,
+                api_key=key,
+            )
+            retried.meta["rate_limited_retries"] = attempt + 1
+            ex = retried
         ex.meta.update(preq.meta)
         ex.meta.update(
             {"label": preq.label, "messages": list(preq.messages), "params": dict(preq.params)}

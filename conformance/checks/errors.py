@@ -47,12 +47,49 @@ from conformance.wire.exchange import Exchange
 __all__ = ["MAX_INVALID_CASES", "generate_invalid_cases"]
 
 #: at most this many invalid requests per run (half of them "must refuse" cases)
-MAX_INVALID_CASES = 10
+MAX_INVALID_CASES = 12
 #: the header that asks the reference backend to fail mid-stream (ignored elsewhere)
 MIDSTREAM_HEADER = "X-Conformance-Midstream-Error"
 
 _SPEC = "OpenAI API reference, Error codes and the error object; openai-python _make_status_error"
 _OAI = {Dialect.OPENAI}
+
+
+def _draw(provider: Provider, strictness: Strictness, examples: int) -> list[InvalidRequest]:
+    """Distinct (by label) cases of one strictness, in Hypothesis's derandomised order."""
+    try:
+        strategy = invalid_requests(provider=provider, strictness=[strictness])
+    except InvalidArgument:  # the dialect has no case of this strictness
+        return []
+    found: dict[str, InvalidRequest] = {}
+
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(case: InvalidRequest) -> None:
+        found.setdefault(case.label, case)
+
+    collect()
+    return list(found.values())
+
+
+def _spread(cases: list[InvalidRequest], limit: int) -> list[InvalidRequest]:
+    """Up to ``limit`` cases, one of each kind before a second of any kind."""
+    by_kind: dict[str, list[InvalidRequest]] = {}
+    for case in cases:
+        by_kind.setdefault(case.kind, []).append(case)
+    out: list[InvalidRequest] = []
+    while len(out) < limit and any(by_kind.values()):
+        for group in by_kind.values():
+            if group and len(out) < limit:
+                out.append(group.pop(0))
+    return out
 
 
 def generate_invalid_cases(
@@ -62,41 +99,18 @@ def generate_invalid_cases(
 
     The draw is derandomised (the same cases every run) and bounded by ``count`` and by
     the loaded Hypothesis profile's ``max_examples``. Half the cases (rounded up) are
-    ones every conforming server must refuse; the rest are ones a strict server refuses.
+    ones every conforming server must refuse, the rest ones a strict server refuses; within
+    each half every kind of mistake (malformed JSON, wrong type, out of range...) comes
+    once before any comes twice.
     """
     count = max(1, min(count, settings().max_examples))
-    must = (count + 1) // 2
-    found: dict[str, InvalidRequest] = {}
-    strict_found: dict[str, InvalidRequest] = {}
-
-    def run(strictness: Strictness, into: dict[str, InvalidRequest], limit: int) -> None:
-        if limit <= 0:
-            return
-        try:
-            strategy = invalid_requests(provider=provider, strictness=[strictness])
-        except InvalidArgument:  # the dialect has no case of this strictness
-            return
-
-        @settings(
-            max_examples=max(20, limit * 12),
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(strategy)
-        def collect(case: InvalidRequest) -> None:
-            if len(into) < limit:
-                into.setdefault(case.label, case)
-
-        collect()
-
-    run("must_refuse", found, must)
-    run("should_refuse", strict_found, count - len(found))
-    if len(found) + len(strict_found) < count:
-        run("must_refuse", found, count - len(strict_found))
-    return [*found.values(), *strict_found.values()][:count]
+    examples = max(50, count * 15)
+    must = _draw(provider, "must_refuse", examples)
+    should = _draw(provider, "should_refuse", examples)
+    want_must = min(len(must), max((count + 1) // 2, count - len(should)))
+    chosen = _spread(must, want_must)
+    chosen += _spread(should, count - len(chosen))
+    return chosen
 
 
 @probe("invalid_requests", priority=60)

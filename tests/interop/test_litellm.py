@@ -19,6 +19,8 @@ KNOWN_FINDINGS: dict[str, str] = {
     "auth.missing_key_refused": "500 without the prisma package (packaging bug); 401 with it",
     "auth.wrong_key_refused": "without a database a wrong key gets 400 'No connected db.'",
     "errors.invalid_refused": "the proxy forwards without validating; mock_response answers",
+    "errors.no_server_error": "a JSON array body crashes the auth handler: 500",
+    "robustness.complete_body": "after that crash the proxy resets the keep-alive connection",
     "semantics.max_tokens": "mock_response ignores the cap (and reports fixed usage)",
     "semantics.max_completion_tokens": "mock_response ignores the cap",
     "semantics.stop_string": "mock_response ignores stop",

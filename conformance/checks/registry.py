@@ -292,8 +292,10 @@ def get_probe(name: str) -> ProbeSpec:
 class CheckContext:
     """What a check may look at: the target's profile and the exchanges of its probes.
 
-    Built by the engine; checks never construct one (tests may, see
-    :meth:`conformance.engine.Engine.context_for`).
+    Built by the engine (:func:`conformance.engine.evaluate_one`) for each check; checks
+    never construct one. ``exchanges`` maps probe names to their exchanges,
+    ``unavailable`` probe names to why they were not sent (the check is skipped) and
+    ``broken`` probe names to why they could not be built (the check is an error).
     """
 
     def __init__(

@@ -251,14 +251,21 @@ def _perf_view(
     runs = []
     for run in bench.runs:
         rows = []
+        tpc = run.metrics.get("tokens_per_chunk")
+        tpc_mean = fmt.as_float(tpc.get("mean")) if isinstance(tpc, dict) else None
         for metric, name in LATENCY:
             block = run.metrics.get(metric)
             if not isinstance(block, dict):
                 continue
+            note = ""
+            if metric == "itl_ms" and tpc_mean is not None:
+                # coalescing shows here: more than one token per chunk stretches the gaps
+                note = f"{fmt.fmt_num(tpc_mean)} tokens per chunk"
             rows.append(
                 {
                     "metric": metric,
                     "name": name,
+                    "note": note,
                     "values": {s: block.get(s) for s in ("mean", "p50", "p90", "p99")},
                     "changes": {
                         s: changes.get((label, run.label, metric, s)) for s in ("p50", "p90", "p99")
@@ -289,16 +296,6 @@ def _perf_view(
                     + (f", {fmt.fmt_ratio(share)})" if share else ")"),
                     "unit": "",
                     "change": changes.get((label, run.label, "failure_rate", "")),
-                }
-            )
-        tpc = run.metrics.get("tokens_per_chunk")
-        if isinstance(tpc, dict) and tpc.get("mean") is not None:
-            throughput.append(
-                {
-                    "name": "Tokens per chunk",
-                    "value": fmt.fmt_num(tpc.get("mean")),
-                    "unit": "mean",
-                    "change": None,
                 }
             )
         errors = sorted(
@@ -335,8 +332,7 @@ def _perf_view(
                 view.left_plots.append(Markup(cdf))
             itl = run.samples.get("itl_ms")
             if itl:
-                tpc_mean = tpc.get("mean") if isinstance(tpc, dict) else None
-                svg = _draw(plots.itl_histogram, itl, fmt.as_float(tpc_mean))
+                svg = _draw(plots.itl_histogram, itl, tpc_mean)
                 if svg:
                     view.left_plots.append(Markup(svg))
             ts = _draw(plots.timeseries_plot, run.timeseries, run.warmup_s)

@@ -34,6 +34,12 @@ class Chunk:
         return [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
 
 
+def choice_list(doc: Any) -> list[Any]:
+    """``doc["choices"]`` when it is a list, else ``[]`` (the schema checks report that)."""
+    choices = doc.get("choices") if isinstance(doc, dict) else None
+    return choices if isinstance(choices, list) else []
+
+
 def is_int(value: Any) -> TypeGuard[int]:
     """An integer that is not a boolean."""
     return isinstance(value, int) and not isinstance(value, bool)

@@ -16,6 +16,7 @@ from typing import Any
 from conformance.checks._oai import (
     FINISH_REASONS,
     STREAM_PROBES,
+    choice_list,
     chunks_or_skip,
     is_int,
     json_body_or_skip,
@@ -327,7 +328,7 @@ def message_role(ctx: CheckContext) -> str:
     """Every `choices[].message.role` in a completion is "assistant"; clients append the
     message to the conversation as it is."""
     ex, body = _completion(ctx)
-    for pos, choice in enumerate(body.get("choices") or []):
+    for pos, choice in enumerate(choice_list(body)):
         message = choice.get("message") if isinstance(choice, dict) else None
         role = message.get("role") if isinstance(message, dict) else None
         if role != "assistant":
@@ -349,7 +350,7 @@ def finish_reason_enum(ctx: CheckContext) -> str:
     """A completion's `finish_reason` is one of the five documented values; in chunks it
     is null or one of them. Clients branch on it ("length" means cut short)."""
     for ex, event, doc in _documents(ctx):
-        for choice in doc.get("choices") or []:
+        for choice in choice_list(doc):
             if not isinstance(choice, dict):
                 continue
             value = choice.get("finish_reason")
@@ -457,7 +458,7 @@ def spec_only_fields(ctx: CheckContext) -> str:
     lists them but no mainstream client breaks without them, so this only warns."""
     ex, body = _completion(ctx)
     problems: list[str] = []
-    for pos, choice in enumerate(body.get("choices") or []):
+    for pos, choice in enumerate(choice_list(body)):
         if not isinstance(choice, dict):
             continue
         message = choice.get("message")

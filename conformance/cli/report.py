@@ -57,7 +57,8 @@ def command(
     Reports only read result files; nothing is run again. Exit codes: 0 written,
     1 a regression with --fail-on-regression, 2 a missing or invalid file.
     """
-    from conformance.report import load_result, write_reports
+    from conformance.report import CheckChange, load_result, write_reports
+    from conformance.report._format import fmt_pct
 
     if html_path is None and markdown_path is None:
         raise ConfigError("report: nothing to write; give --html PATH and/or --markdown PATH")
@@ -77,13 +78,28 @@ def command(
                 f"{len(regs)} regression{'s' if len(regs) != 1 else ''} against the baseline:"
             )
             for r in regs:
-                if hasattr(r, "check_id"):
-                    click.echo(f"  check {r.check_id} newly failing on {r.target}")
+                if isinstance(r, CheckChange):
+                    click.echo(f"  check {r.check_id} ({r.severity}) newly {r.after} on {r.target}")
                 else:
-                    click.echo(f"  {r.label} on {r.target} at {r.run}: {r.baseline} -> {r.current}")
+                    where = r.target if r.target.endswith(r.run) else f"{r.target} at {r.run}"
+                    change = f" ({fmt_pct(r.rel)})" if r.rel is not None else ""
+                    click.echo(
+                        f"  {r.label} on {where}: {_value(r.baseline, r.unit)} -> "
+                        f"{_value(r.current, r.unit)}{change}"
+                    )
         else:
             click.echo("no regressions against the baseline")
         for note in comp.notes:
             click.echo(f"note: {note}")
     if fail_on_regression and comp.regressed:
         sys.exit(1)
+
+
+def _value(value: float | None, unit: str) -> str:
+    from conformance.report._format import fmt_ms, fmt_num, fmt_ratio
+
+    if unit == "ms":
+        return fmt_ms(value)
+    if unit == "%":
+        return fmt_ratio(value)
+    return f"{fmt_num(value)} {unit}"

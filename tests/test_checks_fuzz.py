@@ -101,3 +101,23 @@ def test_wetrocloud_checks_never_crash(body: Any) -> None:
     )
     errors = _verdicts(collected, WC_CHECKS, WC)
     assert not errors, errors
+
+
+pieces = st.sampled_from(
+    ["data: ", "data:", "\n", "\r\n", "\r", ": c\n", "event: x\n", "id: 1\n", "[DONE]",
+     "\ufeff", '{"choices": [', "{}", '"x"', "]}", "data: {\"choices\": []}\n\n"]
+)  # fmt: skip
+
+
+@given(parts=st.lists(pieces | st.text(max_size=6), max_size=25), raw=st.binary(max_size=40))
+def test_stream_checks_never_crash_on_arbitrary_bytes(parts: list[str], raw: bytes) -> None:
+    body = "".join(parts).encode() + raw
+    collected = Collected(
+        exchanges={
+            name: [_exchange(name, body, stream=True, params={"stream": True})]
+            for name in ("stream", "stream_usage")
+        }
+    )
+    stream_checks = [s for s in OPENAI_CHECKS if "stream" in s.probes]
+    errors = _verdicts(collected, stream_checks, PROVIDER)
+    assert not errors, errors

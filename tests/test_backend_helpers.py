@@ -67,7 +67,8 @@ def assert_valid_completion(body: dict[str, Any], n: int = 1) -> None:
         assert choice["message"]["role"] == "assistant"
         assert isinstance(choice["message"]["content"], str)
         assert choice["message"]["refusal"] is None
-        assert choice["logprobs"] is None
+        logprobs = choice["logprobs"]
+        assert logprobs is None or isinstance(logprobs["content"], list)
         assert choice["finish_reason"] in FINISH_REASONS
     usage = body["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]

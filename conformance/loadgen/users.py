@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import gevent
 from gevent.pool import Group
+from geventhttpclient._parser import HTTPParseError
 from geventhttpclient.client import HTTPClient
 from locust import User, constant, task
 from locust.exception import StopUser
@@ -100,7 +101,7 @@ class _Watchdog:
             for glet, (last, limit) in list(self.active.items()):
                 if now - last > limit:
                     self.active.pop(glet, None)
-                    gevent.kill(glet, TimeoutError("no byte within the read timeout"), block=False)
+                    gevent.kill(glet, TimeoutError("no byte within the read timeout"))
 
 
 _WATCHDOG = _Watchdog()
@@ -210,7 +211,7 @@ def send_one(
     except OSError:
         kind = ErrorKind.CONNECT if resp is None else ErrorKind.TRUNCATED
         timing = RequestTiming(t_send_ns=t_send, error=kind)
-    except Exception:  # the HTTP parser's errors: a broken or cut response
+    except HTTPParseError:  # a broken or cut response (the connection closed early, bad framing)
         kind = ErrorKind.TRUNCATED if resp is not None else ErrorKind.OTHER
         timing = RequestTiming(t_send_ns=t_send, error=kind)
     finally:

@@ -229,7 +229,7 @@ class ToolArgumentsNotJSON(FakeOpenAI):
 
 def test_tools_ignored_or_malformed_fail() -> None:
     ignored = _one(ToolsIgnored(), "semantics.tools")
-    assert str(ignored.status) == "failed" and "tools ignored" in ignored.detail
+    assert str(ignored.status) == "failed" and "silently ignored" in ignored.detail
     malformed = _one(ToolArgumentsNotJSON(), "semantics.tools")
     assert str(malformed.status) == "failed" and "arguments" in malformed.detail
 

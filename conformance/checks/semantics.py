@@ -718,7 +718,8 @@ def tools(ctx: CheckContext) -> str:
     calls = (gen.choices[0].tool_calls if gen.choices else None) or []
     if not calls:
         raise Failed(
-            "tool_choice forced get_weather but the answer has no tool call (tools ignored)",
+            "tool_choice forced get_weather but the answer has no tool call (tools or tool_choice "
+            "silently ignored)",
             exchange_evidence(ex, text=gen.text[:300]),
         )
     call = calls[0]

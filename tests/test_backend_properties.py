@@ -30,13 +30,17 @@ def _post(path: str, content: bytes, content_type: str) -> httpx.Response:
     return asyncio.run(go())
 
 
-@_settings
-@given(messages=conversations(provider="openai"), params=parameters(provider="openai"))
-def test_valid_requests_are_answered(
-    messages: list[dict[str, Any]], params: dict[str, Any]
-) -> None:
-    body = {"model": "reference-small", "messages": messages, **params}
-    response = _post("/v1/chat/completions", json.dumps(body).encode(), "application/json")
+FLAVOURS = {
+    "openai": ("/v1/chat/completions", "reference-small"),
+    "nebulablock": ("/nebulablock/v1/chat/completions", "meta-llama/Llama-3.3-70B-Instruct"),
+    "weai": ("/weai/v1/chat/completions", "llama3.1-70B"),
+}
+
+
+def _check_valid(flavour: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> None:
+    path, model = FLAVOURS[flavour]
+    body = {"model": model, "messages": messages, **params}
+    response = _post(path, json.dumps(body).encode(), "application/json")
     if response.status_code == 400:
         assert response.json()["error"]["code"] in CAPABILITY_CODES, response.text
         return
@@ -48,6 +52,30 @@ def test_valid_requests_are_answered(
                             include_usage=include)  # fmt: skip
     else:
         assert_valid_completion(response.json(), n=n)
+
+
+@_settings
+@given(messages=conversations(provider="openai"), params=parameters(provider="openai"))
+def test_valid_openai_requests_are_answered(
+    messages: list[dict[str, Any]], params: dict[str, Any]
+) -> None:
+    _check_valid("openai", messages, params)
+
+
+@_settings
+@given(messages=conversations(provider="nebulablock"), params=parameters(provider="nebulablock"))
+def test_valid_nebulablock_requests_are_answered(
+    messages: list[dict[str, Any]], params: dict[str, Any]
+) -> None:
+    _check_valid("nebulablock", messages, params)
+
+
+@_settings
+@given(messages=conversations(provider="weai"), params=parameters(provider="weai"))
+def test_valid_weai_requests_are_answered(
+    messages: list[dict[str, Any]], params: dict[str, Any]
+) -> None:
+    _check_valid("weai", messages, params)
 
 
 @_settings

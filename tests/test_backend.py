@@ -544,3 +544,30 @@ def test_fast_stream_path_writes_the_same_bytes_as_the_general_one(params: dict[
     fast = plan_stream(answer, request, ctx)
     general = plan_stream(answer, request, ctx, fast=False)
     assert fast == general
+
+
+async def test_oversized_bodies_are_refused() -> None:
+    async with _client(BackendConfig(max_body_bytes=2048)) as client:
+        big = chat_body(messages=[{"role": "user", "content": "word " * 1000}])
+        chat = await client.post("/v1/chat/completions", json=big)
+        assert chat.status_code == 413
+        assert chat.json()["error"]["code"] == "request_too_large"
+        form = {"messages": (None, WC_MESSAGES + " " * 5000), "model": (None, "m")}
+        sized = await client.post("/v1/text-generation/", files=form)
+        assert sized.status_code == 413 and sized.json()["success"] is False
+        boundary = "b0undary"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="messages"\r\n\r\n'
+            f"{WC_MESSAGES}{' ' * 5000}\r\n--{boundary}--\r\n"
+        ).encode()
+
+        async def parts() -> AsyncIterator[bytes]:
+            yield body[:1000]
+            yield body[1000:]
+
+        streamed = await client.post(
+            "/v1/text-generation/",
+            content=parts(),
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert streamed.status_code == 413 and streamed.json()["success"] is False

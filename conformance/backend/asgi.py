@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 
-from starlette.types import Receive, Send
+from starlette.types import Message, Receive, Send
 
 from conformance.backend.errors import RequestError
 
@@ -40,6 +40,22 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         parts.append(chunk)
         if not message.get("more_body", False):
             return b"".join(parts)
+
+
+def limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises RequestError(413) once the body passes ``limit`` bytes."""
+    seen = 0
+
+    async def guarded() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+        return message
+
+    return guarded
 
 
 def _too_large(limit: int) -> RequestError:

@@ -20,7 +20,13 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from conformance.backend.asgi import DisconnectWatch, send_body, send_endless, sleep_until
+from conformance.backend.asgi import (
+    DisconnectWatch,
+    limited,
+    send_body,
+    send_endless,
+    sleep_until,
+)
 from conformance.backend.chat import RequestContext, send_error
 from conformance.backend.errors import RequestError, invalid
 from conformance.backend.generation import (
@@ -86,9 +92,13 @@ async def handle_text_generation(
                 f"Unsupported media type {content_type.decode(errors='replace')!r}: send "
                 "multipart/form-data (or application/x-www-form-urlencoded).",
             )
-        request = Request(scope, receive)
+        request = Request(scope, limited(receive, ctx.config.max_body_bytes))
         try:
-            form = await request.form(max_files=4, max_fields=64)
+            form = await request.form(
+                max_files=4, max_fields=64, max_part_size=ctx.config.max_body_bytes
+            )
+        except RequestError:
+            raise
         except Exception as exc:  # malformed multipart bodies raise several types
             raise invalid(f"The form could not be parsed: {exc}", None) from None
         turns = _parse_messages(form.get("messages"))

@@ -133,7 +133,9 @@ def test_html_matrix_and_findings(full_html: str) -> None:
     assert all(len(re.findall(r'<th class="target">', t)) == 4 for t in tables)
     # the quiet rows really are all passed (or skipped, or not run)
     assert not re.search(r"st-(failed|error|warned)", tables[1])
-    assert re.search(r'<details class="more">\s*<summary>8 checks passed', full_html)
+    assert re.search(
+        r'<details class="more">\s*<summary>\d+ more checks passed \(or were skipped\)', full_html
+    )
     findings = doc.find("details", "finding")
     expected = sum(
         1 for r in all_checks() for c in r["checks"] if c["status"] in ("failed", "error", "warned")

@@ -97,9 +97,9 @@ class ConformanceView:
     verdicts: list[Verdict]
     rows: list[MatrixRow]
     failures: list[tuple[Target, list[CheckView]]]
-    #: rows worth reading first: a failure, error or warning somewhere, or targets disagreeing
+    #: rows worth reading first: a failure, error or warning for some target
     attention: list[MatrixRow] = field(default_factory=list)
-    #: rows where every target that ran the check passed (or skipped it alike)
+    #: rows where every target that ran the check passed or skipped it
     quiet: list[MatrixRow] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
 
@@ -124,6 +124,10 @@ def target_labels(results: Sequence[dict[str, Any]]) -> list[Target]:
     def host(r: dict[str, Any]) -> str:
         return urlsplit(str(r.get("base_url") or "")).netloc
 
+    def where(r: dict[str, Any]) -> str:
+        parts = urlsplit(str(r.get("base_url") or ""))
+        return f"{parts.netloc}{parts.path}".rstrip("/")
+
     def load(r: dict[str, Any]) -> str:
         if r.get("kind") != "bench":
             return ""
@@ -132,19 +136,24 @@ def target_labels(results: Sequence[dict[str, Any]]) -> list[Target]:
             return "sweep"
         return _step_label(r.get("load") or {})
 
-    # the load tells bench runs apart better than the host (the embedded backend's port
-    # changes on every run)
-    for extra in (load, host):
-        counts = Counter(labels)
-        if all(n == 1 for n in counts.values()):
-            break
-        dup = {lbl for lbl, n in counts.items() if n > 1}
-        extras = [extra(r) if lbl in dup else "" for r, lbl in zip(results, labels, strict=True)]
-        for lbl in dup:
-            group = {e for e, lb in zip(extras, labels, strict=True) if lb == lbl}
-            if len(group) == 1:  # this detail does not tell them apart
-                extras = [("" if lb == lbl else e) for e, lb in zip(extras, labels, strict=True)]
-        labels = [f"{lbl} · {e}" if e else lbl for lbl, e in zip(labels, extras, strict=True)]
+    # For each group of equal labels, add the first detail that tells them all apart: the
+    # load (bench runs), the host, then host and path; else the most telling one and a number.
+    groups: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(label, []).append(i)
+    for label, idx in groups.items():
+        if len(idx) < 2:
+            continue
+        best: list[str] = []
+        for extra in (load, host, where):
+            values = [extra(results[i]) for i in idx]
+            if len(set(values)) > len(set(best)):
+                best = values
+            if len(set(values)) == len(values) and all(values):
+                break
+        if len(set(best)) > 1:
+            for i, value in zip(idx, best, strict=True):
+                labels[i] = f"{label} · {value}" if value else label
     counts = Counter(labels)
     seen: Counter[str] = Counter()
     out = []
@@ -265,8 +274,8 @@ def conformance_view(results: Sequence[dict[str, Any]]) -> ConformanceView:
 
 
 def _needs_attention(row: MatrixRow) -> bool:
-    statuses = {c.status for c in row.cells if c is not None}
-    return bool(statuses - {"passed", "skipped"}) or len(statuses) > 1
+    """A failure, error or warning for some target (passes and skips are quiet)."""
+    return any(c is not None and c.status in ("failed", "error", "warned") for c in row.cells)
 
 
 def _row_rank(row: MatrixRow) -> int:
@@ -333,12 +342,14 @@ def _is_short(value: Any) -> bool:
 
 
 def _http_part(title: str, value: Any, *, first: tuple[str, str]) -> EvidencePart:
+    """A request or response: a first line, headers as rows, the body below."""
     if not isinstance(value, dict):
         return EvidencePart(title=title, body=_pretty(value))
     rest = dict(value)
-    line = " ".join(str(rest.pop(k)) for k in first if rest.get(k) is not None)
-    if title == "Response" and line:
-        line = f"HTTP {line}"
+    words = [str(rest.pop(k)) for k in first if rest.get(k) is not None]
+    if title == "Response" and words:
+        words[0] = f"HTTP {words[0]}"
+    line = " ".join(words)
     headers = rest.pop("headers", None)
     rows: list[tuple[str, str]] = []
     if isinstance(headers, dict):
@@ -350,21 +361,52 @@ def _http_part(title: str, value: Any, *, first: tuple[str, str]) -> EvidencePar
     body = rest.pop("body", None)
     if body is None:
         body = rest.pop("body_excerpt", None)
-    text = _pretty_body(body) if body is not None else ""
+    facts = [line] if line else []
+    if isinstance(rest.get("events"), int):
+        facts.append(f"{rest.pop('events')} SSE events")
+    if isinstance(rest.get("body_bytes"), int):
+        facts.append(f"{rest.pop('body_bytes'):,} bytes")
+    error = rest.pop("error", None)
+    if isinstance(error, dict):
+        kind, message, after = error.get("kind"), error.get("message"), error.get("after_s")
+        text = "transport error"
+        if kind:
+            text += f" {kind}"
+        if isinstance(after, int | float):
+            text += f" after {after:g} s"
+        if message:
+            text += f": {message}"
+        facts.append(truncate(text, 500))
+    elif error is not None:
+        facts.append(truncate(f"error: {error}", 500))
+    for key in [k for k, v in rest.items() if _is_short(v)]:
+        facts.append(f"{key} {rest.pop(key)}")
+    text = _pretty_body(body) if body not in (None, "") else ""
     if rest:
         extra = _pretty(rest)
         text = f"{text}\n\n{extra}" if text else extra
-    return EvidencePart(title=title, line=line, rows=tuple(rows), body=text)
+    return EvidencePart(title=title, line=" · ".join(facts), rows=tuple(rows), body=text)
 
 
 def _event_part(event: Any) -> EvidencePart:
-    if isinstance(event, dict) and "data" in event:
-        rest = {k: v for k, v in event.items() if k != "data"}
-        line = ", ".join(f"{k} {v}" for k, v in rest.items() if isinstance(v, str | int | float))
-        return EvidencePart(
-            title="Offending SSE event", line=line, body=_pretty_body(event["data"])
-        )
-    return EvidencePart(title="Offending SSE event", body=_pretty(event))
+    """The offending SSE event: where it was in the stream, and its text."""
+    if not isinstance(event, dict):
+        return EvidencePart(title="Offending SSE event", body=_pretty(event))
+    rest = dict(event)
+    text = rest.pop("raw", None)
+    if text is None:
+        text = rest.pop("data", None)
+    index, total = rest.pop("index", None), rest.pop("of", None)
+    where = []
+    if isinstance(index, int):
+        where.append(f"event {index}" + (f" of {total}" if isinstance(total, int) else ""))
+        where.append("counting from 0")
+    where += [f"{k} {v}" for k, v in rest.items() if _is_short(v)]
+    leftovers = {k: v for k, v in rest.items() if not _is_short(v)}
+    body = _pretty_body(text) if text is not None else ""
+    if leftovers:
+        body = f"{body}\n\n{_pretty(leftovers)}" if body else _pretty(leftovers)
+    return EvidencePart(title="Offending SSE event", line=", ".join(where), body=body)
 
 
 def _pretty_body(body: Any) -> str:

@@ -141,6 +141,19 @@ def created_string(t: Target) -> None:
     assert isinstance(t.plain("created_string").json()["created"], str)
 
 
+def created_missing(t: Target) -> None:
+    _, data = t.stream("created_missing")
+    assert all("created" not in c for c in chunks_of(data))
+    assert "created" not in t.plain("created_missing").json()
+
+
+def created_changes(t: Target) -> None:
+    _, data = t.stream("created_changes")
+    chunks = chunks_of(data)
+    assert all(isinstance(c["created"], int) for c in chunks)
+    assert len({c["created"] for c in chunks}) == len(chunks)
+
+
 def id_changes(t: Target) -> None:
     _, data = t.stream("id_changes")
     chunks = chunks_of(data)

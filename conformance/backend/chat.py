@@ -223,6 +223,8 @@ def completion_body(answer: Answer, ctx: RequestContext) -> dict[str, Any]:
     }
     if nebula:
         body["prompt_logprobs"] = None
+    if fault == "created_missing":
+        del body["created"]
     if fault == "ok_extra_fields":
         body["x_backend"] = {"name": "conformance", "variant": "extra_fields"}
     return body
@@ -445,6 +447,12 @@ def plan_stream(
     if fault == "usage_every_chunk":
         for _, _, chunk in chunks:
             chunk["usage"] = answer.usage
+    if fault == "created_missing":
+        for _, _, chunk in chunks:
+            del chunk["created"]
+    elif fault == "created_changes":
+        for k, (_, _, chunk) in enumerate(chunks):
+            chunk["created"] = answer.created + k
     if fault == "id_missing":
         for _, _, chunk in chunks:
             del chunk["id"]

@@ -80,6 +80,8 @@ _ALL: tuple[Fault, ...] = (
        "chunks have `object` \"chat.completion\" instead of \"chat.completion.chunk\"", _S),
     _f("created_string", "chunk_schema",
        "`created` is a string instead of an integer (chunks and completions)"),
+    _f("created_missing", "chunk_schema", "`created` is missing (chunks and completions)"),
+    _f("created_changes", "chunk_schema", "`created` changes from chunk to chunk", _S),
     _f("id_changes", "chunk_schema", "the chunk `id` changes from chunk to chunk", _S),
     _f("id_missing", "chunk_schema", "chunks have no `id`", _S),
     # --- stream semantics

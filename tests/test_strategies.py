@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -90,37 +90,46 @@ def test_conversations_keep_to_what_the_provider_documents(name: str, data: st.D
         assert "developer" not in roles
 
 
-def test_conversations_reach_the_interesting_corners() -> None:
-    """Over a few hundred draws every feature the issue lists shows up."""
+def _features(messages: list[dict[str, Any]]) -> set[str]:
+    """Which of the issue's listed features a conversation shows."""
     seen: set[str] = set()
+    for m in messages:
+        seen.add(m["role"])
+        content = m.get("content")
+        if isinstance(content, list):
+            seen.add("parts")
+        text = _text_of(content) if content is not None else ""
+        if text == "":
+            seen.add("empty")
+        if len(text) >= 200:
+            seen.add("long")
+        if any(ord(c) > 0xFFFF for c in text):
+            seen.add("astral")
+        if any(0x0590 <= ord(c) <= 0x06FF for c in text):
+            seen.add("rtl")
+        if any(0x0300 <= ord(c) <= 0x036F for c in text):
+            seen.add("combining")
+    if sum(m["role"] == "user" for m in messages) > 1:
+        seen.add("multi-turn")
+    return seen
 
-    @given(conversations(max_turns=4, max_content_size=600))
-    def collect(messages: list[dict[str, Any]]) -> None:
-        for m in messages:
-            seen.add(m["role"])
-            content = m.get("content")
-            if isinstance(content, list):
-                seen.add("parts")
-            text = _text_of(content) if content is not None else ""
-            if text == "":
-                seen.add("empty")
-            if len(text) >= 200:
-                seen.add("long")
-            if any(ord(c) > 0xFFFF for c in text):
-                seen.add("astral")
-            if any(0x0590 <= ord(c) <= 0x06FF for c in text):
-                seen.add("rtl")
-            if any(0x0300 <= ord(c) <= 0x036F for c in text):
-                seen.add("combining")
-        if sum(m["role"] == "user" for m in messages) > 1:
-            seen.add("multi-turn")
 
-    from hypothesis import settings
-
-    settings(max_examples=300, database=None, derandomize=True)(collect)()
-    wanted = {"system", "developer", "user", "assistant", "tool", "parts", "empty", "long",
-              "astral", "rtl", "combining", "multi-turn"}  # fmt: skip
-    assert wanted <= seen, wanted - seen
+@pytest.mark.parametrize(
+    "feature",
+    ["system", "developer", "user", "assistant", "tool", "parts", "empty", "long", "astral",
+     "rtl", "combining", "multi-turn"],
+)  # fmt: skip
+def test_conversations_reach_every_listed_feature(feature: str) -> None:
+    """find() stops at the first conversation that shows the feature (the bound is only a
+    ceiling for a search that normally ends within a few dozen draws)."""
+    found = find(
+        conversations(max_turns=4, max_content_size=600),
+        lambda messages: feature in _features(messages),
+        settings=settings(
+            max_examples=2000, database=None, derandomize=True, phases=[Phase.generate]
+        ),
+    )
+    assert feature in _features(found)
 
 
 @pytest.mark.parametrize(
@@ -270,24 +279,40 @@ def test_invalid_requests_are_labelled_and_sendable(name: str, data: st.DataObje
                 assert case.body != base
 
 
-def test_invalid_requests_cover_the_listed_mistakes() -> None:
-    labels: set[str] = set()
+_LISTED_MISTAKES = [
+    "temperature is 5", "temperature is -1", "top_p is 1.5", "n is 0", "max_tokens is 0",
+    "max_tokens is -1", "presence_penalty is 3", '"hot"', "messages is a string",
+    "max_tokens is 1.5", "stream is the string", "model is missing", "messages is missing",
+    '"wizard"', "empty array", "has no content", "5 strings", "stream_options",
+    "cut-off JSON", "JSON array, not an object",
+]  # fmt: skip
 
-    @given(invalid_requests(provider="openai"))
-    def collect(case: InvalidRequest) -> None:
-        labels.add(case.label)
 
-    from hypothesis import settings
+@pytest.mark.parametrize("needle", _LISTED_MISTAKES)
+def test_invalid_requests_cover_the_listed_mistakes(needle: str) -> None:
+    found = find(
+        invalid_requests(provider="openai"),
+        lambda case: needle in case.label,
+        settings=settings(
+            max_examples=2000, database=None, derandomize=True, phases=[Phase.generate]
+        ),
+    )
+    assert needle in found.label
 
-    settings(max_examples=400, database=None, derandomize=True)(collect)()
-    joined = " | ".join(sorted(labels))
-    for needle in ["temperature is 5", "temperature is -1", "top_p is 1.5", "n is 0",
-                   "max_tokens is 0", "max_tokens is -1", "presence_penalty is 3",
-                   '"hot"', "messages is a string", "max_tokens is 1.5", 'stream is the string',
-                   "model is missing", "messages is missing", '"wizard"', "empty array",
-                   "has no content", "5 strings", "stream_options", "cut-off JSON",
-                   "JSON array, not an object"]:  # fmt: skip
-        assert needle in joined, needle
+
+@pytest.mark.parametrize(
+    "needle", ["cut off", "different boundary", "not JSON", "JSON object, not an array",
+               "model field is missing", "messages field is missing"],
+)  # fmt: skip
+def test_invalid_requests_cover_the_multipart_mistakes(needle: str) -> None:
+    found = find(
+        invalid_requests(provider="wetrocloud"),
+        lambda case: needle in case.label,
+        settings=settings(
+            max_examples=2000, database=None, derandomize=True, phases=[Phase.generate]
+        ),
+    )
+    assert needle in found.label
 
 
 def test_invalid_requests_narrowing() -> None:

@@ -194,7 +194,12 @@ async def collect(
             ex = retried
         ex.meta.update(preq.meta)
         ex.meta.update(
-            {"label": preq.label, "messages": list(preq.messages), "params": dict(preq.params)}
+            {
+                "label": preq.label,
+                "messages": list(preq.messages),
+                "params": dict(preq.params),
+                "custom_body": preq.body is not None,
+            }
         )
         missing = _unavailable(sender, ex)
         if missing is not None:

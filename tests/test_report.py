@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -402,3 +403,35 @@ def test_a_plot_that_cannot_be_drawn_leaves_a_note(monkeypatch: pytest.MonkeyPat
     html = render_html([sample("bench_openai_u8.json")])
     assert "this plot could not be drawn (ValueError: &lt;b&gt;bad&lt;/b&gt; data)" in html
     assert "Throughput over time" in html  # the other plots are still there
+
+
+# --- files written by the harness itself (check --json, bench --json) --------------------
+
+
+def test_real_check_result_evidence_reads_well() -> None:
+    html = render_html([sample("real_check_openai_fault_role_every_delta.json")])
+    block = re.search(r'<details[^>]*id="[^"]*stream-role-once".*?</details>', html, re.S)
+    assert block is not None
+    text = block.group(0)
+    assert "HTTP 200 · " in text and "SSE events" in text
+    assert re.search(r"event \d+ of \d+, counting from 0", text)
+    assert "Incompatible" in html
+
+
+def test_real_bench_results_render_and_compare() -> None:
+    sweep = sample("real_bench_openai_sweep_users_1_4.json")
+    open_loop = sample("real_bench_openai_rate5_poisson.json")
+    html = render_html([sweep, open_loop])
+    assert "sweep over 1, 4 users (closed loop)" in html
+    assert "5 req/s (open loop, poisson arrivals)" in html
+    assert "The backend&#39;s own lateness (already taken off)" in html
+    assert "Schedule delay" in html and "Latency from schedule" in html
+    # a run compared with itself: matched (open loop by rate), nothing regressed
+    comp = compare_self(open_loop)
+    assert comp.pairs == [(0, 0)] and not comp.regressed
+
+
+def compare_self(result: dict[str, Any]) -> Any:
+    from conformance.report import compare
+
+    return compare([result], [json.loads(json.dumps(result))])

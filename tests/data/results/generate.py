@@ -5,6 +5,11 @@ deterministic (fixed seeds) and shaped like real ``check --json`` and ``bench --
 output: several providers, a conformance baseline with changes, a bench baseline the
 current run clearly regressed against, one that differs only by noise, one bench pair
 without per-request samples, and a concurrency sweep.
+
+The ``real_*.json`` files next to it are not generated here: they were written by the
+harness itself (``conformance check --json`` against the reference backend's
+``role_every_delta`` fault, ``conformance bench --json`` with ``--users 1,4`` and with
+``--rate 5 --arrival poisson``), so the report is tested on the shapes it really gets.
 """
 
 from __future__ import annotations

@@ -315,3 +315,54 @@ def test_wetrocloud_shapes() -> None:
     assert results["wetrocloud.success_boolean"].status is Status.FAILED
     assert results["wetrocloud.response_string"].status is Status.PASSED
     assert results["wetrocloud.token_scheme"].status is Status.PASSED
+
+
+def _recorded(probe: str, body: bytes, params: dict[str, Any], **meta: Any) -> Any:
+    from conformance.wire.exchange import Exchange, RecordedRequest
+    from conformance.wire.sse import parse_sse
+
+    stream = params.get("stream") is True
+    ex = Exchange(
+        probe=probe,
+        request=RecordedRequest("POST", BASE + "/chat/completions", [], b"{}"),
+        status=200,
+        headers=[("content-type", "text/event-stream" if stream else "application/json")],
+        body=body,
+    )
+    if stream:
+        ex.events, _ = parse_sse(body)
+    ex.meta.update({"params": params, "messages": [{"role": "user", "content": "x"}], **meta})
+    return ex
+
+
+def test_sdk_oracle_replays_every_successful_exchange() -> None:
+    from conformance.checks import CHECKS
+    from conformance.engine import Collected, evaluate_one
+
+    two = [
+        chunk({"role": "assistant", "content": "a"}),
+        {**chunk({"role": "assistant", "content": "b"}), "choices": [
+            {"index": 1, "delta": {"role": "assistant", "content": "b"}, "finish_reason": None}]},
+        {**chunk({}), "choices": [
+            {"index": 0, "delta": {}, "finish_reason": "stop"},
+            {"index": 1, "delta": {"role": "assistant"}, "finish_reason": "stop"}]},
+    ]  # fmt: skip
+    error_stream = sse([GOOD_CHUNKS[0], {"error": {"message": "boom", "type": "server_error"}}])
+    exchanges = {
+        "chat": [_recorded("chat", json.dumps(COMPLETION).encode(), {})],
+        "stream": [_recorded("stream", sse(GOOD_CHUNKS), {"stream": True})],
+        # other probes of the run: an n=2 stream whose choice 1 repeats its role, a stream
+        # ending in an in-band error (the SDK raises by design), a raw-body request
+        "n_two": [_recorded("n_two", sse(two), {"stream": True, "n": 2})],
+        "midstream": [_recorded("midstream", error_stream, {"stream": True})],
+        "raw": [_recorded("raw", b"{}", {"stream": True}, custom_body=True)],
+    }
+    provider = get_provider("openai", base_url=BASE)
+    collected = Collected(exchanges=exchanges, unavailable={"stream_usage": "not sent"})
+    result = evaluate_one(CHECKS["sdk.stream_accumulate"], provider, collected)
+    assert result.status is Status.FAILED
+    assert result.evidence["probe"] == "n_two" and "assistantassistant" in result.detail
+    exchanges["n_two"] = []
+    result = evaluate_one(CHECKS["sdk.stream_accumulate"], provider, collected)
+    assert result.status is Status.PASSED, result.detail
+    assert evaluate_one(CHECKS["sdk.stream_chunks"], provider, collected).status is Status.PASSED

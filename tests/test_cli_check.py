@@ -204,3 +204,10 @@ def test_replay_of_a_recording(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert doc["target"]["mode"] == "replay"
     assert doc["summary"]["passed"] > 0
     assert code in (0, 1)
+
+
+def test_list_shows_the_checks_without_running(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _check(["--provider", "wetrocloud", "--list", "--only", "wetrocloud"], capsys)
+    assert code == 0
+    ids = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert "wetrocloud.tokens_integer" in ids and all(i.startswith("wetrocloud.") for i in ids)

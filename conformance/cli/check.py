@@ -160,7 +160,10 @@ def _run_config(
     "--markdown", "md_path", type=click.Path(path_type=Path), help="Write a Markdown report."
 )
 @click.option("--html", "html_path", type=click.Path(path_type=Path), help="Write an HTML report.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress display and no passed list.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display and no skip reasons.")
+@click.option(
+    "--list", "list_only", is_flag=True, help="List the checks that apply (with --only) and exit."
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -177,6 +180,7 @@ def command(
     md_path: Path | None,
     html_path: Path | None,
     quiet: bool,
+    list_only: bool,
 ) -> None:
     """Check that a target speaks its provider's protocol: schemas, streams, errors,
     auth, parameters, robustness and the official SDK, each check with evidence."""
@@ -188,6 +192,18 @@ def command(
 
     load_families()
     console = Console(stderr=False, highlight=False, soft_wrap=False)
+    if list_only:
+        from conformance.providers import get_provider
+
+        dialect = get_provider(provider_name).dialect
+        specs = select_checks(dialect=dialect, only=only)
+        if not specs:
+            raise ConfigError(f"--only {only!r} selects no check; see 'conformance check --list'")
+        for spec in specs:
+            console.print(
+                f"{spec.id:38} {spec.severity.value:8} {spec.title}", markup=False, soft_wrap=True
+            )
+        ctx.exit(0)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     notes: list[str] = []
     started = time.perf_counter()

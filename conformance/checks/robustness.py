@@ -164,8 +164,12 @@ def valid_request_succeeds(ctx: CheckContext) -> str:
         if ex.status is None or not 200 <= ex.status < 300:
             error = ctx.provider.decode_error(ex.status or 0, ex.body)
             why = f": {error.message}" if error.message else ""
+            hint = ""
+            if ex.status in (401, 403) and not ex.request.header(ctx.provider.auth_header):
+                var = type(ctx.provider).api_key_env
+                hint = f" (no API key was sent: set ${var} or pass --api-key-env)"
             raise Failed(
-                f"a valid request (probe {name!r}) was answered HTTP {ex.status}{why}",
+                f"a valid request (probe {name!r}) was answered HTTP {ex.status}{why}{hint}",
                 exchange_evidence(ex),
             )
     if not judged:

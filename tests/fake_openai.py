@@ -114,7 +114,12 @@ class FakeOpenAI:
         return None
 
     def words(self, body: dict[str, Any], index: int) -> list[str]:
-        """The answer's tokens before the cap and stop strings."""
+        """The answer's tokens before the cap and stop strings: what a "Repeat exactly:"
+        prompt asks for, otherwise :data:`WORDS`."""
+        last = body["messages"][-1] if body.get("messages") else {}
+        content = last.get("content") if isinstance(last, dict) else None
+        if isinstance(content, str) and content.startswith("Repeat exactly"):
+            return content.split(":", 1)[1].split()
         return list(WORDS)
 
     def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:

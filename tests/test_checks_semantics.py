@@ -139,6 +139,28 @@ def test_a_stop_string_leaking_into_the_stream_fails() -> None:
     assert "stopped_stream" in verdict.detail and "','" in verdict.detail
 
 
+def test_both_stop_strings_are_judged_on_a_correct_target() -> None:
+    verdict = _one(FakeOpenAI(), "semantics.stop_string")
+    assert str(verdict.status) == "passed"
+    assert "3 answer(s)" in verdict.detail
+
+
+class PartialStopLeak(FakeOpenAI):
+    """Streams each word as soon as it is generated and only then compares with the stop
+    string, so the first word of a two-word stop string escapes."""
+
+    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        if body.get("stop") == ["delta echo"]:
+            body = {**body, "stop": ["echo"]}  # "delta " was already sent when "echo" came
+        return super().chunks(body)
+
+
+def test_the_start_of_a_multi_token_stop_string_leaking_fails() -> None:
+    verdict = _one(PartialStopLeak(), "semantics.stop_string")
+    assert str(verdict.status) == "failed", verdict.detail
+    assert "'delta'" in verdict.detail and "start of the stop string" in verdict.detail
+
+
 class NoCommas(FakeOpenAI):
     """Answers the list one item per line, so the stop string never shows up."""
 

@@ -39,7 +39,7 @@ from conformance.checks.registry import (
 from conformance.providers.base import DecodeError, Dialect, Generation
 from conformance.wire.exchange import Exchange
 
-__all__ = ["LENGTH_CAP", "LONG_PROMPT", "STOP_STRINGS"]
+__all__ = ["LENGTH_CAP", "LONG_PROMPT", "STOP_STRINGS", "STOP_WORDS"]
 
 _OAI = {Dialect.OPENAI}
 _REF = "OpenAI API reference, Create chat completion"
@@ -54,6 +54,17 @@ LONG_PROMPT = (
 #: the stop strings of the stop probe, and a prompt whose answer contains them
 STOP_STRINGS: tuple[str, ...] = (",",)
 STOP_PROMPT = "List ten fruits on one line, separated by commas, and nothing else."
+#: a stop string of several tokens, and a prompt whose answer contains it: a streaming
+#: server must hold back "delta" until it knows whether " echo" follows
+STOP_WORDS: tuple[str, ...] = ("delta echo",)
+STOP_WORDS_PROMPT = (
+    "Repeat exactly, with nothing else: alpha bravo charlie delta echo foxtrot golf hotel"
+)
+#: (label of the unconstrained answer, labels of the answers with `stop`)
+_STOP_PAIRS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("free", ("stopped", "stopped_stream")),
+    ("free_words", ("stopped_words_stream",)),
+)
 #: without usage, a length counts as over the cap only beyond this many words per token
 _WORD_MARGIN = 2
 
@@ -103,7 +114,8 @@ def _greedy(pctx: ProbeContext, **extra: Any) -> dict[str, Any]:
 
 @probe("stop_string", dialects=_OAI, requires="stop", priority=22)
 def stop_string_probe(pctx: ProbeContext) -> list[ProbeRequest]:
-    """The same greedy answer without and with stop strings (plain and streamed)."""
+    """Greedy answers without and with stop strings: a comma (plain and streamed) and a
+    stop string of several tokens (streamed)."""
     messages = pctx.messages(STOP_PROMPT)
     stop = list(STOP_STRINGS)
     out = [
@@ -113,6 +125,10 @@ def stop_string_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     if pctx.capabilities.streaming:
         params = _greedy(pctx, stop=stop, stream=True)
         out.append(ProbeRequest(messages=messages, params=params, label="stopped_stream"))
+        words = pctx.messages(STOP_WORDS_PROMPT)
+        out.append(ProbeRequest(messages=words, params=_greedy(pctx), label="free_words"))
+        params = _greedy(pctx, stop=list(STOP_WORDS), stream=True)
+        out.append(ProbeRequest(messages=words, params=params, label="stopped_words_stream"))
     return out
 
 
@@ -430,6 +446,23 @@ def length_finish_reason(ctx: CheckContext) -> str:
     return f'"length" on {judged} capped answer(s)'
 
 
+def _partial_leak(free_text: str, text: str, stops: list[str]) -> str | None:
+    """The start of a stop string left at the end of ``text``, when the unconstrained
+    answer shows the stop string right there (a streaming server that sent the first
+    tokens of a stop string before it matched the rest)."""
+    cuts = [(free_text.find(s), s) for s in stops if s and s in free_text]
+    if not cuts:
+        return None
+    cut, stop = min(cuts)
+    expected = free_text[:cut]
+    if text == expected or not text.startswith(expected):
+        return None
+    rest = text[len(expected) :].strip()
+    if rest and len(rest) < len(stop) and stop.startswith(rest):
+        return rest
+    return None
+
+
 @check(
     id="semantics.stop_string",
     title="Stop strings end the answer and never appear in it",
@@ -441,43 +474,51 @@ def length_finish_reason(ctx: CheckContext) -> str:
 )
 def stop_string(ctx: CheckContext) -> str:
     """With `stop`, the answer ends before the first stop string and does not contain it,
-    plain and streamed. Judged only when the same greedy request without `stop` does
-    produce a stop string; otherwise the property had no chance to show."""
+    plain and streamed, nor the first part of a stop string of several tokens. Judged only
+    when the same greedy request without `stop` does produce the stop string; otherwise
+    the property had no chance to show."""
     usable, reasons = _usable(ctx, "stop_string")
     by_label = {ex.meta.get("label"): ex for ex in usable}
-    free_ex = by_label.get("free")
-    free_text = _decode(ctx, free_ex).text if free_ex is not None else None
     bad: list[dict[str, Any]] = []
     judged = 0
-    for label in ("stopped", "stopped_stream"):
-        ex = by_label.get(label)
-        if ex is None:
-            continue
-        stops = _param(ex, "stop") or []
-        stops = [stops] if isinstance(stops, str) else list(stops)
-        text = _decode(ctx, ex).text
-        found = [s for s in stops if s and s in text]
-        if found:
-            judged += 1
-            bad.append(
-                exchange_evidence(
-                    ex,
-                    problem=f"the {label} answer contains the stop string {found[0]!r}",
-                    stop=stops,
-                    text=text[:300],
-                    unconstrained_text=(free_text or "")[:300],
+    unjudged: list[str] = []
+    for free_label, stopped_labels in _STOP_PAIRS:
+        free_ex = by_label.get(free_label)
+        free_text = _decode(ctx, free_ex).text if free_ex is not None else None
+        for label in stopped_labels:
+            ex = by_label.get(label)
+            if ex is None:
+                continue
+            stops = _param(ex, "stop") or []
+            stops = [stops] if isinstance(stops, str) else list(stops)
+            text = _decode(ctx, ex).text
+            found = [s for s in stops if s and s in text]
+            leak = _partial_leak(free_text, text, stops) if free_text is not None else None
+            facts: dict[str, Any] = {
+                "stop": stops,
+                "text": text[:300],
+                "unconstrained_text": (free_text or "")[:300],
+            }
+            if found:
+                judged += 1
+                problem = f"the {label} answer contains the stop string {found[0]!r}"
+                bad.append(exchange_evidence(ex, problem=problem, **facts))
+            elif leak is not None:
+                judged += 1
+                problem = (
+                    f"the {label} answer ends with {leak!r}, the start of the stop string: it "
+                    "was sent before the rest of the stop string matched"
                 )
-            )
-        elif free_text is not None and any(s in free_text for s in stops):
-            judged += 1
+                bad.append(exchange_evidence(ex, problem=problem, **facts))
+            elif free_text is not None and any(s in free_text for s in stops):
+                judged += 1
+            else:
+                shown = f"{free_text[:80]!r}" if free_text is not None else "missing"
+                unjudged.append(f"{label}: the unconstrained answer ({shown}) has none of {stops}")
     if bad:
         raise Failed(bad[0]["problem"], {"bad": bad})
     if not judged:
-        why = (
-            f"the unconstrained answer {free_text[:120]!r} contains none of {list(STOP_STRINGS)}"
-            if free_text is not None
-            else "; ".join(reasons) or "the unconstrained answer is missing"
-        )
+        why = "; ".join(unjudged) or "; ".join(reasons) or "no answer with stop strings"
         raise Skipped(f"not judgeable: {why}")
     return f"the stop string is cut from {judged} answer(s)"
 

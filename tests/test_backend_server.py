@@ -42,8 +42,9 @@ def test_process_server_answers_and_is_terminated() -> None:
     config = BackendConfig(api_keys=("proc-key",), itl_ms=1)
     with serve_in_process(config) as url:
         headers = {"Authorization": "Bearer proc-key"}
-        response = httpx.post(url + "/v1/chat/completions", json=chat_body(max_tokens=3),
-                              headers=headers, timeout=5)  # fmt: skip
+        response = httpx.post(
+            url + "/v1/chat/completions", json=chat_body(max_tokens=3), headers=headers, timeout=5
+        )
         assert response.status_code == 200
         assert (
             httpx.post(url + "/v1/chat/completions", json=chat_body(), timeout=5).status_code == 401
@@ -92,13 +93,21 @@ def test_bad_config_is_a_config_error() -> None:
 
 def test_serve_prints_routes_and_stops_on_ctrl_c() -> None:
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("conformance")), "serve", "--port", "0", "--ttft-ms", "5",
-         "--api-key-env", "CONFORMANCE_TEST_SERVE_KEY"],
+        [
+            str(Path(sys.executable).with_name("conformance")),
+            "serve",
+            "--port",
+            "0",
+            "--ttft-ms",
+            "5",
+            "--api-key-env",
+            "CONFORMANCE_TEST_SERVE_KEY",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "CONFORMANCE_TEST_SERVE_KEY": "serve-secret"},
-    )  # fmt: skip
+    )
     try:
         started = time.monotonic()
         assert process.stdout is not None
@@ -114,8 +123,12 @@ def test_serve_prints_routes_and_stops_on_ctrl_c() -> None:
         assert any("/v1/chat/completions" in line for line in lines)
         assert any("/v1/text-generation/" in line for line in lines)
         assert not any("serve-secret" in line for line in lines)
-        ok = httpx.post(url + "/v1/chat/completions", json=chat_body(), timeout=5,
-                        headers={"Authorization": "Bearer serve-secret"})  # fmt: skip
+        ok = httpx.post(
+            url + "/v1/chat/completions",
+            json=chat_body(),
+            timeout=5,
+            headers={"Authorization": "Bearer serve-secret"},
+        )
         assert ok.status_code == 200
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
@@ -132,3 +145,10 @@ def test_serve_prints_routes_and_stops_on_ctrl_c() -> None:
 
 def test_ready_line_contract() -> None:
     assert READY_PREFIX.endswith(" ")
+
+
+def test_process_server_is_terminated_on_exceptions() -> None:
+    with pytest.raises(RuntimeError), serve_in_process(BackendConfig()) as url:
+        assert httpx.get(url + "/stats", timeout=5).status_code == 200
+        raise RuntimeError("boom")
+    assert _refused(url)

@@ -274,3 +274,44 @@ def test_wetrocloud_invalid_forms_against_the_reference_backend() -> None:
     }
     assert verdicts["invalid_accepted"]["errors.invalid_refused"] == "failed"
     assert verdicts["invalid_500"]["errors.no_server_error"] == "failed"
+
+
+# --------------------------------------------------------------------------- signal reading
+
+
+def _stream_exchange(body: bytes) -> Any:
+    from conformance.wire.exchange import Exchange, RecordedRequest
+    from conformance.wire.sse import SSEParser
+
+    parser = SSEParser()
+    events = parser.feed(body, 1)
+    parser.close(2)
+    request = RecordedRequest("POST", "http://t/v1/chat/completions", [], b"{}")
+    return Exchange(probe="stream", request=request, status=200, body=body, events=events,
+                    headers=[("content-type", "text/event-stream")])  # fmt: skip
+
+
+def test_valid_streams_carry_no_error_signal() -> None:
+    """Line-end styles, comments and content that mentions errors are not error reports."""
+    from conformance.checks._judge import stream_error_signals
+
+    chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                        "choices": [{"index": 0, "delta": {"content": "No error: it failed"},
+                                     "finish_reason": None}], "error": None})  # fmt: skip
+    for sep in (b"\n", b"\r\n", b"\r"):
+        body = (
+            b": keep-alive, error-free" + sep + b"data:" + chunk.encode() + sep + sep
+            + b"event: message" + sep + b"data: " + chunk.encode() + sep + sep
+            + b"data: [DONE]" + sep + sep
+        )  # fmt: skip
+        assert stream_error_signals(_stream_exchange(body)) == [], sep
+
+
+def test_error_signals_are_judged() -> None:
+    from conformance.checks._judge import stream_error_signals
+
+    good = b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    assert [s.good for s in stream_error_signals(_stream_exchange(good))] == [True]
+    named = b"event: error\ndata: overloaded\n\n"
+    (signal,) = stream_error_signals(_stream_exchange(named))
+    assert not signal.good and signal.event == 0 and "non-JSON" in signal.what

@@ -77,6 +77,7 @@ def command(
     """Run the embedded reference backend (every profile's dialect, faults, timing)."""
     from conformance.backend.app import ROUTES
     from conformance.backend.config import BackendConfig
+    from conformance.backend.faults import FAULTS
     from conformance.backend.server import run_server
 
     keys = list(api_keys)
@@ -96,6 +97,11 @@ def command(
         auth = f"{len(keys)} configured key(s) required" if keys else "any key (or none) accepted"
         click.echo(
             f"  ttft {ttft_ms:g} ms, itl {itl_ms:g} ms, fault {fault or 'none'}, auth: {auth}"
+        )
+        broken = sum(not f.correct for f in FAULTS.values())
+        click.echo(
+            f"  {broken} fault modes and {len(FAULTS) - broken} valid variants: "
+            f"{url}/faults (use {url}/fault/<name>/... or X-Conformance-Fault)"
         )
         click.echo("Press Ctrl-C to stop.")
 

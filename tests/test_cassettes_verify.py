@@ -116,3 +116,13 @@ def test_provider_override_and_unknown_provider(tmp_path: Path) -> None:
     assert verify_paths([tmp_path]).exit_code == 1  # judged as openai: not a completion
     assert verify_paths([tmp_path], provider="wetrocloud").exit_code == 0
     assert verify_paths([tmp_path], provider="nope").exit_code == 2
+
+
+def test_files_that_are_not_yaml_are_ignored_when_named(tmp_path: Path) -> None:
+    _write(tmp_path, "ok.yaml", _exchange(json.dumps(COMPLETION).encode()))
+    readme = tmp_path / "README.md"
+    readme.write_text("# not a cassette\n")
+    report = verify_paths([readme, tmp_path / "ok.yaml"])
+    assert report.exit_code == 0
+    assert report.ignored == [readme]
+    assert verify_paths([readme]).exit_code == 2  # nothing to verify at all

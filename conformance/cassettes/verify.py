@@ -69,6 +69,8 @@ class VerifyReport:
     """What verifying a set of paths found; :attr:`exit_code` is the command's."""
 
     files: list[FileReport] = field(default_factory=list)
+    #: paths given that are not cassette files (e.g. a README matched by a shell glob)
+    ignored: list[Path] = field(default_factory=list)
 
     @property
     def drifted(self) -> list[FileReport]:
@@ -87,7 +89,7 @@ class VerifyReport:
 
     def render(self) -> str:
         """A readable report: one block per file with drift, then a summary line."""
-        lines: list[str] = []
+        lines: list[str] = [f"{path}: ignored, not a .yaml cassette file" for path in self.ignored]
         for report in self.files:
             if report.unreadable:
                 lines.append(f"{report.path}: unreadable: {report.unreadable}")
@@ -239,6 +241,9 @@ def verify_paths(paths: Sequence[Path], *, provider: str | None = None) -> Verif
     """
     report = VerifyReport()
     for root in paths:
+        if root.is_file() and root.suffix not in (".yaml", ".yml"):
+            report.ignored.append(root)
+            continue
         try:
             files = cassette_files(root)
         except CassetteError as exc:

@@ -107,6 +107,32 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+def _waiting_recv(sock: Any) -> Any:
+    """``recv`` that waits for readability first, then reads once.
+
+    gevent's ``recv`` tries the read first, which during a stream almost always fails
+    (the next event is not there yet): one wasted system call and exception per event.
+    Falls back to the socket's own ``recv`` if gevent's internals are not as expected.
+    """
+    raw = getattr(sock, "_sock", None)
+    wait = getattr(sock, "_wait", None)
+    event = getattr(sock, "_read_event", None)
+    if raw is None or wait is None or event is None:
+        return sock.recv
+    raw_recv = raw.recv
+
+    def recv(size: int) -> bytes:
+        while True:
+            wait(event)
+            try:
+                data: bytes = raw_recv(size)
+                return data
+            except BlockingIOError:  # woken without data: wait again
+                continue
+
+    return recv
+
+
 def _read_stream(
     resp: Any, t_send: int, t_headers: int, timeout_s: float
 ) -> tuple[RequestTiming, int]:
@@ -125,9 +151,10 @@ def _read_stream(
     if sock is not None and not resp.message_complete:
         cell = _WATCHDOG.watch(timeout_s)
         sock.settimeout(None)  # the watchdog times the stream out instead
+        recv = _waiting_recv(sock)
         try:
             while True:
-                data = sock.recv(_BLOCK)
+                data = recv(_BLOCK)
                 t = _perf_ns()
                 cell[0] = t
                 resp.feed(data)  # returns the socket to the pool when the body is complete

@@ -247,3 +247,17 @@ def test_record_from_an_unreachable_target_exits_2_and_writes_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("conformance: cannot reach http://127.0.0.1:9/v1")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_verify_coverage_names_the_requests_a_recording_lacks(
+    openai_recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cov"
+    shutil.copytree(openai_recording, out)
+    assert _run(["verify", "--coverage", str(out)]) == 0
+    assert "0 request(s) of the current probes not recorded" in capsys.readouterr().out
+    (out / "stream_usage.yaml").unlink()
+    assert _run(["verify", "--coverage", str(out)]) == 1
+    report = capsys.readouterr().out
+    assert "+ probe stream_usage: POST /chat/completions" in report
+    assert "record the cassettes again" in report

@@ -190,6 +190,10 @@ class ReplayRouter:
 
     # -- matching ---------------------------------------------------------------------
 
+    def keys(self) -> list[MatchKey]:
+        """The match keys of every distinct recorded request, in serving order."""
+        return list(self._entries)
+
     def key_of(self, request: httpx.Request) -> MatchKey:
         """The match key of a request made by the replaying client."""
         return request_key(

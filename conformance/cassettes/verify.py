@@ -27,6 +27,7 @@ from typing import Any
 from conformance.cassettes._errors import CassetteError
 from conformance.cassettes._format import FORMAT_VERSION, Cassette, cassette_from_data
 from conformance.cassettes._io import cassette_files, is_index, load_yaml
+from conformance.cassettes.coverage import Uncovered
 from conformance.errors import ConfigError
 from conformance.wire.exchange import Exchange
 
@@ -71,6 +72,8 @@ class VerifyReport:
     files: list[FileReport] = field(default_factory=list)
     #: paths given that are not cassette files (e.g. a README matched by a shell glob)
     ignored: list[Path] = field(default_factory=list)
+    #: with ``coverage``: per directory, the requests check sends that no cassette holds
+    uncovered: dict[Path, list[Uncovered]] = field(default_factory=dict)
 
     @property
     def drifted(self) -> list[FileReport]:
@@ -85,7 +88,7 @@ class VerifyReport:
         """2 when any input is unreadable, else 1 on drift, else 0."""
         if self.unreadable or not self.files:
             return 2
-        return 1 if self.drifted else 0
+        return 1 if self.drifted or any(self.uncovered.values()) else 0
 
     def render(self) -> str:
         """A readable report: one block per file with drift, then a summary line."""
@@ -104,6 +107,11 @@ class VerifyReport:
                     where = drift.where
                     lines.append(f"@@ {where} @@")
                 lines.append(drift.line())
+        for root, missing in self.uncovered.items():
+            if missing:
+                lines.append(f"--- {root} (the cassettes)")
+                lines.append("+++ the requests 'check --replay' sends now")
+                lines.extend(u.line() for u in missing)
         n_files = len(self.files)
         bodies = sum(f.bodies for f in self.files)
         n_drift = sum(len(f.drift) for f in self.files)
@@ -115,6 +123,11 @@ class VerifyReport:
         )
         if self.unreadable:
             summary += f", {len(self.unreadable)} unreadable file(s)"
+        if self.uncovered:
+            n_missing = sum(len(m) for m in self.uncovered.values())
+            summary += f", {n_missing} request(s) of the current probes not recorded"
+            if n_missing:
+                summary += " (record the cassettes again)"
         lines.append(summary)
         return "\n".join(lines)
 
@@ -233,11 +246,15 @@ def _verify_file(path: Path, provider: str | None, index_provider: str | None) -
     return report
 
 
-def verify_paths(paths: Sequence[Path], *, provider: str | None = None) -> VerifyReport:
+def verify_paths(
+    paths: Sequence[Path], *, provider: str | None = None, coverage: bool = False
+) -> VerifyReport:
     """Verify every cassette under ``paths`` (files or directory trees).
 
     ``provider`` overrides the profile named in the cassettes. Index files are checked
-    for their format version only.
+    for their format version only. With ``coverage``, each directory is also checked
+    for holding every request ``check --replay`` would send now (see
+    :mod:`conformance.cassettes.coverage`); a request it lacks counts as drift.
     """
     report = VerifyReport()
     for root in paths:
@@ -274,9 +291,20 @@ def verify_paths(paths: Sequence[Path], *, provider: str | None = None) -> Verif
                     report.files.append(fr)
                 continue
             plain.append(path)
-        for path in plain:
-            report.files.append(_verify_file(path, provider, index_provider))
+        reports = [_verify_file(path, provider, index_provider) for path in plain]
+        report.files.extend(reports)
+        if coverage and root.is_dir() and reports and not any(r.unreadable for r in reports):
+            report.uncovered[root] = _uncovered(root, provider or reports[0].provider)
     return report
+
+
+def _uncovered(root: Path, provider: str | None) -> list[Uncovered]:
+    from conformance.cassettes._io import read_cassettes
+    from conformance.cassettes.coverage import uncovered_requests
+
+    if provider is None:
+        return []
+    return uncovered_requests(read_cassettes([root]), provider)
 
 
 __all__ = ["Drift", "FileReport", "VerifyReport", "verify_exchange", "verify_paths"]

@@ -16,15 +16,21 @@ import click
     default=None,
     help="Judge against this profile's schemas (default: the one named in each cassette).",
 )
-def command(paths: tuple[Path, ...], provider_name: str | None) -> None:
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Also fail when a directory lacks a request that 'check --replay' sends now.",
+)
+def command(paths: tuple[Path, ...], provider_name: str | None, coverage: bool) -> None:
     """Check that every cassette under PATHS still fits the format and the schemas.
 
-    Drift (a field the schema now requires, a changed type, an old format version) is
-    printed as a diff and exits 1; an unreadable file exits 2.
+    Drift (a field the schema now requires, a changed type, an old format version, and
+    with --coverage a request the checks now send that no cassette holds) is printed as
+    a diff and exits 1; an unreadable file exits 2.
     """
     from conformance.cassettes.verify import verify_paths
 
-    report = verify_paths(list(paths), provider=provider_name)
+    report = verify_paths(list(paths), provider=provider_name, coverage=coverage)
     text = report.render()
     code = report.exit_code
     click.echo(text, err=code == 2)

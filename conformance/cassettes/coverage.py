@@ -1,0 +1,67 @@
+"""Do the cassettes still hold every request ``check`` would send?
+
+When the check families gain a probe, or a probe changes its request, replaying old
+cassettes silently skips the checks that need it ("not in the replayed cassettes").
+:func:`uncovered_requests` plans the requests a ``check --replay`` run would send (same
+selection, seed and budget as the engine) and lists the ones no cassette answers, so CI
+can say "record the fixtures again" instead of quietly judging less.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance.cassettes._io import CassetteSet
+from conformance.cassettes.replay import ReplayRouter
+from conformance.cassettes.senders import REPLAY_API_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class Uncovered:
+    """A request the harness sends that no cassette answers."""
+
+    probe: str
+    label: str
+    #: the request, as the miss message describes it
+    request: str
+
+    def line(self) -> str:
+        label = f" ({self.label})" if self.label else ""
+        return f"+ probe {self.probe}{label}: {self.request}"
+
+
+def uncovered_requests(
+    cassettes: CassetteSet,
+    provider_name: str,
+    *,
+    max_requests: int | None = 60,
+    seed: int = 0,
+) -> list[Uncovered]:
+    """The requests ``check --provider NAME --replay`` would send that no cassette holds.
+
+    The profile is aimed at the base URL and model the cassettes were recorded with, as
+    ``check --replay`` does.
+    """
+    from conformance.checks import load_families, select_checks
+    from conformance.engine import build_request, probes_for
+    from conformance.engine._collect import Collected, plan
+    from conformance.providers import get_provider
+
+    load_families()
+    provider = get_provider(
+        provider_name,
+        base_url=cassettes.meta("base_url"),
+        model=cassettes.meta("model"),
+    )
+    router = ReplayRouter(cassettes, base_url=provider.base_url, api_key=REPLAY_API_KEY)
+    known = set(router.keys())
+    probes = probes_for(select_checks(dialect=provider.dialect))
+    # the engine's own planning: same order, capabilities, seeds and budget as check
+    planned = plan(provider, probes, max_requests=max_requests, seed=seed, out=Collected())
+    missing: list[Uncovered] = []
+    for item in planned:
+        for preq in item.requests:
+            key = router.key_of(build_request(provider, preq, REPLAY_API_KEY))
+            if key not in known:
+                missing.append(Uncovered(item.spec.name, preq.label, key.describe()))
+    return missing

@@ -847,3 +847,57 @@ def test_url_userinfo_and_credential_parameters_are_redacted() -> None:
     url = Redactor([]).url("https://user:pa55word@host/v1?key=abc&api_key=def&page=2")
     assert "pa55word" not in url and "abc" not in url and "def" not in url
     assert "page=2" in url and "user" in url
+
+
+# -- a dropped keep-alive connection is retried once -------------------------------------------
+
+
+def test_a_kept_alive_connection_dropped_by_the_server_is_retried_once() -> None:
+    """After answering once, the server silently drops the kept-alive connection (as a
+    proxy does after an internal crash): the next request fails with no response at all.
+    The official SDK retries such a request; the client does too, once, and says so."""
+    answered = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        await read_request(reader)
+        if answered == 0:
+            answered += 1
+            body = b'{"ok": true}'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            await writer.drain()
+            # keep the connection open, then drop it without answering the next request
+            await read_request(reader)
+            writer.close()
+            return
+        answered += 1
+        body = b'{"ok": "again"}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+
+    with raw_server(handler) as url, WireClient(timeout=5) as client:
+        first = client.send(openai_request(url), probe="x")
+        second = client.send(openai_request(url), probe="x")
+    assert first.error is None and first.json() == {"ok": True}
+    assert second.error is None and second.json() == {"ok": "again"}
+    assert "retried_after" in second.meta
+
+
+def test_a_server_that_always_drops_the_connection_is_tried_twice_then_reported() -> None:
+    attempts = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        await read_request(reader)
+
+    with raw_server(handler) as url, WireClient(timeout=5) as client:
+        ex = client.send(openai_request(url), probe="x")
+    assert ex.error is not None and ex.error.kind is ErrorKind.PROTOCOL
+    assert attempts == 2

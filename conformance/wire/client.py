@@ -290,6 +290,7 @@ class WireClient:
         stream: bool = False,
         api_key: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        _retried: bool = False,
     ) -> Exchange:
         """Send ``request`` and return the :class:`Exchange`; never raises for network
         trouble.
@@ -415,6 +416,21 @@ class WireClient:
             ex.t_end_ns = time.perf_counter_ns()
             if response is not None:
                 await _close(response)
+        if (
+            error is not None
+            and error.kind is ErrorKind.PROTOCOL
+            and ex.t_headers_ns is None
+            and not _retried
+            and (error.after_s or 0.0) < min(1.0, self.timeout / 2)
+        ):
+            # A kept-alive connection the server dropped (say, after a crash on an earlier
+            # request) fails at once with no response at all. The official SDK retries such
+            # a request; so do we, once, on a fresh connection, and say so in the record.
+            retry = await self.asend(
+                request, probe=probe, stream=stream, api_key=api_key, meta=meta, _retried=True
+            )
+            retry.meta["retried_after"] = error.message
+            return retry
         ex.error = error
         if redactor:
             ex.chunks = redactor.chunks(ex.chunks)

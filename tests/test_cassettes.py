@@ -288,3 +288,12 @@ def test_a_key_split_anywhere_across_chunks_never_survives(
     # chunk times stay in order and come from the original chunks
     times = [t for t, _ in redacted]
     assert times == sorted(times) and set(times) <= {t for t, _ in chunks}
+
+
+def test_a_secret_that_survives_redaction_is_never_written(tmp_path: Path) -> None:
+    ex = _exchange()
+    ex.headers.append((f"x-{KEY}", "header names are not redacted"))
+    path = tmp_path / "leak.yaml"
+    with pytest.raises(CassetteError, match="refusing to write, a secret survived redaction"):
+        write_cassette(path, Cassette("stream", [ex]), Redactor([KEY]))
+    assert not path.exists()

@@ -19,7 +19,6 @@ can carry them:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -223,11 +222,3 @@ class Redactor:
             error=error,
             meta=self.value(exchange.meta),
         )
-
-
-_PLACEHOLDER_RE = re.compile(r"<(API_KEY|REDACTED)>")
-
-
-def is_placeholder(value: str) -> bool:
-    """Whether ``value`` is one of the redaction placeholders."""
-    return _PLACEHOLDER_RE.fullmatch(value) is not None

@@ -31,19 +31,30 @@ _TRANSFER_HEADERS = frozenset({"content-length", "content-encoding", "transfer-e
 _REPLAY_BASE = "http://sdk-replay.invalid/v1"
 
 
+def _sdk_http_library() -> Any:
+    """The HTTP library the installed SDK is built on: ``httpx2`` (openai 3.x) or ``httpx``."""
+    try:
+        import httpx2
+    except ImportError:  # openai < 3
+        import httpx
+
+        return httpx
+    return httpx2
+
+
 @contextmanager
 def _replay_client(ex: Exchange) -> Iterator[openai.OpenAI]:
     """An SDK client whose every request is answered with the recorded response."""
-    import httpx2  # the HTTP library the SDK itself is built on
     import openai
 
+    http_lib = _sdk_http_library()
     headers = [(k, v) for k, v in ex.headers if k.lower() not in _TRANSFER_HEADERS]
     status = ex.status or 200
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(status, headers=headers, content=ex.body)
+    def handler(request: Any) -> Any:
+        return http_lib.Response(status, headers=headers, content=ex.body)
 
-    http = httpx2.Client(transport=httpx2.MockTransport(handler))
+    http = http_lib.Client(transport=http_lib.MockTransport(handler))
     client = openai.OpenAI(
         api_key="sk-sdk-replay",
         base_url=_REPLAY_BASE,

@@ -202,6 +202,25 @@ async def test_logprobs_are_honest(client: httpx.AsyncClient) -> None:
     assert plain["choices"][0]["logprobs"] is None
 
 
+async def test_json_mode_answers_a_json_object(client: httpx.AsyncClient) -> None:
+    mode = {"type": "json_object"}
+    body = (await _chat(client, response_format=mode, seed=6, logprobs=True)).json()
+    choice = body["choices"][0]
+    content = choice["message"]["content"]
+    assert choice["finish_reason"] == "stop"
+    parsed = json.loads(content)
+    assert isinstance(parsed, dict) and isinstance(parsed["text"], str)
+    assert count_tokens(content) == body["usage"]["completion_tokens"]
+    assert "".join(e["token"] for e in choice["logprobs"]["content"]) == content
+    response = await _chat(client, response_format=mode, seed=6, stream=True)
+    chunks = assert_valid_stream(response.content, response.headers["content-type"])
+    assert streamed_text(chunks) == content
+    cut = (await _chat(client, response_format=mode, seed=6, max_tokens=5)).json()
+    assert cut["choices"][0]["finish_reason"] == "length"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut["choices"][0]["message"]["content"])
+
+
 # ---------------------------------------------------------------- validation
 
 INVALID: list[tuple[str, Any, str | None, int]] = [
@@ -265,8 +284,14 @@ INVALID: list[tuple[str, Any, str | None, int]] = [
     ("top_logprobs without logprobs", chat_body(top_logprobs=2), "top_logprobs", 400),
     ("top_logprobs above 20", chat_body(logprobs=True, top_logprobs=21), "top_logprobs", 400),
     (
-        "json mode refused",
-        chat_body(response_format={"type": "json_object"}),
+        "json_schema refused",
+        chat_body(response_format={"type": "json_schema", "json_schema": {"name": "x"}}),
+        "response_format.type",
+        400,
+    ),
+    (
+        "unknown response_format",
+        chat_body(response_format={"type": "yaml"}),
         "response_format.type",
         400,
     ),

@@ -118,6 +118,13 @@ def test_logprobs_pass_strict_validation(client: openai.OpenAI) -> None:
     assert "".join(tokens) == done.choices[0].message.content
 
 
+def test_json_mode_gives_a_json_object(client: openai.OpenAI) -> None:
+    done = client.chat.completions.create(
+        model="m", messages=MESSAGES, response_format={"type": "json_object"}
+    )
+    assert isinstance(json.loads(done.choices[0].message.content or ""), dict)
+
+
 def test_invalid_temperature_is_a_bad_request_with_the_envelope(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="m", messages=MESSAGES, temperature=5)

@@ -147,6 +147,7 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
                 length_bounds=bounds,
                 ignore_eos=request.ignore_eos,
                 keep_stop=fault == "stop_left_in",
+                json_object=request.json_object,
             )
         choices.append(done)
     finish: list[str | None] = [c.finish_reason for c in choices]
@@ -170,10 +171,18 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
     logprobs = None
     if request.top_logprobs is not None and fault != "logprobs_ignored":
         logprobs = [
-            token_logprobs(key, request.sampling, index, done.pieces, top=request.top_logprobs,
-                           length_bounds=bounds, length=done.drawn_length)
+            token_logprobs(
+                key,
+                request.sampling,
+                index,
+                done.pieces,
+                top=request.top_logprobs,
+                length_bounds=bounds,
+                length=done.drawn_length,
+                sources=done.sources,
+            )
             for index, done in enumerate(choices)
-        ]  # fmt: skip
+        ]
     ctx.stats.requests += 1
     ctx.stats.tokens += completion
     return Answer(

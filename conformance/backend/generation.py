@@ -95,6 +95,9 @@ class Completion:
     tokens: int
     #: the length the tokens were drawn with (None: natural), to replay them for logprobs
     drawn_length: int | None = None
+    #: per piece, the drawn position it came from (-1: a certain JSON-mode token);
+    #: None means piece k is drawn position k
+    sources: tuple[int, ...] | None = None
 
     @property
     def text(self) -> str:
@@ -113,6 +116,9 @@ def _rng_seed(key: bytes, sampling: Sampling, index: int) -> int:
     return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big")
 
 
+#: the tokens that open and close a JSON-mode answer: {"text": "<words>"}
+JSON_OPEN: tuple[str, ...] = ("{", '"', "text", '"', ":", ' "')
+JSON_CLOSE: tuple[str, ...] = ('"', "}")
 #: the log-probability reported for a token the model could not have produced
 IMPOSSIBLE = -9999.0
 
@@ -213,15 +219,25 @@ def token_logprobs(
     top: int,
     length_bounds: tuple[int, int],
     length: int | None,
+    sources: Sequence[int] | None = None,
 ) -> list[dict[str, object]]:
     """OpenAI ``logprobs.content`` entries for the sent ``pieces`` of one choice.
 
     Each entry is the natural log of the probability the drawing rule gave the token,
     with the ``top`` most likely tokens at that position as alternatives (padded with
     impossible ones, at :data:`IMPOSSIBLE`, when fewer are possible). A piece cut short
-    by a stop sequence reports its token's probability.
+    by a stop sequence reports its token's probability. ``sources`` maps pieces to drawn
+    positions (see :attr:`Completion.sources`).
     """
-    tokens, _, probabilities = _sample(key, sampling, index, length_bounds, length, True)
+    drawn, _, drawn_probabilities = _sample(key, sampling, index, length_bounds, length, True)
+    if sources is None:
+        tokens, probabilities = list(drawn), list(drawn_probabilities)
+    else:  # JSON mode: structural tokens are certain
+        tokens = [drawn[s] if s >= 0 else piece for s, piece in zip(sources, pieces, strict=False)]
+        probabilities = [
+            drawn_probabilities[s] if s >= 0 else {piece: 1.0}
+            for s, piece in zip(sources, pieces, strict=False)
+        ]
     entries: list[dict[str, object]] = []
     for piece, token, distribution in zip(pieces, tokens, probabilities, strict=False):
         ranked = sorted(distribution.items(), key=lambda item: (-item[1], item[0] != token))[:top]
@@ -256,6 +272,7 @@ def complete(
     length_bounds: tuple[int, int] = (20, 100),
     ignore_eos: bool = False,
     keep_stop: bool = False,
+    json_object: bool = False,
 ) -> Completion:
     """Generate one choice, honouring ``max_tokens`` and the stop sequences.
 
@@ -263,11 +280,20 @@ def complete(
     first stop sequence (which is left out of the text), and with ``"length"`` when
     ``max_tokens`` cut it. With ``ignore_eos`` the answer runs to ``max_tokens``.
     ``keep_stop`` leaves the matched stop sequence in the text (only for a fault mode).
+    ``json_object`` (JSON mode) wraps the drawn words as ``{"text": "<words>"}``, the
+    structural tokens counting like any other; a cut answer is cut JSON, as upstream.
     """
     forced = max_tokens if ignore_eos and max_tokens is not None else None
-    tokens, natural = raw_tokens(key, sampling, index, length_bounds, forced)
+    tokens, _ = raw_tokens(key, sampling, index, length_bounds, forced)
+    sources: tuple[int, ...] | None = None
+    if json_object:
+        words = max(1, len(tokens) - len(JSON_OPEN) - len(JSON_CLOSE))
+        tokens = (*JSON_OPEN, *tokens[:words], *JSON_CLOSE)
+        sources = (
+            (-1,) * len(JSON_OPEN) + tuple(range(words)) + (-1,) * len(JSON_CLOSE)
+        )  # fmt: skip
     limit = len(tokens) if max_tokens is None else min(len(tokens), max_tokens)
-    cut = max_tokens is not None and (forced is not None or natural > max_tokens)
+    cut = max_tokens is not None and (forced is not None or len(tokens) > max_tokens)
     if stops:
         longest = max(len(s) for s in stops)
         text = ""
@@ -287,5 +313,5 @@ def complete(
                     if piece:
                         pieces.append(piece)
                     offset += len(token)
-                return Completion(tuple(pieces), "stop", position + 1, forced)
-    return Completion(tokens[:limit], "length" if cut else "stop", limit, forced)
+                return Completion(tuple(pieces), "stop", position + 1, forced, sources)
+    return Completion(tokens[:limit], "length" if cut else "stop", limit, forced, sources)

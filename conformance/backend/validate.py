@@ -1,9 +1,10 @@
 """Validation of Chat Completions requests, following the OpenAI specification.
 
 Every problem becomes a :class:`~conformance.backend.errors.RequestError` (400, the
-OpenAI envelope, ``param`` naming the offending field). ``logprobs`` and
-``top_logprobs`` are implemented. Optional features the backend does not implement
-(tools, functions, logit_bias, non-text response formats, audio, image input,
+OpenAI envelope, ``param`` naming the offending field). ``logprobs``,
+``top_logprobs`` and JSON mode (``response_format`` ``json_object``) are implemented.
+Optional features the backend does not implement (tools, functions, logit_bias,
+``json_schema`` response formats, audio, image input,
 predictions, web search, reasoning effort) are refused with a 400 whose code is
 ``unsupported_parameter`` rather than silently ignored. Unknown top-level fields are
 refused like the OpenAI API does.
@@ -64,6 +65,8 @@ class ChatRequest:
     ignore_eos: bool
     #: None: no logprobs; otherwise how many alternatives per token (0..20)
     top_logprobs: int | None = None
+    #: response_format json_object: the answer is a JSON object
+    json_object: bool = False
 
 
 def _kind(value: Any) -> str:
@@ -288,14 +291,14 @@ def _optional_features(body: dict[str, Any]) -> None:
         if not isinstance(fmt, dict):
             raise _type_error("response_format", "an object", fmt)
         kind = fmt.get("type")
-        if kind in {"json_object", "json_schema"}:
+        if kind == "json_schema":
             raise invalid(
-                f"Unsupported value: response_format type '{kind}' is not supported by "
-                "this backend.",
+                "Unsupported value: response_format type 'json_schema' is not supported by "
+                "this backend (json_object is).",
                 "response_format.type",
                 "unsupported_value",
             )
-        if kind != "text":
+        if kind not in {"text", "json_object"}:
             raise invalid(
                 f"Invalid value: {kind!r}. Supported values are: 'text', 'json_object' and "
                 "'json_schema'.",
@@ -425,6 +428,7 @@ def validate_chat(body: Any, *, max_output_tokens: int = 2**31 - 1) -> ChatReque
         sampling=sampling,
         ignore_eos=ignore_eos,
         top_logprobs=(int(body.get("top_logprobs") or 0)) if body.get("logprobs") else None,
+        json_object=(body.get("response_format") or {}).get("type") == "json_object",
     )
 
 

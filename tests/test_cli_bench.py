@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,12 +88,15 @@ def test_short_real_bench_against_the_embedded_backend(
             "BENCH_TEST_KEY",
             "--json",
             str(out_json),
+            "--html",
+            str(tmp_path / "bench.html"),
         ],
         capsys,
     )
     assert code == 0, err
     text = out_json.read_text()
     assert SECRET not in text and SECRET not in out and SECRET not in err
+    assert SECRET not in (tmp_path / "bench.html").read_text()
     result = json.loads(text)
     assert result["kind"] == "bench" and result["version"] == 1 and result["provider"] == "openai"
     assert result["stream"] is True and result["partial"] is False
@@ -147,3 +152,14 @@ def test_short_open_loop_bench(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert m["schedule_delay_ms"]["count"] == m["requests"] - m["failures"] > 0
     assert m["latency_from_sched_ms"]["p50"] >= m["e2e_ms"]["min"]
     assert m["over_capacity"] == 0
+
+
+def test_the_bench_command_never_imports_gevent() -> None:
+    code = (
+        "import sys, conformance.cli.bench, conformance.loadgen.runner, conformance.metrics;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gevent', 'locust')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == "[]"

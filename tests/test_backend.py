@@ -221,6 +221,72 @@ async def test_json_mode_answers_a_json_object(client: httpx.AsyncClient) -> Non
         json.loads(cut["choices"][0]["message"]["content"])
 
 
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "days": {"type": "integer", "minimum": 2},
+                "units": {"enum": ["celsius", "fahrenheit"]},
+                "hourly": {"type": "boolean"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["city"],
+        },
+    },
+}
+
+
+async def test_forced_tool_calls(client: httpx.AsyncClient) -> None:
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    for choice in ("required", named):
+        body = (await _chat(client, tools=[WEATHER], tool_choice=choice, n=2)).json()
+        assert_valid_completion(body, n=2)
+        for c in body["choices"]:
+            assert c["finish_reason"] == "tool_calls"
+            assert c["message"]["content"] is None
+            (call,) = c["message"]["tool_calls"]
+            assert call["type"] == "function" and call["id"].startswith("call_")
+            assert call["function"]["name"] == "get_weather"
+            arguments = json.loads(call["function"]["arguments"])
+            assert set(arguments) == {"city", "days", "units", "hourly", "tags"}
+            assert arguments["city"] in VOCABULARY and arguments["days"] == 2
+            assert arguments["units"] == "celsius" and arguments["hourly"] is True
+        calls = [c["message"]["tool_calls"][0]["function"]["arguments"] for c in body["choices"]]
+        tokens = sum(1 + count_tokens(a) for a in calls)
+        assert body["usage"]["completion_tokens"] == tokens
+    plain = (await _chat(client, tools=[WEATHER], tool_choice="required", seed=1)).json()
+    response = await _chat(client, tools=[WEATHER], tool_choice="required", seed=1, stream=True)
+    chunks = assert_valid_stream(response.content, response.headers["content-type"])
+    parts = [c["delta"]["tool_calls"][0] for ch in chunks for c in ch["choices"]
+             if c["delta"].get("tool_calls")]  # fmt: skip
+    expected = plain["choices"][0]["message"]["tool_calls"][0]
+    assert parts[0]["id"] == expected["id"] and parts[0]["function"]["name"] == "get_weather"
+    assert "".join(p["function"]["arguments"] for p in parts) == expected["function"]["arguments"]
+    finish = [c["finish_reason"] for ch in chunks for c in ch["choices"] if c["finish_reason"]]
+    assert finish == ["tool_calls"]
+
+
+async def test_tool_calls_respect_the_token_limit(client: httpx.AsyncClient) -> None:
+    body = (await _chat(client, tools=[WEATHER], tool_choice="required", max_tokens=4)).json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 4
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(choice["message"]["tool_calls"][0]["function"]["arguments"])
+
+
+async def test_auto_and_none_tool_choice_answer_in_text(client: httpx.AsyncClient) -> None:
+    for choice in (None, "auto", "none"):
+        params = {"tools": [WEATHER]} | ({"tool_choice": choice} if choice else {})
+        body = (await _chat(client, **params)).json()
+        message = body["choices"][0]["message"]
+        assert message["content"] and "tool_calls" not in message
+
+
 # ---------------------------------------------------------------- validation
 
 INVALID: list[tuple[str, Any, str | None, int]] = [
@@ -275,12 +341,30 @@ INVALID: list[tuple[str, Any, str | None, int]] = [
         400,
     ),
     ("unknown parameter", chat_body(temprature=1), "temprature", 400),
+    ("tools empty", chat_body(tools=[]), "tools", 400),
     (
-        "tools refused",
-        chat_body(tools=[{"type": "function", "function": {"name": "f"}}]),
-        "tools",
+        "custom tool refused",
+        chat_body(tools=[{"type": "custom", "custom": {"name": "f"}}]),
+        "tools[0].type",
         400,
     ),
+    (
+        "tool name invalid",
+        chat_body(tools=[{"type": "function", "function": {"name": "a b"}}]),
+        "tools[0].function.name",
+        400,
+    ),
+    ("tool_choice without tools", chat_body(tool_choice="required"), "tool_choice", 400),
+    (
+        "tool_choice names no offered tool",
+        chat_body(
+            tools=[{"type": "function", "function": {"name": "f"}}],
+            tool_choice={"type": "function", "function": {"name": "g"}},
+        ),
+        "tool_choice.function.name",
+        400,
+    ),
+    ("deprecated functions refused", chat_body(functions=[{"name": "f"}]), "functions", 400),
     ("top_logprobs without logprobs", chat_body(top_logprobs=2), "top_logprobs", 400),
     ("top_logprobs above 20", chat_body(logprobs=True, top_logprobs=21), "top_logprobs", 400),
     (

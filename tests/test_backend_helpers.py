@@ -65,7 +65,8 @@ def assert_valid_completion(body: dict[str, Any], n: int = 1) -> None:
     assert [c["index"] for c in body["choices"]] == list(range(n))
     for choice in body["choices"]:
         assert choice["message"]["role"] == "assistant"
-        assert isinstance(choice["message"]["content"], str)
+        content = choice["message"]["content"]
+        assert isinstance(content, str) or (content is None and choice["message"]["tool_calls"])
         assert choice["message"]["refusal"] is None
         logprobs = choice["logprobs"]
         assert logprobs is None or isinstance(logprobs["content"], list)

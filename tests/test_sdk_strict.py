@@ -125,6 +125,41 @@ def test_json_mode_gives_a_json_object(client: openai.OpenAI) -> None:
     assert isinstance(json.loads(done.choices[0].message.content or ""), dict)
 
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_tool_calls_pass_strict_validation(client: openai.OpenAI) -> None:
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    done = client.chat.completions.create(
+        model="m", messages=MESSAGES, tools=[WEATHER_TOOL], tool_choice=forced, seed=3
+    )
+    choice = done.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    calls = choice.message.tool_calls or []
+    assert len(calls) == 1 and calls[0].type == "function"
+    assert set(json.loads(calls[0].function.arguments)) == {"city"}
+    with client.chat.completions.stream(
+        model="m", messages=MESSAGES, tools=[WEATHER_TOOL], tool_choice=forced, seed=3
+    ) as stream:
+        final = stream.get_final_completion()
+    streamed = final.choices[0].message.tool_calls or []
+    assert [(c.id, c.function.name, c.function.arguments) for c in streamed] == [
+        (calls[0].id, "get_weather", calls[0].function.arguments)
+    ]
+    assert final.choices[0].finish_reason == "tool_calls"
+
+
 def test_invalid_temperature_is_a_bad_request_with_the_envelope(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="m", messages=MESSAGES, temperature=5)

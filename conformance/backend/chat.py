@@ -35,6 +35,8 @@ from conformance.backend.errors import RequestError, invalid
 from conformance.backend.faults import Fault
 from conformance.backend.generation import (
     Completion,
+    ToolCall,
+    call_tool,
     complete,
     count_prompt_tokens,
     prompt_key,
@@ -96,6 +98,29 @@ class Answer:
     usage: dict[str, Any]
     #: per choice, one OpenAI logprobs entry per piece (None: logprobs not asked for)
     logprobs: list[list[dict[str, Any]]] | None = None
+    #: per choice, the function it calls (None: the answer is text)
+    tool_calls: list[ToolCall | None] | None = None
+
+    def call(self, position: int) -> ToolCall | None:
+        """The tool call of choice ``position``, if it makes one."""
+        return self.tool_calls[position] if self.tool_calls is not None else None
+
+    def deltas(self, position: int) -> list[dict[str, Any]]:
+        """The deltas of choice ``position`` that carry its tokens, one per stream event."""
+        call = self.call(position)
+        if call is None:
+            return [{"content": piece} for piece in self.choices[position].pieces]
+        head = {"index": 0, "id": call.id, "type": "function",
+                "function": {"name": call.name, "arguments": ""}}  # fmt: skip
+        return [{"tool_calls": [head]}] + [
+            {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+            for piece in call.pieces
+        ]
+
+    @property
+    def longest(self) -> int:
+        """The number of token events of the longest choice."""
+        return max((len(self.deltas(p)) for p in range(len(self.choices))), default=0)
 
 
 async def send_error(send: Send, ctx: RequestContext, error: RequestError) -> None:
@@ -126,8 +151,15 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
     n = 1 if fault == "n_ignored" else request.n
     bounds = (ctx.config.min_natural_tokens, ctx.config.max_natural_tokens)
     choices: list[Completion] = []
+    calls: list[ToolCall | None] = []
     for index in range(n):
-        if fault == "max_tokens_ignored" and request.max_tokens is not None:
+        call = None
+        if request.call is not None:
+            schema = dict(request.tools)[request.call]
+            limit = None if fault == "max_tokens_ignored" else request.max_tokens
+            call = call_tool(key, request.sampling, index, request.call, schema, max_tokens=limit)
+            done = Completion((), "length" if call.cut else "tool_calls", call.tokens)
+        elif fault == "max_tokens_ignored" and request.max_tokens is not None:
             done = complete(
                 key,
                 request.sampling,
@@ -150,6 +182,7 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
                 json_object=request.json_object,
             )
         choices.append(done)
+        calls.append(call)
     finish: list[str | None] = [c.finish_reason for c in choices]
     if fault == "length_reported_as_stop":
         finish = ["stop" for _ in finish]
@@ -194,6 +227,7 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
         finish=finish,
         usage=usage,
         logprobs=logprobs,
+        tool_calls=calls if request.call is not None else None,
     )
 
 
@@ -208,6 +242,16 @@ def completion_body(answer: Answer, ctx: RequestContext) -> dict[str, Any]:
         if nebula:
             message["tool_calls"] = []
             message["function_calls"] = []
+        call = answer.call(position)
+        if call is not None:
+            message["content"] = None
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ]
         choice: dict[str, Any] = {
             "index": index,
             "message": message,
@@ -287,8 +331,7 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
 async def _respond(send: Send, receive: Receive, answer: Answer, ctx: RequestContext) -> None:
     """A non-streamed answer, sent when its last token would be ready."""
     fault = ctx.fault_name
-    longest = max((len(c.pieces) for c in answer.choices), default=0)
-    await sleep_until(ctx.t0 + ctx.ttft + max(0, longest - 1) * ctx.itl)
+    await sleep_until(ctx.t0 + ctx.ttft + max(0, answer.longest - 1) * ctx.itl)
     data = orjson.dumps(completion_body(answer, ctx))
     if fault in {"truncated_stream", "hang_mid_stream", "huge_body", "connection_dropped"}:
         await send(
@@ -299,7 +342,7 @@ async def _respond(send: Send, receive: Receive, answer: Answer, ctx: RequestCon
             }
         )
         if fault == "huge_body":
-            head = data[: data.index(b'"content":"') + len(b'"content":"')]
+            head = b'{"object":"chat.completion","choices":[{"index":0,"message":{"content":"'
             await send_endless(send, receive, head, b"amber " * 10923, ctx.config.huge_body_bytes)
             return
         await send(
@@ -387,7 +430,13 @@ def plan_stream(
     A request without fault and logprobs takes the template path (``fast``).
     """
     fault = ctx.fault_name
-    if fast and not fault and answer.logprobs is None and ctx.midstream_error_after is None:
+    if (
+        fast
+        and not fault
+        and answer.logprobs is None
+        and answer.tool_calls is None
+        and ctx.midstream_error_after is None
+    ):
         return _plan_fast(answer, request)
     include_usage = request.include_usage and fault != "usage_ignored"
     usage_null = include_usage and fault != "ok_usage_key_absent"
@@ -412,7 +461,7 @@ def plan_stream(
         position: int, delta: dict[str, Any], finish: str | None = None, slot: int = -1
     ) -> dict[str, Any]:
         logprobs = None
-        if answer.logprobs is not None and slot >= 0:
+        if answer.logprobs is not None and 0 <= slot < len(answer.logprobs[position]):
             logprobs = {"content": [answer.logprobs[position][slot]], "refusal": None}
         return {
             "index": answer.indexes[position],
@@ -424,15 +473,17 @@ def plan_stream(
     role_first = fault not in {"no_role", "ok_role_with_content"}
     if role_first:
         for position in range(len(answer.choices)):
-            add(-1, ROLE, [choice(position, {"role": "assistant", "content": "", "refusal": None})])
-    longest = max((len(c.pieces) for c in answer.choices), default=0)
+            text = None if answer.call(position) is not None else ""
+            add(-1, ROLE, [choice(position, {"role": "assistant", "content": text,
+                                             "refusal": None})])  # fmt: skip
+    deltas = [answer.deltas(position) for position in range(len(answer.choices))]
+    longest = max((len(d) for d in deltas), default=0)
     for slot in range(max(longest, 1)):
-        for position, done in enumerate(answer.choices):
-            pieces = done.pieces
-            last = slot == len(pieces) - 1 or (not pieces and slot == 0)
+        for position, own in enumerate(deltas):
+            last = slot == len(own) - 1 or (not own and slot == 0)
             finish = answer.finish[position]
-            if slot < len(pieces):
-                delta: dict[str, Any] = {"content": pieces[slot]}
+            if slot < len(own):
+                delta: dict[str, Any] = dict(own[slot])
                 if fault == "role_every_delta" or (fault == "ok_role_with_content" and slot == 0):
                     delta = {"role": "assistant", **delta}
                 if last and fault == "ok_finish_with_content" and finish is not None:
@@ -441,7 +492,7 @@ def plan_stream(
                 add(slot, CONTENT, [choice(position, delta, None, slot)])
             if last and finish is not None:
                 delta = {"role": "assistant"} if fault == "role_every_delta" else {}
-                if not pieces and fault == "ok_role_with_content":
+                if not own and fault == "ok_role_with_content":
                     delta = {"role": "assistant"}
                 add(slot, FINISH, [choice(position, delta, finish)])
                 if fault == "finish_twice":

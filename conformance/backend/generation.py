@@ -18,10 +18,11 @@ answer, pick a word from it and use that word as a stop sequence.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -315,3 +316,104 @@ def complete(
                     offset += len(token)
                 return Completion(tuple(pieces), "stop", position + 1, forced, sources)
     return Completion(tokens[:limit], "length" if cut else "stop", limit, forced, sources)
+
+
+# ---------------------------------------------------------------- tool calls
+
+_ONE_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
+
+
+def word_pieces(text: str) -> tuple[str, ...]:
+    """``text`` split into pieces of exactly one token each (leading spaces attached)."""
+    return tuple(_ONE_TOKEN.findall(text))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call the model makes instead of answering in text.
+
+    ``pieces`` are the argument pieces sent (one token each; cut short when
+    ``max_tokens`` ran out); ``tokens`` counts the name's tokens and the pieces.
+    """
+
+    id: str
+    name: str
+    pieces: tuple[str, ...]
+    tokens: int
+    cut: bool
+
+    @property
+    def arguments(self) -> str:
+        return "".join(self.pieces)
+
+
+def call_tool(
+    key: bytes,
+    sampling: Sampling,
+    index: int,
+    name: str,
+    schema: dict[str, object],
+    *,
+    max_tokens: int | None,
+) -> ToolCall:
+    """Call ``name`` with arguments drawn to fit its JSON ``schema``.
+
+    Every property of an object is filled: strings with words of the vocabulary,
+    integers and numbers with their minimum (7 and 1.5 when unbounded), booleans with
+    true, arrays with one item (or ``minItems``), enums and consts with their first
+    value. The draw is as deterministic as the text.
+    """
+    material = key + b"|tool|" + name.encode() + b"|" + str(index).encode()
+    digest = hashlib.blake2b(material, digest_size=12).hexdigest()
+    drawn, _ = raw_tokens(key + name.encode(), sampling, index, (64, 64), None)
+    words = [t.strip() for t in drawn if t.strip() not in PUNCTUATION]
+    supply = iter(words * 64)
+    value = _schema_value(schema, supply, 0)
+    pieces = word_pieces(json.dumps(value, separators=(", ", ": "), ensure_ascii=False))
+    name_tokens = count_tokens(name)
+    cut = False
+    if max_tokens is not None and name_tokens + len(pieces) > max_tokens:
+        pieces = pieces[: max(0, max_tokens - name_tokens)]
+        cut = True
+    return ToolCall("call_" + digest, name, pieces, name_tokens + len(pieces), cut)
+
+
+def _schema_value(schema: object, words: Iterator[str], depth: int) -> object:
+    if not isinstance(schema, dict) or depth > 6:
+        return next(words)
+    if "const" in schema:
+        return schema["const"]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in schema else "string"
+    if kind == "object":
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        out = {str(n): _schema_value(sub, words, depth + 1) for n, sub in properties.items()}
+        required = schema.get("required")
+        for missing in required if isinstance(required, list) else []:
+            if isinstance(missing, str) and missing not in out:
+                out[missing] = next(words)
+        return out
+    if kind == "array":
+        low = schema.get("minItems")
+        count = min(3, low) if isinstance(low, int) and low > 1 else 1
+        return [_schema_value(schema.get("items", {}), words, depth + 1) for _ in range(count)]
+    if kind in ("integer", "number"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        value: float = 7 if kind == "integer" else 1.5
+        if isinstance(low, int | float) and not isinstance(low, bool):
+            value = low
+        elif isinstance(high, int | float) and not isinstance(high, bool) and high < value:
+            value = high
+        return math.ceil(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return next(words)

@@ -2,16 +2,17 @@
 
 Every problem becomes a :class:`~conformance.backend.errors.RequestError` (400, the
 OpenAI envelope, ``param`` naming the offending field). ``logprobs``,
-``top_logprobs`` and JSON mode (``response_format`` ``json_object``) are implemented.
-Optional features the backend does not implement (tools, functions, logit_bias,
-``json_schema`` response formats, audio, image input,
-predictions, web search, reasoning effort) are refused with a 400 whose code is
-``unsupported_parameter`` rather than silently ignored. Unknown top-level fields are
-refused like the OpenAI API does.
+``top_logprobs``, JSON mode (``response_format`` ``json_object``) and function tools
+are implemented. Optional features the backend does not implement (the deprecated
+functions, custom tools, logit_bias, ``json_schema`` response formats, audio, image
+input, predictions, web search, reasoning effort) are refused with a 400 whose code is
+``unsupported_parameter`` or ``unsupported_value`` rather than silently ignored.
+Unknown top-level fields are refused like the OpenAI API does.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ ACCEPTED = frozenset(
         "model", "messages", "stream", "stream_options", "n", "max_tokens",
         "max_completion_tokens", "stop", "temperature", "top_p", "presence_penalty",
         "frequency_penalty", "seed", "user", "metadata", "store", "service_tier",
-        "parallel_tool_calls", "tool_choice", "response_format", "modalities", "logprobs",
+        "parallel_tool_calls", "tools", "tool_choice", "response_format", "modalities", "logprobs",
         "top_logprobs", "safety_identifier", "prompt_cache_key", "verbosity",
         # extension (vLLM and others): keep generating until the token limit
         "ignore_eos",
@@ -38,7 +39,7 @@ ACCEPTED = frozenset(
 #: OpenAI parameters the backend refuses with a clean 400 (an optional capability)
 UNSUPPORTED = frozenset(
     {
-        "tools", "functions", "function_call", "logit_bias", "audio", "prediction",
+        "functions", "function_call", "logit_bias", "audio", "prediction",
         "web_search_options", "reasoning_effort", "moderation", "prompt_cache_options",
         "prompt_cache_retention",
     }
@@ -67,6 +68,10 @@ class ChatRequest:
     top_logprobs: int | None = None
     #: response_format json_object: the answer is a JSON object
     json_object: bool = False
+    #: the function tools offered: (name, parameters JSON schema)
+    tools: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: the tool the answer calls (None: a text answer)
+    call: str | None = None
 
 
 def _kind(value: Any) -> str:
@@ -314,15 +319,83 @@ def _optional_features(body: dict[str, Any]) -> None:
                 "modalities",
                 "unsupported_value",
             )
-    choice = body.get("tool_choice")
-    if choice is not None and choice != "none":
-        raise invalid(
-            "Invalid 'tool_choice': only 'none' is allowed without tools; tools are not "
-            "supported by this backend.",
-            "tool_choice",
-            "unsupported_value",
-        )
     _bool(body, "parallel_tool_calls")
+
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_TOOLS = 128
+
+
+def _tools(body: dict[str, Any]) -> tuple[tuple[tuple[str, dict[str, Any]], ...], str | None]:
+    """The function tools offered (name, parameters schema) and the one to call, if any.
+
+    The backend's model calls a tool only when told to: ``tool_choice`` ``"required"``
+    calls the first tool, a named choice calls that one; ``"auto"`` and ``"none"`` get a
+    text answer (under ``auto`` this model always decides not to call).
+    """
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if tools is None:
+        if choice is not None and choice != "none":
+            raise invalid("Invalid 'tool_choice': 'tool_choice' is only allowed when 'tools' "
+                          "are specified.", "tool_choice")  # fmt: skip
+        return (), None
+    if not isinstance(tools, list):
+        raise _type_error("tools", "an array", tools)
+    if not tools:
+        raise invalid("Invalid 'tools': empty array. Expected an array with minimum length 1.",
+                      "tools", "empty_array")  # fmt: skip
+    if len(tools) > MAX_TOOLS:
+        raise invalid(f"Invalid 'tools': at most {MAX_TOOLS} tools are allowed.", "tools",
+                      "array_above_max_length")  # fmt: skip
+    offered: list[tuple[str, dict[str, Any]]] = []
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            raise _type_error(where, "an object", tool)
+        if tool.get("type") != "function":
+            raise invalid(f"Unsupported value: {where}.type must be 'function' (custom tools "
+                          "are not supported by this backend).", f"{where}.type",
+                          "unsupported_value")  # fmt: skip
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise invalid(f"Missing required parameter: '{where}.function'.",
+                          f"{where}.function", "missing_required_parameter")  # fmt: skip
+        name = function.get("name")
+        if not isinstance(name, str) or not _TOOL_NAME.match(name):
+            raise invalid(f"Invalid '{where}.function.name': expected 1-64 letters, digits, "
+                          "underscores or dashes.", f"{where}.function.name")  # fmt: skip
+        description = function.get("description")
+        if description is not None and not isinstance(description, str):
+            raise _type_error(f"{where}.function.description", "a string", description)
+        parameters = function.get("parameters", {})
+        if parameters is None:
+            parameters = {}
+        if not isinstance(parameters, dict):
+            raise _type_error(f"{where}.function.parameters", "an object", parameters)
+        strict = function.get("strict")
+        if strict is not None and not isinstance(strict, bool):
+            raise _type_error(f"{where}.function.strict", "a boolean", strict)
+        offered.append((name, parameters))
+    names = [name for name, _ in offered]
+    if choice is None or choice in ("auto", "none"):
+        return tuple(offered), None
+    if choice == "required":
+        return tuple(offered), names[0]
+    if isinstance(choice, str):
+        raise invalid(f"Invalid value: '{choice}'. Supported values are: 'none', 'auto' and "
+                      "'required'.", "tool_choice")  # fmt: skip
+    if not isinstance(choice, dict):
+        raise _type_error("tool_choice", "a string or an object", choice)
+    function = choice.get("function")
+    wanted = function.get("name") if isinstance(function, dict) else None
+    if choice.get("type") != "function" or not isinstance(wanted, str):
+        raise invalid("Invalid 'tool_choice': expected {'type': 'function', 'function': "
+                      "{'name': ...}}.", "tool_choice")  # fmt: skip
+    if wanted not in names:
+        raise invalid(f"Invalid 'tool_choice': no tool named '{wanted}' was offered.",
+                      "tool_choice.function.name")  # fmt: skip
+    return tuple(offered), wanted
 
 
 def _plain_fields(body: dict[str, Any]) -> None:
@@ -409,6 +482,7 @@ def validate_chat(body: Any, *, max_output_tokens: int = 2**31 - 1) -> ChatReque
     stops = _stops(body)
     ignore_eos = bool(_bool(body, "ignore_eos"))
     _optional_features(body)
+    tools, call = _tools(body)
     _plain_fields(body)
     sampling = Sampling(
         seed=None if seed is None else int(seed),
@@ -429,6 +503,8 @@ def validate_chat(body: Any, *, max_output_tokens: int = 2**31 - 1) -> ChatReque
         ignore_eos=ignore_eos,
         top_logprobs=(int(body.get("top_logprobs") or 0)) if body.get("logprobs") else None,
         json_object=(body.get("response_format") or {}).get("type") == "json_object",
+        tools=tools,
+        call=call,
     )
 
 

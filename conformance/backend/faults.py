@@ -113,7 +113,7 @@ _ALL: tuple[Fault, ...] = (
     _f("logprobs_ignored", "parameters",
        "`logprobs: true` is accepted and silently ignored (logprobs stay null)", "logprobs"),
     _f("tools_ignored", "parameters",
-       "`tools` are accepted and silently ignored (a text answer, no tool_calls)", "tools"),
+       "a forced tool call (`tool_choice` required or named) is answered in text", "tools"),
     _f("response_format_ignored", "parameters",
        "`response_format` json_object / json_schema is accepted and silently ignored",
        "response_format"),

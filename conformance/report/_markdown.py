@@ -147,7 +147,11 @@ def render_markdown(
                     f"{fmt.fmt_ms(itl.get('p50'))} | {failed} |"
                 )
             cal = r.get("calibration")
-            if isinstance(cal, dict) and isinstance(cal.get("ttft_error_ms"), dict):
+            if (
+                isinstance(cal, dict)
+                and isinstance(cal.get("ttft_error_ms"), dict)
+                and cal["ttft_error_ms"].get("p50") is not None
+            ):
                 e = cal["ttft_error_ms"]
                 notes.append(
                     f"{md(t.label)}: harness TTFT measurement error {fmt.fmt_signed(e.get('p50'), 'ms')} p50, "
@@ -157,7 +161,8 @@ def render_markdown(
                 notes.append(f"{md(t.label)}: partial result (the run did not finish).")
             if r.get("usage_fallback"):
                 notes.append(
-                    f"{md(t.label)}: no usage from the server; output tokens were counted."
+                    f"{md(t.label)}: the server reported no completion token count; "
+                    "output tokens were counted by the harness."
                 )
         out.append("")
         if notes:

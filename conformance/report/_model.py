@@ -564,8 +564,10 @@ def bench_view(result: dict[str, Any], target: Target) -> BenchView:
         )
     if result.get("usage_fallback"):
         notes.append(
-            "The server did not report usage.completion_tokens: output tokens were counted "
-            "from the stream, so TPOT and token throughput are estimates."
+            "The server did not report a completion token count: output tokens were counted "
+            "by the harness from the "
+            + ("stream" if stream is not False else "response text")
+            + ", so TPOT and token throughput are estimates."
         )
     for note in result.get("notes") or []:
         if isinstance(note, str) and note:

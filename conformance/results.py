@@ -122,6 +122,21 @@ class CheckRun:
         """0 when every check passed (warnings allowed), 1 otherwise."""
         return 0 if self.passed else 1
 
+    def exit_code_for(self, fail_on: Severity | str = Severity.COSMETIC) -> int:
+        """1 when a check of severity ``fail_on`` or worse failed, or any check errored.
+
+        ``fail_on="client"`` lets a CI job tolerate cosmetic deviations while still
+        failing on anything that breaks the official SDK or common clients.
+        """
+        order = list(Severity)
+        limit = order.index(Severity(fail_on))
+        for result in self.checks:
+            if result.status is Status.ERROR:
+                return 1
+            if result.status is Status.FAILED and order.index(result.severity) <= limit:
+                return 1
+        return 0
+
     def by_id(self) -> dict[str, CheckResult]:
         return {result.id: result for result in self.checks}
 

@@ -211,3 +211,44 @@ def test_list_shows_the_checks_without_running(capsys: pytest.CaptureFixture[str
     assert code == 0
     ids = [line.split()[0] for line in out.splitlines() if line.strip()]
     assert "wetrocloud.tokens_integer" in ids and all(i.startswith("wetrocloud.") for i in ids)
+
+
+def test_fail_on_lets_ci_tolerate_milder_failures(
+    keyed_root: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failure of severity sdk (role repeated in every delta) exits 1 under every
+    --fail-on level; the same run passes with --fail-on only when no check at or above
+    that level failed."""
+    monkeypatch.setenv("CONFORMANCE_TEST_KEY", KEY)
+    base = [
+        "--provider", "openai",
+        "--base-url", keyed_root + "/fault/role_every_delta/v1",
+        "--api-key-env", "CONFORMANCE_TEST_KEY", "-q", "--only", "stream.role_once",
+    ]  # fmt: skip
+    for level in ("sdk", "client", "cosmetic"):
+        code, out, err = _check([*base, "--fail-on", level], capsys)
+        assert code == 1, (level, out + err)
+    code, out, err = _check([*base, "--fail-on", "nonsense"], capsys)
+    assert code == 2
+
+
+def test_exit_code_for_ranks_severities() -> None:
+    from conformance.checks import Severity
+    from conformance.results import CheckResult, CheckRun, Status
+
+    def run(severity: Severity, status: Status) -> CheckRun:
+        result = CheckResult(
+            id="x.y", title="t", severity=severity, status=status, detail="d", evidence={}
+        )
+        return CheckRun(provider="openai", base_url="http://t", model="m", checks=[result])
+
+    cosmetic = run(Severity.COSMETIC, Status.FAILED)
+    assert cosmetic.exit_code_for("cosmetic") == 1
+    assert cosmetic.exit_code_for("client") == 0
+    assert cosmetic.exit_code_for("sdk") == 0
+    client = run(Severity.CLIENT, Status.FAILED)
+    assert (client.exit_code_for("client"), client.exit_code_for("sdk")) == (1, 0)
+    errored = run(Severity.COSMETIC, Status.ERROR)
+    assert errored.exit_code_for("sdk") == 1

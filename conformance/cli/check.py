@@ -160,6 +160,13 @@ def _run_config(
     "--markdown", "md_path", type=click.Path(path_type=Path), help="Write a Markdown report."
 )
 @click.option("--html", "html_path", type=click.Path(path_type=Path), help="Write an HTML report.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["sdk", "client", "cosmetic"]),
+    default="cosmetic",
+    show_default=True,
+    help="Exit 1 only for failures of this severity or worse (sdk > client > cosmetic).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no skip reasons.")
 @click.option(
     "--list", "list_only", is_flag=True, help="List the checks that apply (with --only) and exit."
@@ -179,6 +186,7 @@ def command(
     junit_path: Path | None,
     md_path: Path | None,
     html_path: Path | None,
+    fail_on: str,
     quiet: bool,
     list_only: bool,
 ) -> None:
@@ -250,7 +258,7 @@ def command(
             "see the reasons above",
             markup=False,
         )
-    ctx.exit(run.exit_code)
+    ctx.exit(run.exit_code_for(fail_on))
 
 
 def _write(path: Path, text: str) -> None:

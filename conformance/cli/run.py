@@ -130,6 +130,13 @@ def _plan(
 @click.option(
     "--duration", type=float, default=8.0, show_default=True, help="Seconds per bench step."
 )
+@click.option(
+    "--fail-on",
+    type=click.Choice(["sdk", "client", "cosmetic"]),
+    default="cosmetic",
+    show_default=True,
+    help="Exit 1 only for check failures of this severity or worse.",
+)
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Run the benchmark.")
 @click.option(
     "--baseline",
@@ -153,6 +160,7 @@ def command(
     users: str,
     rate: str | None,
     duration: float,
+    fail_on: str,
     bench: bool,
     baselines: tuple[Path, ...],
     out: Path | None,
@@ -195,6 +203,8 @@ def command(
                 *plan.common,
                 "--timeout",
                 f"{timeout:g}",
+                "--fail-on",
+                fail_on,
                 "--json",
                 str(path),
                 "--junit",

@@ -109,6 +109,24 @@ def json_body_or_skip(ex: Exchange) -> dict[str, Any]:
     return value
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 has no NaN or Infinity)")
+
+
+def non_standard_json(text: str | bytes) -> str | None:
+    """Why ``text``, which Python's ``json`` module reads, is still not RFC 8259 JSON
+    (``NaN``, ``Infinity``, ``-Infinity``), or ``None`` when it is standard JSON.
+
+    Python accepts those constants; ``JSON.parse`` (the official Node SDK, browsers) and
+    most other parsers throw on them. Call it only on text that ``json.loads`` accepted.
+    """
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def type_name(value: Any) -> str:
     """The JSON type name of a Python value, for messages."""
     if value is None:

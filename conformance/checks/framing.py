@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import json
 
-from conformance.checks._oai import STREAM_PROBES, events_or_skip, stream_exchanges
+from conformance.checks._oai import (
+    STREAM_PROBES,
+    events_or_skip,
+    non_standard_json,
+    stream_exchanges,
+)
 from conformance.checks.evidence import excerpt, exchange_evidence
 from conformance.checks.registry import CheckContext, Failed, Severity, Warned, check
 from conformance.providers.base import Dialect
@@ -188,6 +193,13 @@ def data_is_json(ctx: CheckContext) -> str:
             if not isinstance(value, dict):
                 raise Failed(
                     f"event {pos} of probe {ex.probe!r} is JSON but not an object",
+                    exchange_evidence(ex, event=pos, body=False),
+                )
+            problem = non_standard_json(event.data)
+            if problem is not None:
+                raise Failed(
+                    f"event {pos} of probe {ex.probe!r} is not standard JSON: {problem}; "
+                    "JSON.parse (the official Node SDK, browsers) throws on it",
                     exchange_evidence(ex, event=pos, body=False),
                 )
     return "every event decodes"

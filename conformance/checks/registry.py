@@ -383,7 +383,8 @@ class CheckContext:
         """The exchange of a probe that uses an optional ``feature`` (``"n > 1"``, ``"tools"``).
 
         A clean 4xx refusal is a capability, not a failure: :class:`Skipped` with the
-        reason. A 5xx answer is :class:`Failed` (the target should refuse cleanly). A 2xx
+        reason. A 501 Not Implemented is :class:`Warned` (a refusal the SDK retries); any
+        other 5xx answer is :class:`Failed` (the target should refuse cleanly). A 2xx
         answer is returned for the caller to check that the feature was honoured (silently
         ignoring it is a failure the caller raises).
         """
@@ -395,6 +396,16 @@ class CheckContext:
             message = self.provider.decode_error(status, ex.body).message
             why = f": {message}" if message else ""
             raise Skipped(f"the target refuses {feature} with HTTP {status}{why}")
+        if status == 501:
+            # RFC 9110 section 15.6.2: "the server does not support the functionality
+            # required to fulfill the request" - a real refusal, not a crash; but the
+            # official SDK retries every 5xx before raising InternalServerError.
+            raise Warned(
+                f"the target refuses {feature} with HTTP 501 Not Implemented: a valid refusal "
+                "(RFC 9110), but the official SDK retries 5xx answers twice and then raises "
+                "InternalServerError, not BadRequestError; a 400 is cleaner",
+                exchange_evidence(ex),
+            )
         if status >= 500:
             raise Failed(
                 f"a request using {feature} was answered HTTP {status}; an unsupported "

@@ -20,6 +20,7 @@ from conformance.checks._oai import (
     chunks_or_skip,
     is_int,
     json_body_or_skip,
+    non_standard_json,
     stream_exchanges,
     type_name,
 )
@@ -125,6 +126,13 @@ def completion_json(ctx: CheckContext) -> str:
             f"the completion body is not a JSON object: {exc.detail.split(': ', 1)[-1]}",
             exchange_evidence(ex),
         ) from None
+    problem = non_standard_json(ex.body)
+    if problem is not None:
+        raise Failed(
+            f"the completion body is not standard JSON: {problem}; JSON.parse (the official "
+            "Node SDK, browsers) throws on it",
+            exchange_evidence(ex),
+        )
     return "JSON object"
 
 
@@ -213,7 +221,17 @@ def created_integer(ctx: CheckContext) -> str:
                 "not an integer",
                 exchange_evidence(ex, event=event, body=event is None),
             )
+        if value > _MAX_UNIX_SECONDS:
+            raise Failed(
+                f"`created` is {value} in {_where(ex, event)}: that is not a Unix time in "
+                "seconds (it is past the year 5000; milliseconds or microseconds were sent)",
+                exchange_evidence(ex, event=event, body=event is None),
+            )
     return "integer"
+
+
+#: 10**11 seconds is the year 5138: anything larger is a time in milliseconds or finer
+_MAX_UNIX_SECONDS = 10**11
 
 
 @check(

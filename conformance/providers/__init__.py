@@ -94,8 +94,34 @@ def get_provider(name: str, base_url: str | None = None, model: str | None = Non
             f"(for example {cls.default_base_url})"
         )
     if base_url is not None:
+        _check_text(base_url, "--base-url")
+        if any(ch.isspace() for ch in base_url.strip()) or not _host(base_url):
+            raise ConfigError(
+                f"--base-url {base_url!r} needs a host and no spaces, e.g. {cls.default_base_url}"
+            )
         base_url = _strip_endpoint(base_url, cls.endpoint)
+    if model is not None:
+        _check_text(model, "--model")
     return cls(base_url=base_url, model=model)
+
+
+def _host(url: str) -> str | None:
+    """The host part of ``url``, or None when there is none (``http://``, ``http://:80``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).hostname or None
+    except ValueError:
+        return None
+
+
+def _check_text(value: str, option: str) -> None:
+    """Raise :class:`ConfigError` when ``value`` cannot be sent as UTF-8 (bytes from argv
+    that were not UTF-8 arrive as lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{option} {value!r} is not valid UTF-8 text; retype it") from None
 
 
 def _strip_endpoint(base_url: str, endpoint: str) -> str:

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import gevent
+import orjson
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -25,7 +26,12 @@ from locust.runners import MasterRunner, WorkerRunner
 from conformance.errors import ConfigError
 from conformance.loadgen.options import LoadOptions, add_arguments
 from conformance.loadgen.prompts import load_prompts, synthetic_prompts
-from conformance.loadgen.result import build_result, write_json_atomic
+from conformance.loadgen.result import (
+    build_result,
+    progress_path,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from conformance.loadgen.target import Target
 from conformance.metrics import RequestTiming, RunAggregate, Window
 
@@ -252,34 +258,47 @@ class ProcessState:
         meta = self._meta(final=True)
         return None if meta is None else build_result(self.aggregate, **meta)
 
-    def snapshot(self) -> dict[str, Any] | None:
-        """What was measured so far, cheap to make while the run goes on.
-
-        The raw aggregate (encoded histograms, samples) with the result's metadata and
-        a small progress summary; :func:`conformance.loadgen.result.result_from_snapshot`
-        turns it into a (partial) bench result in another process.
-        """
-        meta = self._meta(final=False)
-        if meta is None:
+    def progress(self) -> dict[str, Any] | None:
+        """A few figures for a progress line (cheap: counters and one percentile)."""
+        if self.started_wall is None:
             return None
         agg = self.aggregate
-        raw = agg.to_wire(pause=lambda: gevent.sleep(0))
-        elapsed = time.time() - meta["started_wall"]
-        window = max(elapsed - self.options.warmup_s, 1e-9)
+        elapsed = time.time() - self.started_wall
+        warm = self.options.warmup_s
+        window = max(elapsed - warm, 1e-9)
         counts = agg.counts
-        progress = {
+        return {
             "elapsed_s": round(elapsed, 3),
             "requests": counts["requests"],
             "failures": counts["failures"],
             "requests_per_s": round(counts["window_requests"] / window, 3)
-            if elapsed > self.options.warmup_s
+            if elapsed > warm
             else 0.0,
             "output_tokens_per_s": round(counts["window_output_tokens"] / window, 3)
-            if elapsed > self.options.warmup_s
+            if elapsed > warm
             else 0.0,
             "ttft_p50_ms": agg.hists["ttft"].percentile_ms(50),
         }
-        return {"final": False, "snapshot": True, "meta": meta, "raw": raw, "progress": progress}
+
+    def snapshot_bytes(self) -> bytes | None:
+        """Everything measured so far, as JSON, made in small steps between other greenlets.
+
+        The raw aggregate (encoded histograms, samples) with the result's metadata;
+        :func:`conformance.loadgen.result.result_from_snapshot` turns it into a partial
+        bench result in another process. The samples are serialised one list at a time,
+        yielding in between, so no step holds the event loop for long.
+        """
+        meta = self._meta(final=False)
+        if meta is None:
+            return None
+        pause = lambda: gevent.sleep(0)  # noqa: E731
+        raw = self.aggregate.to_wire(pause=pause)
+        samples = {}
+        for name, wire in raw["samples"].items():
+            samples[name] = orjson.Fragment(orjson.dumps(wire))
+            pause()
+        raw["samples"] = samples
+        return orjson.dumps({"final": False, "snapshot": True, "meta": meta, "raw": raw})
 
     def write(self, *, final: bool) -> None:
         """Write the result (final) or a snapshot to ``--result-json`` (if given)."""
@@ -290,10 +309,19 @@ class ProcessState:
             data = self.result()
             if data is not None:
                 data["final"] = True
-        else:
-            data = self.snapshot()
-        if data is not None:
-            write_json_atomic(path, data)
+                write_json_atomic(path, data)
+                progress_path(path).unlink(missing_ok=True)
+            return
+        payload = self.snapshot_bytes()
+        if payload is not None:
+            write_bytes_atomic(path, payload)
+
+    def write_progress(self) -> None:
+        """Write the progress figures beside ``--result-json`` (if given)."""
+        path = self.options.result_json
+        data = self.progress()
+        if path and data is not None:
+            write_bytes_atomic(progress_path(path), orjson.dumps(data))
 
 
 _STATE: ProcessState | None = None
@@ -428,16 +456,25 @@ def _on_quit(**_kw: Any) -> None:
     state.write(final=True)
 
 
+#: seconds between snapshots of everything measured (a crash of the master loses at most this)
+SNAPSHOT_EVERY_S = 5
+
+
 def _snapshots(environment: Environment) -> None:
-    """Rewrite the result every second while the run goes on (marked partial)."""
+    """While the run goes on: progress every second, a full snapshot every few seconds."""
+    tick = 0
     while True:
         gevent.sleep(1.0)
+        tick += 1
         state = process_state(environment)
         runner = environment.runner
         if isinstance(runner, MasterRunner) and runner.clients.missing:
             state.worker_lost = True
-        if state.started_wall is not None and state.stopped_wall is None:
-            try:
+        if state.started_wall is None or state.stopped_wall is not None:
+            continue
+        try:
+            state.write_progress()
+            if tick % SNAPSHOT_EVERY_S == 0:
                 state.write(final=False)
-            except Exception:  # a snapshot must never stop the run
-                log.exception("could not write the result snapshot")
+        except Exception:  # a snapshot must never stop the run
+            log.exception("could not write the result snapshot")

@@ -22,7 +22,9 @@ from conformance.metrics import RunAggregate, Summary
 __all__ = [
     "apply_server_lateness",
     "build_result",
+    "progress_path",
     "result_from_snapshot",
+    "write_bytes_atomic",
     "write_json_atomic",
 ]
 
@@ -189,12 +191,17 @@ def apply_server_lateness(result: dict[str, Any], stats: dict[str, Any]) -> None
 
 def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON so that a reader never sees half a file."""
+    write_bytes_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
+
+
+def write_bytes_atomic(path: str | Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` so that a reader never sees half a file."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+            fh.write(payload)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -208,3 +215,9 @@ def result_from_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
     meta = dict(snapshot["meta"])
     meta["partial"] = True
     return build_result(agg, **meta)
+
+
+def progress_path(result_path: str | Path) -> Path:
+    """Where the one-line progress summary beside a result file is kept."""
+    p = Path(result_path)
+    return p.with_name(p.name + ".progress")

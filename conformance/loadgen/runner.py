@@ -27,7 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.errors import ConfigError
-from conformance.loadgen.result import apply_server_lateness, result_from_snapshot
+from conformance.loadgen.result import (
+    apply_server_lateness,
+    progress_path,
+    result_from_snapshot,
+)
 
 __all__ = ["BenchInterrupted", "BenchSpec", "run_bench"]
 
@@ -270,8 +274,8 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 def _progress_line(data: dict[str, Any] | None, spec: BenchSpec, step: str) -> str:
     """One line: elapsed time, requests, TTFT p50 and throughput."""
-    if data is not None and "progress" in data:
-        p = data["progress"]
+    if data is not None and "elapsed_s" in data:
+        p = data
     elif data is not None and "metrics" in data:
         m = data["metrics"]
         p = {
@@ -357,7 +361,7 @@ def _run_step(
                     break
                 if progress is not None and now - last_shown >= 1.0:
                     last_shown = now
-                    progress(_progress_line(_read(out), spec, step), False)
+                    progress(_progress_line(_read(progress_path(out)), spec, step), False)
         except KeyboardInterrupt:
             interrupted = True
             _stop(process, spec.drain_s + 15)
@@ -377,9 +381,13 @@ def _run_step(
         raise ConfigError(f"the load run produced no result (exit {process.returncode}): {detail}")
     if interrupted or killed or not result.get("final", False):
         result["partial"] = True
-        result.setdefault("notes", []).append(
-            "interrupted" if interrupted else "the load process did not finish in time"
-        )
+        if interrupted:
+            note = "interrupted"
+        elif killed:
+            note = "the load process overran its time limit and was stopped"
+        else:
+            note = "the load process ended without its final result: the last snapshot is used"
+        result.setdefault("notes", []).append(note)
     if not result["metrics"]["requests"] and not result["metrics"]["warmup_requests"]:
         tail = _redact(log_path.read_text("utf-8", "replace"), secrets).strip().splitlines()[-3:]
         detail = " | ".join(line.strip() for line in tail) or "no output"

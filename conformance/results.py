@@ -131,9 +131,10 @@ class CheckRun:
         order = list(Severity)
         limit = order.index(Severity(fail_on))
         for result in self.checks:
-            if result.status is Status.ERROR:
+            status = Status(result.status)
+            if status == Status.ERROR:
                 return 1
-            if result.status is Status.FAILED and order.index(result.severity) <= limit:
+            if status == Status.FAILED and order.index(Severity(result.severity)) <= limit:
                 return 1
         return 0
 

@@ -90,6 +90,12 @@ def command(
         raise ConfigError(
             f"unknown provider {provider_name!r}; use one of {', '.join(sorted(PROVIDERS))}"
         )
+    if only is not None:
+        from conformance.checks import load_families, select_checks
+
+        load_families()
+        if not select_checks(dialect=PROVIDERS[provider_name].dialect, only=only):
+            raise ConfigError(f"--only {only!r} selects no check; see 'conformance check --list'")
     existing = existing_cassettes(out)
     if existing and not force:
         raise ConfigError(

@@ -12,6 +12,8 @@ than ``--max-failure-rate``; 2 bad arguments or an unreachable target; 130 inter
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,27 @@ def _numbers(text: str | None, option: str, kind: type) -> list[Any]:
             raise ConfigError(
                 f"{option} {text!r}: expected a number or a comma-separated list, e.g. 1,8,32"
             ) from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{option} {text!r}: expected finite numbers, e.g. 1,8,32")
         out.append(value)
     return out
+
+
+def _check_output(path: str | None, option: str) -> None:
+    """Fail before the run, not after it, when ``path`` cannot be written."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{option} {path!r} is a directory: give a file path")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{option} {path!r}: cannot create its directory ({exc.strerror or exc})"
+        ) from None
+    if not os.access(target.parent, os.W_OK):
+        raise ConfigError(f"{option} {path!r}: its directory is not writable")
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -91,7 +112,12 @@ class _Progress:
 @click.option(
     "--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key."
 )
-@click.option("--users", "users_text", default=None, help="Closed loop: users, or a sweep 1,8,32.")
+@click.option(
+    "--users",
+    "users_text",
+    default=None,
+    help="Closed loop: users, or a sweep 1,8,32 [default: 8].",
+)
 @click.option(
     "--rate", "rate_text", default=None, help="Open loop: requests/s, or a sweep 5,10,20."
 )
@@ -181,8 +207,22 @@ def command(
 
     if max_failure_rate is not None and not 0 <= max_failure_rate <= 1:
         raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
-    if timeout <= 0 or max_in_flight < 1:
+    if not timeout > 0 or max_in_flight < 1:
         raise ConfigError("--timeout must be > 0 and --max-in-flight >= 1")
+    for option, number in (
+        ("--duration", duration),
+        ("--warmup", warmup),
+        ("--timeout", timeout),
+        ("--ttft-ms", ttft_ms),
+        ("--itl-ms", itl_ms),
+    ):
+        if number is not None and not math.isfinite(number):
+            raise ConfigError(f"{option} must be a finite number, got {number}")
+    if duration > 0 and duration != int(duration):
+        # Locust's --run-time takes whole seconds only
+        raise ConfigError(
+            f"--duration must be a whole number of seconds, e.g. 30, got {duration:g}"
+        )
     spec = BenchSpec(
         provider=provider,
         base_url=base_url,
@@ -205,9 +245,18 @@ def command(
         timeout_s=timeout,
     )
     spec.validate()
-    for path in (json_path, html_path):
-        if path is not None and Path(path).is_dir():
-            raise ConfigError(f"{path!r} is a directory: give a file path")
+    _check_output(json_path, "--json")
+    _check_output(html_path, "--html")
+    if base_url is not None:
+        from conformance.engine.target import resolve_api_key
+        from conformance.loadgen.runner import check_reachable
+
+        var, key = resolve_api_key(provider, api_key_env)
+        check_reachable(base_url)  # an unreachable target: that one line, not the note too
+        if key is None:
+            click.echo(
+                f"conformance: no key in ${var}: requests are sent without credentials", err=True
+            )
     interrupted = False
     try:
         result = run_bench(spec, progress=_Progress())
@@ -233,6 +282,15 @@ def command(
 
 
 def _write(result: dict[str, Any], json_path: str | None, html_path: str | None) -> None:
+    try:
+        _write_files(result, json_path, html_path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {exc.filename or 'the result'}: {exc.strerror or exc}"
+        ) from None
+
+
+def _write_files(result: dict[str, Any], json_path: str | None, html_path: str | None) -> None:
     if json_path is not None:
         from conformance.loadgen.result import write_json_atomic
 

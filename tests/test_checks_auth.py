@@ -26,12 +26,15 @@ def test_without_a_configured_key_nothing_is_judged() -> None:
     assert "no API key" in results["auth.missing_key_refused"].detail
 
 
-def test_an_open_server_with_a_configured_key_fails_with_a_hint() -> None:
+def test_an_open_server_with_a_configured_key_warns_with_a_hint() -> None:
+    # redteam: an open server (no authentication at all, as vLLM without --api-key) is not
+    # broken; the key may come from the default environment variable. It is flagged as a
+    # warning; one-sided acceptance (PresenceOnly below) still fails.
     results = run(FakeOpenAI(key=None), ONLY, api_key=KEY)
     verdict = results["auth.missing_key_refused"]
-    assert str(verdict.status) == "failed"
+    assert str(verdict.status) == "warned"
     assert "accepted (HTTP 200)" in verdict.detail and "--api-key-env" in verdict.detail
-    assert str(results["auth.wrong_key_refused"].status) == "failed"
+    assert str(results["auth.wrong_key_refused"].status) == "warned"
 
 
 def test_a_refused_configured_key_proves_nothing() -> None:

@@ -26,6 +26,7 @@ from conformance.checks.registry import (
     check,
     probe,
 )
+from conformance.providers.base import DecodeError
 from conformance.wire.exchange import Exchange
 
 __all__ = ["WRONG_KEY"]
@@ -68,6 +69,30 @@ def _require_key(ctx: CheckContext) -> Exchange:
     return chat
 
 
+def _open_target(ctx: CheckContext) -> bool:
+    """Both the keyless and the wrong-key request were answered 2xx: the target does not
+    authenticate at all, which an open local server does on purpose (one-sided answers,
+    a wrong key accepted but no key refused or the reverse, are a broken check)."""
+    for name in ("no_key", "wrong_key"):
+        try:
+            ex = ctx.completed(name)
+        except Skipped:
+            return False
+        if ex.status is None or not 200 <= ex.status < 300 or not _answered(ctx, ex):
+            return False
+    return True
+
+
+def _answered(ctx: CheckContext, ex: Exchange) -> bool:
+    """The 2xx body is a real answer, not an error in disguise (``success: false``, an
+    error envelope)."""
+    try:
+        ctx.provider.decode(ex.body)
+    except DecodeError:
+        return False
+    return True
+
+
 def _judge_refusal(ctx: CheckContext, probe_name: str, what: str) -> str:
     _require_key(ctx)
     ex = ctx.completed(probe_name)
@@ -79,7 +104,20 @@ def _judge_refusal(ctx: CheckContext, probe_name: str, what: str) -> str:
         if 200 <= status < 300
         else ""
     )
-    if 200 <= status < 300:
+    if 200 <= status < 300 and _open_target(ctx):
+        raise Warned(
+            f"{what} was accepted (HTTP {status}), and so was every other request: the "
+            "target checks no key at all (an open server, as vLLM or llama.cpp run without "
+            "--api-key). If it is meant to need a key, this is a failure; if it is open on "
+            "purpose, run without --api-key-env.",
+            case_evidence(ex),
+        )
+    if 200 <= status < 300 and not _answered(ctx, ex):
+        why = (
+            f"{what} was refused with HTTP {status} and an error body, not 401/403: clients "
+            "and the official SDK take a 2xx for a success"
+        )
+    elif 200 <= status < 300:
         why = f"{what} was accepted (HTTP {status})"
     elif 400 <= status < 500:
         why = (
@@ -97,7 +135,7 @@ def _judge_refusal(ctx: CheckContext, probe_name: str, what: str) -> str:
     title="A request without an API key is refused with 401/403",
     severity=Severity.CLIENT,
     source=_SOURCE,
-    probes=("no_key", "chat"),
+    probes=("no_key", "wrong_key", "chat"),
 )
 def missing_key_refused(ctx: CheckContext) -> str:
     """When the target needs a key, a request without one is refused with 401 (or 403),
@@ -110,7 +148,7 @@ def missing_key_refused(ctx: CheckContext) -> str:
     title="A request with a wrong API key is refused with 401/403",
     severity=Severity.CLIENT,
     source=_SOURCE,
-    probes=("wrong_key", "chat"),
+    probes=("wrong_key", "no_key", "chat"),
 )
 def wrong_key_refused(ctx: CheckContext) -> str:
     """When the target needs a key, a request with a wrong key is refused with 401 (or

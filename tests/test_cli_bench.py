@@ -163,3 +163,23 @@ def test_the_bench_command_never_imports_gevent() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_max_failure_rate_turns_failures_into_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conformance.backend import BackendConfig, serve_in_process
+
+    out_json = tmp_path / "fail.json"
+    config = BackendConfig(ttft_ms=2, itl_ms=1, min_natural_tokens=8, max_natural_tokens=8)
+    with serve_in_process(config) as root:
+        argv = ["bench", "--base-url", f"{root}/fault/truncated_stream/v1", "--users", "2"]
+        argv += ["--duration", "2", "--warmup", "0.2", "--max-tokens", "8"]
+        code, _, err = _run([*argv, "--json", str(out_json), "--max-failure-rate", "0.5"], capsys)
+        assert code == 1 and "max-failure-rate" in err
+        result = json.loads(out_json.read_text())
+        assert result["metrics"]["failures"] == result["metrics"]["requests"] > 0
+        assert set(result["errors"]) == {"truncated"}
+        assert result["calibration"] is None  # a target of unknown timing
+        code, _, _ = _run([*argv, "--json", str(out_json)], capsys)
+        assert code == 0  # without the threshold, failures are counted, not fatal

@@ -30,6 +30,8 @@ __all__ = ["command"]
 
 #: the profiles the embedded backend speaks, checked when no target is given
 EMBEDDED_PROFILES = ("openai", "nebulablock", "weai", "wetrocloud")
+#: the closed-loop sweep when neither --users nor --rate is given
+DEFAULT_USERS = "1,8,32"
 
 
 @dataclass
@@ -62,21 +64,33 @@ def _plan(
     model: str | None,
     api_key_env: str | None,
     out: Path | None,
-    users: str,
+    users: str | None,
     rate: str | None,
     duration: float,
     bench: bool,
 ) -> _Plan:
+    from conformance.cli.bench import _numbers
+    from conformance.engine.target import resolve_api_key
     from conformance.providers import PROVIDERS, get_provider
 
     for name in providers:
-        get_provider(name)  # unknown provider: exit 2 with the known names
+        # unknown provider, malformed --base-url or --model: exit 2 before any step runs
+        get_provider(name, base_url=base_url, model=model)
+        resolve_api_key(name, api_key_env)  # a malformed variable name
     if base_url is not None and len(providers) != 1:
         raise ConfigError("--base-url needs exactly one --provider, e.g. --provider openai")
-    if duration <= 0:
-        raise ConfigError("--duration must be a positive number of seconds")
+    if not 0 < duration < float("inf") or duration != int(duration):
+        raise ConfigError("--duration must be a positive whole number of seconds, e.g. 8")
+    if users is not None and rate is not None:
+        raise ConfigError("give either --users (closed loop) or --rate (open loop), not both")
+    if any(u < 1 for u in _numbers(users, "--users", int)):
+        raise ConfigError("--users must be whole numbers >= 1, e.g. --users 8 or 1,8,32")
+    if any(not r > 0 for r in _numbers(rate, "--rate", float)):
+        raise ConfigError("--rate must be > 0 requests/s, e.g. --rate 10 or 5,10,20")
     chosen = list(providers) or [p for p in EMBEDDED_PROFILES if p in PROVIDERS]
     directory = out if out is not None else Path("reports") / _timestamp()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--out {str(directory)!r} is a file: give a new or empty directory")
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory} already holds files: give an empty or new --out")
 
@@ -90,7 +104,7 @@ def _plan(
     plan = _Plan(out=directory, check_providers=chosen, common=common)
     if not bench:
         return plan
-    load = ["--rate", rate] if rate is not None else ["--users", users]
+    load = ["--rate", rate] if rate is not None else ["--users", users or DEFAULT_USERS]
     step = ["--duration", f"{duration:g}", *load]
     streaming = [p for p in chosen if get_provider(p).capabilities.streaming]
     # one streamed bench (the first streaming profile), plus one for a dialect that does not
@@ -122,9 +136,8 @@ def _plan(
 )
 @click.option(
     "--users",
-    default="1,8,32",
-    show_default=True,
-    help="Closed-loop users for the bench, or a sweep.",
+    default=None,
+    help="Closed-loop users for the bench, or a sweep [default: 1,8,32].",
 )
 @click.option("--rate", default=None, help="Open-loop requests/s (or a sweep) instead of users.")
 @click.option(
@@ -157,7 +170,7 @@ def command(
     model: str | None,
     api_key_env: str | None,
     timeout: float,
-    users: str,
+    users: str | None,
     rate: str | None,
     duration: float,
     fail_on: str,
@@ -184,7 +197,12 @@ def command(
         bench=bench,
     )
     baseline_docs = [load_result(path) for path in baselines]
-    plan.out.mkdir(parents=True, exist_ok=True)
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {str(plan.out)!r}: cannot create it ({exc.strerror or exc})"
+        ) from None
     started = time.monotonic()
     result_files: list[Path] = []
     check_failed = False

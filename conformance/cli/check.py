@@ -213,6 +213,13 @@ def command(
             )
         ctx.exit(0)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for option, path in (
+        ("--json", json_path),
+        ("--junit", junit_path),
+        ("--markdown", md_path),
+        ("--html", html_path),
+    ):
+        _check_output(option, path)
     notes: list[str] = []
     started = time.perf_counter()
     with _run_config(
@@ -259,6 +266,20 @@ def command(
             markup=False,
         )
     ctx.exit(run.exit_code_for(fail_on))
+
+
+def _check_output(option: str, path: Path | None) -> None:
+    """Fail before the run, not after it, when ``path`` cannot be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ConfigError(f"{option} {str(path)!r} is a directory: give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{option} {str(path)!r}: cannot create its directory ({exc.strerror or exc})"
+        ) from None
 
 
 def _write(path: Path, text: str) -> None:

@@ -30,6 +30,10 @@ def command(paths: tuple[Path, ...], provider_name: str | None, coverage: bool) 
     """
     from conformance.cassettes.verify import verify_paths
 
+    if provider_name is not None:
+        from conformance.providers import get_provider
+
+        get_provider(provider_name)  # an unknown name: one line, not one per cassette
     report = verify_paths(list(paths), provider=provider_name, coverage=coverage)
     text = report.render()
     code = report.exit_code

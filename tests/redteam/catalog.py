@@ -1,0 +1,1327 @@
+"""The red-team servers: correct-but-different ones and broken ones the planted faults lack.
+
+Each :class:`Case` is served under ``/s/<name>`` by :func:`serve_catalog`. A correct case
+must get no failed or errored check; a broken case must get each of its ``trips`` check
+ids failed or warned. ``only`` narrows the run to the checks that matter (faster),
+``timeout`` shortens the wire timeout (stall cases).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import gzip
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tests.redteam.openai_like import KEY, Flavor, default_sse, envelope, handle_openai
+from tests.redteam.server import STALL, Part, Reply, Request, serve
+from tests.redteam.wetro_like import WKEY, WetroFlavor, handle_wetro
+
+__all__ = ["CASES", "Case", "serve_catalog"]
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fake server and what the harness must say about it."""
+
+    name: str
+    flavor: Flavor | WetroFlavor
+    #: empty: a correct server; else the check ids that must fail or warn
+    trips: tuple[str, ...] = ()
+    only: str | None = None
+    timeout: float = 5.0
+    why: str = ""
+
+    @property
+    def provider(self) -> str:
+        return "wetrocloud" if isinstance(self.flavor, WetroFlavor) else "openai"
+
+    @property
+    def key(self) -> str:
+        return WKEY if isinstance(self.flavor, WetroFlavor) else KEY
+
+    @property
+    def correct(self) -> bool:
+        return not self.trips
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def _each_chunk(fn: Callable[[Doc], Doc | None]) -> Callable[[list[Doc], Doc], list[Doc | str]]:
+    def hook(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+        out: list[Doc | str] = []
+        for c in chunks:
+            r = fn(copy.deepcopy(c))
+            if r is not None:
+                out.append(r)
+        return out
+
+    return hook
+
+
+def _choices(doc: Doc) -> list[Doc]:
+    return [c for c in doc.get("choices") or [] if isinstance(c, dict)]
+
+
+def _vllm_chunk(c: Doc) -> Doc:
+    for ch in _choices(c):
+        ch.setdefault("logprobs", None)
+        ch["stop_reason"] = None
+        if ch["delta"] == {}:
+            ch["delta"] = {"content": ""}
+    if c.get("usage"):
+        c["usage"]["prompt_tokens_details"] = None
+    return c
+
+
+def _vllm_completion(doc: Doc, body: Doc) -> Doc:
+    for ch in _choices(doc):
+        ch["stop_reason"] = None
+        ch["message"].update({"reasoning_content": None, "tool_calls": [], "function_call": None})
+        ch["message"].setdefault("tool_calls", [])
+    doc["usage"]["prompt_tokens_details"] = None
+    doc.update(
+        {
+            "prompt_logprobs": None,
+            "kv_transfer_params": None,
+            "service_tier": None,
+            "system_fingerprint": None,
+        }
+    )
+    return doc
+
+
+def _vllm_tool_completion(doc: Doc, body: Doc) -> Doc:
+    had = [ch["message"].get("tool_calls") for ch in _choices(doc)]
+    doc = _vllm_completion(doc, body)
+    for ch, calls in zip(_choices(doc), had, strict=True):
+        ch["message"]["tool_calls"] = calls or []
+    return doc
+
+
+def _vllm_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    return status, {
+        "error": {"message": message, "type": "BadRequestError", "param": param, "code": status}
+    }
+
+
+_TIMINGS = {
+    "prompt_n": 12,
+    "prompt_ms": 10.5,
+    "predicted_n": 5,
+    "predicted_ms": 40.2,
+    "predicted_per_second": 124.3,
+}
+
+
+def _llamacpp_chunk(c: Doc) -> Doc:
+    c["system_fingerprint"] = "b4514-6c5bdb5d"
+    if any(ch.get("finish_reason") for ch in _choices(c)) or c.get("usage"):
+        c["timings"] = dict(_TIMINGS)
+    return c
+
+
+def _llamacpp_completion(doc: Doc, body: Doc) -> Doc:
+    doc["system_fingerprint"] = "b4514-6c5bdb5d"
+    doc["timings"] = dict(_TIMINGS)
+    for ch in _choices(doc):
+        ch["message"].pop("refusal", None)
+    return doc
+
+
+def _llamacpp_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    kind = "authentication_error" if status == 401 else "invalid_request_error"
+    return status, {"error": {"code": status, "message": message, "type": kind}}
+
+
+def _ollama_chunk(c: Doc) -> Doc:
+    c["system_fingerprint"] = "fp_ollama"
+    return c
+
+
+def _ollama_completion(doc: Doc, body: Doc) -> Doc:
+    doc["system_fingerprint"] = "fp_ollama"
+    for ch in _choices(doc):
+        ch.pop("logprobs", None)
+        ch["message"].pop("refusal", None)
+    return doc
+
+
+_FILTER = {
+    k: {"filtered": False, "severity": "safe"} for k in ("hate", "self_harm", "sexual", "violence")
+}
+
+
+def _azure_chunks(real: bool) -> Callable[[list[Doc], Doc], list[Doc | str]]:
+    def hook(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+        first = chunks[0]
+        prompt: Doc = {
+            "id": first["id"],
+            "object": first["object"],
+            "created": first["created"],
+            "model": first["model"],
+            "choices": [],
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _FILTER}],
+        }
+        if real:
+            prompt.update({"id": "", "object": "", "created": 0, "model": ""})
+        out: list[Doc | str] = [prompt]
+        for c in chunks:
+            c = copy.deepcopy(c)
+            c["system_fingerprint"] = "fp_azure01"
+            for ch in _choices(c):
+                ch["content_filter_results"] = {} if "role" in ch["delta"] else dict(_FILTER)
+                ch.setdefault("logprobs", None)
+            out.append(c)
+        if real:
+            finish_at = max(
+                i
+                for i, c in enumerate(out)
+                if isinstance(c, dict) and any(ch.get("finish_reason") for ch in _choices(c))
+            )
+            annotation = {
+                "id": "",
+                "object": "",
+                "created": 0,
+                "model": "",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": None,
+                        "content_filter_results": _FILTER,
+                        "content_filter_offsets": {
+                            "check_offset": 0,
+                            "start_offset": 0,
+                            "end_offset": 40,
+                        },
+                    }
+                ],
+            }
+            out.insert(finish_at + 1, annotation)
+        return out
+
+    return hook
+
+
+def _azure_completion(doc: Doc, body: Doc) -> Doc:
+    doc["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": _FILTER}]
+    for ch in _choices(doc):
+        ch["content_filter_results"] = dict(_FILTER)
+    doc["system_fingerprint"] = "fp_azure01"
+    return doc
+
+
+def _openai_chunk(c: Doc) -> Doc:
+    c["service_tier"] = "default"
+    c["system_fingerprint"] = "fp_560af6e559"
+    c["obfuscation"] = "qX3" if c.get("choices") else "Zp"
+    for ch in _choices(c):
+        ch.setdefault("logprobs", None)
+        if "role" in ch["delta"]:
+            ch["delta"]["refusal"] = None
+    if c.get("usage"):
+        c["usage"]["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
+        c["usage"]["completion_tokens_details"] = {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        }
+    return c
+
+
+def _openai_completion(doc: Doc, body: Doc) -> Doc:
+    doc["service_tier"] = "default"
+    doc["system_fingerprint"] = "fp_560af6e559"
+    for ch in _choices(doc):
+        ch["message"]["annotations"] = []
+    doc["usage"]["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
+    doc["usage"]["completion_tokens_details"] = {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    }
+    return doc
+
+
+def _reasoning_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    out: list[Doc | str] = []
+    for c in chunks:
+        out.append(c)
+        for ch in _choices(c):
+            if ch["delta"].get("role"):
+                thought = copy.deepcopy(c)
+                thought["choices"] = [
+                    {
+                        "index": ch["index"],
+                        "finish_reason": None,
+                        "delta": {"content": None, "reasoning_content": "Thinking."},
+                    }
+                ]
+                out.append(thought)
+    return out
+
+
+def _reasoning_completion(doc: Doc, body: Doc) -> Doc:
+    for ch in _choices(doc):
+        ch["message"]["reasoning_content"] = "Thinking."
+    return doc
+
+
+# --------------------------------------------------------------------------- SSE encoders
+
+
+def _sse(
+    *,
+    sep: str = "\n",
+    prefix: str = "data: ",
+    before: Callable[[int], str] = lambda i: "",
+    after_fields: str = "",
+    head: str = "",
+    bom: bool = False,
+    coalesce: bool = False,
+    bytewise: bool = False,
+) -> Callable[[list[str]], list[Part]]:
+    def encode(payloads: list[str]) -> list[Part]:
+        events = [
+            before(i) + f"{prefix}{p}{sep}" + after_fields.format(i=i) + sep
+            for i, p in enumerate(payloads)
+        ]
+        text = head + "".join(events)
+        data = (b"\xef\xbb\xbf" if bom else b"") + text.encode()
+        if coalesce:
+            return [data]
+        if bytewise:
+            return [data[i : i + 1] for i in range(len(data))]
+        first = (b"\xef\xbb\xbf" if bom else b"") + (head + events[0]).encode()
+        return [first, *(e.encode() for e in events[1:])]
+
+    return encode
+
+
+def _keepalive(i: int) -> str:
+    return ": keep-alive\n\n" if i % 2 else ": ping\n"
+
+
+def _sse_with_payload_edit(
+    edit: Callable[[list[str]], list[str]],
+) -> Callable[[list[str]], list[Part]]:
+    def encode(payloads: list[str]) -> list[Part]:
+        return default_sse(edit(list(payloads)))
+
+    return encode
+
+
+# --------------------------------------------------------------------------- broken hooks
+
+
+def _stall_after(n: int) -> Callable[[list[str]], list[Part]]:
+    def encode(payloads: list[str]) -> list[Part]:
+        return [*default_sse(payloads[:n]), STALL]
+
+    return encode
+
+
+def _nan_completion(doc: Doc, body: Doc) -> Doc:
+    doc["choices"][0]["logprobs"] = {
+        "content": [{"token": "Once", "logprob": math.nan, "bytes": None, "top_logprobs": []}],
+        "refusal": None,
+    }
+    return doc
+
+
+def _nan_chunk(c: Doc) -> Doc:
+    for ch in _choices(c):
+        if ch["delta"].get("content"):
+            ch["logprobs"] = {
+                "content": [
+                    {
+                        "token": ch["delta"]["content"],
+                        "logprob": -math.inf,
+                        "bytes": None,
+                        "top_logprobs": [],
+                    }
+                ],
+                "refusal": None,
+            }
+    return c
+
+
+def _gzip_broken(request: Request, body: Doc, reply: Reply) -> Reply:
+    reply.headers.append(("Content-Encoding", "gzip"))
+    return reply
+
+
+def _gzip_ok(request: Request, body: Doc, reply: Reply) -> Reply:
+    data = b"".join(p for p in reply.parts if isinstance(p, bytes))
+    reply.headers.append(("Content-Encoding", "gzip"))
+    reply.parts = [gzip.compress(data)]
+    return reply
+
+
+def _error_200(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    if status == 401:
+        return envelope(status, message, param)
+    return 200, envelope(status, message, param)[1]
+
+
+def _n_index0(doc: Doc, body: Doc | None = None) -> Doc:
+    for ch in _choices(doc):
+        ch["index"] = 0
+    return doc
+
+
+def _max_plus_one(doc: Doc, body: Doc) -> Doc:
+    cap = body.get("max_completion_tokens", body.get("max_tokens"))
+    ch = doc["choices"][0]
+    if isinstance(cap, int) and ch["finish_reason"] == "length":
+        ch["message"]["content"] += " extra"
+        doc["usage"]["completion_tokens"] += 1
+        doc["usage"]["total_tokens"] += 1
+    return doc
+
+
+def _max_plus_one_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    cap = body.get("max_completion_tokens", body.get("max_tokens"))
+    out: list[Doc | str] = []
+    for c in chunks:
+        if isinstance(cap, int) and any(ch.get("finish_reason") == "length" for ch in _choices(c)):
+            extra = copy.deepcopy(c)
+            extra["choices"] = [{"index": 0, "delta": {"content": " extra"}, "finish_reason": None}]
+            out.append(extra)
+        if c.get("usage") and isinstance(cap, int):
+            c = copy.deepcopy(c)
+            c["usage"]["completion_tokens"] += 1
+            c["usage"]["total_tokens"] += 1
+        out.append(c)
+    return out
+
+
+def _stop_partial(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    stops = body.get("stop") or []
+    if "delta echo" not in stops:
+        return list(chunks)
+    out: list[Doc | str] = []
+    for c in chunks:
+        out.append(c)
+        if any(
+            (ch.get("delta", {}).get("content") or "").strip() == "charlie" for ch in _choices(c)
+        ):
+            leak = copy.deepcopy(c)
+            leak["choices"][0]["delta"] = {"content": " delta"}
+            out.append(leak)
+    return out
+
+
+def _wrong_type(key: str, value: Any) -> Callable[[Doc], Doc]:
+    def fn(c: Doc) -> Doc:
+        c[key] = value
+        return c
+
+    return fn
+
+
+def _usage_total_off(doc: Doc, body: Doc | None = None) -> Doc:
+    if doc.get("usage"):
+        doc["usage"]["total_tokens"] += 1
+    return doc
+
+
+def _done_twice(payloads: list[str]) -> list[str]:
+    return [*payloads, "[DONE]"]
+
+
+def _after_done(payloads: list[str]) -> list[str]:
+    return [*payloads, payloads[-2]]
+
+
+def _delta_missing(c: Doc) -> Doc:
+    for ch in _choices(c):
+        if ch.get("finish_reason"):
+            ch.pop("delta", None)
+    return c
+
+
+def _role_model(c: Doc) -> Doc:
+    for ch in _choices(c):
+        if ch.get("delta", {}).get("role"):
+            ch["delta"]["role"] = "model"
+    return c
+
+
+def _role_model_completion(doc: Doc, body: Doc) -> Doc:
+    for ch in _choices(doc):
+        ch["message"]["role"] = "model"
+    return doc
+
+
+def _finish(value: str) -> Callable[[Doc], Doc]:
+    def fn(c: Doc) -> Doc:
+        for ch in _choices(c):
+            if ch.get("finish_reason"):
+                ch["finish_reason"] = value
+        return c
+
+    return fn
+
+
+def _finish_completion(value: str) -> Callable[[Doc, Doc], Doc]:
+    def fn(doc: Doc, body: Doc) -> Doc:
+        return _finish(value)(doc)
+
+    return fn
+
+
+def _content_after_finish(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    out: list[Doc | str] = list(chunks)
+    finish = max(
+        i for i, c in enumerate(chunks) if any(ch.get("finish_reason") for ch in _choices(c))
+    )
+    late = copy.deepcopy(chunks[finish])
+    late["choices"] = [{"index": 0, "delta": {"content": " late"}, "finish_reason": None}]
+    out.insert(finish + 1, late)
+    return out
+
+
+def _usage_not_asked(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    if body.get("stream_options"):
+        return list(chunks)
+    last = copy.deepcopy(chunks[-1])
+    last["choices"] = []
+    last["usage"] = {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+    return [*chunks, last]
+
+
+def _ollama_real_chunk(c: Doc) -> Doc:
+    c["system_fingerprint"] = "fp_ollama"
+    for ch in _choices(c):
+        ch["delta"]["role"] = "assistant"
+        ch["delta"].setdefault("content", "")
+    return c
+
+
+def _tgi_chunk(c: Doc) -> Doc:
+    c["id"] = ""
+    c["system_fingerprint"] = "2.0.4-native"
+    for ch in _choices(c):
+        ch["delta"]["role"] = "assistant"
+        ch.setdefault("logprobs", None)
+        if ch.get("finish_reason") == "stop":
+            ch["finish_reason"] = "eos_token"
+    return c
+
+
+def _tgi_completion(doc: Doc, body: Doc) -> Doc:
+    doc["id"] = ""
+    for ch in _choices(doc):
+        if ch.get("finish_reason") == "stop":
+            ch["finish_reason"] = "eos_token"
+    return doc
+
+
+def _http_error_html(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    return (502 if status != 401 else 401), b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+def _auth_400(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    return envelope(400 if status == 401 else status, message, param)
+
+
+# --------------------------------------------------------------------------- the cases
+
+_STREAM_ONLY = "sse.*,stream.*,schema.*,sdk.*,robustness.*"
+
+OPENAI_CORRECT: list[Case] = [
+    Case("strict", Flavor("strict")),
+    Case(
+        "vllm",
+        Flavor(
+            "vllm",
+            model_required=False,
+            role_chunk_content="empty",
+            finish_on_last_content=True,
+            error_body=_vllm_error,
+            tools="honour",
+            sampling_ignores_seed=True,
+            chunks_hook=_each_chunk(_vllm_chunk),
+            completion_hook=_vllm_tool_completion,
+        ),
+        why="vLLM: role chunk with content '', finish on the last content chunk, logprobs null, "
+        "stop_reason, prompt_tokens_details null, int error code, model optional, unseeded",
+    ),
+    Case(
+        "llamacpp",
+        Flavor(
+            "llamacpp",
+            id_prefix="gen-7Hq",
+            model_out="gpt-3.5-turbo",
+            role_chunk_content="null",
+            n="refuse400",
+            tools="refuse400",
+            error_body=_llamacpp_error,
+            chunks_hook=_each_chunk(_llamacpp_chunk),
+            completion_hook=_llamacpp_completion,
+        ),
+        why="llama.cpp server: timings, system_fingerprint b4514-..., id without chatcmpl-, "
+        "model echoed as gpt-3.5-turbo, n>1 refused, error without param, int code",
+    ),
+    Case(
+        "ollama",
+        Flavor(
+            "ollama",
+            role_with_content=True,
+            n="refuse400",
+            logprobs="refuse400",
+            chunks_hook=_each_chunk(_ollama_chunk),
+            completion_hook=_ollama_completion,
+        ),
+        why="Ollama-like: fp_ollama, no logprobs/refusal keys, role with first content",
+    ),
+    Case(
+        "azure",
+        Flavor(
+            "azure",
+            chunks_hook=_azure_chunks(real=False),
+            completion_hook=_azure_completion,
+            usage_null_on_chunks=True,
+        ),
+        why="Azure-like: first chunk with choices [] and prompt_filter_results, "
+        "content_filter_results on every choice",
+    ),
+    Case(
+        "openai",
+        Flavor(
+            "openai",
+            model_out="gpt-4o-mini-2024-07-18",
+            usage_null_on_chunks=True,
+            sampling_ignores_seed=True,
+            chunks_hook=_each_chunk(_openai_chunk),
+            completion_hook=_openai_completion,
+        ),
+        why="OpenAI itself: dated model snapshot, service_tier, obfuscation, usage details, "
+        "annotations, usage null on ordinary chunks",
+    ),
+    Case(
+        "reasoning",
+        Flavor("reasoning", chunks_hook=_reasoning_chunks, completion_hook=_reasoning_completion),
+        why="a reasoning model (DeepSeek/vLLM parser): reasoning_content deltas with content "
+        "null before the answer",
+    ),
+    Case(
+        "sse_keepalive",
+        Flavor("sse_keepalive", sse_encode=_sse(before=_keepalive, head=": connected\n\n")),
+        why="`:` comment lines and keep-alive blocks",
+    ),
+    Case(
+        "sse_event_message",
+        Flavor("sse_event_message", sse_encode=_sse(before=lambda i: "event: message\n")),
+    ),
+    Case("sse_nospace", Flavor("sse_nospace", sse_encode=_sse(prefix="data:"))),
+    Case(
+        "sse_crlf_starlette",
+        Flavor(
+            "sse_crlf_starlette",
+            sse_encode=_sse(
+                sep="\r\n",
+                before=lambda i: ": ping - 2024-01-01 00:00:00\r\n\r\n" if i == 3 else "",
+            ),
+            sse_content_type="text/event-stream; charset=utf-8",
+        ),
+        why="sse-starlette: CRLF line ends, ping comments, charset in the Content-Type",
+    ),
+    Case("sse_cr", Flavor("sse_cr", sse_encode=_sse(sep="\r"))),
+    Case(
+        "sse_retry",
+        Flavor("sse_retry", sse_encode=_sse(before=lambda i: "retry: 3000\n" if i == 0 else "")),
+    ),
+    Case("sse_id", Flavor("sse_id", sse_encode=_sse(after_fields="id: {i}\n"))),
+    Case("sse_close_delimited", Flavor("sse_close_delimited", framing="close")),
+    Case("sse_content_length", Flavor("sse_content_length", framing="length")),
+    Case("sse_coalesced", Flavor("sse_coalesced", sse_encode=_sse(coalesce=True))),
+    Case(
+        "sse_bytewise",
+        Flavor("sse_bytewise", sse_encode=_sse(bytewise=True)),
+        only=_STREAM_ONLY,
+        why="one byte per write",
+    ),
+    Case(
+        "gzip",
+        Flavor("gzip", reply_hook=_gzip_ok, framing="length"),
+        why="Content-Encoding: gzip on every answer (httpx decodes)",
+    ),
+    Case(
+        "errors_422",
+        Flavor(
+            "errors_422", error_body=lambda s, m, p: (422 if s == 400 else s, envelope(s, m, p)[1])
+        ),
+    ),
+    Case(
+        "refuse_features",
+        Flavor(
+            "refuse_features",
+            n="refuse400",
+            logprobs="refuse400",
+            tools="refuse400",
+            response_format="refuse400",
+            stream_options="refuse400",
+        ),
+        why="every optional feature refused with a clean 400 (stream_options too)",
+    ),
+    Case("nondeterministic", Flavor("nondeterministic", sampling_ignores_seed=True)),
+    Case(
+        "short_answers",
+        Flavor("short_answers", natural_length=3),
+        why="the model stops on its own before max_tokens",
+    ),
+    Case(
+        "error_code_variants",
+        Flavor(
+            "error_code_variants",
+            error_body=lambda s, m, p: (
+                s,
+                {
+                    "error": {
+                        "message": m,
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": 400 if s != 401 else "invalid_api_key",
+                    }
+                },
+            ),
+        ),
+    ),
+]
+
+
+def _litellm_chunk(c: Doc) -> Doc:
+    c.update({"citations": None, "provider_specific_fields": None})
+    for ch in _choices(c):
+        delta = ch["delta"]
+        for key in ("role", "content", "function_call", "tool_calls", "audio", "refusal"):
+            delta.setdefault(key, None)
+    return c
+
+
+def _multiline_data(payloads: list[str]) -> list[Part]:
+    out: list[Part] = []
+    for p in payloads:
+        lines = p.replace(', "', ',\n"', 2).split("\n")
+        out.append(("".join(f"data: {line}\n" for line in lines) + "\n").encode())
+    return out
+
+
+OPENAI_CORRECT += [
+    Case(
+        "litellm",
+        Flavor("litellm", chunks_hook=_each_chunk(_litellm_chunk)),
+        why="LiteLLM proxy: every delta key present, null when unused (role null after the "
+        "first), citations / provider_specific_fields null",
+    ),
+    Case(
+        "sse_event_named",
+        Flavor("sse_event_named", sse_encode=_sse(before=lambda i: "event: completion.chunk\n")),
+        why="named events (the SDK ignores event names other than error and thread.*)",
+    ),
+    Case(
+        "sse_multiline_data",
+        Flavor("sse_multiline_data", sse_encode=_multiline_data),
+        why="one JSON document split over several data: lines (joined with a newline)",
+    ),
+    Case(
+        "rate_limited",
+        Flavor("rate_limited", rate_limit_every=4),
+        why="every 4th request answered 429 with Retry-After: 0 (the harness resends it)",
+    ),
+    Case(
+        "midstream_envelope",
+        Flavor("midstream_envelope", midstream="envelope"),
+        why="a mid-stream failure (asked for with the reference backend's header) sent as "
+        "an event carrying the error envelope, as vLLM does",
+    ),
+]
+
+
+def _groq_chunk(c: Doc) -> Doc:
+    c["x_groq"] = {"id": "req_01jrt"}
+    c["service_tier"] = "on_demand"
+    c["system_fingerprint"] = "fp_3f3b593e33"
+    if c.get("usage"):
+        c["usage"].update(
+            {"queue_time": 0.02, "prompt_time": 0.003, "completion_time": 0.04, "total_time": 0.043}
+        )
+    return c
+
+
+def _groq_completion(doc: Doc, body: Doc) -> Doc:
+    doc = _groq_chunk(doc)
+    doc["usage"].update(
+        {"queue_time": 0.02, "prompt_time": 0.003, "completion_time": 0.04, "total_time": 0.043}
+    )
+    return doc
+
+
+OPENAI_CORRECT += [
+    Case(
+        "groq",
+        Flavor("groq", chunks_hook=_each_chunk(_groq_chunk), completion_hook=_groq_completion),
+        why="Groq: service_tier 'on_demand' (a value the SDK's Literal does not list), "
+        "x_groq, timing floats in usage",
+    ),
+]
+
+OPENAI_CORRECT += [
+    Case(
+        "open_server",
+        Flavor("open_server", require_key=False),
+        only="auth.*,robustness.*",
+        why="no authentication at all (vLLM / llama.cpp without --api-key), checked with a "
+        "key configured: the auth checks may warn, not fail",
+    ),
+]
+
+OPENAI_DEBATABLE: list[Case] = [
+    Case(
+        "azure_real",
+        Flavor(
+            "azure_real",
+            chunks_hook=_azure_chunks(real=True),
+            completion_hook=_azure_completion,
+            usage_null_on_chunks=True,
+        ),
+        why="the real Azure OpenAI service: annotation chunks with id '', object '', "
+        "created 0, model '' (prompt filter first, asynchronous-filter offsets after the "
+        "finish chunk, without delta); the official SDK's stream helper skips them",
+    ),
+    Case(
+        "refuse_501",
+        Flavor(
+            "refuse_501",
+            n="refuse501",
+            logprobs="refuse501",
+            tools="refuse501",
+            response_format="refuse501",
+        ),
+    ),
+]
+
+OPENAI_BROKEN: list[Case] = [
+    Case(
+        "done_twice",
+        Flavor("done_twice", sse_encode=_sse_with_payload_edit(_done_twice)),
+        trips=("stream.done_sentinel",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "data_after_done",
+        Flavor("data_after_done", sse_encode=_sse_with_payload_edit(_after_done)),
+        trips=("stream.done_sentinel",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "finish_end_turn",
+        Flavor(
+            "finish_end_turn",
+            chunks_hook=_each_chunk(_finish("end_turn")),
+            completion_hook=_finish_completion("end_turn"),
+        ),
+        trips=("schema.finish_reason_enum",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "created_float",
+        Flavor(
+            "created_float",
+            chunks_hook=_each_chunk(_wrong_type("created", 1731000000.25)),
+            completion_hook=lambda d, b: _wrong_type("created", 1731000000.25)(d),
+        ),
+        trips=("schema.created_integer",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "created_ms_float",
+        Flavor(
+            "created_ms_float",
+            chunks_hook=_each_chunk(_wrong_type("created", 1731000000123.0)),
+            completion_hook=lambda d, b: _wrong_type("created", 1731000000123.0)(d),
+        ),
+        trips=("schema.created_integer",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "created_ms_int",
+        Flavor("created_ms_int", created=1731000000123),
+        trips=("schema.created_integer",),
+        only=_STREAM_ONLY,
+        why="created in milliseconds (an integer, but year 56000)",
+    ),
+    Case(
+        "total_off_by_one",
+        Flavor(
+            "total_off_by_one",
+            completion_hook=_usage_total_off,
+            chunks_hook=_each_chunk(_usage_total_off),
+        ),
+        trips=("schema.usage_total",),
+        only="schema.*,semantics.usage_consistent",
+    ),
+    Case(
+        "delta_missing",
+        Flavor("delta_missing", chunks_hook=_each_chunk(_delta_missing)),
+        trips=("schema.chunk",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "role_model",
+        Flavor(
+            "role_model",
+            chunks_hook=_each_chunk(_role_model),
+            completion_hook=_role_model_completion,
+        ),
+        trips=("stream.role_first", "schema.message_role"),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "error_200",
+        Flavor("error_200", error_body=_error_200),
+        trips=("errors.invalid_refused",),
+        only="errors.*",
+        why="invalid requests answered 200 with an error envelope",
+    ),
+    Case(
+        "n_both_index0",
+        Flavor("n_both_index0", completion_hook=_n_index0, chunks_hook=_each_chunk(_n_index0)),
+        trips=("semantics.n_choices",),
+        only="semantics.n_choices,schema.*",
+    ),
+    Case(
+        "max_tokens_plus_one",
+        Flavor(
+            "max_tokens_plus_one", completion_hook=_max_plus_one, chunks_hook=_max_plus_one_chunks
+        ),
+        trips=("semantics.max_tokens",),
+        only="semantics.*",
+    ),
+    Case(
+        "stop_partial",
+        Flavor("stop_partial", chunks_hook=_stop_partial),
+        trips=("semantics.stop_string",),
+        only="semantics.stop_string",
+    ),
+    Case(
+        "stall_after_3",
+        Flavor("stall_after_3", sse_encode=_stall_after(3)),
+        trips=("robustness.no_hang",),
+        only="robustness.*,sse.*,stream.*",
+        timeout=1.5,
+    ),
+    Case(
+        "gzip_broken",
+        Flavor("gzip_broken", reply_hook=_gzip_broken, framing="length"),
+        trips=("robustness.complete_body",),
+        only="robustness.*,schema.*,sse.*",
+    ),
+    Case(
+        "nan_json",
+        Flavor("nan_json", completion_hook=_nan_completion, chunks_hook=_each_chunk(_nan_chunk)),
+        trips=("schema.completion_json", "sse.data_is_json"),
+        only=_STREAM_ONLY,
+        why="NaN / -Infinity are not JSON (RFC 8259): JSON.parse and the Node SDK throw",
+    ),
+    Case(
+        "content_after_finish",
+        Flavor("content_after_finish", chunks_hook=_content_after_finish),
+        trips=("stream.finish_reason_once",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "usage_not_asked",
+        Flavor("usage_not_asked", chunks_hook=_usage_not_asked),
+        trips=("stream.usage_only_on_usage_chunk",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "ollama_real",
+        Flavor(
+            "ollama_real",
+            n="ignore",
+            chunks_hook=_each_chunk(_ollama_real_chunk),
+            completion_hook=_ollama_completion,
+        ),
+        trips=("stream.role_once", "semantics.n_choices"),
+        why="Ollama: role in every delta, n silently ignored",
+    ),
+    Case(
+        "tgi",
+        Flavor(
+            "tgi",
+            natural_length=6,
+            chunks_hook=_each_chunk(_tgi_chunk),
+            completion_hook=_tgi_completion,
+        ),
+        trips=("stream.role_once", "schema.finish_reason_enum", "schema.chunk_id_stable"),
+        only=_STREAM_ONLY,
+        why="TGI: id '', role in every delta, finish_reason eos_token",
+    ),
+    Case(
+        "errors_html_502",
+        Flavor("errors_html_502", error_body=_http_error_html),
+        trips=("errors.no_server_error",),
+        only="errors.*",
+    ),
+    Case(
+        "auth_400",
+        Flavor("auth_400", error_body=_auth_400),
+        trips=("auth.wrong_key_refused", "auth.missing_key_refused"),
+        only="auth.*",
+    ),
+    Case(
+        "wrong_key_ok",
+        Flavor("wrong_key_ok", accept_any_key=True),
+        trips=("auth.wrong_key_refused",),
+        only="auth.*",
+    ),
+    Case(
+        "sse_json_ctype",
+        Flavor("sse_json_ctype", sse_content_type="application/json"),
+        trips=("sse.content_type",),
+        only=_STREAM_ONLY,
+    ),
+    Case(
+        "sse_bom_crlf",
+        Flavor("sse_bom_crlf", sse_encode=_sse(sep="\r\n", bom=True)),
+        trips=("sse.no_bom",),
+        only=_STREAM_ONLY,
+    ),
+]
+
+
+def _trailing_garbage(request: Request, body: Doc, reply: Reply) -> Reply:
+    if body.get("stream") is not True:
+        reply.parts = [*reply.parts, b'{"id": "again"}']
+    return reply
+
+
+def _done_as_string(payloads: list[str]) -> list[str]:
+    return [*payloads[:-1], json.dumps("[DONE]")]
+
+
+def _auth_html(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    if status == 401:
+        return 401, b"<html><head><title>401 Authorization Required</title></head></html>"
+    return envelope(status, message, param)
+
+
+OPENAI_BROKEN += [
+    Case(
+        "midstream_flat",
+        Flavor("midstream_flat", midstream="flat"),
+        trips=("errors.stream_error_event",),
+        only="errors.stream_error_event",
+        why="mid-stream error as the older flat vLLM ErrorResponse (no error object)",
+    ),
+    Case(
+        "midstream_plain",
+        Flavor("midstream_plain", midstream="plain"),
+        trips=("errors.stream_error_event",),
+        only="errors.stream_error_event",
+    ),
+    Case(
+        "auth_html",
+        Flavor("auth_html", error_body=_auth_html),
+        trips=("auth.error_envelope",),
+        only="auth.*",
+    ),
+    Case(
+        "json_trailing_garbage",
+        Flavor("json_trailing_garbage", reply_hook=_trailing_garbage, framing="length"),
+        trips=("schema.completion_json",),
+        only="schema.*,sdk.*,robustness.*",
+    ),
+    Case(
+        "done_as_json_string",
+        Flavor("done_as_json_string", sse_encode=_sse_with_payload_edit(_done_as_string)),
+        trips=("stream.done_sentinel",),
+        only=_STREAM_ONLY,
+    ),
+]
+
+
+def _interleave(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """Round-robin the choices of an n > 1 stream (as vLLM and OpenAI send them)."""
+    by_index: dict[int, list[Doc]] = {}
+    rest: list[Doc] = []
+    for c in chunks:
+        chs = _choices(c)
+        if len(chs) == 1:
+            by_index.setdefault(chs[0]["index"], []).append(c)
+        else:
+            rest.append(c)
+    out: list[Doc | str] = []
+    queues = [by_index[i] for i in sorted(by_index)]
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return [*out, *rest]
+
+
+_UNICODE = " caf\u00e9 \u00fcber \U0001f600 \u4f60\u597d"
+
+
+def _unicode_completion(doc: Doc, body: Doc) -> Doc:
+    for ch in _choices(doc):
+        if ch["message"].get("content") and ch["finish_reason"] == "stop":
+            ch["message"]["content"] += _UNICODE
+    return doc
+
+
+def _unicode_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    out: list[Doc | str] = []
+    for c in chunks:
+        if any(ch.get("finish_reason") == "stop" for ch in _choices(c)):
+            extra = copy.deepcopy(c)
+            extra["choices"] = [{"index": 0, "delta": {"content": _UNICODE}, "finish_reason": None}]
+            out.append(extra)
+        out.append(c)
+    return out
+
+
+def _hold_after_done(payloads: list[str]) -> list[Part]:
+    return [*default_sse(payloads), STALL]
+
+
+def _finish_empty(c: Doc) -> Doc:
+    for ch in _choices(c):
+        if ch.get("finish_reason") is None:
+            ch["finish_reason"] = ""
+    return c
+
+
+def _delta_text(c: Doc) -> Doc:
+    for ch in _choices(c):
+        if "content" in ch["delta"]:
+            ch["delta"]["text"] = ch["delta"].pop("content") or ""
+    return c
+
+
+def _sse_id_keepalive(payloads: list[str]) -> list[Part]:
+    return [f"id: {i}\ndata: {p}\n\n: keep-alive\n\n".encode() for i, p in enumerate(payloads)]
+
+
+OPENAI_CORRECT += [
+    Case(
+        "vllm_interleaved",
+        Flavor("vllm_interleaved", chunks_hook=_interleave, usage_null_on_chunks=True),
+        only="semantics.n_choices,stream.*,schema.*,sdk.*",
+        why="n > 1 streamed with the choices interleaved chunk by chunk",
+    ),
+    Case(
+        "unicode_bytewise",
+        Flavor(
+            "unicode_bytewise",
+            completion_hook=_unicode_completion,
+            chunks_hook=_unicode_chunks,
+            sse_encode=_sse(bytewise=True),
+        ),
+        only=_STREAM_ONLY + ",semantics.stream_matches_plain",
+        why="accents, emoji and CJK in the text, sent one byte per write (UTF-8 split)",
+    ),
+    Case(
+        "llamacpp_charset",
+        Flavor("llamacpp_charset", json_content_type="application/json; charset=utf-8"),
+        only="schema.*,sdk.*,robustness.*,errors.*",
+    ),
+]
+
+OPENAI_BROKEN += [
+    Case(
+        "sse_retry_alone",
+        Flavor("sse_retry_alone", sse_encode=_sse(head="retry: 3000\n\n")),
+        trips=("sse.events_have_data", "sdk.stream_chunks"),
+        only=_STREAM_ONLY,
+        why="a `retry:` field in a block of its own: valid WHATWG (no event is dispatched) "
+        "but the official SDK dispatches an empty event and raises JSONDecodeError",
+    ),
+    Case(
+        "sse_id_keepalive",
+        Flavor("sse_id_keepalive", sse_encode=_sse_id_keepalive),
+        trips=("sdk.stream_chunks",),
+        only=_STREAM_ONLY,
+        why="id: fields then comment keep-alive blocks: once an id is set the official SDK "
+        "dispatches every blank line as an empty event and raises JSONDecodeError",
+    ),
+    Case(
+        "hold_after_done",
+        Flavor("hold_after_done", sse_encode=_hold_after_done),
+        trips=("robustness.no_hang",),
+        only="robustness.*,stream.*,sse.*",
+        timeout=1.5,
+        why="[DONE] sent but the response never ends",
+    ),
+    Case(
+        "finish_empty_string",
+        Flavor("finish_empty_string", chunks_hook=_each_chunk(_finish_empty)),
+        trips=("schema.finish_reason_enum", "stream.finish_reason_once"),
+        only=_STREAM_ONLY,
+        why='finish_reason "" instead of null on ordinary chunks',
+    ),
+    Case(
+        "delta_text_field",
+        Flavor("delta_text_field", chunks_hook=_each_chunk(_delta_text)),
+        trips=("semantics.stream_matches_plain",),
+        only=_STREAM_ONLY + ",semantics.stream_matches_plain",
+        why="streamed text in delta.text (the legacy completions shape) instead of content",
+    ),
+]
+
+WETRO_CORRECT: list[Case] = [
+    Case("wc_strict", WetroFlavor("wc_strict")),
+    Case(
+        "wc_extra_fields",
+        WetroFlavor(
+            "wc_extra_fields",
+            answer_hook=lambda d: {**d, "model": "llama-3.3-70b", "usage": {"prompt_tokens": 3}},
+        ),
+    ),
+    Case(
+        "wc_error_shapes",
+        WetroFlavor("wc_error_shapes", error_body=lambda s, m: (s, {"success": False, "error": m})),
+    ),
+    Case(
+        "wc_bearer_too",
+        WetroFlavor("wc_bearer_too", schemes=("Token", "Bearer")),
+        why="also accepts Bearer: lenient, not a fault (the harness sends Token)",
+    ),
+    Case("wc_json_too", WetroFlavor("wc_json_too", accept_json=True)),
+    Case(
+        "wc_fastapi_422",
+        WetroFlavor(
+            "wc_fastapi_422",
+            error_body=lambda s, m: (
+                422 if s == 400 else s,
+                {"detail": [{"loc": ["body", "messages"], "msg": m, "type": "value_error"}]},
+            ),
+        ),
+    ),
+]
+
+WETRO_DEBATABLE: list[Case] = [
+    Case(
+        "wc_model_optional",
+        WetroFlavor("wc_model_optional", model_required=False),
+        why="defaults the model when the field is left out (the document does not say "
+        "that model is required)",
+    ),
+]
+
+WETRO_BROKEN: list[Case] = [
+    Case(
+        "wc_tokens_float",
+        WetroFlavor("wc_tokens_float", answer_hook=lambda d: {**d, "tokens": float(d["tokens"])}),
+        trips=("wetrocloud.tokens_integer",),
+    ),
+    Case(
+        "wc_success_missing",
+        WetroFlavor(
+            "wc_success_missing",
+            answer_hook=lambda d: {k: v for k, v in d.items() if k != "success"},
+        ),
+        trips=("wetrocloud.success_boolean",),
+    ),
+    Case(
+        "wc_errors_200",
+        WetroFlavor(
+            "wc_errors_200",
+            error_body=lambda s, m: (200, {"success": False, "response": None, "error": m}),
+        ),
+        trips=("errors.invalid_refused", "auth.wrong_key_refused"),
+    ),
+    Case(
+        "wc_multipart_refused",
+        WetroFlavor("wc_multipart_refused", accept_multipart=False, accept_json=True),
+        trips=("wetrocloud.multipart_accepted",),
+    ),
+    Case(
+        "wc_multipart_422",
+        WetroFlavor(
+            "wc_multipart_422",
+            accept_multipart=False,
+            accept_json=True,
+            error_body=lambda s, m: (
+                422 if s in (400, 415) else s,
+                {
+                    "detail": [
+                        {
+                            "loc": ["body"],
+                            "type": "model_attributes_type",
+                            "msg": "Input should be a valid dictionary",
+                        }
+                    ]
+                },
+            ),
+        ),
+        trips=("robustness.valid_request_succeeds",),
+        why="a FastAPI JSON-only endpoint answers the form with 422 (multipart_accepted only "
+        "recognises 415 and 400-about-the-form; the 422 is caught as a failed valid request)",
+    ),
+    Case(
+        "wc_bearer_only",
+        WetroFlavor("wc_bearer_only", schemes=("Bearer",)),
+        trips=("wetrocloud.token_scheme",),
+    ),
+    Case(
+        "wc_response_null",
+        WetroFlavor("wc_response_null", answer_hook=lambda d: {**d, "response": None}),
+        trips=("wetrocloud.response_string",),
+    ),
+    Case(
+        "wc_wrong_key_ok",
+        WetroFlavor("wc_wrong_key_ok", accept_any_key=True),
+        trips=("auth.wrong_key_refused",),
+    ),
+]
+
+CASES: list[Case] = [
+    *OPENAI_CORRECT,
+    *OPENAI_DEBATABLE,
+    *OPENAI_BROKEN,
+    *WETRO_CORRECT,
+    *WETRO_DEBATABLE,
+    *WETRO_BROKEN,
+]
+
+
+def _router(cases: list[Case]) -> Callable[[Request], Reply]:
+    by_name = {c.name: c for c in cases}
+
+    def handle(request: Request) -> Reply:
+        parts = request.path.split("/", 3)  # "", "s", name, rest
+        case = by_name.get(parts[2]) if len(parts) > 3 and parts[1] == "s" else None
+        if case is None:
+            return Reply(404, [("Content-Type", "text/plain")], [b"unknown red-team server"])
+        rest = "/" + parts[3].split("?", 1)[0]
+        if isinstance(case.flavor, WetroFlavor):
+            return handle_wetro(case.flavor, request, rest)
+        return handle_openai(case.flavor, request, rest)
+
+    return handle
+
+
+@contextlib.contextmanager
+def serve_catalog(cases: list[Case] | None = None) -> Iterator[str]:
+    """Serve every case under ``<root>/s/<name>``; yields the root URL."""
+    with serve(_router(cases or CASES)) as root:
+        yield root
+
+
+def base_url(root: str, case: Case) -> str:
+    """The base URL the provider profile of ``case`` expects."""
+    return f"{root}/s/{case.name}" + ("" if case.provider == "wetrocloud" else "/v1")

@@ -1,0 +1,487 @@
+"""An OpenAI-compatible chat-completions fake, written from the OpenAI API reference.
+
+One :class:`Flavor` describes a server: how it validates, which optional features it
+honours or refuses, how it frames its stream, and hooks that rewrite its documents to
+imitate a real implementation (vLLM, llama.cpp, Ollama, Azure, OpenAI itself...) or to
+break one property. The defaults are a strict, correct server.
+
+Text generation: one token per whitespace-separated word; the answer depends only on
+the prompt (and, for flavours that sample, on a random generator).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tests.redteam.server import STALL, Part, Pause, Reply, Request
+
+__all__ = ["KEY", "Flavor", "handle_openai"]
+
+KEY = "sk-redteam-correct-key"
+_STORY_TEXT = (
+    "Once upon a time a lighthouse keeper named Ada found a green bottle on the rocks "
+    "below her tower and inside it was a letter written in a careful hand that asked "
+    "whoever found it to light the lamp one more night for a ship that never came home "
+    "so she climbed the stairs and lit the lamp and waited until dawn for the sails"
+)
+STORY = _STORY_TEXT.split()
+FRUITS = "apple, banana, cherry, date, elderberry, fig, grape, kiwi, lemon, mango"
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+Support = Literal["honour", "refuse400", "refuse501", "ignore"]
+
+Doc = dict[str, Any]
+
+
+@dataclass
+class Flavor:
+    """Everything that tells one fake server from another."""
+
+    name: str
+    #: "id" prefix; the id is made from a counter
+    id_prefix: str = "chatcmpl-"
+    #: the model name echoed back (None: the requested one)
+    model_out: str | None = None
+    created: int = 1_731_000_000
+    require_key: bool = True
+    model_required: bool = True
+    #: how each optional feature is treated
+    n: Support = "honour"
+    logprobs: Support = "honour"
+    tools: Support = "honour"
+    response_format: Support = "honour"
+    stream_options: Support = "honour"
+    #: sample randomly when temperature > 0 (seed ignored)
+    sampling_ignores_seed: bool = False
+    #: the answer ends on its own after this many tokens (None: the whole story)
+    natural_length: int | None = None
+    #: validation error: (status, message, param) -> (status, body dict or bytes)
+    error_body: Callable[[int, str, str | None], tuple[int, Any]] | None = None
+    #: the first delta also carries the first content (no role-only chunk)
+    role_with_content: bool = False
+    #: the role-only first delta carries content "" (vLLM) / null (llama.cpp) / no key
+    role_chunk_content: Literal["empty", "null", "absent"] = "empty"
+    #: finish_reason on the last content chunk instead of a chunk of its own
+    finish_on_last_content: bool = False
+    #: "usage": null on ordinary chunks (OpenAI) instead of leaving the key out
+    usage_null_on_chunks: bool = False
+    #: rewrite hooks
+    completion_hook: Callable[[Doc, Doc], Doc] | None = None
+    chunks_hook: Callable[[list[Doc], Doc], list[Doc | str]] | None = None
+    #: SSE encoding of the data payloads (list of data strings, "[DONE]" included)
+    sse_encode: Callable[[list[str]], list[Part]] | None = None
+    sse_content_type: str = "text/event-stream"
+    json_content_type: str = "application/json"
+    framing: Literal["length", "chunked", "close"] = "chunked"
+    #: extra response headers for every answer
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    #: answer a valid request with this reply instead (for whole-reply faults)
+    reply_hook: Callable[[Request, Doc, Reply], Reply] | None = None
+    #: accept any key (still refuse a missing one)
+    accept_any_key: bool = False
+    #: how a failure after 3 tokens is reported when the request carries the header
+    #: ``X-Conformance-Midstream-Error`` ("ignore": the header means nothing here)
+    midstream: Literal["ignore", "envelope", "flat", "plain"] = "ignore"
+    #: answer every k-th request 429 (Retry-After: 0) before serving it on the retry
+    rate_limit_every: int | None = None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def envelope(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    """The OpenAI error envelope."""
+    kind = "authentication_error" if status == 401 else "invalid_request_error"
+    code = "invalid_api_key" if status == 401 else None
+    return status, {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _json_reply(flavor: Flavor, status: int, body: Any) -> Reply:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = [("Content-Type", flavor.json_content_type), *flavor.extra_headers]
+    return Reply(status, headers, [data], framing="length")
+
+
+def _error(flavor: Flavor, status: int, message: str, param: str | None = None) -> Reply:
+    make = flavor.error_body or envelope
+    if status == 401:
+        make = envelope if flavor.error_body is None else flavor.error_body
+    code, body = make(status, message, param)
+    return _json_reply(flavor, code, body)
+
+
+def default_sse(payloads: list[str]) -> list[Part]:
+    """``data: <payload>`` events, LF line ends, each event its own write."""
+    return [f"data: {p}\n\n".encode() for p in payloads]
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _prompt_text(messages: list[Doc]) -> str:
+    parts: list[str] = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return " ".join(parts)
+
+
+def _answer_words(body: Doc, flavor: Flavor, rng: random.Random) -> list[str]:
+    last = _prompt_text([m for m in body["messages"] if m.get("role") == "user"][-1:])
+    if "separated by commas" in last:
+        words = FRUITS.split()
+    elif last.startswith("Repeat exactly"):
+        words = last.split(":", 1)[1].split()
+    elif isinstance(body.get("response_format"), dict) and flavor.response_format == "honour":
+        words = ['{"colour":', '"blue"}']
+    else:
+        words = list(STORY)
+        temperature = body.get("temperature", 1)
+        if flavor.sampling_ignores_seed and temperature not in (0, 0.0):
+            words = [rng.choice(STORY) for _ in words]
+    if flavor.natural_length is not None:
+        words = words[: flavor.natural_length]
+    return words
+
+
+def _tokens(words: list[str]) -> list[str]:
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+@dataclass
+class _Gen:
+    tokens: list[str]
+    finish: str
+    logprobs: Doc | None = None
+    tool_call: Doc | None = None
+
+
+def _generate(body: Doc, flavor: Flavor, rng: random.Random, top: int | None) -> _Gen:
+    if body.get("tools") and flavor.tools == "honour" and body.get("tool_choice") != "none":
+        call = {
+            "id": "call_rt1",
+            "type": "function",
+            "function": {
+                "name": body["tools"][0]["function"]["name"],
+                "arguments": json.dumps({"city": "Paris"}),
+            },
+        }
+        return _Gen([], "tool_calls", tool_call=call)
+    tokens = _tokens(_answer_words(body, flavor, rng))
+    finish = "stop"
+    stops = body.get("stop")
+    stops = [stops] if isinstance(stops, str) else list(stops or [])
+    text = "".join(tokens)
+    cuts = [text.find(s) for s in stops if s and s in text]
+    if cuts:
+        text = text[: min(cuts)]
+        tokens = re.findall(r"\s*\S+", text)
+        trailing = text[len("".join(tokens)) :]
+        if trailing and tokens:
+            tokens[-1] += trailing
+    cap = body.get("max_completion_tokens", body.get("max_tokens"))
+    if isinstance(cap, int) and len(tokens) > cap:
+        tokens = tokens[:cap]
+        finish = "length"
+    logprobs = None
+    if top is not None:
+        logprobs = {
+            "content": [
+                {
+                    "token": t,
+                    "logprob": -0.25,
+                    "bytes": list(t.encode()),
+                    "top_logprobs": [
+                        {"token": t, "logprob": -0.25, "bytes": list(t.encode())},
+                        {"token": "x", "logprob": -3.5, "bytes": [120]},
+                    ][:top],
+                }
+                for t in tokens
+            ],
+            "refusal": None,
+        }
+    return _Gen(tokens, finish, logprobs)
+
+
+def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
+    if not isinstance(body, dict):
+        return 400, "The request body must be a JSON object.", None
+    if flavor.model_required and not isinstance(body.get("model"), str):
+        return 400, "you must provide a model parameter", "model"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return 400, "'messages' is a required property", "messages"
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            return 400, f"messages[{i}] must be an object", f"messages.[{i}]"
+        if m.get("role") not in ROLES:
+            return 400, f"messages[{i}].role is invalid", f"messages.[{i}].role"
+        if m.get("role") in ("user", "system") and "content" not in m:
+            return 400, f"messages[{i}].content is required", f"messages.[{i}].content"
+    n = body.get("n", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 8:
+        return 400, "n must be an integer from 1 to 8", "n"
+    t = body.get("temperature", 1)
+    if not isinstance(t, int | float) or isinstance(t, bool) or not 0 <= t <= 2:
+        return 400, "temperature must be between 0 and 2", "temperature"
+    stop = body.get("stop")
+    if isinstance(stop, list) and len(stop) > 4:
+        return 400, "stop may have at most 4 sequences", "stop"
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return 400, "stream must be a boolean", "stream"
+    for key in ("max_tokens", "max_completion_tokens"):
+        v = body.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            return 400, f"{key} must be a positive integer", key
+    return None
+
+
+def _refusal(body: Doc, flavor: Flavor) -> tuple[int, str, str] | None:
+    features: list[tuple[bool, Support, str]] = [
+        (body.get("n", 1) != 1, flavor.n, "n"),
+        (bool(body.get("logprobs")), flavor.logprobs, "logprobs"),
+        (bool(body.get("tools")), flavor.tools, "tools"),
+        ("response_format" in body, flavor.response_format, "response_format"),
+        ("stream_options" in body, flavor.stream_options, "stream_options"),
+    ]
+    for asked, support, param in features:
+        if asked and support in ("refuse400", "refuse501"):
+            status = 400 if support == "refuse400" else 501
+            return status, f"'{param}' is not supported by this server", param
+    return None
+
+
+# --------------------------------------------------------------------------- documents
+
+_counter = iter(range(1, 10**9))
+
+
+def _usage(prompt: int, completion: int) -> Doc:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _prompt_tokens(body: Doc) -> int:
+    return sum(len(_words(_prompt_text([m]))) + 3 for m in body["messages"])
+
+
+def completion_doc(flavor: Flavor, body: Doc, gens: list[_Gen]) -> Doc:
+    """A ``chat.completion`` for the generations."""
+    choices = []
+    for i, g in enumerate(gens):
+        message: Doc = {
+            "role": "assistant",
+            "content": None if g.tool_call else "".join(g.tokens),
+            "refusal": None,
+        }
+        if g.tool_call:
+            message["tool_calls"] = [g.tool_call]
+        choices.append(
+            {"index": i, "message": message, "logprobs": g.logprobs, "finish_reason": g.finish}
+        )
+    completion = sum(len(g.tokens) or 8 for g in gens)
+    return {
+        "id": f"{flavor.id_prefix}{next(_counter)}",
+        "object": "chat.completion",
+        "created": flavor.created,
+        "model": flavor.model_out or body.get("model") or "default-model",
+        "choices": choices,
+        "usage": _usage(_prompt_tokens(body), completion),
+    }
+
+
+def chunk_docs(flavor: Flavor, body: Doc, gens: list[_Gen]) -> list[Doc]:
+    """The ``chat.completion.chunk`` documents of a stream (without ``[DONE]``)."""
+    base = {
+        "id": f"{flavor.id_prefix}{next(_counter)}",
+        "object": "chat.completion.chunk",
+        "created": flavor.created,
+        "model": flavor.model_out or body.get("model") or "default-model",
+    }
+    opts = body.get("stream_options") if flavor.stream_options == "honour" else None
+    include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+
+    def chunk(choices: list[Doc]) -> Doc:
+        doc = {**base, "choices": choices}
+        if include_usage and flavor.usage_null_on_chunks:
+            doc["usage"] = None
+        return doc
+
+    out: list[Doc] = []
+    for i, g in enumerate(gens):
+        pieces: list[Doc] = []
+        if g.tool_call:
+            pieces.append(
+                {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **g.tool_call}]}
+            )
+        else:
+            tokens = list(g.tokens)
+            if flavor.role_with_content and tokens:
+                pieces.append({"role": "assistant", "content": tokens.pop(0)})
+            else:
+                first: Doc = {"role": "assistant"}
+                if flavor.role_chunk_content == "empty":
+                    first["content"] = ""
+                elif flavor.role_chunk_content == "null":
+                    first["content"] = None
+                pieces.append(first)
+            pieces.extend({"content": t} for t in tokens)
+        lp = (g.logprobs or {}).get("content") if g.logprobs else None
+        for pos, delta in enumerate(pieces):
+            choice: Doc = {"index": i, "delta": delta, "finish_reason": None}
+            if lp is not None and "content" in delta and delta["content"]:
+                k = pos - (0 if flavor.role_with_content else 1)
+                choice["logprobs"] = {"content": lp[k : k + 1], "refusal": None}
+            last = pos == len(pieces) - 1
+            if last and flavor.finish_on_last_content and len(pieces) > 1:
+                choice["finish_reason"] = g.finish
+            out.append(chunk([choice]))
+        if not (flavor.finish_on_last_content and len(pieces) > 1):
+            out.append(chunk([{"index": i, "delta": {}, "finish_reason": g.finish}]))
+    if include_usage:
+        completion = sum(len(g.tokens) or 8 for g in gens)
+        out.append({**base, "choices": [], "usage": _usage(_prompt_tokens(body), completion)})
+    return out
+
+
+# --------------------------------------------------------------------------- the handler
+
+_requests_seen: dict[str, int] = {}
+_MIDSTREAM: dict[str, list[str]] = {
+    # vLLM / OpenAI: an event whose data is the error envelope, then the stream ends
+    "envelope": [
+        json.dumps(
+            {
+                "error": {
+                    "message": "The engine failed while generating.",
+                    "type": "server_error",
+                    "param": None,
+                    "code": 500,
+                }
+            }
+        ),
+        "[DONE]",
+    ],
+    # the older vLLM ErrorResponse, not wrapped in {"error": ...}
+    "flat": [
+        json.dumps(
+            {
+                "object": "error",
+                "message": "The engine failed while generating.",
+                "type": "InternalServerError",
+                "param": None,
+                "code": 500,
+            }
+        )
+    ],
+    # error text as the data of an event
+    "plain": ["Internal Server Error: the engine failed"],
+}
+
+
+def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
+    """Answer one request to ``path`` (below the flavour's prefix)."""
+    if path.rstrip("/") == "/v1/models" and request.method == "GET":
+        return _json_reply(
+            flavor,
+            200,
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "rt-model",
+                        "object": "model",
+                        "created": flavor.created,
+                        "owned_by": "rt",
+                    }
+                ],
+            },
+        )
+    if path.rstrip("/") != "/v1/chat/completions" or request.method != "POST":
+        return _json_reply(
+            flavor,
+            404,
+            {
+                "error": {
+                    "message": f"no route {path}",
+                    "type": "not_found",
+                    "param": None,
+                    "code": None,
+                }
+            },
+        )
+    if flavor.require_key:
+        auth = request.header("authorization")
+        if not auth:
+            return _error(flavor, 401, "You didn't provide an API key.")
+        if auth != f"Bearer {KEY}" and not flavor.accept_any_key:
+            return _error(flavor, 401, "Incorrect API key provided.")
+    if flavor.rate_limit_every is not None:
+        seen = _requests_seen[flavor.name] = _requests_seen.get(flavor.name, 0) + 1
+        if seen % flavor.rate_limit_every == 0:
+            reply = _json_reply(
+                flavor,
+                429,
+                {
+                    "error": {
+                        "message": "Rate limit reached, retry shortly.",
+                        "type": "requests",
+                        "param": None,
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+            )
+            reply.headers.append(("Retry-After", "0"))
+            return reply
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return _error(flavor, 400, "We could not parse the JSON body of your request.")
+    problem = _validate(body, flavor)
+    if problem is not None:
+        return _error(flavor, *problem)
+    refused = _refusal(body, flavor)
+    if refused is not None:
+        return _error(flavor, *refused)
+    rng = random.Random()
+    n = body.get("n", 1) if flavor.n in ("honour",) else 1
+    top = None
+    if body.get("logprobs") and flavor.logprobs == "honour":
+        top = body.get("top_logprobs") or 0
+    gens = [_generate(body, flavor, rng, top) for _ in range(n)]
+    if body.get("stream") is True:
+        docs: list[Doc | str] = list(chunk_docs(flavor, body, gens))
+        if flavor.chunks_hook is not None:
+            docs = flavor.chunks_hook([d for d in docs if isinstance(d, dict)], body)
+        payloads = [d if isinstance(d, str) else json.dumps(d) for d in docs] + ["[DONE]"]
+        if request.header("x-conformance-midstream-error") and flavor.midstream != "ignore":
+            payloads = payloads[:3] + _MIDSTREAM[flavor.midstream]
+        encode = flavor.sse_encode or default_sse
+        headers = [
+            ("Content-Type", flavor.sse_content_type),
+            ("Cache-Control", "no-cache"),
+            *flavor.extra_headers,
+        ]
+        reply = Reply(200, headers, encode(payloads), framing=flavor.framing)
+    else:
+        doc = completion_doc(flavor, body, gens)
+        if flavor.completion_hook is not None:
+            doc = flavor.completion_hook(doc, body)
+        reply = _json_reply(flavor, 200, doc)
+    if flavor.reply_hook is not None:
+        reply = flavor.reply_hook(request, body, reply)
+    return reply
+
+
+__all__ += ["STALL", "Pause", "chunk_docs", "completion_doc", "default_sse", "envelope"]

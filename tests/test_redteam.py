@@ -1,0 +1,96 @@
+"""Red team: the checks against servers built independently of the reference backend.
+
+Every server of :mod:`tests.redteam.catalog` (a raw-asyncio HTTP server on 127.0.0.1,
+written from the specifications, sharing no code with ``conformance.backend``) is
+checked once, all concurrently, by the real engine over the real wire client:
+
+- a correct-but-different server (vLLM, llama.cpp, Ollama, Azure, OpenAI, LiteLLM and
+  Groq shapes, SSE framing variants, refusals of optional features...) must get no
+  failed and no errored check (warnings are allowed where the case says why);
+- a broken server must get each of its expected check ids failed or warned.
+
+Known defects of the harness are ``xfail(strict=True)`` with the reason; the findings
+are logged in ``/work/notes/redteam.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import pytest
+
+from conformance.checks import errors as errors_family
+from conformance.providers import get_provider
+from conformance.providers.base import Provider
+from conformance.results import CheckRun
+from conformance.strategies import InvalidRequest
+from tests.redteam.catalog import CASES, Case
+from tests.redteam.run import run_cases, verdict
+
+#: harness defects found by the red team and not fixed (contested or large): case -> why
+KNOWN_DEFECTS: dict[str, str] = {
+    "azure_real": (
+        "the real Azure OpenAI annotation chunks (id '', object '', created 0, choices "
+        "without delta) fail schema.object_values, schema.chunk_id_stable, "
+        "schema.chunk_created_stable, schema.chunk and the strict sdk.* replays, although "
+        "the official SDK's stream helper skips them by design; see /work/notes/redteam.md"
+    ),
+    "groq": (
+        "sdk.* replays with strict validation reject service_tier 'on_demand' (outside the "
+        "SDK's Literal), although the SDK in its default mode reads the answer; see "
+        "/work/notes/redteam.md"
+    ),
+}
+
+
+def _params() -> list[object]:
+    out: list[object] = []
+    for case in CASES:
+        marks = []
+        if case.name in KNOWN_DEFECTS:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[case.name]))
+        out.append(pytest.param(case, id=case.name, marks=marks))
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs() -> Iterator[dict[str, CheckRun]]:
+    """Every case's check run (one server, all runs concurrent, invalid cases drawn once)."""
+    original = errors_family.generate_invalid_cases
+
+    @functools.cache
+    def drawn(provider_name: str) -> list[InvalidRequest]:
+        return original(get_provider(provider_name))
+
+    def cached(provider: Provider, *, count: int | None = None) -> list[InvalidRequest]:
+        return drawn(provider.name) if count is None else original(provider, count=count)
+
+    errors_family.generate_invalid_cases = cached
+    try:
+        yield run_cases(CASES, parallel=8)
+    finally:
+        errors_family.generate_invalid_cases = original
+
+
+@pytest.mark.parametrize("case", _params())
+def test_redteam_server(case: Case, runs: dict[str, CheckRun]) -> None:
+    run = runs[case.name]
+    ok, lines = verdict(case, run)
+    kind = "correct server got a failed/error check" if case.correct else "broken server missed"
+    assert ok, f"{case.name} ({kind}; {case.why}):\n  " + "\n  ".join(lines)
+
+
+def test_every_broken_case_names_real_checks(runs: dict[str, CheckRun]) -> None:
+    """A trip that names a check the run never selected would pass for the wrong reason."""
+    for case in CASES:
+        ids = {r.id for r in runs[case.name].checks}
+        assert set(case.trips) <= ids, (case.name, set(case.trips) - ids)
+
+
+def test_a_stalled_stream_ends_within_the_timeout(runs: dict[str, CheckRun]) -> None:
+    """The stall case is bounded by its short timeout: no hang, and the hang is named."""
+    run = runs["stall_after_3"]
+    assert run.duration_s < 10
+    by_id = {r.id: r for r in run.checks}
+    assert str(by_id["robustness.no_hang"].status) == "failed"

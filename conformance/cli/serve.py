@@ -86,6 +86,15 @@ def command(
         if not value:
             raise ConfigError(f"environment variable {var} is not set (it should hold an API key)")
         keys.append(value)
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise ConfigError(f"--host {host!r} is not a host name or address") from None
+    for key in keys:
+        # a client sends the key in a header: anything else could never match (and the
+        # message must not echo the key)
+        if not key or not key.isascii() or not key.isprintable() or " " in key:
+            raise ConfigError("--api-key: a key must be printable ASCII text with no spaces")
     config = BackendConfig(
         host=host, port=port, ttft_ms=ttft_ms, itl_ms=itl_ms, fault=fault, api_keys=tuple(keys)
     )

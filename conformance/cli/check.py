@@ -67,6 +67,16 @@ def _run_config(
                 f"'conformance record --provider {provider_name} --out DIR'"
             )
         sender = open_replay(replay, base_url=base_url, timeout=timeout)
+        recorded_for = {
+            str(c.provider) for c in sender.cassettes.cassettes if getattr(c, "provider", None)
+        }
+        wanted = get_provider(provider_name).name
+        if recorded_for and wanted not in recorded_for:
+            raise ConfigError(
+                f"--replay {str(replay)!r} holds cassettes recorded for "
+                f"{', '.join(sorted(recorded_for))}, not {wanted}: use "
+                f"--provider {sorted(recorded_for)[0]} or record {wanted}"
+            )
         recorded_base = base_url or sender.cassettes.meta("base_url")
         recorded_model = model or sender.cassettes.meta("model")
         provider = get_provider(provider_name, base_url=recorded_base, model=recorded_model)

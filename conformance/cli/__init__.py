@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> Any:
     except click.Abort:
         click.echo("conformance: aborted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # bare 'conformance': the help text, as it is (not prefixed like an error line)
+        click.echo(exc.format_message(), err=True)
+        sys.exit(2)
     except click.UsageError as exc:
         hint = ""
         if exc.ctx is not None:

@@ -93,6 +93,10 @@ def _plan(
         raise ConfigError(f"--out {str(directory)!r} is a file: give a new or empty directory")
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{directory} already holds files: give an empty or new --out")
+    if base_url is not None:
+        from conformance.loadgen.runner import check_reachable
+
+        check_reachable(base_url)  # one line here, rather than one per step
 
     common: list[str] = []
     if base_url is not None:

@@ -36,11 +36,6 @@ KNOWN_DEFECTS: dict[str, str] = {
         "schema.chunk_created_stable, schema.chunk and the strict sdk.* replays, although "
         "the official SDK's stream helper skips them by design; see /work/notes/redteam.md"
     ),
-    "groq": (
-        "sdk.* replays with strict validation reject service_tier 'on_demand' (outside the "
-        "SDK's Literal), although the SDK in its default mode reads the answer; see "
-        "/work/notes/redteam.md"
-    ),
 }
 
 

@@ -5,7 +5,11 @@ SDK through an ``httpx.MockTransport`` (no network), with
 ``_strict_response_validation=True``. The SDK must read it without raising and must end
 up with the same text, role and finish reasons as the harness's own decoding. Any
 exception or corruption (a role of "assistantassistant", lost content) is a failure at
-severity ``sdk``: that is what users of the SDK would get.
+severity ``sdk``: that is what users of the SDK would get. One exception: when strict
+validation rejects only informational top-level fields (``service_tier``,
+``system_fingerprint``: a value the SDK's types do not list, such as Groq's
+``"on_demand"``), the answer is read again in the SDK's default mode and, if that reads
+it right, the check warns instead of failing.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from conformance.checks._oai import STREAM_PROBES, stream_exchanges
 from conformance.checks.evidence import excerpt, exchange_evidence
-from conformance.checks.registry import CheckContext, Failed, Severity, Skipped, check
+from conformance.checks.registry import CheckContext, Failed, Severity, Skipped, Warned, check
 from conformance.providers.base import DecodeError, Dialect, Generation
 from conformance.wire.exchange import Exchange
 
@@ -43,7 +47,7 @@ def _sdk_http_library() -> Any:
 
 
 @contextmanager
-def _replay_client(ex: Exchange) -> Iterator[openai.OpenAI]:
+def _replay_client(ex: Exchange, *, strict: bool = True) -> Iterator[openai.OpenAI]:
     """An SDK client whose every request is answered with the recorded response."""
     import openai
 
@@ -61,7 +65,7 @@ def _replay_client(ex: Exchange) -> Iterator[openai.OpenAI]:
         http_client=http,
         max_retries=0,
         timeout=10.0,
-        _strict_response_validation=True,
+        _strict_response_validation=strict,
     )
     try:
         yield client
@@ -141,6 +145,56 @@ def _sdk_failures(ex: Exchange, action: str) -> Iterator[None]:
         ) from None
 
 
+#: top-level fields that only inform (no client branches on them): a value the SDK's
+#: types do not list there (Groq's ``service_tier: "on_demand"``) fails strict validation
+#: only, the SDK's default mode reads the answer
+_INFORMATIONAL = frozenset({"service_tier", "system_fingerprint"})
+_T = TypeVar("_T")
+
+
+def _informational_only(exc: BaseException) -> list[str] | None:
+    """The rejected locations when strict validation failed only on informational fields."""
+    import openai
+    import pydantic
+
+    cause = exc.__cause__
+    if not isinstance(exc, openai.APIResponseValidationError) or not isinstance(
+        cause, pydantic.ValidationError
+    ):
+        return None
+    found = [
+        f"{'.'.join(str(p) for p in err['loc'])} = {err.get('input')!r:.40}"
+        for err in cause.errors()
+    ]
+    outside = [e for e in cause.errors() if not e["loc"] or e["loc"][0] not in _INFORMATIONAL]
+    if not found or outside:
+        return None
+    return found
+
+
+def _read(ex: Exchange, action: str, read: Callable[[openai.OpenAI], _T]) -> tuple[_T, str | None]:
+    """``read`` the replayed answer with strict validation. When strict validation rejects
+    only informational fields, read it again in the SDK's default mode and return a note
+    saying so (the caller warns); any other exception is :class:`Failed`."""
+    try:
+        with _replay_client(ex) as client:
+            return read(client), None
+    except (Failed, Skipped):
+        raise
+    except Exception as exc:
+        rejected = _informational_only(exc)
+        if rejected is None:
+            with _sdk_failures(ex, action):
+                raise
+    note = (
+        f"strict validation rejects {'; '.join(rejected)} in probe {ex.probe!r} (a value the "
+        "SDK's types do not list); the SDK's default mode reads the answer, strict clients "
+        "(pydantic models of the API) do not"
+    )
+    with _replay_client(ex, strict=False) as client, _sdk_failures(ex, action):
+        return read(client), note
+
+
 def _ours(decode: Callable[[], Generation]) -> Generation | None:
     try:
         return decode()
@@ -154,6 +208,18 @@ def _ours_body(ctx: CheckContext, ex: Exchange) -> Generation | None:
 
 def _ours_stream(ctx: CheckContext, ex: Exchange) -> Generation | None:
     return _ours(lambda: ctx.provider.decode_stream(ex.events or []))
+
+
+#: what the SDK gave for one choice: (role, text, finish_reason)
+_SdkChoice = tuple[str | None, str, str | None]
+
+
+def _warn_notes(notes: list[tuple[Exchange, str]]) -> None:
+    """Warn about the answers only strict validation rejected (after every other verdict)."""
+    if notes:
+        ex, note = notes[0]
+        more = f" (and {len(notes) - 1} more answer(s))" if len(notes) > 1 else ""
+        raise Warned(note + more, exchange_evidence(ex, event=-1, body=not ex.events))
 
 
 def _compare(
@@ -207,14 +273,21 @@ def sdk_completion(ctx: CheckContext) -> str:
     response validation, returns the completion without raising, with role "assistant"
     and the same text and finish reason as on the wire."""
     exchanges = _replayable(ctx, [ctx.successful("chat")], stream=False)
+    notes: list[tuple[Exchange, str]] = []
     for ex in exchanges:
-        with _replay_client(ex) as client, _sdk_failures(ex, "reading the completion"):
+
+        def read(client: openai.OpenAI, ex: Exchange = ex) -> dict[int, _SdkChoice]:
             completion = client.chat.completions.create(**_call_args(ctx, ex))
-            sdk_choices = {
+            return {
                 c.index: (c.message.role, c.message.content or "", c.finish_reason)
                 for c in completion.choices
             }
+
+        sdk_choices, note = _read(ex, "reading the completion", read)
         _compare(ex, what="create()", sdk_choices=sdk_choices, ours=_ours_body(ctx, ex))
+        if note:
+            notes.append((ex, note))
+    _warn_notes(notes)
     return f"{len(exchanges)} completion(s) read without error, same content"
 
 
@@ -231,10 +304,12 @@ def sdk_stream_chunks(ctx: CheckContext) -> str:
     """Iterating `client.chat.completions.create(..., stream=True)` with strict response
     validation yields every chunk without raising, and the content deltas add up to the
     text on the wire."""
+    notes: list[tuple[Exchange, str]] = []
     for ex in _replayable(ctx, stream_exchanges(ctx), stream=True):
-        sdk_choices: dict[int, tuple[str | None, str, str | None]] = {}
-        count = 0
-        with _replay_client(ex) as client, _sdk_failures(ex, "iterating the stream"):
+
+        def read(client: openai.OpenAI, ex: Exchange = ex) -> tuple[dict[int, _SdkChoice], int]:
+            sdk_choices: dict[int, _SdkChoice] = {}
+            count = 0
             for chunk in client.chat.completions.create(stream=True, **_call_args(ctx, ex)):
                 count += 1
                 for choice in chunk.choices:
@@ -244,6 +319,11 @@ def sdk_stream_chunks(ctx: CheckContext) -> str:
                     text += delta.content or ""
                     finish = choice.finish_reason or finish
                     sdk_choices[choice.index] = (role, text, finish)
+            return sdk_choices, count
+
+        (sdk_choices, count), note = _read(ex, "iterating the stream", read)
+        if note:
+            notes.append((ex, note))
         if count == 0:
             raise Failed(
                 f"the SDK yields no chunk at all from the stream of probe {ex.probe!r}",
@@ -255,6 +335,7 @@ def sdk_stream_chunks(ctx: CheckContext) -> str:
             sdk_choices=sdk_choices,
             ours=_ours_stream(ctx, ex),
         )
+    _warn_notes(notes)
     return "every stream's chunks read, same content"
 
 
@@ -289,13 +370,19 @@ def sdk_stream_accumulate(ctx: CheckContext) -> str:
     """`client.chat.completions.stream(...)` accumulates the chunks into a final
     completion without raising, whose messages have role "assistant" (not
     "assistantassistant") and the same text and finish reasons as the wire."""
+    notes: list[tuple[Exchange, str]] = []
     for ex in _replayable(ctx, stream_exchanges(ctx), stream=True):
-        with _replay_client(ex) as client, _sdk_failures(ex, "accumulating the stream"):
+
+        def read(client: openai.OpenAI, ex: Exchange = ex) -> dict[int, _SdkChoice]:
             final = _final_completion(client, _call_args(ctx, ex))
-            sdk_choices = {
+            return {
                 c.index: (c.message.role, c.message.content or "", c.finish_reason)
                 for c in final.choices
             }
+
+        sdk_choices, note = _read(ex, "accumulating the stream", read)
+        if note:
+            notes.append((ex, note))
         if not sdk_choices:
             raise Failed(
                 f"the SDK's final completion for probe {ex.probe!r} has no choices",
@@ -307,4 +394,5 @@ def sdk_stream_accumulate(ctx: CheckContext) -> str:
             sdk_choices=sdk_choices,
             ours=_ours_stream(ctx, ex),
         )
+    _warn_notes(notes)
     return "the final completion of every stream is right"

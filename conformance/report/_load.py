@@ -95,6 +95,11 @@ def validate_result(data: Any, *, source: str = "result") -> dict[str, Any]:
                 f"{source}: neither a check result ('checks') nor a bench result ('metrics')"
             )
         data["kind"] = kind
+    if kind == "run":
+        raise ConfigError(
+            f"{source}: a 'conformance run' manifest, not a result; give the files it lists "
+            "(check-*.json, bench-*.json)"
+        )
     _require_str(data, "provider", source)
     for key in ("base_url", "model", "harness_version", "started_at"):
         _optional_str(data, key, source)

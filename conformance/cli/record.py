@@ -101,6 +101,10 @@ def command(
         raise ConfigError(
             f"{out} already holds {len(existing)} cassette file(s); pass --force to overwrite them"
         )
+    try:  # before any request is sent, not after the recording
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {str(out)!r}: cannot create it ({exc.strerror or exc})") from None
     with _target(provider_name, base_url, model, api_key_env) as (provider, key, where):
         click.echo(f"recording {provider_name} at {where} into {out}", err=True)
         recording = record(

@@ -29,7 +29,9 @@ NEEDS_INVALID = "invalid"  # an invalid request
 NEEDS_KEYS = "api_keys"  # the server is configured with API keys
 NEEDS_WRONG_KEY = "wrong_key"  # the request carries a key that is not configured
 NEEDS_NO_KEY = "no_key"  # the request carries no key
-# "logprobs", "tools", "response_format": the request asks for that optional feature
+NEEDS_LOGPROBS = "logprobs"  # logprobs: true
+NEEDS_TOOLS = "tools"  # tools with a forced tool_choice (required or named)
+NEEDS_RESPONSE_FORMAT = "response_format"  # response_format json_object
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +113,13 @@ _ALL: tuple[Fault, ...] = (
     _f("n_ignored", "parameters", "`n` is ignored: one choice comes back", NEEDS_N),
     _f("choice_index_wrong", "parameters", "choice indexes run 1..n instead of 0..n-1"),
     _f("logprobs_ignored", "parameters",
-       "`logprobs: true` is accepted and silently ignored (logprobs stay null)", "logprobs"),
+       "`logprobs: true` is accepted and silently ignored (logprobs stay null)", NEEDS_LOGPROBS),
     _f("tools_ignored", "parameters",
-       "a forced tool call (`tool_choice` required or named) is answered in text", "tools"),
+       "a forced tool call (`tool_choice` required or named) is answered in text",
+       NEEDS_TOOLS),
     _f("response_format_ignored", "parameters",
        "`response_format` json_object / json_schema is accepted and silently ignored",
-       "response_format"),
+       NEEDS_RESPONSE_FORMAT),
     _f("length_reported_as_stop", "parameters",
        "finish_reason is \"stop\" when the max_tokens cap cut the answer", NEEDS_MAX_TOKENS),
     # --- errors

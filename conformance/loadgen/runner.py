@@ -333,7 +333,12 @@ def _run_step(
     out = workdir / f"step-{step.replace('/', '-')}.json"
     log_path = workdir / f"locust-{step.replace('/', '-')}.log"
     if root is not None:
-        _stats(root, reset=True)
+        try:
+            _stats(root, reset=True)
+        except (OSError, ValueError):
+            raise ConfigError(
+                "the embedded backend stopped answering (POST /stats/reset)"
+            ) from None
     args = _locust_args(spec, base_url, load, out, embedded=root is not None)
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
@@ -395,7 +400,12 @@ def _run_step(
     result.pop("final", None)
     result["load"]["workers"] = spec.workers
     if root is not None:
-        apply_server_lateness(result, _stats(root))
+        try:
+            apply_server_lateness(result, _stats(root))
+        except (OSError, ValueError):
+            result.setdefault("notes", []).append(
+                "the embedded backend's /stats did not answer: its lateness is not subtracted"
+            )
     if progress is not None:
         progress(_progress_line(result, spec, step), True)
     if interrupted:

@@ -396,6 +396,8 @@ def test_open_loop_result_has_schedule_delay() -> None:
         ({"warmup_s": 30.0}, "--warmup"),
         ({"base_url": "http://127.0.0.1:1/v1", "ttft_ms": 5.0}, "embedded"),
         ({"prompt_tokens": "x"}, "--prompt-tokens"),
+        ({"rates": [float("inf")]}, "finite"),
+        ({"duration_s": 2.5}, "whole seconds"),
     ],
 )
 def test_bench_spec_errors(changes: dict, message: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -102,6 +103,12 @@ class BenchSpec:
             raise ConfigError("give either --users (closed loop) or --rate (open loop), not both")
         if any(u < 1 for u in self.users):
             raise ConfigError("--users must be whole numbers >= 1, e.g. --users 8 or 1,8,32")
+        numbers = [*self.rates, self.duration_s, self.timeout_s, self.drain_s]
+        numbers += [v for v in (self.warmup_s, self.ttft_ms, self.itl_ms) if v is not None]
+        if not all(math.isfinite(v) for v in numbers):
+            raise ConfigError("rates, durations and timings must be finite numbers")
+        if self.duration_s > 0 and self.duration_s != int(self.duration_s):
+            raise ConfigError(f"--duration must be whole seconds, got {self.duration_s:g}")
         if any(not r > 0 for r in self.rates):
             raise ConfigError("--rate must be > 0 requests/s, e.g. --rate 10 or 5,10,20")
         if not self.duration_s > 0:

@@ -72,6 +72,7 @@ STREAM_CASES: dict[str, tuple[str | None, dict[str, str], str | None]] = {
     "midstream_error": (None, {"X-Conformance-Midstream-Error": "2"}, "stream_error"),
     "hang_mid_stream": ("hang_mid_stream", {}, "read_timeout"),
     "hang_before_headers": ("hang_before_headers", {}, "read_timeout"),
+    "huge_body": ("huge_body", {}, "too_large"),
     "unauthorized": ("wc_token_scheme_rejected", {}, None),
 }
 
@@ -120,6 +121,7 @@ def test_non_streamed_requests(backend_root: str) -> None:
         "correct": (None, {}, None),
         "truncated": ("connection_dropped", {}, "truncated"),
         "hang": ("hang_before_headers", {}, "read_timeout"),
+        "huge": ("huge_body", {}, "too_large"),
     }
     got = _probe(backend_root, False, cases)
     for name, (_, _, expected) in cases.items():

@@ -19,7 +19,15 @@ from collections.abc import Callable
 from conformance.wire.exchange import SSEEvent
 from conformance.wire.sse import SSEParser
 
-__all__ = ["EventScanner", "EventSink"]
+__all__ = ["MAX_LINE", "EventScanner", "EventSink", "LineTooLong"]
+
+#: the longest SSE line the fast path holds (an endless line must not eat the memory)
+MAX_LINE = 8 * 1024 * 1024
+
+
+class LineTooLong(ValueError):
+    """A line grew past :data:`MAX_LINE` without ending."""
+
 
 #: receives (arrival time of the event's first field line in ns, data or None, event name or None)
 EventSink = Callable[[int, bytes | None, bytes | None], None]
@@ -135,6 +143,8 @@ class EventScanner:
             if not self._partial:
                 self._partial_t = t_ns
             self._partial += last
+            if len(self._partial) > MAX_LINE:
+                raise LineTooLong(f"an SSE line longer than {MAX_LINE} bytes")
 
     def close(self, t_ns: int = 0) -> None:
         """End of the body. An event never closed by a blank line is dropped, as the rules say."""

@@ -31,7 +31,7 @@ from locust.user.task import LOCUST_STATE_STOPPING
 
 from conformance.loadgen import plugin
 from conformance.loadgen.schedule import arrival_offsets
-from conformance.loadgen.sse_fast import EventScanner
+from conformance.loadgen.sse_fast import EventScanner, LineTooLong
 from conformance.loadgen.target import Target
 from conformance.metrics import ErrorKind, RequestTiming, StreamTracker, http_error_kind
 from conformance.providers import DecodeError
@@ -54,6 +54,8 @@ _BLOCK = 64 * 1024
 _ERROR_BODY_CAP = 64 * 1024
 #: a non-streamed body is read up to this size
 _BODY_CAP = 16 * 1024 * 1024
+#: a stream is read up to this size (an endless stream must not eat the memory)
+_STREAM_CAP = 64 * 1024 * 1024
 
 
 def new_client(target: Target, *, concurrency: int, timeout_s: float) -> HTTPClient:
@@ -165,6 +167,10 @@ def _read_stream(
                     feed(chunk, t)
                 if not data or resp.message_complete or resp._sock is None:
                     break
+                if size > _STREAM_CAP:
+                    timing = tracker.finish(complete=False)
+                    timing.error = ErrorKind.TOO_LARGE
+                    return timing, size
         finally:
             _WATCHDOG.unwatch()
             sock.settimeout(timeout_s)
@@ -232,9 +238,12 @@ def send_one(
             if complete:
                 timing = _decode_body(target, body, t_send, _perf_ns())
             else:
-                timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.TRUNCATED)
+                kind = ErrorKind.TOO_LARGE if size >= _BODY_CAP else ErrorKind.TRUNCATED
+                timing = RequestTiming(t_send_ns=t_send, error=kind)
     except TimeoutError:
         timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.READ_TIMEOUT)
+    except LineTooLong:
+        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.TOO_LARGE)
     except OSError:
         kind = ErrorKind.CONNECT if resp is None else ErrorKind.TRUNCATED
         timing = RequestTiming(t_send_ns=t_send, error=kind)

@@ -67,6 +67,7 @@ class ErrorKind(StrEnum):
     MALFORMED = "malformed"  # a data payload that is not JSON (or not the dialect's shape)
     STREAM_ERROR = "stream_error"  # the server sent an error event inside the stream
     EMPTY = "empty"  # a complete response without a single content event or text
+    TOO_LARGE = "too_large"  # the body outgrew the load path's cap and was cut off
     OTHER = "other"
 
 

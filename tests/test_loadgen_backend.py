@@ -46,6 +46,7 @@ for spec in json.loads(sys.argv[3]):
         "error": None if t.error is None else str(t.error),
         "ttft": t.ttft_ns, "events": t.content_events, "tokens": t.output_tokens,
         "fallback": t.usage_fallback, "gaps": len(t.itl_ns),
+        "true_ttft": t.true_ttft_ms, "true_itl": t.true_itl_ms,
     }
 print(json.dumps(out))
 """
@@ -53,6 +54,7 @@ print(json.dumps(out))
 STREAM_CASES: dict[str, tuple[str | None, dict[str, str], str | None]] = {
     # name: (fault, extra request headers, expected error kind)
     "correct": (None, {}, None),
+    "per_request_truth": (None, {"x-conformance-ttft-ms": "30", "x-conformance-itl-ms": "2"}, None),
     "ok_crlf": ("ok_crlf", {}, None),
     "ok_cr": ("ok_cr", {}, None),
     "ok_no_space": ("ok_no_space", {}, None),
@@ -110,6 +112,10 @@ def test_streams_are_classified_like_the_rules_say(backend_root: str) -> None:
         m = got[name]
         assert m["events"] == 8 and m["tokens"] == 8 and m["gaps"] == 7 and not m["fallback"], name
         assert m["ttft"] is not None and m["ttft"] > 0
+    truth = got["per_request_truth"]
+    assert truth["true_ttft"] == 30.0 and truth["true_itl"] == 2.0
+    assert truth["ttft"] >= 30_000_000  # the backend kept the per-request TTFT
+    assert got["correct"]["true_ttft"] is None
     # coalesced writes: all eight tokens still counted, whatever the chunking
     assert got["ok_coalesced_writes"]["tokens"] == 8
     assert got["usage_ignored"]["fallback"] is True and got["usage_ignored"]["tokens"] == 8

@@ -59,6 +59,7 @@ def _calibration(
     if per_request:
         ttft_err = {k: cal["ttft_error"][k] for k in _STATS}
         itl_err = {k: cal["itl_error"][k] for k in _STATS}
+        # requests carried the reference backend's per-request timing headers
         source = "per-request truth headers (X-Conformance-TTFT-Ms / X-Conformance-ITL-Ms)"
     else:
         ttft_err = _minus(metrics["ttft_ms"], true_ttft)

@@ -213,6 +213,13 @@ def _decode_body(target: Target, body: bytes, t_send: int, t_end: int) -> Reques
     return timing
 
 
+def _number(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None
+
+
 def send_one(
     state: plugin.ProcessState, target: Target, client: HTTPClient, t_sched_ns: int | None = None
 ) -> RequestTiming:
@@ -254,6 +261,11 @@ def send_one(
         if resp is not None and resp._sock is not None and not resp.message_complete:
             resp.release()  # closes the connection: the body was not read to its end
     timing.t_sched_ns = t_sched_ns
+    headers = prep.headers
+    if "x-conformance-ttft-ms" in headers or "x-conformance-itl-ms" in headers:
+        # the reference backend's per-request timing: the truth for this request
+        timing.true_ttft_ms = _number(headers.get("x-conformance-ttft-ms"))
+        timing.true_itl_ms = _number(headers.get("x-conformance-itl-ms"))
     state.record(target, timing, send_wall, _wall(), size)
     return timing
 

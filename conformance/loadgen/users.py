@@ -254,9 +254,8 @@ def send_one(
     except OSError:
         kind = ErrorKind.CONNECT if resp is None else ErrorKind.TRUNCATED
         timing = RequestTiming(t_send_ns=t_send, error=kind)
-    except HTTPParseError:  # a broken or cut response (the connection closed early, bad framing)
-        kind = ErrorKind.TRUNCATED if resp is not None else ErrorKind.OTHER
-        timing = RequestTiming(t_send_ns=t_send, error=kind)
+    except HTTPParseError:  # a broken or cut response (closed early, or not HTTP at all)
+        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.TRUNCATED)
     finally:
         if resp is not None and resp._sock is not None and not resp.message_complete:
             resp.release()  # closes the connection: the body was not read to its end

@@ -73,7 +73,7 @@ def _plan(
     from conformance.engine.target import resolve_api_key
     from conformance.providers import PROVIDERS, get_provider
 
-    for name in providers:
+    for name in providers or [p for p in EMBEDDED_PROFILES if p in PROVIDERS]:
         # unknown provider, malformed --base-url or --model: exit 2 before any step runs
         get_provider(name, base_url=base_url, model=model)
         resolve_api_key(name, api_key_env)  # a malformed variable name

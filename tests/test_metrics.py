@@ -315,3 +315,30 @@ def test_wire_form_is_stable_while_rows_are_cached() -> None:
     fresh = RunAggregate()
     fresh.merge_wire(second)
     assert fresh.timeseries(0.0) == agg.timeseries(0.0)
+
+
+@given(values=st.lists(st.integers(min_value=-5, max_value=5_000_000_000_000), max_size=200))
+def test_buffered_recording_is_hdrhistograms_record_value(values: list[int]) -> None:
+    from hdrh.histogram import HdrHistogram
+
+    ours = LatencyHistogram()
+    ours.record_many_ns(values[: len(values) // 2])
+    for v in values[len(values) // 2 :]:
+        ours.record_ns(v)
+    reference = HdrHistogram(1, 3_600_000_000, 3)
+    for v in values:
+        reference.record_value(min(max((v + 500) // 1000, 1), 3_600_000_000))
+    assert ours.count == len(values)
+    ours._flush()
+    assert list(ours._h.counts) == list(reference.counts)
+    assert ours._h.get_total_count() == reference.get_total_count()
+    assert ours._h.get_min_value() == reference.get_min_value()
+    assert ours._h.get_max_value() == reference.get_max_value()
+
+
+def test_buffer_flushes_when_full() -> None:
+    h = LatencyHistogram()
+    h.record_many_ns([1_000_000] * (LatencyHistogram.FLUSH_AT + 5))
+    assert h.count == LatencyHistogram.FLUSH_AT + 5
+    assert len(h._pending) == 0
+    assert h.summary()["p50"] == pytest.approx(1.0)

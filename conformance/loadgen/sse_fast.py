@@ -89,6 +89,10 @@ class EventScanner:
             and data.endswith(b"\n\n")
         ):
             # the common case: whole one-line ``data:`` events, each closed by a blank line
+            if data.count(b"\n") == 2:  # exactly one such event
+                self._block.clear()
+                self._sink(t_ns, data[6:-2] if data[5:6] == b" " else data[5:-2], None)
+                return
             pieces = data[:-2].split(b"\n\n")
             if all(b"\n" not in p and p.startswith(b"data:") for p in pieces):
                 sink = self._sink

@@ -138,9 +138,7 @@ class RunAggregate:
             hists["e2e"].record_ns(t.e2e_ns)
             samples["e2e"].add(t.e2e_ns / 1e6)
         if t.itl_ns:
-            rec = hists["itl"].record_ns
-            for gap in t.itl_ns:
-                rec(gap)
+            hists["itl"].record_many_ns(t.itl_ns)
             samples["itl"].add(sum(t.itl_ns) / len(t.itl_ns) / 1e6)
         tpot = t.tpot_ns
         if tpot is not None:

@@ -64,8 +64,13 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point: usage and configuration errors exit 2 with one line."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    empty = _empty_argument(args)
+    if empty is not None:
+        click.echo(f"conformance: {empty}", err=True)
+        sys.exit(2)
     try:
-        return cli.main(args=argv, prog_name="conformance", standalone_mode=False)
+        return cli.main(args=args, prog_name="conformance", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
@@ -90,3 +95,19 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("conformance: interrupted", err=True)
         sys.exit(130)
+
+
+def _empty_argument(args: list[str]) -> str | None:
+    """Say what is wrong when an argument is empty (often an unset shell variable).
+
+    An empty path would mean the current directory: ``record --out ""`` would write
+    (with ``--force``, replace) cassettes there and ``verify ""`` would read everything
+    under it, so no command takes an empty value.
+    """
+    for i, arg in enumerate(args):
+        if arg.startswith("--") and arg.endswith("=") and len(arg) > 3:
+            return f"{arg[:-1]} was given an empty value; give one (is a shell variable unset?)"
+        if not arg.strip():
+            after = f" after {args[i - 1]}" if i > 0 else ""
+            return f"an empty argument{after}; give a value (is a shell variable unset?)"
+    return None

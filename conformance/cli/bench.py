@@ -46,7 +46,11 @@ def _check_output(path: str | None, option: str) -> None:
     """Fail before the run, not after it, when ``path`` cannot be written."""
     if path is None:
         return
+    if "\x00" in path:
+        raise ConfigError(f"{option} {path!r}: a file name cannot contain a NUL character")
     target = Path(path)
+    if len(os.fsencode(target.name)) > 255:
+        raise ConfigError(f"{option} {path!r}: the file name is too long")
     if target.is_dir():
         raise ConfigError(f"{option} {path!r} is a directory: give a file path")
     try:
@@ -284,10 +288,9 @@ def command(
 def _write(result: dict[str, Any], json_path: str | None, html_path: str | None) -> None:
     try:
         _write_files(result, json_path, html_path)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write {exc.filename or 'the result'}: {exc.strerror or exc}"
-        ) from None
+    except (OSError, ValueError) as exc:
+        name = getattr(exc, "filename", None) or "the result"
+        raise ConfigError(f"cannot write {name}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _write_files(result: dict[str, Any], json_path: str | None, html_path: str | None) -> None:

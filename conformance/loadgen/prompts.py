@@ -157,8 +157,9 @@ def load_prompts(path: str | Path) -> list[list[dict[str, Any]]]:
     p = Path(path)
     try:
         lines = p.read_bytes().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"--prompts {str(p)!r}: cannot read it ({exc.strerror})") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"--prompts {str(p)!r}: cannot read it ({reason})") from None
     out: list[list[dict[str, Any]]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():

@@ -129,13 +129,24 @@ class BenchSpec:
                 raise ConfigError(f"{name} must be >= 0")
         if self.arrival not in ("constant", "poisson"):
             raise ConfigError("--arrival must be constant or poisson")
-        if self.prompts_file is not None and not Path(self.prompts_file).is_file():
-            raise ConfigError(f"--prompts {self.prompts_file!r}: no such file")
+        texts = {
+            "--model": self.model,
+            "--api-key-env": self.api_key_env,
+            "--prompts": self.prompts_file,
+            "--base-url": self.base_url,
+        }
+        for option, text in texts.items():
+            if text is not None and "\x00" in text:
+                raise ConfigError(f"{option} {text!r} contains a NUL character")
+        if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
+            raise ConfigError(f"--api-key-env {self.api_key_env!r} is not a variable name")
+        if self.prompts_file is not None:
+            from conformance.loadgen.prompts import load_prompts
+
+            load_prompts(self.prompts_file)  # a missing or bad file: one line, before the run
         from conformance.loadgen.prompts import PromptLength
 
         PromptLength.parse(self.prompt_tokens)
-        if self.api_key_env is not None and not self.api_key_env.strip():
-            raise ConfigError("--api-key-env must name an environment variable")
 
 
 def check_reachable(base_url: str, timeout_s: float = 5.0) -> None:

@@ -42,6 +42,12 @@ def _closed_port() -> int:
         (["--rate", "0"], "--rate"),
         (["--max-failure-rate", "2"], "--max-failure-rate"),
         (["--base-url", "http://127.0.0.1:9/v1", "--ttft-ms", "5"], "embedded"),
+        (["--json", "out\x00.json"], "NUL"),
+        (["--html", "x" * 300], "too long"),
+        (["--model", "m\x00"], "NUL"),
+        (["--api-key-env", "NOT-A-NAME"], "variable name"),
+        (["--prompts", "/nonexistent/prompts.jsonl"], "--prompts"),
+        (["--rate", "inf"], "finite"),
         (["--provider", "wetrocloud", "--stream", "--duration", "1"], "--no-stream"),
     ],
 )

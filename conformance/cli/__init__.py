@@ -95,6 +95,14 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("conformance: interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)  # the reader went away (``| head``): nothing to say
+    except OSError as exc:
+        # a path the system refuses (too long, not a directory, no permission) that no
+        # command anticipated: still one line that names it, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"conformance: {where}{exc.strerror or exc}", err=True)
+        sys.exit(2)
 
 
 def _empty_argument(args: list[str]) -> str | None:
@@ -105,6 +113,8 @@ def _empty_argument(args: list[str]) -> str | None:
     under it, so no command takes an empty value.
     """
     for i, arg in enumerate(args):
+        if "\x00" in arg:
+            return f"argument {i + 1} holds a NUL byte; no option or path can"
         if arg.startswith("--") and arg.endswith("=") and len(arg) > 3:
             return f"{arg[:-1]} was given an empty value; give one (is a shell variable unset?)"
         if not arg.strip():

@@ -29,14 +29,7 @@ from tests.redteam.catalog import CASES, Case
 from tests.redteam.run import run_cases, verdict
 
 #: harness defects found by the red team and not fixed (contested or large): case -> why
-KNOWN_DEFECTS: dict[str, str] = {
-    "azure_real": (
-        "the real Azure OpenAI annotation chunks (id '', object '', created 0, choices "
-        "without delta) fail schema.object_values, schema.chunk_id_stable, "
-        "schema.chunk_created_stable, schema.chunk and the strict sdk.* replays, although "
-        "the official SDK's stream helper skips them by design; see /work/notes/redteam.md"
-    ),
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _params() -> list[object]:

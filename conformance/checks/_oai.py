@@ -72,9 +72,62 @@ def events_or_skip(ex: Exchange) -> list[Any]:
     return ex.events
 
 
+#: keys of Azure OpenAI's content-filter metadata
+_FILTER_KEYS = ("prompt_filter_results", "prompt_annotations")
+_CHOICE_FILTER_KEYS = ("content_filter_results", "content_filter_offsets")
+
+
+def is_annotation_chunk(doc: Any) -> bool:
+    """Azure OpenAI's content-filter annotation, not a completion chunk.
+
+    Azure sends, besides the chunks, events with ``object: ""`` (and ``id: ""``,
+    ``created: 0``, ``model: ""``) that carry only filter results: the prompt filter
+    first (``choices: []``), and with asynchronous filtering, offsets after the answer
+    (a choice without ``delta``). They carry no content, role, finish reason or usage.
+    The official SDK's stream helper skips every event whose ``object`` is not
+    ``chat.completion.chunk`` for this reason, so the chunk checks leave them out and
+    ``schema.object_values`` warns about them once.
+    """
+    if not isinstance(doc, dict) or doc.get("object") == "chat.completion.chunk":
+        return False
+    if doc.get("usage") is not None or not isinstance(doc.get("choices"), list):
+        return False
+    choices = doc["choices"]
+    marked = any(k in doc for k in _FILTER_KEYS) or any(
+        isinstance(c, dict) and any(k in c for k in _CHOICE_FILTER_KEYS) for c in choices
+    )
+    if not marked:
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict) or choice.get("finish_reason") is not None:
+            return False
+        delta = choice.get("delta")
+        if delta is not None and (not isinstance(delta, dict) or any(delta.values())):
+            return False
+    return True
+
+
+def annotation_events(ex: Exchange) -> list[int]:
+    """The positions of :func:`is_annotation_chunk` events in a stream (before ``[DONE]``)."""
+    found: list[int] = []
+    for pos, event in enumerate(ex.events or []):
+        if event.data is None:
+            continue
+        if event.data.strip() == "[DONE]":
+            break
+        try:
+            value = json.loads(event.data)
+        except ValueError:
+            continue
+        if is_annotation_chunk(value):
+            found.append(pos)
+    return found
+
+
 def iter_chunks(ex: Exchange) -> Iterator[Chunk]:
     """Every event before ``[DONE]`` whose data is a JSON object (others are skipped;
-    ``sse.data_is_json`` judges them)."""
+    ``sse.data_is_json`` judges them), leaving out Azure's content-filter annotations
+    (:func:`is_annotation_chunk`)."""
     for pos, event in enumerate(events_or_skip(ex)):
         if event.data is None:
             continue
@@ -84,7 +137,7 @@ def iter_chunks(ex: Exchange) -> Iterator[Chunk]:
             value = json.loads(event.data)
         except ValueError:
             continue
-        if isinstance(value, dict) and "error" not in value:
+        if isinstance(value, dict) and "error" not in value and not is_annotation_chunk(value):
             yield Chunk(pos, value)
 
 

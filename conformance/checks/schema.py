@@ -16,6 +16,7 @@ from typing import Any
 from conformance.checks._oai import (
     FINISH_REASONS,
     STREAM_PROBES,
+    annotation_events,
     choice_list,
     chunks_or_skip,
     is_int,
@@ -198,6 +199,16 @@ def object_values(ctx: CheckContext) -> str:
             raise Failed(
                 f"`object` is {doc.get('object')!r} in {_where(ex, event)}, expected {expected!r}",
                 exchange_evidence(ex, event=event, body=event is None),
+            )
+    for ex in _streams(ctx):
+        annotations = annotation_events(ex)
+        if annotations:
+            raise Warned(
+                f"{len(annotations)} content-filter annotation event(s) in probe {ex.probe!r} "
+                "are not chunks (`object` not chat.completion.chunk, as Azure OpenAI sends "
+                "them): the official SDK's stream helper skips them, but clients that read "
+                "`chunk.choices[0]` or `choices[0].delta` of every event crash on them",
+                exchange_evidence(ex, event=annotations[0], body=False),
             )
     return "object values right"
 

@@ -1182,6 +1182,44 @@ OPENAI_BROKEN += [
     ),
 ]
 
+
+def _object_empty_with_content(c: Doc) -> Doc:
+    c.update({"object": "", "id": ""})
+    for ch in _choices(c):
+        ch["content_filter_results"] = dict(_FILTER)
+    return c
+
+
+def _only_annotations(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    return [
+        {
+            "id": "",
+            "object": "",
+            "created": 0,
+            "model": "",
+            "choices": [],
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _FILTER}],
+        }
+    ]
+
+
+OPENAI_BROKEN += [
+    Case(
+        "azure_lookalike_content",
+        Flavor("azure_lookalike_content", chunks_hook=_each_chunk(_object_empty_with_content)),
+        trips=("schema.object_values", "schema.chunk_id_stable"),
+        only=_STREAM_ONLY,
+        why="object '' and id '' on chunks that carry content: not an annotation, still judged",
+    ),
+    Case(
+        "azure_only_annotations",
+        Flavor("azure_only_annotations", chunks_hook=_only_annotations),
+        trips=("sdk.stream_chunks", "schema.object_values"),
+        only=_STREAM_ONLY,
+        why="a stream of filter annotations and [DONE], no answer at all",
+    ),
+]
+
 WETRO_CORRECT: list[Case] = [
     Case("wc_strict", WetroFlavor("wc_strict")),
     Case(

@@ -16,16 +16,19 @@ are logged in ``/work/notes/redteam.md``.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from conformance.checks import errors as errors_family
+from conformance.cli import main
 from conformance.providers import get_provider
 from conformance.providers.base import Provider
 from conformance.results import CheckRun
 from conformance.strategies import InvalidRequest
-from tests.redteam.catalog import CASES, Case
+from tests.redteam.catalog import CASES, Case, base_url, serve_catalog
 from tests.redteam.run import run_cases, verdict
 
 #: harness defects found by the red team and not fixed (contested or large): case -> why
@@ -82,3 +85,28 @@ def test_a_stalled_stream_ends_within_the_timeout(runs: dict[str, CheckRun]) -> 
     assert run.duration_s < 10
     by_id = {r.id: r for r in run.checks}
     assert str(by_id["robustness.no_hang"].status) == "failed"
+
+
+@pytest.mark.parametrize(("name", "expected"), [("vllm", 0), ("done_twice", 1), ("wc_strict", 0)])
+def test_the_cli_exit_code_against_a_redteam_server(
+    name: str, expected: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`conformance check --base-url` against a fake: 0 for a correct one, 1 for a broken one,
+    with the JSON result file naming the failed check."""
+    case = next(c for c in CASES if c.name == name)
+    monkeypatch.setenv("REDTEAM_KEY", case.key)
+    out = tmp_path / "check.json"
+    with serve_catalog([case]) as root:
+        args = ["check", "--provider", case.provider, "--base-url", base_url(root, case),
+                "--api-key-env", "REDTEAM_KEY", "--timeout", "5", "--json", str(out),
+                "--only", "sse.*,stream.*,wetrocloud.*,robustness.*"]  # fmt: skip
+        try:
+            code = main(args)
+        except SystemExit as exc:
+            code = exc.code
+    assert (code or 0) == expected
+    result = json.loads(out.read_text())
+    failed = {c["id"] for c in result["checks"] if c["status"] == "failed"}
+    assert (failed == set()) == (expected == 0)
+    if name == "done_twice":
+        assert "stream.done_sentinel" in failed

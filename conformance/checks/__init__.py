@@ -73,6 +73,7 @@ FAMILIES: tuple[str, ...] = (
     "conformance.checks.framing",
     "conformance.checks.stream",
     "conformance.checks.semantics",
+    "conformance.checks.conversation",
     "conformance.checks.errors",
     "conformance.checks.auth",
     "conformance.checks.robustness",

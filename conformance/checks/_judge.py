@@ -50,6 +50,22 @@ def _json(body: bytes) -> tuple[bool, Any]:
         return False, None
 
 
+def _field_errors(data: Any) -> str:
+    """The messages of a Django REST Framework validation error, ``{"field": ["This
+    field is required."], "non_field_errors": [...]}``, as "field: message" lines ("" when
+    ``data`` is not that shape). DRF answers every serializer error this way, with 400."""
+    if not isinstance(data, Mapping) or not data:
+        return ""
+    lines: list[str] = []
+    for name, value in data.items():
+        items = value if isinstance(value, list) else []
+        texts = [v.strip() for v in items if isinstance(v, str) and v.strip()]
+        if not texts or not isinstance(name, str) or name in ("success", "response", "tokens"):
+            continue
+        lines.append(f"{name}: {'; '.join(texts)}")
+    return "\n".join(lines)
+
+
 def judge_envelope(provider: Provider, status: int, body: bytes) -> EnvelopeVerdict:
     """Judge one error body against the dialect's error shape.
 
@@ -64,8 +80,14 @@ def judge_envelope(provider: Provider, status: int, body: bytes) -> EnvelopeVerd
     (``detail``, ``error``, ``message``; not empty, not HTML).
     """
     if provider.dialect is not Dialect.OPENAI:
+        is_json, data = _json(body)
+        if is_json and isinstance(data, Mapping) and data.get("success") is True:
+            return EnvelopeVerdict(
+                fatal=f'the HTTP {status} error body says "success": true: clients that test '
+                "`success` take the error for an answer"
+            )
         decoded = provider.decode_error(status, body)
-        text = (decoded.message or "").strip()
+        text = (decoded.message or "").strip() or _field_errors(data if is_json else None)
         if not text:
             return EnvelopeVerdict(fatal="the error body does not say what is wrong (empty)")
         if text.lstrip().startswith("<"):

@@ -415,7 +415,18 @@ def length_finish_reason(ctx: CheckContext) -> str:
         length = _length(ctx, ex, param)
         if length is None or length.finish is None:
             continue  # a missing finish_reason is judged by the stream and schema checks
-        if length.finish == "length":
+        if length.finish == "length" and length.tokens is not None and length.tokens < length.cap:
+            judged += 1
+            bad.append(
+                exchange_evidence(
+                    ex,
+                    problem=f'finish_reason is "length" although the answer has only '
+                    f"{length.tokens} completion tokens, below {param}={length.cap} (it ended "
+                    "on its own; clients retry or continue a truncated answer)",
+                    **length.facts(),
+                )
+            )
+        elif length.finish == "length":
             judged += 1
         elif length.over:
             ignored.append(f"{ex.probe}/{ex.meta.get('label') or 'plain'}")
@@ -534,7 +545,7 @@ def stop_string(ctx: CheckContext) -> str:
 )
 def n_choices(ctx: CheckContext) -> str:
     """A request with `n: 2` (or 3) gets that many choices with indexes 0..n-1; streamed
-    choices are told apart by index. A server that does
+    choices are told apart by index and each gets its own finish_reason. A server that does
     not support n > 1 may refuse it with a 4xx (skipped), but must not ignore it."""
     bad: list[dict[str, Any]] = []
     judged = 0
@@ -554,6 +565,12 @@ def n_choices(ctx: CheckContext) -> str:
             problem = f"n={n} was ignored: one choice came back ({label})"
         elif sorted(indexes) != list(range(n)):
             problem = f"n={n} gave choice indexes {sorted(indexes)}, not {list(range(n))} ({label})"
+        elif ex.events is not None and any(c.finish_reason is None for c in gen.choices):
+            open_ = sorted(c.index for c in gen.choices if c.finish_reason is None)
+            problem = (
+                f"n={n} streamed: choice(s) {open_} never got a finish_reason ({label}); "
+                "clients wait for every choice to finish"
+            )
         else:
             continue
         bad.append(exchange_evidence(ex, body=ex.events is None, problem=problem, indexes=indexes))

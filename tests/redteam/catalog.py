@@ -1327,6 +1327,315 @@ WETRO_BROKEN: list[Case] = [
     ),
 ]
 
+# --------------------------------------------------------------------------- round 2:
+# parameter semantics, errors, auth, Wetrocloud (the second red team)
+
+
+def _extra_error_fields(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    code, body = envelope(status, message, param)
+    body["error"]["request_id"] = "req_7f3a"
+    body["error"]["innererror"] = {"code": "ResponsibleAIPolicyViolation"}
+    body["request_id"] = "req_7f3a"
+    return code, body
+
+
+def _message_object(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    return status, {
+        "error": {
+            "message": {"detail": message},
+            "type": "invalid_request_error",
+            "param": param,
+            "code": None,
+        }
+    }
+
+
+def _html_4xx(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    if status in (401, 403):
+        return envelope(status, message, param)
+    return status, b"<html><body><h1>400 Bad Request</h1><p>nginx</p></body></html>"
+
+
+def _finish_length_always(doc: Doc, body: Doc) -> Doc:
+    for ch in _choices(doc):
+        ch["finish_reason"] = "length"
+    return doc
+
+
+def _finish_length_chunk(c: Doc) -> Doc:
+    for ch in _choices(c):
+        if ch.get("finish_reason"):
+            ch["finish_reason"] = "length"
+    return c
+
+
+def _completion_zero(doc: Doc, body: Doc | None = None) -> Doc:
+    if doc.get("usage"):
+        doc["usage"]["total_tokens"] -= doc["usage"]["completion_tokens"]
+        doc["usage"]["completion_tokens"] = 0
+    return doc
+
+
+def _constant_usage(doc: Doc, body: Doc | None = None) -> Doc:
+    if doc.get("usage"):
+        done = doc["usage"]["completion_tokens"]
+        doc["usage"].update({"prompt_tokens": 10, "total_tokens": 10 + done})
+    return doc
+
+
+def _n_minus_one(doc: Doc, body: Doc) -> Doc:
+    if body.get("n", 1) > 2:
+        doc["choices"] = doc["choices"][: body["n"] - 1]
+    return doc
+
+
+def _n_minus_one_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    n = body.get("n", 1)
+    if n <= 2:
+        return list(chunks)
+    return [c for c in chunks if all(ch["index"] < n - 1 for ch in _choices(c))]
+
+
+def _second_never_finishes(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    out = _interleave(chunks, body)
+    return [
+        c
+        for c in out
+        if not (
+            isinstance(c, dict)
+            and any(ch.get("index") == 1 and ch.get("finish_reason") for ch in _choices(c))
+        )
+    ]
+
+
+_LONG_MD = (
+    "# A large language model\n\nA **large language model** is a program trained on text.\n\n"
+    + "".join(
+        f"{i}. **Point {i}**: caf\u00e9, na\u00efve, \u4f60\u597d, \U0001f600 and `code` "
+        "with a [link](https://example.com).\n"
+        for i in range(1, 400)
+    )
+    + "\n```python\nprint('hello')\n```\n"
+)
+
+
+def _drf_error(status: int, message: str) -> tuple[int, Any]:
+    """Django REST Framework's shapes: `detail` for auth / media type / parse errors,
+    `{"field": ["..."]}` for validation errors."""
+    field_name, sep, text = message.partition(": ")
+    if status == 400 and sep and field_name in ("messages", "model"):
+        return 400, {field_name: [text[:1].upper() + text[1:]]}
+    if status == 401:
+        return 401, {"detail": message}
+    return status, {"detail": message}
+
+
+OPENAI_CORRECT += [
+    Case(
+        "tokenizer_two_per_word",
+        Flavor("tokenizer_two_per_word", tokens_per_word=2, usage_null_on_chunks=True),
+        why="every word is two tokens: usage counts twice the chunks, a 5-token cap shows "
+        "2.5 words with finish 'length'",
+    ),
+    Case(
+        "tokenizer_sub_word_chunks",
+        Flavor("tokenizer_sub_word_chunks", tokens_per_word=3, piece_chars=3),
+        why="3 tokens per word, streamed in 3-character pieces: the multi-word stop string "
+        "spans several chunks, completion_tokens != number of chunks",
+    ),
+    Case(
+        "tokenizer_many_per_chunk",
+        Flavor("tokenizer_many_per_chunk", tokens_per_word=2, piece_chars=24),
+        why="several tokens per chunk (coalesced deltas of 24 characters)",
+    ),
+    Case(
+        "mct_unknown_400",
+        Flavor("mct_unknown_400", mct="refuse400", error_body=_vllm_error),
+        why="older vLLM: max_completion_tokens refused as an unknown field (400)",
+    ),
+    Case(
+        "error_extra_fields",
+        Flavor("error_extra_fields", error_body=_extra_error_fields),
+        only="errors.*,auth.*",
+        why="error envelopes with request_id / innererror (Azure) beside the four keys",
+    ),
+    Case(
+        "auth_www_authenticate",
+        Flavor("auth_www_authenticate", auth_headers=[("WWW-Authenticate", 'Bearer realm="api"')]),
+        only="auth.*,robustness.*",
+        why="401 with WWW-Authenticate (RFC 9110 requires it on 401)",
+    ),
+    Case(
+        "auth_403_wrong_key",
+        Flavor("auth_403_wrong_key", wrong_key_status=403),
+        only="auth.*,robustness.*",
+        why="a missing key is 401, a wrong key 403 (the SDK: PermissionDeniedError)",
+    ),
+    Case(
+        "canned_but_greedy",
+        Flavor("canned_but_greedy", natural_length=7),
+        only="semantics.*",
+        why="short answers that end on their own: stop never occurs in the free answer",
+    ),
+]
+
+OPENAI_BROKEN += [
+    Case(
+        "mct_ignored",
+        Flavor("mct_ignored", mct="ignore"),
+        trips=("semantics.max_completion_tokens",),
+        only="semantics.*",
+        why="max_completion_tokens accepted and ignored while max_tokens is honoured",
+    ),
+    Case(
+        "finish_length_early",
+        Flavor(
+            "finish_length_early",
+            natural_length=3,
+            completion_hook=_finish_length_always,
+            chunks_hook=_each_chunk(_finish_length_chunk),
+        ),
+        trips=("semantics.length_finish_reason",),
+        only="semantics.*",
+        why='finish_reason "length" on a 3-word answer that ended on its own below the cap',
+    ),
+    Case(
+        "completion_tokens_zero",
+        Flavor(
+            "completion_tokens_zero",
+            completion_hook=_completion_zero,
+            chunks_hook=_each_chunk(_completion_zero),
+        ),
+        trips=("semantics.usage_consistent",),
+        only="semantics.*,schema.*",
+        why="usage.completion_tokens 0 for a non-empty answer",
+    ),
+    Case(
+        "usage_constant_prompt",
+        Flavor(
+            "usage_constant_prompt",
+            completion_hook=_constant_usage,
+            chunks_hook=_each_chunk(_constant_usage),
+        ),
+        trips=("semantics.usage_consistent",),
+        only="semantics.*,schema.*",
+        why="prompt_tokens 10 whatever the prompt",
+    ),
+    Case(
+        "n3_gives_2",
+        Flavor("n3_gives_2", completion_hook=_n_minus_one, chunks_hook=_n_minus_one_chunks),
+        trips=("semantics.n_choices",),
+        only="semantics.n_choices",
+    ),
+    Case(
+        "n2_stream_one_unfinished",
+        Flavor("n2_stream_one_unfinished", chunks_hook=_second_never_finishes),
+        trips=("semantics.n_choices",),
+        only="semantics.n_choices,stream.*,sdk.*",
+        why="n=2 streamed: choice 1 never gets a finish_reason",
+    ),
+    Case(
+        "stop_plain_only",
+        Flavor("stop_plain_only", stream_ignores_stop=True),
+        trips=("semantics.stop_string",),
+        only="semantics.stop_string",
+        why="stop honoured in plain answers, ignored when streaming",
+    ),
+    Case(
+        "error_message_object",
+        Flavor("error_message_object", error_body=_message_object),
+        trips=("errors.envelope",),
+        only="errors.*",
+    ),
+    Case(
+        "error_html_400",
+        Flavor("error_html_400", error_body=_html_4xx),
+        trips=("errors.envelope",),
+        only="errors.*",
+    ),
+    Case(
+        "content_parts_refused",
+        Flavor("content_parts_refused", content_parts="refuse400"),
+        trips=("semantics.content_parts",),
+        why="content as an array of text parts refused with 400 (TGI, older llama.cpp)",
+    ),
+    Case(
+        "tool_role_refused",
+        Flavor("tool_role_refused", tool_role=False),
+        trips=("semantics.tool_result_turn",),
+        why="tools honoured, but the follow-up turn with the tool's result is refused",
+    ),
+    Case(
+        "canned_text",
+        Flavor("canned_text", canned="Hello! How can I help you today?"),
+        trips=("semantics.answers_the_prompt",),
+        only="semantics.*",
+        why="the same text whatever the conversation (a stub, or the prompt never reaches "
+        "the model)",
+    ),
+]
+
+WETRO_CORRECT += [
+    Case(
+        "wc_drf",
+        WetroFlavor("wc_drf", error_body=_drf_error),
+        why='Django REST Framework: {"detail": ...} for 401/415, {"messages": ["This field '
+        'is required."]} for 400',
+    ),
+    Case(
+        "wc_drf_403",
+        WetroFlavor("wc_drf_403", error_body=_drf_error, wrong_key_status=403),
+        why="DRF TokenAuthentication behind a permission class: a wrong key is 403",
+    ),
+    Case(
+        "wc_long_markdown",
+        WetroFlavor(
+            "wc_long_markdown",
+            answer_hook=lambda d: {**d, "response": d["response"] + _LONG_MD, "tokens": 9000},
+        ),
+        why="a very long markdown answer with unicode (accents, CJK, emoji)",
+    ),
+    Case(
+        "wc_redirect_no_slash",
+        WetroFlavor("wc_redirect_no_slash", redirect_no_slash=301, error_body=_drf_error),
+        why="Django APPEND_SLASH: the path without the slash redirects (the harness uses "
+        "the documented path with the slash)",
+    ),
+]
+
+WETRO_BROKEN += [
+    Case(
+        "wc_success_true_on_4xx",
+        WetroFlavor(
+            "wc_success_true_on_4xx",
+            error_body=lambda s, m: (s, {"success": True, "response": m, "tokens": 0}),
+        ),
+        trips=("errors.envelope",),
+        why="an error answered with success: true (clients test `if body['success']`)",
+    ),
+    Case(
+        "wc_tokens_negative",
+        WetroFlavor("wc_tokens_negative", answer_hook=lambda d: {**d, "tokens": -1}),
+        trips=("wetrocloud.tokens_integer",),
+    ),
+    Case(
+        "wc_messages_json_500",
+        WetroFlavor("wc_messages_json_500", messages_json_500=True),
+        trips=("errors.no_server_error",),
+        why="a messages field that is not JSON crashes the view (500)",
+    ),
+    Case(
+        "wc_bad_key_200",
+        WetroFlavor(
+            "wc_bad_key_200",
+            error_body=lambda s, m: (200 if s == 401 else s, {"success": False, "detail": m}),
+        ),
+        trips=("auth.wrong_key_refused", "auth.missing_key_refused"),
+        why="a bad or missing key answered 200 with a JSON error body",
+    ),
+]
+
+
 CASES: list[Case] = [
     *OPENAI_CORRECT,
     *OPENAI_DEBATABLE,

@@ -88,6 +88,26 @@ class Flavor:
     midstream: Literal["ignore", "envelope", "flat", "plain"] = "ignore"
     #: answer every k-th request 429 (Retry-After: 0) before serving it on the retry
     rate_limit_every: int | None = None
+    #: tokens per word of the fake tokenizer (usage and the caps count tokens; a capped
+    #: answer shows fewer words than tokens)
+    tokens_per_word: int = 1
+    #: stream the text in pieces of this many characters instead of one word per chunk
+    #: (sub-word chunks: a stop string then spans several chunks)
+    piece_chars: int | None = None
+    #: ``max_completion_tokens``: honoured, refused as an unknown field (older vLLM), ignored
+    mct: Support = "honour"
+    #: content given as an array of text parts: honoured or refused with 400
+    content_parts: Support = "honour"
+    #: a ``tool`` message (and an assistant turn with ``tool_calls``) accepted
+    tool_role: bool = True
+    #: stop strings honoured only in non-streamed answers
+    stream_ignores_stop: bool = False
+    #: every answer is this text, whatever the conversation
+    canned: str | None = None
+    #: the status of a refused wrong key (a missing key is always 401)
+    wrong_key_status: int = 401
+    #: extra headers on 401/403 answers
+    auth_headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -108,7 +128,7 @@ def _json_reply(flavor: Flavor, status: int, body: Any) -> Reply:
 
 def _error(flavor: Flavor, status: int, message: str, param: str | None = None) -> Reply:
     make = flavor.error_body or envelope
-    if status == 401:
+    if status in (401, 403):
         make = envelope if flavor.error_body is None else flavor.error_body
     code, body = make(status, message, param)
     return _json_reply(flavor, code, body)
@@ -135,6 +155,8 @@ def _prompt_text(messages: list[Doc]) -> str:
 
 
 def _answer_words(body: Doc, flavor: Flavor, rng: random.Random) -> list[str]:
+    if flavor.canned is not None:
+        return flavor.canned.split()
     last = _prompt_text([m for m in body["messages"] if m.get("role") == "user"][-1:])
     if "separated by commas" in last:
         words = FRUITS.split()
@@ -162,6 +184,14 @@ class _Gen:
     finish: str
     logprobs: Doc | None = None
     tool_call: Doc | None = None
+    #: completion tokens as the fake tokenizer counts them (None: one per token piece)
+    n_tokens: int | None = None
+
+    @property
+    def usage_tokens(self) -> int:
+        if self.tool_call is not None:
+            return 8
+        return self.n_tokens if self.n_tokens is not None else len(self.tokens)
 
 
 def _generate(body: Doc, flavor: Flavor, rng: random.Random, top: int | None) -> _Gen:
@@ -188,8 +218,18 @@ def _generate(body: Doc, flavor: Flavor, rng: random.Random, top: int | None) ->
         if trailing and tokens:
             tokens[-1] += trailing
     cap = body.get("max_completion_tokens", body.get("max_tokens"))
-    if isinstance(cap, int) and len(tokens) > cap:
-        tokens = tokens[:cap]
+    if flavor.mct == "ignore":
+        cap = body.get("max_tokens")
+    k = flavor.tokens_per_word
+    n_tokens = len(tokens) * k
+    if isinstance(cap, int) and n_tokens > cap:
+        whole, part = divmod(cap, k)
+        cut = tokens[:whole]
+        if part and whole < len(tokens):
+            word = tokens[whole]
+            cut.append(word[: max(1, len(word) * part // k)])
+        tokens = cut
+        n_tokens = cap
         finish = "length"
     logprobs = None
     if top is not None:
@@ -208,7 +248,7 @@ def _generate(body: Doc, flavor: Flavor, rng: random.Random, top: int | None) ->
             ],
             "refusal": None,
         }
-    return _Gen(tokens, finish, logprobs)
+    return _Gen(tokens, finish, logprobs, n_tokens=n_tokens)
 
 
 def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
@@ -226,6 +266,10 @@ def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
             return 400, f"messages[{i}].role is invalid", f"messages.[{i}].role"
         if m.get("role") in ("user", "system") and "content" not in m:
             return 400, f"messages[{i}].content is required", f"messages.[{i}].content"
+        if isinstance(m.get("content"), list) and flavor.content_parts != "honour":
+            return 400, f"messages[{i}].content must be a string", f"messages.[{i}].content"
+        if not flavor.tool_role and (m.get("role") == "tool" or m.get("tool_calls")):
+            return 400, f"messages[{i}]: role 'tool' is not supported", f"messages.[{i}].role"
     n = body.get("n", 1)
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 8:
         return 400, "n must be an integer from 1 to 8", "n"
@@ -237,6 +281,12 @@ def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
         return 400, "stop may have at most 4 sequences", "stop"
     if "stream" in body and not isinstance(body["stream"], bool):
         return 400, "stream must be a boolean", "stream"
+    if "max_completion_tokens" in body and flavor.mct in ("refuse400", "refuse501"):
+        return (
+            400,
+            "extra fields not permitted: max_completion_tokens",
+            "max_completion_tokens",
+        )
     for key in ("max_tokens", "max_completion_tokens"):
         v = body.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
@@ -290,7 +340,7 @@ def completion_doc(flavor: Flavor, body: Doc, gens: list[_Gen]) -> Doc:
         choices.append(
             {"index": i, "message": message, "logprobs": g.logprobs, "finish_reason": g.finish}
         )
-    completion = sum(len(g.tokens) or 8 for g in gens)
+    completion = sum(g.usage_tokens for g in gens)
     return {
         "id": f"{flavor.id_prefix}{next(_counter)}",
         "object": "chat.completion",
@@ -327,6 +377,10 @@ def chunk_docs(flavor: Flavor, body: Doc, gens: list[_Gen]) -> list[Doc]:
             )
         else:
             tokens = list(g.tokens)
+            if flavor.piece_chars:
+                text = "".join(tokens)
+                size = flavor.piece_chars
+                tokens = [text[j : j + size] for j in range(0, len(text), size)]
             if flavor.role_with_content and tokens:
                 pieces.append({"role": "assistant", "content": tokens.pop(0)})
             else:
@@ -350,7 +404,7 @@ def chunk_docs(flavor: Flavor, body: Doc, gens: list[_Gen]) -> list[Doc]:
         if not (flavor.finish_on_last_content and len(pieces) > 1):
             out.append(chunk([{"index": i, "delta": {}, "finish_reason": g.finish}]))
     if include_usage:
-        completion = sum(len(g.tokens) or 8 for g in gens)
+        completion = sum(g.usage_tokens for g in gens)
         out.append({**base, "choices": [], "usage": _usage(_prompt_tokens(body), completion)})
     return out
 
@@ -424,9 +478,13 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
     if flavor.require_key:
         auth = request.header("authorization")
         if not auth:
-            return _error(flavor, 401, "You didn't provide an API key.")
+            reply = _error(flavor, 401, "You didn't provide an API key.")
+            reply.headers.extend(flavor.auth_headers)
+            return reply
         if auth != f"Bearer {KEY}" and not flavor.accept_any_key:
-            return _error(flavor, 401, "Incorrect API key provided.")
+            reply = _error(flavor, flavor.wrong_key_status, "Incorrect API key provided.")
+            reply.headers.extend(flavor.auth_headers)
+            return reply
     if flavor.rate_limit_every is not None:
         seen = _requests_seen[flavor.name] = _requests_seen.get(flavor.name, 0) + 1
         if seen % flavor.rate_limit_every == 0:
@@ -459,6 +517,8 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
     top = None
     if body.get("logprobs") and flavor.logprobs == "honour":
         top = body.get("top_logprobs") or 0
+    if flavor.stream_ignores_stop and body.get("stream") is True:
+        body = {k: v for k, v in body.items() if k != "stop"}
     gens = [_generate(body, flavor, rng, top) for _ in range(n)]
     if body.get("stream") is True:
         docs: list[Doc | str] = list(chunk_docs(flavor, body, gens))

@@ -64,7 +64,10 @@ Handler = Callable[[Request], Reply]
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    301: "Moved Permanently",
+    308: "Permanent Redirect",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",

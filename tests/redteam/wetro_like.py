@@ -38,6 +38,13 @@ class WetroFlavor:
     #: rewrite the success document
     answer_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     accept_any_key: bool = False
+    #: a messages field that is not JSON crashes the view (HTTP 500, Django's HTML page)
+    messages_json_500: bool = False
+    #: the path without its trailing slash answers this redirect status (Django's
+    #: APPEND_SLASH: 301) to the documented path
+    redirect_no_slash: int | None = None
+    #: the status of a refused wrong key (a missing key is always 401)
+    wrong_key_status: int = 401
 
 
 def _form(request: Request) -> dict[str, str] | None:
@@ -72,6 +79,12 @@ def handle_wetro(flavor: WetroFlavor, request: Request, path: str) -> Reply:
             return _reply(*flavor.error_body(status, message))
         return _reply(status, {"detail": message, "success": False})
 
+    if flavor.redirect_no_slash is not None and path == "/v1/text-generation":
+        return Reply(
+            flavor.redirect_no_slash,
+            [("Location", request.path + "/"), ("Content-Type", "text/html; charset=utf-8")],
+            [b""],
+        )
     if path.rstrip("/") != "/v1/text-generation" or request.method != "POST":
         return error(404, "Not found.")
     auth = request.header("authorization") or ""
@@ -79,7 +92,7 @@ def handle_wetro(flavor: WetroFlavor, request: Request, path: str) -> Reply:
     if not auth:
         return error(401, "Authentication credentials were not provided.")
     if scheme not in flavor.schemes or (key != WKEY and not flavor.accept_any_key):
-        return error(401, "Invalid token.")
+        return error(flavor.wrong_key_status, "Invalid token.")
     fields: dict[str, Any] | None
     ctype = (request.header("content-type") or "").lower()
     if ctype.startswith("multipart/form-data"):
@@ -103,15 +116,20 @@ def handle_wetro(flavor: WetroFlavor, request: Request, path: str) -> Reply:
     try:
         messages = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
+        if flavor.messages_json_500:
+            page = b"<!doctype html><html><title>Server Error (500)</title></html>"
+            return Reply(500, [("Content-Type", "text/html")], [page])
         return error(400, "messages: must be a JSON array of messages.")
     if not isinstance(messages, list) or not all(
         isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages
     ):
         return error(400, "messages: must be a JSON array of messages.")
     prompt = sum(len(str(m.get("content", "")).split()) for m in messages)
+    asked = [str(m["content"]) for m in messages if m.get("role") == "user"][-1:]
+    answer = f"About {' '.join(asked)[:60]!r}: {ANSWER}"
     doc: dict[str, Any] = {
-        "response": ANSWER,
-        "tokens": prompt + len(ANSWER.split()),
+        "response": answer,
+        "tokens": prompt + len(answer.split()),
         "success": True,
     }
     if flavor.answer_hook is not None:

@@ -1,0 +1,227 @@
+"""Parameter semantics, continued: the conversation reaches the model in every valid form.
+
+Three ways real servers break that the request parameters alone do not show:
+
+- ``content`` given as an array of text parts (``[{"type": "text", "text": ...}]``), the
+  form the OpenAI SDKs, LangChain and most agent frameworks send, refused with a 400
+  (TGI, older llama.cpp and several proxies accepted only strings);
+- the follow-up turn of a tool call (an assistant message with ``tool_calls``, then a
+  ``tool`` message with the result) refused although ``tools`` are accepted: a tool
+  call can then never be completed;
+- the same text whatever the conversation (a stub, a template that drops the messages):
+  judged on the free answers to clearly different prompts, and only ever a warning.
+
+The checks read answers the other families also use (``chat``, ``multi_turn``,
+``stop_string``, ``tool_call``) and add three small probes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.checks.evidence import exchange_evidence
+from conformance.checks.registry import (
+    CheckContext,
+    Failed,
+    ProbeContext,
+    ProbeRequest,
+    Severity,
+    Skipped,
+    Warned,
+    check,
+    probe,
+)
+from conformance.checks.semantics import WEATHER_TOOL
+from conformance.providers.base import DecodeError, Dialect
+from conformance.wire.exchange import Exchange
+
+__all__ = ["OTHER_PROMPT", "TOOL_RESULT_TURN"]
+
+_OAI = {Dialect.OPENAI}
+_REF = "OpenAI API reference, Create chat completion"
+#: a prompt whose answer cannot be confused with the answer to the default prompt
+OTHER_PROMPT = "Name three planets of the solar system, separated by commas."
+#: a complete tool round trip: the question, the model's call, the tool's result
+TOOL_RESULT_TURN: tuple[dict[str, Any], ...] = (
+    {"role": "user", "content": "What is the weather in Paris?"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_conformance_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
+        ],
+    },
+    {
+        "role": "tool",
+        "tool_call_id": "call_conformance_1",
+        "content": '{"temperature_c": 18, "sky": "clear"}',
+    },
+)
+
+
+def _small(pctx: ProbeContext, tokens: int = 16) -> dict[str, Any]:
+    return {"max_tokens": tokens} if pctx.capabilities.max_tokens else {}
+
+
+@probe("content_parts", dialects=_OAI, priority=26)
+def content_parts_probe(pctx: ProbeContext) -> ProbeRequest:
+    """The plain one-turn request with its content as an array of one text part."""
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Say hello in one word."}]}]
+    return ProbeRequest(messages=messages, params=_small(pctx))
+
+
+@probe("tool_result_turn", dialects=_OAI, requires="tools", priority=44)
+def tool_result_turn_probe(pctx: ProbeContext) -> ProbeRequest:
+    """The turn after a tool call: the call, the tool's result, and the tool offered."""
+    params = {"tools": [WEATHER_TOOL], **_small(pctx, 32)}
+    return ProbeRequest(messages=[dict(m) for m in TOOL_RESULT_TURN], params=params)
+
+
+@probe("other_prompt", priority=27)
+def other_prompt_probe(pctx: ProbeContext) -> ProbeRequest:
+    """A one-turn request with a prompt unlike the default one."""
+    return ProbeRequest(messages=pctx.messages(OTHER_PROMPT), params=_small(pctx, 24))
+
+
+def _refusal(ctx: CheckContext, ex: Exchange) -> str:
+    message = ctx.provider.decode_error(ex.status or 0, ex.body).message
+    return f"HTTP {ex.status}" + (f": {message[:200]}" if message else "")
+
+
+def _has_choice(ctx: CheckContext, ex: Exchange) -> bool:
+    try:
+        return bool(ctx.provider.decode(ex.body).choices)
+    except DecodeError:
+        return False
+
+
+@check(
+    id="semantics.content_parts",
+    title="Message content given as an array of text parts is accepted",
+    severity=Severity.CLIENT,
+    source=_REF + ": messages[].content (string or array of content parts)",
+    probes=("content_parts", "chat"),
+    dialects=_OAI,
+)
+def content_parts(ctx: CheckContext) -> str:
+    """`"content": [{"type": "text", "text": "..."}]` means the same as the string. The
+    OpenAI SDKs, LangChain and most agent frameworks send this form; a server that only
+    takes strings refuses their requests with a 400. (Profiles whose documentation only
+    shows string content get a warning.)"""
+    try:
+        ctx.successful("chat")
+    except Skipped as exc:
+        raise Skipped(f"not judged: the plain request failed too ({exc.detail})") from None
+    ex = ctx.completed("content_parts")
+    status = ex.status or 0
+    if 200 <= status < 300:
+        if not _has_choice(ctx, ex):
+            raise Skipped("not judged: the answer could not be decoded (see schema.*)")
+        return "accepted"
+    why = (
+        f"a message whose content is an array of text parts was answered {_refusal(ctx, ex)} "
+        "while the same request with string content succeeds"
+    )
+    if status >= 500 or ctx.provider.name == "openai":
+        raise Failed(why, exchange_evidence(ex))
+    raise Warned(
+        why + f" (the {ctx.provider.name} documentation only shows string content)",
+        exchange_evidence(ex),
+    )
+
+
+@check(
+    id="semantics.tool_result_turn",
+    title="The turn that returns a tool's result is accepted",
+    severity=Severity.CLIENT,
+    source=_REF + ": messages (assistant tool_calls, tool role with tool_call_id)",
+    probes=("tool_result_turn", "tool_call"),
+    dialects=_OAI,
+    requires="tools",
+)
+def tool_result_turn(ctx: CheckContext) -> str:
+    """After a tool call, the client sends the conversation back with the assistant's
+    `tool_calls` and a `tool` message carrying the result; the server answers it. A
+    server that accepts `tools` but refuses this turn lets no tool call ever complete.
+    Refusing tools altogether is a capability (skipped)."""
+    try:
+        ctx.successful("tool_call")
+    except Skipped as exc:
+        raise Skipped(f"not judged: tools are not accepted here ({exc.detail})") from None
+    ex = ctx.completed("tool_result_turn")
+    status = ex.status or 0
+    if 200 <= status < 300:
+        if not _has_choice(ctx, ex):
+            raise Skipped("not judged: the answer could not be decoded (see schema.*)")
+        return "the tool's result was accepted and answered"
+    raise Failed(
+        "tools are accepted, but the follow-up turn with the assistant's tool_calls and the "
+        f"tool's result was answered {_refusal(ctx, ex)}: a tool call can never complete",
+        exchange_evidence(ex),
+    )
+
+
+#: (probe, label) of free answers to distinct prompts
+_FREE_ANSWERS: tuple[tuple[str, str | None], ...] = (
+    ("chat", None),
+    ("other_prompt", None),
+    ("multi_turn", None),
+    ("stop_string", "free"),
+    ("stop_string", "free_words"),
+)
+
+
+#: a shorter answer counts as the start of a longer one only from this many characters
+_MIN_PREFIX = 20
+
+
+def _free_text(ctx: CheckContext, name: str, label: str | None) -> str | None:
+    try:
+        ex = ctx.successful(name, label=label)
+    except Skipped:
+        return None
+    if ex.events is not None:
+        return None
+    try:
+        text = ctx.provider.decode(ex.body).text
+    except DecodeError:
+        return None
+    return text.strip() or None
+
+
+@check(
+    id="semantics.answers_the_prompt",
+    title="Different conversations get different answers",
+    severity=Severity.CLIENT,
+    source=_REF + ": messages (the conversation the model answers)",
+    probes=("chat", "other_prompt", "multi_turn", "stop_string"),
+    warn_only=True,
+)
+def answers_the_prompt(ctx: CheckContext) -> str:
+    """Answers to clearly different prompts (a short reply, a list of planets, a
+    conversation about the sky, a list of fruits...) are not all the same text: a server
+    that answers everything with one canned text is a stub, or its template drops the
+    conversation. Only a warning: a model could, in principle, refuse everything alike.
+    Answers cut by the length cap count as the same when one is the start of another."""
+    texts: dict[str, str] = {}
+    for name, label in _FREE_ANSWERS:
+        text = _free_text(ctx, name, label)
+        if text is not None:
+            texts[f"{name}/{label or 'plain'}"] = text
+    if len(texts) < 3:
+        raise Skipped(f"not judged: only {len(texts)} non-empty answer(s) to distinct prompts")
+    values = sorted(texts.values(), key=len)
+    shortest = values[0]
+    same = all(v == shortest for v in values) or (
+        len(shortest) >= _MIN_PREFIX and all(v.startswith(shortest) for v in values)
+    )
+    if same:
+        raise Failed(
+            f"{len(texts)} different conversations all got the same answer: {shortest[:120]!r}",
+            {"answers": {k: v[:200] for k, v in texts.items()}},
+        )
+    return f"{len(set(texts.values()))} distinct answers to {len(texts)} prompts"

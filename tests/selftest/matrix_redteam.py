@@ -1,0 +1,86 @@
+"""Which faults trip the conversation checks added by the second red team.
+
+The reference backend has no fault for these properties, so each is a ``mock:*`` fault
+that rewrites the correct backend's answer the way real servers broke:
+
+- content given as an array of text parts refused with a 400 (TGI, older llama.cpp);
+- the turn that carries a tool's result refused although tools are accepted;
+- one canned text whatever the conversation (warn-only check: it must warn).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from selftest import MockFault, rewrite_json
+
+_OAI = "openai"
+
+
+def _sent(request: httpx.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _messages(request: httpx.Request) -> list[dict[str, Any]]:
+    messages = _sent(request).get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [m for m in messages if isinstance(m, dict)]
+
+
+def _bad_request(message: str, param: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    error = {"error": {"message": message, "type": "invalid_request_error", "param": param,
+                       "code": None}}  # fmt: skip
+    return 400, [("content-type", "application/json")], json.dumps(error).encode()
+
+
+def _refuse_content_parts(
+    request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Only string content is accepted (an array of text parts is a 400)."""
+    if any(isinstance(m.get("content"), list) for m in _messages(request)):
+        return _bad_request("messages[0].content: Input should be a valid string", "messages")
+    return status, headers, body
+
+
+def _refuse_tool_role(
+    request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Tools are accepted, but a conversation with a ``tool`` message is a 400."""
+    if any(m.get("role") == "tool" for m in _messages(request)):
+        return _bad_request("unsupported role 'tool'", "messages")
+    return status, headers, body
+
+
+def _canned(data: dict[str, Any]) -> None:
+    for choice in data.get("choices", []):
+        message = choice.get("message") or {}
+        if isinstance(message.get("content"), str):
+            message["content"] = "Hello! How can I help you today?"
+
+
+MOCKS: dict[str, MockFault] = {
+    fault.name: fault
+    for fault in (
+        MockFault("mock:content_parts_refused", _OAI,
+                  "content as an array of text parts refused with 400", _refuse_content_parts),
+        MockFault("mock:tool_role_refused", _OAI,
+                  "the tool-result turn refused with 400 while tools are accepted",
+                  _refuse_tool_role),
+        MockFault("mock:canned_text", _OAI, "the same text whatever the conversation",
+                  rewrite_json(_canned)),
+    )
+}  # fmt: skip
+
+TRIPS: dict[str, list[str]] = {
+    "semantics.content_parts": ["mock:content_parts_refused"],
+    "semantics.tool_result_turn": ["mock:tool_role_refused"],
+    "semantics.answers_the_prompt": ["mock:canned_text"],
+}

@@ -76,8 +76,11 @@ def content_parts_probe(pctx: ProbeContext) -> ProbeRequest:
 
 @probe("tool_result_turn", dialects=_OAI, requires="tools", priority=44)
 def tool_result_turn_probe(pctx: ProbeContext) -> ProbeRequest:
-    """The turn after a tool call: the call, the tool's result, and the tool offered."""
-    params = {"tools": [WEATHER_TOOL], **_small(pctx, 32)}
+    """The turn after a tool call: the call, the tool's result, and the tool offered and
+    named in ``tool_choice`` as the ``tool_call`` probe does (vLLM refuses the implicit
+    ``"auto"`` unless started with --enable-auto-tool-choice; a named choice works)."""
+    choice = {"type": "function", "function": {"name": WEATHER_TOOL["function"]["name"]}}
+    params = {"tools": [WEATHER_TOOL], "tool_choice": choice, **_small(pctx, 32)}
     return ProbeRequest(messages=[dict(m) for m in TOOL_RESULT_TURN], params=params)
 
 

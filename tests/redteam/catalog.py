@@ -1449,6 +1449,20 @@ OPENAI_CORRECT += [
         why="several tokens per chunk (coalesced deltas of 24 characters)",
     ),
     Case(
+        "vllm_no_auto_tool_choice",
+        Flavor(
+            "vllm_no_auto_tool_choice",
+            auto_tool_choice=False,
+            model_required=False,
+            error_body=_vllm_error,
+            chunks_hook=_each_chunk(_vllm_chunk),
+            completion_hook=_vllm_tool_completion,
+        ),
+        only="semantics.*",
+        why='vLLM without --enable-auto-tool-choice: tool_choice "auto" (the default when '
+        "tools are given) is a 400, a named tool_choice works",
+    ),
+    Case(
         "mct_unknown_400",
         Flavor("mct_unknown_400", mct="refuse400", error_body=_vllm_error),
         why="older vLLM: max_completion_tokens refused as an unknown field (400)",
@@ -1476,6 +1490,16 @@ OPENAI_CORRECT += [
         Flavor("canned_but_greedy", natural_length=7),
         only="semantics.*",
         why="short answers that end on their own: stop never occurs in the free answer",
+    ),
+]
+
+OPENAI_DEBATABLE += [
+    Case(
+        "redirect_307_slash",
+        Flavor("redirect_307_slash", redirect_to_slash=307),
+        why="the route is declared with a trailing slash (FastAPI): POST /v1/chat/completions "
+        "is answered 307 to .../completions/; the official SDK follows it (httpx "
+        "follow_redirects=True), curl without -L does not",
     ),
 ]
 

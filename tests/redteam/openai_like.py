@@ -108,6 +108,12 @@ class Flavor:
     wrong_key_status: int = 401
     #: extra headers on 401/403 answers
     auth_headers: list[tuple[str, str]] = field(default_factory=list)
+    #: the endpoint without a trailing slash redirects (this status) to the one with it
+    #: (a FastAPI route declared with the slash: Starlette's redirect_slashes, 307)
+    redirect_to_slash: int | None = None
+    #: tools with tool_choice "auto" (or left out) accepted; False: refused with 400 as
+    #: vLLM does unless started with --enable-auto-tool-choice (a named choice works)
+    auto_tool_choice: bool = True
 
 
 # --------------------------------------------------------------------------- helpers
@@ -281,6 +287,16 @@ def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
         return 400, "stop may have at most 4 sequences", "stop"
     if "stream" in body and not isinstance(body["stream"], bool):
         return 400, "stream must be a boolean", "stream"
+    if (
+        body.get("tools")
+        and body.get("tool_choice", "auto") == "auto"
+        and not flavor.auto_tool_choice
+    ):
+        return (
+            400,
+            '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
+            "tool_choice",
+        )
     if "max_completion_tokens" in body and flavor.mct in ("refuse400", "refuse501"):
         return (
             400,
@@ -462,6 +478,8 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
                 ],
             },
         )
+    if flavor.redirect_to_slash is not None and path == "/v1/chat/completions":
+        return Reply(flavor.redirect_to_slash, [("Location", request.path + "/")], [b""])
     if path.rstrip("/") != "/v1/chat/completions" or request.method != "POST":
         return _json_reply(
             flavor,

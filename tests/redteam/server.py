@@ -65,6 +65,7 @@ _REASONS = {
     200: "OK",
     400: "Bad Request",
     301: "Moved Permanently",
+    307: "Temporary Redirect",
     308: "Permanent Redirect",
     401: "Unauthorized",
     403: "Forbidden",

@@ -69,12 +69,22 @@ def main(argv: list[str] | None = None) -> Any:
     if empty is not None:
         click.echo(f"conformance: {empty}", err=True)
         sys.exit(2)
+    # credentials written into a URL argument (--base-url URL or --base-url=URL) never
+    # reach an error line
+    urls = [a.partition("=")[2] if a.startswith("--") else a for a in args if "://" in a]
+    hidden = [secret for url in urls for secret in url_secrets(url)]
+
+    def say(line: str) -> None:
+        for secret in sorted(hidden, key=len, reverse=True):
+            line = line.replace(secret, "<redacted>")
+        click.echo(line, err=True)
+
     try:
         return cli.main(args=args, prog_name="conformance", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
-        click.echo("conformance: aborted", err=True)
+        say("conformance: aborted")
         sys.exit(130)
     except click.exceptions.NoArgsIsHelpError as exc:
         # bare 'conformance': the help text, as it is (not prefixed like an error line)
@@ -84,13 +94,13 @@ def main(argv: list[str] | None = None) -> Any:
         hint = ""
         if exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"conformance: {exc.format_message()}{hint}", err=True)
+        say(f"conformance: {exc.format_message()}{hint}")
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"conformance: {exc.format_message()}", err=True)
+        say(f"conformance: {exc.format_message()}")
         sys.exit(2)
     except ConfigError as exc:
-        click.echo(f"conformance: {exc}", err=True)
+        say(f"conformance: {exc}")
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("conformance: interrupted", err=True)
@@ -101,7 +111,7 @@ def main(argv: list[str] | None = None) -> Any:
         # a path the system refuses (too long, not a directory, no permission) that no
         # command anticipated: still one line that names it, not a traceback
         where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"conformance: {where}{exc.strerror or exc}", err=True)
+        say(f"conformance: {where}{exc.strerror or exc}")
         sys.exit(2)
 
 
@@ -121,3 +131,27 @@ def _empty_argument(args: list[str]) -> str | None:
             after = f" after {args[i - 1]}" if i > 0 else ""
             return f"an empty argument{after}; give a value (is a shell variable unset?)"
     return None
+
+
+#: query parameters whose values are credentials (``?api-key=`` on Azure-style gateways)
+_SECRET_PARAMS = ("key", "token", "secret", "password", "sig", "auth")
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The credentials written into ``url`` itself: a userinfo password and the values of
+    key-like query parameters. They are sent, but kept out of every output like a key."""
+    if not url:
+        return []
+    from urllib.parse import unquote, unquote_plus, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return []
+    found = [password, unquote(password)] if password else []
+    for pair in parts.query.split("&"):
+        name, _, raw = pair.partition("=")
+        if raw and any(word in unquote_plus(name).lower() for word in _SECRET_PARAMS):
+            found += [raw, unquote_plus(raw)]
+    return [s for s in found if len(s) >= 4]

@@ -269,6 +269,11 @@ def command(
             raise ConfigError("interrupted before anything was measured") from None
         result = exc.result
         interrupted = True
+    from conformance.cli import url_secrets
+    from conformance.results import scrub
+
+    # a password or ?api-key= written into --base-url is kept out of the result files
+    result = scrub(result, url_secrets(base_url))
     _write(result, json_path, html_path)
     click.echo(("partial: " if result.get("partial") else "") + _summary(result))
     if interrupted:

@@ -56,7 +56,10 @@ def _run_config(
     if base_url is not None:
         _check_base_url(base_url)
     var, key = resolve_api_key(provider_name, api_key_env)
-    secrets = [key] if key else []
+    from conformance.cli import url_secrets
+
+    # a password or ?api-key= written into the URL is kept out of outputs like a key
+    secrets = [*([key] if key else []), *url_secrets(base_url)]
 
     if replay is not None:
         from conformance.cassettes import open_replay

@@ -106,11 +106,16 @@ def command(
     except OSError as exc:
         raise ConfigError(f"--out {str(out)!r}: cannot create it ({exc.strerror or exc})") from None
     with _target(provider_name, base_url, model, api_key_env) as (provider, key, where):
-        click.echo(f"recording {provider_name} at {where} into {out}", err=True)
+        from conformance.cli import url_secrets
+        from conformance.results import scrub
+
+        line = f"recording {provider_name} at {where} into {out}"
+        click.echo(scrub(line, url_secrets(base_url)), err=True)
         recording = record(
             provider,  # type: ignore[arg-type]
             out=out,
             api_key=key,
+            secrets=url_secrets(base_url),
             force=force,
             timeout=timeout,
             max_requests=max_requests,

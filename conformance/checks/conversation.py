@@ -9,14 +9,17 @@ Three ways real servers break that the request parameters alone do not show:
   ``tool`` message with the result) refused although ``tools`` are accepted: a tool
   call can then never be completed;
 - the same text whatever the conversation (a stub, a template that drops the messages):
-  judged on the free answers to clearly different prompts, and only ever a warning.
+  judged on the free answers to clearly different prompts, and only ever a warning;
+- a tool call honoured plain but broken when streamed (deltas without ``index``,
+  ``arguments`` sent as an object, or plain text instead of the call).
 
 The checks read answers the other families also use (``chat``, ``multi_turn``,
-``stop_string``, ``tool_call``) and add three small probes.
+``stop_string``, ``tool_call``) and add four small probes.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conformance.checks.evidence import exchange_evidence
@@ -228,3 +231,105 @@ def answers_the_prompt(ctx: CheckContext) -> str:
             {"answers": {k: v[:200] for k, v in texts.items()}},
         )
     return f"{len(set(texts.values()))} distinct answers to {len(texts)} prompts"
+
+
+@probe("tool_call_stream", dialects=_OAI, requires="tools", priority=45)
+def tool_call_stream_probe(pctx: ProbeContext) -> list[ProbeRequest]:
+    """The forced tool call of the ``tool_call`` probe, streamed (none when the profile
+    documents no streaming)."""
+    if not pctx.capabilities.streaming:
+        return []
+    choice = {"type": "function", "function": {"name": WEATHER_TOOL["function"]["name"]}}
+    params = {"tools": [WEATHER_TOOL], "tool_choice": choice, "max_tokens": 64, "stream": True}
+    return [ProbeRequest(messages=pctx.messages("What is the weather in Paris?"), params=params)]
+
+
+def _tool_delta_problems(ex: Exchange) -> list[str]:
+    """What is wrong with the ``delta.tool_calls`` entries of a stream, event by event."""
+    problems: list[str] = []
+    for i, event in enumerate(ex.events or []):
+        data = (event.data or "").strip()
+        if not data or data == "[DONE]":
+            continue
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            continue  # sse.data_is_json judges it
+        choices = chunk.get("choices") if isinstance(chunk, dict) else None
+        for choice in choices if isinstance(choices, list) else []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            if calls is None:
+                continue
+            if not isinstance(calls, list):
+                problems.append(f"event {i}: delta.tool_calls is not an array")
+                continue
+            for call in calls:
+                index = call.get("index") if isinstance(call, dict) else None
+                if not isinstance(index, int) or isinstance(index, bool):
+                    problems.append(
+                        f"event {i}: a delta.tool_calls entry has no integer `index` "
+                        f"({index!r:.20}); the SDK's stream accumulator places each "
+                        "fragment by its index"
+                    )
+                fn = call.get("function") if isinstance(call, dict) else None
+                args = fn.get("arguments") if isinstance(fn, dict) else None
+                if args is not None and not isinstance(args, str):
+                    problems.append(
+                        f"event {i}: function.arguments is a JSON {type(args).__name__}, "
+                        "not a string fragment"
+                    )
+    return problems
+
+
+@check(
+    id="semantics.tool_call_stream",
+    title="A streamed tool call arrives as indexed tool_calls deltas",
+    severity=Severity.CLIENT,
+    source=_REF + " (streaming): choices[].delta.tool_calls[].index, function.arguments",
+    probes=("tool_call_stream", "tool_call"),
+    dialects=_OAI,
+    requires="tools",
+)
+def tool_call_stream(ctx: CheckContext) -> str:
+    """Streamed, the forced tool call comes as `delta.tool_calls` entries, each with its
+    integer `index` and `function.arguments` as string fragments that join into a JSON
+    object. Agent frameworks stream tool calls; without the index or with arguments sent
+    as an object, their accumulators drop or corrupt the call. Refusing streamed tools
+    with a 4xx is a capability (skipped); a server whose plain tool call already fails
+    is judged by semantics.tools."""
+    try:
+        plain = ctx.successful("tool_call")
+        plain_calls = ctx.provider.decode(plain.body).choices[0].tool_calls
+    except (Skipped, DecodeError, IndexError):
+        plain_calls = None
+    if not plain_calls:
+        raise Skipped("not judged: the plain forced tool call did not succeed (semantics.tools)")
+    ex = ctx.accepted("tool_call_stream", feature="streamed tool calls")
+    problems = _tool_delta_problems(ex)
+    if problems:
+        raise Failed(problems[0], exchange_evidence(ex, body=False, problems=problems[:10]))
+    try:
+        gen = ctx.provider.decode_stream(ex.events or [])
+    except DecodeError as exc:
+        raise Skipped(f"not judged: the stream could not be decoded ({exc})") from None
+    calls = (gen.choices[0].tool_calls if gen.choices else None) or []
+    if not calls:
+        raise Failed(
+            "the forced tool call is honoured when not streaming, but the streamed answer has "
+            "no tool call (tools ignored when streaming)",
+            exchange_evidence(ex, body=False, text=gen.text[:300]),
+        )
+    function = calls[0].get("function") or {}
+    name, arguments = function.get("name"), function.get("arguments")
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+    except ValueError:
+        parsed = None
+    if name != WEATHER_TOOL["function"]["name"] or not isinstance(parsed, dict):
+        raise Failed(
+            f"the streamed tool call, joined, is {name!r} with arguments {arguments!r:.120}: "
+            "not the forced get_weather with a JSON object",
+            exchange_evidence(ex, body=False),
+        )
+    return f"get_weather streamed with {sorted(parsed)}"

@@ -1660,6 +1660,115 @@ WETRO_BROKEN += [
 ]
 
 
+def _tool_chunks(
+    edit: Callable[[Doc, Doc], list[Doc]],
+) -> Callable[[list[Doc], Doc], list[Doc | str]]:
+    """Rewrite every chunk carrying ``delta.tool_calls`` into the chunks ``edit`` returns."""
+
+    def hook(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+        out: list[Doc | str] = []
+        for c in chunks:
+            chs = _choices(c)
+            if chs and chs[0].get("delta", {}).get("tool_calls"):
+                out.extend(edit(copy.deepcopy(c), chs[0]["delta"]["tool_calls"][0]))
+            else:
+                out.append(c)
+        return out
+
+    return hook
+
+
+def _split_args(c: Doc, call: Doc) -> list[Doc]:
+    """OpenAI / vLLM: id, type and name first with arguments "", then argument fragments."""
+    args = call["function"]["arguments"]
+    first = copy.deepcopy(c)
+    first["choices"][0]["delta"]["tool_calls"] = [
+        {"index": 0, "id": call["id"], "type": "function",
+         "function": {"name": call["function"]["name"], "arguments": ""}}
+    ]  # fmt: skip
+    out = [first]
+    for j in range(0, len(args), 4):
+        frag = copy.deepcopy(c)
+        frag["choices"][0]["delta"] = {
+            "tool_calls": [{"index": 0, "function": {"arguments": args[j : j + 4]}}]
+        }
+        out.append(frag)
+    return out
+
+
+def _no_index(c: Doc, call: Doc) -> list[Doc]:
+    for entry in c["choices"][0]["delta"]["tool_calls"]:
+        entry.pop("index", None)
+    return [c]
+
+
+def _args_object(c: Doc, call: Doc) -> list[Doc]:
+    for entry in c["choices"][0]["delta"]["tool_calls"]:
+        entry["function"]["arguments"] = json.loads(entry["function"]["arguments"])
+    return [c]
+
+
+def _as_text(c: Doc, call: Doc) -> list[Doc]:
+    c["choices"][0]["delta"] = {"role": "assistant", "content": "It is sunny in Paris."}
+    return [c]
+
+
+def _stop_not_tool_calls(c: Doc) -> Doc:
+    for ch in _choices(c):
+        if ch.get("finish_reason") == "tool_calls":
+            ch["finish_reason"] = "stop"
+    return c
+
+
+def _chain(
+    *hooks: Callable[[list[Doc], Doc], list[Doc | str]],
+) -> Callable[[list[Doc], Doc], list[Doc | str]]:
+    def hook(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+        out: list[Doc | str] = list(chunks)
+        for h in hooks:
+            out = h([d for d in out if isinstance(d, dict)], body)
+        return out
+
+    return hook
+
+
+OPENAI_CORRECT += [
+    Case(
+        "tool_stream_split_args",
+        Flavor("tool_stream_split_args", chunks_hook=_tool_chunks(_split_args)),
+        only="semantics.tool*,sdk.*,stream.*",
+        why="streamed tool call as OpenAI and vLLM send it: id and name first, then the "
+        "arguments in 4-character fragments",
+    ),
+]
+
+OPENAI_BROKEN += [
+    Case(
+        "tool_stream_no_index",
+        Flavor("tool_stream_no_index", chunks_hook=_tool_chunks(_no_index)),
+        trips=("semantics.tool_call_stream",),
+        only="semantics.tool*,sdk.*",
+        why="streamed tool_calls deltas without `index` (early Ollama / proxies)",
+    ),
+    Case(
+        "tool_stream_args_object",
+        Flavor("tool_stream_args_object", chunks_hook=_tool_chunks(_args_object)),
+        trips=("semantics.tool_call_stream",),
+        only="semantics.tool*,sdk.*",
+        why="streamed function.arguments as a JSON object instead of a string",
+    ),
+    Case(
+        "tools_ignored_streaming",
+        Flavor(
+            "tools_ignored_streaming",
+            chunks_hook=_chain(_tool_chunks(_as_text), _each_chunk(_stop_not_tool_calls)),
+        ),
+        trips=("semantics.tool_call_stream",),
+        only="semantics.tool*",
+        why="the forced tool call is honoured plain but answered with text when streaming",
+    ),
+]
+
 CASES: list[Case] = [
     *OPENAI_CORRECT,
     *OPENAI_DEBATABLE,

@@ -5,7 +5,8 @@ that rewrites the correct backend's answer the way real servers broke:
 
 - content given as an array of text parts refused with a 400 (TGI, older llama.cpp);
 - the turn that carries a tool's result refused although tools are accepted;
-- one canned text whatever the conversation (warn-only check: it must warn).
+- one canned text whatever the conversation (warn-only check: it must warn);
+- streamed tool-call deltas without their ``index``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from selftest import MockFault, rewrite_json
+from selftest import MockFault, rewrite_chunks, rewrite_json
 
 _OAI = "openai"
 
@@ -66,6 +67,19 @@ def _canned(data: dict[str, Any]) -> None:
             message["content"] = "Hello! How can I help you today?"
 
 
+def _drop_tool_index(datas: list[str]) -> list[str]:
+    out: list[str] = []
+    for data in datas:
+        if data != "[DONE]" and '"tool_calls"' in data:
+            chunk = json.loads(data)
+            for choice in chunk.get("choices", []):
+                for call in (choice.get("delta") or {}).get("tool_calls") or []:
+                    call.pop("index", None)
+            data = json.dumps(chunk)
+        out.append(data)
+    return out
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -76,6 +90,8 @@ MOCKS: dict[str, MockFault] = {
                   _refuse_tool_role),
         MockFault("mock:canned_text", _OAI, "the same text whatever the conversation",
                   rewrite_json(_canned)),
+        MockFault("mock:tool_stream_no_index", _OAI, "streamed tool_calls deltas lack `index`",
+                  rewrite_chunks(_drop_tool_index)),
     )
 }  # fmt: skip
 
@@ -83,4 +99,5 @@ TRIPS: dict[str, list[str]] = {
     "semantics.content_parts": ["mock:content_parts_refused"],
     "semantics.tool_result_turn": ["mock:tool_role_refused"],
     "semantics.answers_the_prompt": ["mock:canned_text"],
+    "semantics.tool_call_stream": ["mock:tool_stream_no_index"],
 }

@@ -14,6 +14,7 @@ base64 (at each of the three byte alignments, so a key inside an encoded
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -30,8 +31,14 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from conformance.backend import BackendConfig, serve_in_thread
+
 KEY = "sk-LEAKCANARY-" + secrets.token_hex(16)
 KEY_VAR = "CONFORMANCE_LEAK_TEST_KEY"
+#: credentials some users write into the base URL itself (a proxy password, ?api-key=)
+URL_PASSWORD = "sk-URLCANARY-" + secrets.token_hex(16)
+URL_QUERY_KEY = "sk-QRYCANARY-" + secrets.token_hex(16)
+CANARIES = {"key": KEY, "url password": URL_PASSWORD, "url query key": URL_QUERY_KEY}
 #: one command may take this long at most; the whole module stays well under a minute
 STEP_TIMEOUT_S = 90
 
@@ -156,10 +163,16 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
         "report.html": root / "report" / "index.html",
         "report.md": root / "report" / "summary.md",
         "run": root / "run",
+        "url-check.json": root / "url" / "check.json",
+        "url-check.html": root / "url" / "check.html",
+        "url-cassettes": root / "url" / "cassettes",
+        "url-bench.json": root / "url" / "bench.json",
     }
     ev.files = files
 
     serve = _console(["serve", "--port", "0", "--api-key-env", KEY_VAR], env, "serve")
+    backends = contextlib.ExitStack()
+    open_root = backends.enter_context(serve_in_thread(BackendConfig()))
     try:
         deadline = time.monotonic() + 30
         match = None
@@ -241,9 +254,77 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
                 ["run", "--no-bench", "--provider", "openai", *target, "--out", str(files["run"])],
             ),
         ]
+        # credentials in the URL, against a server that takes any key (Basic auth from the
+        # URL's userinfo replaces the Bearer key). A query in a base URL does not survive
+        # the endpoint being appended (answers are 404), so it is only recorded and shown
+        # in an error line here, not checked
+        open_base = open_root + "/v1"
+        with_password = open_base.replace("http://", f"http://proxyuser:{URL_PASSWORD}@")
+        with_query = f"{with_password}?api-key={URL_QUERY_KEY}"
+        steps += [
+            (
+                "url-check",
+                [
+                    "check",
+                    "--provider",
+                    "openai",
+                    "--base-url",
+                    with_password,
+                    "--only",
+                    "schema,auth",
+                    "--json",
+                    str(files["url-check.json"]),
+                    "--html",
+                    str(files["url-check.html"]),
+                ],
+            ),
+            (
+                "url-record",
+                [
+                    "record",
+                    "--provider",
+                    "openai",
+                    "--base-url",
+                    with_query,
+                    "--only",
+                    "schema",
+                    "--out",
+                    str(files["url-cassettes"]),
+                ],
+            ),
+            (
+                "url-bench",
+                [
+                    "bench",
+                    "--provider",
+                    "openai",
+                    "--base-url",
+                    with_password,
+                    "--users",
+                    "1",
+                    "--duration",
+                    "1",
+                    "--max-tokens",
+                    "8",
+                    "--json",
+                    str(files["url-bench.json"]),
+                ],
+            ),
+            (
+                "url-unreachable",
+                [
+                    "check",
+                    "--provider",
+                    "openai",
+                    "--base-url",
+                    f"http://u:{URL_PASSWORD}@127.0.0.1:1/v1?token={URL_QUERY_KEY}",
+                ],
+            ),
+        ]
         for label, argv in steps:
             _finish(_console(argv, env, label), ev)
     finally:
+        backends.close()
         if serve.proc.poll() is None:
             serve.proc.send_signal(signal.SIGINT)
         _finish(serve, ev)
@@ -272,16 +353,30 @@ def test_every_step_ran_with_the_key(evidence: Evidence) -> None:
     for name in ("check.xml", "check.md", "check.html", "bench.html", "report.html", "report.md"):
         assert evidence.files[name].stat().st_size > 0, name
     assert (evidence.files["run"] / "index.html").exists()
+    for label in ("url-check", "url-record", "url-bench"):
+        assert evidence.codes[label] in (0, 1), (label, consoles[f"{label} stderr"])
+    url_check = json.loads(evidence.files["url-check.json"].read_text())
+    assert url_check["summary"]["passed"] > 0, url_check["summary"]
+    assert "<redacted>" in url_check["base_url"], url_check["base_url"]
+    assert json.loads(evidence.files["url-bench.json"].read_text())["metrics"]["requests"] > 0
+    assert evidence.codes["url-unreachable"] == 2
+
+
+def _leaks(data: bytes) -> list[str]:
+    return [
+        f"{name} ({form})"
+        for name, secret in CANARIES.items()
+        for form in find_leaks(data, leak_forms(secret))
+    ]
 
 
 def test_no_written_file_holds_the_key(evidence: Evidence) -> None:
-    forms = leak_forms(KEY)
     searched = 0
     leaks = {}
     for path in sorted(evidence.root.rglob("*")):
         if path.is_file():
             searched += 1
-            found = find_leaks(path.read_bytes(), forms)
+            found = _leaks(path.read_bytes())
             if found:
                 leaks[str(path.relative_to(evidence.root))] = found
     assert searched >= 15, searched  # the outputs above, the cassettes, the run directory
@@ -289,13 +384,8 @@ def test_no_written_file_holds_the_key(evidence: Evidence) -> None:
 
 
 def test_no_console_line_holds_the_key(evidence: Evidence) -> None:
-    forms = leak_forms(KEY)
     assert any(evidence.consoles.values())
-    leaks = {
-        label: find_leaks(data, forms)
-        for label, data in evidence.consoles.items()
-        if find_leaks(data, forms)
-    }
+    leaks = {label: _leaks(data) for label, data in evidence.consoles.items() if _leaks(data)}
     assert not leaks, leaks
     for label, data in evidence.consoles.items():
         assert b"Traceback" not in data, (label, data.decode(errors="replace"))

@@ -191,6 +191,8 @@ class FakeOpenAI:
         for choice in done["choices"]:
             i = choice["index"]
             out.append({**base, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})  # fmt: skip
+            for k, call in enumerate(choice["message"].get("tool_calls") or []):
+                out.append({**base, "choices": [{"index": i, "delta": {"tool_calls": [{"index": k, **call}]}, "finish_reason": None}]})  # fmt: skip
             text = choice["message"]["content"] or ""
             for piece in self.pieces(text):
                 out.append({**base, "choices": [{"index": i, "delta": {"content": piece}, "finish_reason": None}]})  # fmt: skip

@@ -34,7 +34,7 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.checks.semantics import WEATHER_TOOL
+from conformance.checks.semantics import WEATHER_TOOL, _greedy
 from conformance.providers.base import DecodeError, Dialect
 from conformance.wire.exchange import Exchange
 
@@ -72,9 +72,12 @@ def _small(pctx: ProbeContext, tokens: int = 16) -> dict[str, Any]:
 
 @probe("content_parts", dialects=_OAI, priority=26)
 def content_parts_probe(pctx: ProbeContext) -> ProbeRequest:
-    """The plain one-turn request with its content as an array of one text part."""
-    messages = [{"role": "user", "content": [{"type": "text", "text": "Say hello in one word."}]}]
-    return ProbeRequest(messages=messages, params=_small(pctx))
+    """The greedy request of the ``stream_agreement`` probe (same prompt, temperature 0,
+    seed, cap), with the user's content as an array of one text part."""
+    parts = [{"type": "text", "text": pctx.prompt}]
+    return ProbeRequest(
+        messages=[{"role": "user", "content": parts}], params=_greedy(pctx, max_tokens=24)
+    )
 
 
 @probe("tool_result_turn", dialects=_OAI, requires="tools", priority=44)
@@ -105,19 +108,48 @@ def _has_choice(ctx: CheckContext, ex: Exchange) -> bool:
         return False
 
 
+def _same_as_string_content(ctx: CheckContext, ex: Exchange) -> str:
+    """Passed when the text-part answer matches the string-content one; a warning when a
+    deterministic server (its plain and streamed greedy answers agree) answers the
+    text-part request differently: the parts may be dropped (the model sees an empty
+    message) or mangled."""
+    try:
+        plain = ctx.successful("stream_agreement", label="plain")
+        streamed = ctx.successful("stream_agreement", label="streamed")
+        texts = [ctx.provider.decode(plain.body).text]
+        texts.append(ctx.provider.decode_stream(streamed.events or []).text)
+        parts_text = ctx.provider.decode(ex.body).text
+    except (Skipped, DecodeError):
+        return "accepted (not compared with string content)"
+    if texts[0] != texts[1]:
+        return "accepted (the server is not deterministic: not compared with string content)"
+    if parts_text != texts[0]:
+        raise Warned(
+            "content as text parts was accepted, but at temperature 0 it gets another answer "
+            "than the same text as a string (which this server answers reproducibly): the "
+            "parts may be dropped or mangled before the model sees them",
+            exchange_evidence(
+                ex, body=False, string_answer=texts[0][:300], parts_answer=parts_text[:300]
+            ),
+        )
+    return "accepted, with the same answer as string content"
+
+
 @check(
     id="semantics.content_parts",
     title="Message content given as an array of text parts is accepted",
     severity=Severity.CLIENT,
     source=_REF + ": messages[].content (string or array of content parts)",
-    probes=("content_parts", "chat"),
+    probes=("content_parts", "chat", "stream_agreement"),
     dialects=_OAI,
 )
 def content_parts(ctx: CheckContext) -> str:
     """`"content": [{"type": "text", "text": "..."}]` means the same as the string. The
     OpenAI SDKs, LangChain and most agent frameworks send this form; a server that only
     takes strings refuses their requests with a 400. (Profiles whose documentation only
-    shows string content get a warning.)"""
+    shows string content get a warning.) Accepted parts that get another answer than the
+    same text as a string, from a server that is otherwise deterministic at temperature
+    0, are a warning: the text may be dropped."""
     try:
         ctx.successful("chat")
     except Skipped as exc:
@@ -127,7 +159,7 @@ def content_parts(ctx: CheckContext) -> str:
     if 200 <= status < 300:
         if not _has_choice(ctx, ex):
             raise Skipped("not judged: the answer could not be decoded (see schema.*)")
-        return "accepted"
+        return _same_as_string_content(ctx, ex)
     why = (
         f"a message whose content is an array of text parts was answered {_refusal(ctx, ex)} "
         "while the same request with string content succeeds"

@@ -1584,6 +1584,14 @@ OPENAI_BROKEN += [
         why="content as an array of text parts refused with 400 (TGI, older llama.cpp)",
     ),
     Case(
+        "content_parts_dropped",
+        Flavor("content_parts_dropped", content_parts="ignore"),
+        trips=("semantics.content_parts",),
+        only="semantics.*",
+        why="content parts accepted with 200 but their text dropped: the model answers an "
+        "empty message (CommandCodeAI/command-code#820)",
+    ),
+    Case(
         "tool_role_refused",
         Flavor("tool_role_refused", tool_role=False),
         trips=("semantics.tool_result_turn",),

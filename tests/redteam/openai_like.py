@@ -149,13 +149,13 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-def _prompt_text(messages: list[Doc]) -> str:
+def _prompt_text(messages: list[Doc], flavor_drops_parts: bool = False) -> str:
     parts: list[str] = []
     for m in messages:
         content = m.get("content")
         if isinstance(content, str):
             parts.append(content)
-        elif isinstance(content, list):
+        elif isinstance(content, list) and flavor_drops_parts is False:
             parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return " ".join(parts)
 
@@ -163,7 +163,10 @@ def _prompt_text(messages: list[Doc]) -> str:
 def _answer_words(body: Doc, flavor: Flavor, rng: random.Random) -> list[str]:
     if flavor.canned is not None:
         return flavor.canned.split()
-    last = _prompt_text([m for m in body["messages"] if m.get("role") == "user"][-1:])
+    drops = flavor.content_parts == "ignore"
+    last = _prompt_text([m for m in body["messages"] if m.get("role") == "user"][-1:], drops)
+    if not last.strip():
+        return ["Hello!", "What", "would", "you", "like", "to", "talk", "about?"]
     if "separated by commas" in last:
         words = FRUITS.split()
     elif last.startswith("Repeat exactly"):
@@ -272,7 +275,10 @@ def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
             return 400, f"messages[{i}].role is invalid", f"messages.[{i}].role"
         if m.get("role") in ("user", "system") and "content" not in m:
             return 400, f"messages[{i}].content is required", f"messages.[{i}].content"
-        if isinstance(m.get("content"), list) and flavor.content_parts != "honour":
+        if isinstance(m.get("content"), list) and flavor.content_parts in (
+            "refuse400",
+            "refuse501",
+        ):
             return 400, f"messages[{i}].content must be a string", f"messages.[{i}].content"
         if not flavor.tool_role and (m.get("role") == "tool" or m.get("tool_calls")):
             return 400, f"messages[{i}]: role 'tool' is not supported", f"messages.[{i}].role"

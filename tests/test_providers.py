@@ -775,3 +775,16 @@ def test_a_full_endpoint_url_given_as_base_url_still_reaches_the_endpoint(
     name: str, given: str, url: str
 ) -> None:
     assert get_provider(name, base_url=given).url == url
+
+
+@pytest.mark.parametrize("name", ["openai", "weai", "nebulablock", "wetrocloud"])
+def test_a_query_in_the_base_url_stays_after_the_endpoint_path(name: str) -> None:
+    """Azure-style deployments put ``?api-version=...`` in the base URL."""
+    provider = get_provider(name, base_url="http://h:1/v1/?api-version=2024-10-21")
+    request = provider.encode([{"role": "user", "content": "hi"}])
+    assert request.url.path == "/v1" + provider.endpoint
+    assert request.url.params["api-version"] == "2024-10-21"
+    full = get_provider(name, base_url=f"http://h:1/v1{provider.endpoint}?api-version=1")
+    assert str(full.encode([{"role": "user", "content": "hi"}]).url) == (
+        f"http://h:1/v1{provider.endpoint}?api-version=1"
+    )

@@ -127,8 +127,9 @@ def _check_text(value: str, option: str) -> None:
 def _strip_endpoint(base_url: str, endpoint: str) -> str:
     """``base_url`` without a trailing copy of ``endpoint``: a full endpoint URL given as
     ``--base-url`` (a common slip) still reaches the endpoint, not ``.../chat/completions/chat/completions``."""
-    trimmed = base_url.rstrip("/")
+    path, sep, query = base_url.partition("?")
+    trimmed = path.rstrip("/")
     tail = endpoint.rstrip("/")
     if tail and trimmed.endswith(tail):
-        return trimmed[: -len(tail)]
+        return trimmed[: -len(tail)] + sep + query
     return base_url

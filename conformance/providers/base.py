@@ -144,7 +144,8 @@ class Provider(ABC):
     sent_params: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, base_url: str | None = None, model: str | None = None) -> None:
-        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        path, sep, query = (base_url or self.default_base_url).partition("?")
+        self.base_url = path.rstrip("/") + sep + query
         self.model = model or self.models[0]
 
     def __repr__(self) -> str:
@@ -152,8 +153,10 @@ class Provider(ABC):
 
     @property
     def url(self) -> str:
-        """The full URL of the endpoint."""
-        return self.base_url + self.endpoint
+        """The full URL of the endpoint (a query in the base URL, such as Azure's
+        ``?api-version=...``, is kept after the endpoint path)."""
+        path, sep, query = self.base_url.partition("?")
+        return path + self.endpoint + sep + query
 
     @classmethod
     def embedded_base_url(cls, root: str) -> str:

@@ -20,8 +20,14 @@ from conformance.errors import ConfigError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("conformance.cli.serve", "Run the embedded reference backend on 127.0.0.1."),
     "check": ("conformance.cli.check", "Check that a target speaks its provider's protocol."),
-    "record": ("conformance.cli.record", "Record a target's exchanges as cassettes (keys redacted)."),
-    "verify": ("conformance.cli.verify", "Validate recorded cassettes against the current schemas."),
+    "record": (
+        "conformance.cli.record",
+        "Record a target's exchanges as cassettes (keys redacted).",
+    ),
+    "verify": (
+        "conformance.cli.verify",
+        "Validate recorded cassettes against the current schemas.",
+    ),
     "bench": ("conformance.cli.bench", "Put a target under load with Locust and measure it."),
     "report": ("conformance.cli.report", "Render result files as HTML and Markdown reports."),
     "run": ("conformance.cli.run", "The main job: check, bench and report in one go."),

@@ -407,6 +407,7 @@ def length_finish_reason(ctx: CheckContext) -> str:
     if not exchanges:
         raise Skipped(f"not judged: {'; '.join(reasons) or 'no capped answer'}")
     bad: list[dict[str, Any]] = []
+    doubtful: list[dict[str, Any]] = []
     natural: list[str] = []
     ignored: list[str] = []
     judged = 0
@@ -416,13 +417,16 @@ def length_finish_reason(ctx: CheckContext) -> str:
         if length is None or length.finish is None:
             continue  # a missing finish_reason is judged by the stream and schema checks
         if length.finish == "length" and length.tokens is not None and length.tokens < length.cap:
+            # a warning, not a failure: the server's usage may count with another tokenizer
+            # than its cap does (the text alone cannot prove the cap was not reached)
             judged += 1
-            bad.append(
+            doubtful.append(
                 exchange_evidence(
                     ex,
-                    problem=f'finish_reason is "length" although the answer has only '
-                    f"{length.tokens} completion tokens, below {param}={length.cap} (it ended "
-                    "on its own; clients retry or continue a truncated answer)",
+                    problem=f'finish_reason is "length" although usage counts only '
+                    f"{length.tokens} completion tokens, below {param}={length.cap}: the answer "
+                    "seems to have ended on its own (clients retry or continue a truncated "
+                    "answer), or usage undercounts",
                     **length.facts(),
                 )
             )
@@ -443,7 +447,9 @@ def length_finish_reason(ctx: CheckContext) -> str:
         else:
             natural.append(f"{ex.probe}/{ex.meta.get('label') or 'plain'}")
     if bad:
-        raise Failed(bad[0]["problem"], {"bad": bad})
+        raise Failed(bad[0]["problem"], {"bad": bad, "doubtful": doubtful})
+    if doubtful:
+        raise Warned(doubtful[0]["problem"], {"doubtful": doubtful})
     if not judged:
         if ignored:
             raise Skipped(

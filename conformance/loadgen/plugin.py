@@ -61,6 +61,8 @@ class ProcessState:
         self.window = Window(time.time(), self.options.warmup_s, self._run_time())
         self.started_wall: float | None = None
         self.stopped_wall: float | None = None
+        #: when the run began to stop (no new request after it): the end of the window
+        self.stopping_wall: float | None = None
         self.worker_lost = False
         self.cpu_start = time.process_time()
         #: workers whose last delta (sent when they stop) has arrived
@@ -247,6 +249,7 @@ class ProcessState:
             "warmup_s": opts.warmup_s,
             "started_wall": self.started_wall,
             "stopped_wall": now,
+            "stopping_wall": self.stopping_wall,
             "partial": (not final) or self.worker_lost or stopped_early,
             "true_ttft_ms": opts.true_ttft_ms,
             "true_itl_ms": opts.true_itl_ms,
@@ -426,10 +429,25 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     now = time.time()
     state.started_wall = now
     state.stopped_wall = None
+    state.stopping_wall = None
     state.aggregate = RunAggregate(seed=state.options.seed)
     state.window = Window(now, state.options.warmup_s, state._run_time())
     state.cpu_start = time.process_time()
     state.finals = set()
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Environment, **_kw: Any) -> None:
+    # The window ends when the load stops, not when the last in-flight request drains:
+    # a window that ends on a completion always holds one more completion per user than
+    # a window of the same length placed at random (requests/s read 2-4 % high at 1 user).
+    state = process_state(environment)
+    if state.started_wall is None or state.stopping_wall is not None:
+        return
+    now = time.time()
+    state.stopping_wall = now
+    if state.window.end is None or now < state.window.end:
+        state.window.end = now
 
 
 @events.test_stop.add_listener

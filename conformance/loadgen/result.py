@@ -93,6 +93,7 @@ def build_result(
     started_wall: float,
     stopped_wall: float,
     partial: bool,
+    stopping_wall: float | None = None,
     true_ttft_ms: float | None = None,
     true_itl_ms: float | None = None,
     notes: list[str] | None = None,
@@ -106,10 +107,14 @@ def build_result(
     a target of known timing, else ``None``), ``timeseries`` (one row per second of
     completions) and ``samples`` (per-request values, a uniform sample of at most 5000
     each; ``itl_ms`` holds each request's mean gap). Requests/s and output tokens/s are
-    over the measurement window: from the end of the warm-up to the end of the run.
+    over the measurement window: from the end of the warm-up to the moment the run began
+    to stop (``stopping_wall``; requests that complete while it drains are not counted).
     """
     elapsed = max(0.0, stopped_wall - started_wall)
     end = elapsed if duration_s is None else min(duration_s, elapsed)
+    if stopping_wall is not None:
+        # completions after the load began to stop are left out (the drain is not load)
+        end = min(end, max(0.0, stopping_wall - started_wall))
     window_s = max(end - warmup_s, 0.0)
     open_loop = rate is not None and rate > 0
     metrics = agg.metrics_block(window_s, open_loop=open_loop)

@@ -142,7 +142,7 @@ def test_a_stop_string_leaking_into_the_stream_fails() -> None:
 def test_both_stop_strings_are_judged_on_a_correct_target() -> None:
     verdict = _one(FakeOpenAI(), "semantics.stop_string")
     assert str(verdict.status) == "passed"
-    assert "3 answer(s)" in verdict.detail
+    assert "4 answer(s)" in verdict.detail
 
 
 class PartialStopLeak(FakeOpenAI):

@@ -63,7 +63,7 @@ STOP_WORDS_PROMPT = (
 #: (label of the unconstrained answer, labels of the answers with `stop`)
 _STOP_PAIRS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("free", ("stopped", "stopped_stream")),
-    ("free_words", ("stopped_words_stream",)),
+    ("free_words", ("stopped_words_stream", "stopped_words_str")),
 )
 #: without usage, a length counts as over the cap only beyond this many words per token
 _WORD_MARGIN = 2
@@ -115,7 +115,7 @@ def _greedy(pctx: ProbeContext, **extra: Any) -> dict[str, Any]:
 @probe("stop_string", dialects=_OAI, requires="stop", priority=22)
 def stop_string_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """Greedy answers without and with stop strings: a comma (plain and streamed) and a
-    stop string of several tokens (streamed)."""
+    stop string of several tokens (streamed, and plain given as a string)."""
     messages = pctx.messages(STOP_PROMPT)
     stop = list(STOP_STRINGS)
     out = [
@@ -129,6 +129,10 @@ def stop_string_probe(pctx: ProbeContext) -> list[ProbeRequest]:
         out.append(ProbeRequest(messages=words, params=_greedy(pctx), label="free_words"))
         params = _greedy(pctx, stop=list(STOP_WORDS), stream=True)
         out.append(ProbeRequest(messages=words, params=params, label="stopped_words_stream"))
+        # `stop` as a plain string (the specification allows a string or an array): a
+        # server that iterates it as a list stops at its first character
+        params = _greedy(pctx, stop=STOP_WORDS[0])
+        out.append(ProbeRequest(messages=words, params=params, label="stopped_words_str"))
     return out
 
 
@@ -491,7 +495,9 @@ def _partial_leak(free_text: str, text: str, stops: list[str]) -> str | None:
 )
 def stop_string(ctx: CheckContext) -> str:
     """With `stop`, the answer ends before the first stop string and does not contain it,
-    plain and streamed, nor the first part of a stop string of several tokens. Judged only
+    plain and streamed, nor the first part of a stop string of several tokens; a stop
+    string given as a plain string works like a one-item array (an answer that stops
+    early, before the stop string, is a warning). Judged only
     when the same greedy request without `stop` does produce the stop string; otherwise
     the property had no chance to show."""
     usable, reasons = _usable(ctx, "stop_string")
@@ -499,6 +505,7 @@ def stop_string(ctx: CheckContext) -> str:
     bad: list[dict[str, Any]] = []
     judged = 0
     unjudged: list[str] = []
+    early: list[dict[str, Any]] = []
     for free_label, stopped_labels in _STOP_PAIRS:
         free_ex = by_label.get(free_label)
         free_text = _decode(ctx, free_ex).text if free_ex is not None else None
@@ -529,11 +536,24 @@ def stop_string(ctx: CheckContext) -> str:
                 bad.append(exchange_evidence(ex, problem=problem, **facts))
             elif free_text is not None and any(s in free_text for s in stops):
                 judged += 1
+                cut = min(free_text.find(s) for s in stops if s and s in free_text)
+                expected = free_text[:cut].strip()
+                got = text.strip()
+                if got != expected and expected.startswith(got):
+                    problem = (
+                        f"the {label} answer stops at {got!r}, before the stop string: the "
+                        f"same greedy request without stop continues to {expected!r} (a "
+                        "stop string given as a plain string read as a list of characters?)"
+                    )
+                    early.append(exchange_evidence(ex, problem=problem, **facts))
             else:
                 shown = f"{free_text[:80]!r}" if free_text is not None else "missing"
                 unjudged.append(f"{label}: the unconstrained answer ({shown}) has none of {stops}")
     if bad:
-        raise Failed(bad[0]["problem"], {"bad": bad})
+        raise Failed(bad[0]["problem"], {"bad": bad, "early": early})
+    if early:
+        # a warning: a server that is not deterministic at temperature 0 could stop early
+        raise Warned(early[0]["problem"], {"early": early})
     if not judged:
         why = "; ".join(unjudged) or "; ".join(reasons) or "no answer with stop strings"
         raise Skipped(f"not judgeable: {why}")

@@ -1566,6 +1566,13 @@ OPENAI_BROKEN += [
         why="stop honoured in plain answers, ignored when streaming",
     ),
     Case(
+        "stop_str_as_chars",
+        Flavor("stop_str_as_chars", stop_str_as_chars=True),
+        trips=("semantics.stop_string",),
+        only="semantics.stop_string",
+        why="`stop` given as a plain string iterated as a list: every character stops",
+    ),
+    Case(
         "error_message_object",
         Flavor("error_message_object", error_body=_message_object),
         trips=("errors.envelope",),

@@ -102,6 +102,8 @@ class Flavor:
     tool_role: bool = True
     #: stop strings honoured only in non-streamed answers
     stream_ignores_stop: bool = False
+    #: a `stop` given as a string is iterated like a list (each character a stop string)
+    stop_str_as_chars: bool = False
     #: every answer is this text, whatever the conversation
     canned: str | None = None
     #: the status of a refused wrong key (a missing key is always 401)
@@ -217,7 +219,9 @@ def _generate(body: Doc, flavor: Flavor, rng: random.Random, top: int | None) ->
     tokens = _tokens(_answer_words(body, flavor, rng))
     finish = "stop"
     stops = body.get("stop")
-    stops = [stops] if isinstance(stops, str) else list(stops or [])
+    if isinstance(stops, str) and not flavor.stop_str_as_chars:
+        stops = [stops]
+    stops = list(stops or [])
     text = "".join(tokens)
     cuts = [text.find(s) for s in stops if s and s in text]
     if cuts:

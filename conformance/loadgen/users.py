@@ -62,13 +62,39 @@ def new_client(target: Target, *, concurrency: int, timeout_s: float) -> HTTPCli
     """A geventhttpclient connection pool to the target's origin."""
     import gevent.ssl
 
-    return HTTPClient.from_url(
+    client = HTTPClient.from_url(
         target.origin,
         concurrency=concurrency,
         connection_timeout=timeout_s,
         network_timeout=timeout_s,
         ssl_context_factory=gevent.ssl.create_default_context,
     )
+    _resolve_once(client)
+    return client
+
+
+def _resolve_once(client: HTTPClient) -> None:
+    """Resolve the target's address once per pool, not once per new connection.
+
+    geventhttpclient calls ``getaddrinfo`` (through gevent's thread-pool resolver) for
+    every connection it opens. Against a server that closes the connection after each
+    response, every request then pays a hop to a resolver thread and back inside its
+    TTFT (tens of microseconds on an idle process, more when the hub is busy with many
+    streams): client cost, not the server's latency. A failed lookup is not cached (the
+    next connection tries again); the address is kept for the pool's life (one run).
+    """
+    pool = getattr(client, "_connection_pool", None)
+    resolve = getattr(pool, "_resolve", None)
+    if pool is None or resolve is None:
+        return
+    cached: list[Any] = []
+
+    def resolve_cached() -> Any:
+        if not cached:
+            cached.append(resolve())
+        return cached[0]
+
+    pool._resolve = resolve_cached
 
 
 class _Watchdog:

@@ -44,7 +44,8 @@ _OAI = {Dialect.OPENAI}
 _REF = "OpenAI API reference, Create chat completion"
 #: a prompt whose answer cannot be confused with the answer to the default prompt
 OTHER_PROMPT = "Name three planets of the solar system, separated by commas."
-#: a complete tool round trip: the question, the model's call, the tool's result
+#: a complete tool round trip: the question, the model's call, the tool's result (the
+#: call id is 9 alphanumeric characters: vLLM's Mistral tokenizer refuses any other)
 TOOL_RESULT_TURN: tuple[dict[str, Any], ...] = (
     {"role": "user", "content": "What is the weather in Paris?"},
     {
@@ -52,7 +53,7 @@ TOOL_RESULT_TURN: tuple[dict[str, Any], ...] = (
         "content": None,
         "tool_calls": [
             {
-                "id": "call_conformance_1",
+                "id": "call12345",
                 "type": "function",
                 "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
             }
@@ -60,7 +61,7 @@ TOOL_RESULT_TURN: tuple[dict[str, Any], ...] = (
     },
     {
         "role": "tool",
-        "tool_call_id": "call_conformance_1",
+        "tool_call_id": "call12345",
         "content": '{"temperature_c": 18, "sky": "clear"}',
     },
 )

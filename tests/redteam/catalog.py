@@ -1463,6 +1463,18 @@ OPENAI_CORRECT += [
         "tools are given) is a 400, a named tool_choice works",
     ),
     Case(
+        "vllm_mistral_tool_ids",
+        Flavor(
+            "vllm_mistral_tool_ids",
+            tool_id_pattern=r"[a-zA-Z0-9]{9}",
+            error_body=_vllm_error,
+            completion_hook=_vllm_tool_completion,
+        ),
+        only="semantics.tool*",
+        why="vLLM serving a Mistral model: tool call ids in the conversation must be 9 "
+        "alphanumeric characters",
+    ),
+    Case(
         "mct_unknown_400",
         Flavor("mct_unknown_400", mct="refuse400", error_body=_vllm_error),
         why="older vLLM: max_completion_tokens refused as an unknown field (400)",

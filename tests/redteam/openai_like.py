@@ -102,6 +102,9 @@ class Flavor:
     tool_role: bool = True
     #: stop strings honoured only in non-streamed answers
     stream_ignores_stop: bool = False
+    #: tool call ids in the conversation must match this (vLLM with a Mistral tokenizer:
+    #: 9 alphanumeric characters), else 400
+    tool_id_pattern: str | None = None
     #: a `stop` given as a string is iterated like a list (each character a stop string)
     stop_str_as_chars: bool = False
     #: every answer is this text, whatever the conversation
@@ -284,6 +287,16 @@ def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
             "refuse501",
         ):
             return 400, f"messages[{i}].content must be a string", f"messages.[{i}].content"
+        ids = [c.get("id") for c in m.get("tool_calls") or [] if isinstance(c, dict)]
+        ids += [m["tool_call_id"]] if "tool_call_id" in m else []
+        if flavor.tool_id_pattern and any(
+            not re.fullmatch(flavor.tool_id_pattern, str(i)) for i in ids
+        ):
+            return (
+                400,
+                "Tool call IDs should be alphanumeric strings with length 9!",
+                f"messages.[{i}]",
+            )
         if not flavor.tool_role and (m.get("role") == "tool" or m.get("tool_calls")):
             return 400, f"messages[{i}]: role 'tool' is not supported", f"messages.[{i}].role"
     n = body.get("n", 1)

@@ -20,6 +20,7 @@ Judgement rules that keep correct servers green:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,8 @@ _STOP_PAIRS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("free", ("stopped", "stopped_stream")),
     ("free_words", ("stopped_words_stream", "stopped_words_str")),
 )
+#: a refusal that blames the system message (a chat template without a system role)
+_SYSTEM_REFUSED = re.compile(r"\bsystem\b", re.IGNORECASE)
 #: without usage, a length counts as over the cap only beyond this many words per token
 _WORD_MARGIN = 2
 
@@ -716,6 +719,17 @@ def multi_turn(ctx: CheckContext) -> str:
     status = ex.status or 0
     if not 200 <= status < 300:
         message = ctx.provider.decode_error(status, ex.body).message
+        sent = ex.meta.get("messages") or []
+        has_system = any(isinstance(m, dict) and m.get("role") == "system" for m in sent)
+        if 400 <= status < 500 and has_system and _SYSTEM_REFUSED.search(message or ""):
+            # Gemma 2 and early Mistral chat templates raise on a system message; vLLM
+            # and llama.cpp pass that on as a clean 400: the model's limit, not the server's
+            raise Warned(
+                f"the conversation was refused (HTTP {status}) because of its system message: "
+                f"{message}. The model's chat template takes no system role; clients that "
+                "send a system prompt must fold it into the first user turn",
+                exchange_evidence(ex),
+            )
         raise Failed(
             f"a {len(ex.meta.get('messages') or [])}-message conversation was answered HTTP "
             f"{ex.status}" + (f": {message}" if message else ""),

@@ -1475,6 +1475,20 @@ OPENAI_CORRECT += [
         "alphanumeric characters",
     ),
     Case(
+        "vllm_gemma2_no_system",
+        Flavor(
+            "vllm_gemma2_no_system",
+            system_role=False,
+            model_required=False,
+            error_body=_vllm_error,
+            chunks_hook=_each_chunk(_vllm_chunk),
+            completion_hook=_vllm_tool_completion,
+        ),
+        only="semantics.*",
+        why="vLLM serving Gemma 2: the chat template raises on a system message (400 "
+        "'System role not supported'): semantics.multi_turn warns",
+    ),
+    Case(
         "mct_unknown_400",
         Flavor("mct_unknown_400", mct="refuse400", error_body=_vllm_error),
         why="older vLLM: max_completion_tokens refused as an unknown field (400)",

@@ -105,6 +105,9 @@ class Flavor:
     #: tool call ids in the conversation must match this (vLLM with a Mistral tokenizer:
     #: 9 alphanumeric characters), else 400
     tool_id_pattern: str | None = None
+    #: the model's chat template takes a system message (Gemma 2: "System role not
+    #: supported", a 400 through vLLM)
+    system_role: bool = True
     #: a `stop` given as a string is iterated like a list (each character a stop string)
     stop_str_as_chars: bool = False
     #: every answer is this text, whatever the conversation
@@ -287,6 +290,8 @@ def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
             "refuse501",
         ):
             return 400, f"messages[{i}].content must be a string", f"messages.[{i}].content"
+        if m.get("role") == "system" and not flavor.system_role:
+            return 400, "System role not supported", None
         ids = [c.get("id") for c in m.get("tool_calls") or [] if isinstance(c, dict)]
         ids += [m["tool_call_id"]] if "tool_call_id" in m else []
         if flavor.tool_id_pattern and any(

@@ -1,0 +1,53 @@
+"""Red-team material for ``conformance bench``: an independent timed server and its launcher."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["SERVER", "running_server"]
+
+#: the server script (run as a process of its own, never imported into a load process)
+SERVER = Path(__file__).with_name("server.py")
+
+
+@contextlib.contextmanager
+def running_server(ttft_ms: float, itl_ms: float, *, limit_s: float = 900.0) -> Iterator[str]:
+    """Start the timed server on 127.0.0.1 in its own process; yield its root URL."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(SERVER),
+            "--port",
+            "0",
+            "--ttft-ms",
+            f"{ttft_ms:g}",
+            "--itl-ms",
+            f"{itl_ms:g}",
+            "--limit-s",
+            f"{limit_s:g}",
+        ],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().strip()  # bounded by --limit-s at worst
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"the red-team server did not start: {line!r}")
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -1628,7 +1628,22 @@ OPENAI_BROKEN += [
         "tool_role_refused",
         Flavor("tool_role_refused", tool_role=False),
         trips=("semantics.tool_result_turn",),
-        why="tools honoured, but the follow-up turn with the tool's result is refused",
+        why="tools honoured, but the follow-up turn with the tool's result is refused with "
+        "400 (warned: a model's template may lack the tool role)",
+    ),
+    Case(
+        "tool_role_500",
+        Flavor(
+            "tool_role_500",
+            tool_role=False,
+            error_body=lambda st, m, p: (
+                500 if "'tool'" in m else st,
+                {"error": {"message": m, "type": "server_error", "param": p, "code": None}},
+            ),
+        ),
+        trips=("semantics.tool_result_turn",),
+        only="semantics.tool*",
+        why="the tool-result turn crashes the server (500)",
     ),
     Case(
         "canned_text",

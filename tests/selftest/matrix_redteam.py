@@ -4,7 +4,8 @@ The reference backend has no fault for these properties, so each is a ``mock:*``
 that rewrites the correct backend's answer the way real servers broke:
 
 - content given as an array of text parts refused with a 400 (TGI, older llama.cpp);
-- the turn that carries a tool's result refused although tools are accepted;
+- the turn that carries a tool's result crashing the server although tools are accepted
+  (a clean 4xx there is only a warning);
 - one canned text whatever the conversation (warn-only check: it must warn);
 - streamed tool-call deltas without their ``index``.
 """
@@ -51,12 +52,14 @@ def _refuse_content_parts(
     return status, headers, body
 
 
-def _refuse_tool_role(
+def _crash_on_tool_role(
     request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Tools are accepted, but a conversation with a ``tool`` message is a 400."""
+    """Tools are accepted, but a conversation with a ``tool`` message crashes (500)."""
     if any(m.get("role") == "tool" for m in _messages(request)):
-        return _bad_request("unsupported role 'tool'", "messages")
+        error = {"error": {"message": "KeyError: 'tool'", "type": "server_error",
+                           "param": None, "code": None}}  # fmt: skip
+        return 500, [("content-type", "application/json")], json.dumps(error).encode()
     return status, headers, body
 
 
@@ -85,9 +88,9 @@ MOCKS: dict[str, MockFault] = {
     for fault in (
         MockFault("mock:content_parts_refused", _OAI,
                   "content as an array of text parts refused with 400", _refuse_content_parts),
-        MockFault("mock:tool_role_refused", _OAI,
-                  "the tool-result turn refused with 400 while tools are accepted",
-                  _refuse_tool_role),
+        MockFault("mock:tool_role_crashes", _OAI,
+                  "the tool-result turn answered 500 while tools are accepted",
+                  _crash_on_tool_role),
         MockFault("mock:canned_text", _OAI, "the same text whatever the conversation",
                   rewrite_json(_canned)),
         MockFault("mock:tool_stream_no_index", _OAI, "streamed tool_calls deltas lack `index`",
@@ -97,7 +100,7 @@ MOCKS: dict[str, MockFault] = {
 
 TRIPS: dict[str, list[str]] = {
     "semantics.content_parts": ["mock:content_parts_refused"],
-    "semantics.tool_result_turn": ["mock:tool_role_refused"],
+    "semantics.tool_result_turn": ["mock:tool_role_crashes"],
     "semantics.answers_the_prompt": ["mock:canned_text"],
     "semantics.tool_call_stream": ["mock:tool_stream_no_index"],
 }

@@ -26,7 +26,7 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.providers.base import DecodeError
+from conformance.providers.base import DecodeError, Dialect
 from conformance.wire.exchange import Exchange
 
 __all__ = ["WRONG_KEY"]
@@ -46,6 +46,15 @@ def no_key_probe(pctx: ProbeContext) -> ProbeRequest:
 def wrong_key_probe(pctx: ProbeContext) -> ProbeRequest:
     """The plain request sent with a well-formed but wrong key."""
     return ProbeRequest(messages=pctx.messages(), params=_small(pctx), api_key=WRONG_KEY)
+
+
+@probe("no_key_stream", dialects={Dialect.OPENAI}, requires="streaming", priority=32)
+def no_key_stream_probe(pctx: ProbeContext) -> ProbeRequest:
+    """The plain request streamed, sent without any credentials (a server may
+    authenticate its two code paths separately)."""
+    return ProbeRequest(
+        messages=pctx.messages(), params={**_small(pctx), "stream": True}, api_key=None
+    )
 
 
 def _small(pctx: ProbeContext) -> dict[str, Any]:
@@ -135,12 +144,26 @@ def _judge_refusal(ctx: CheckContext, probe_name: str, what: str) -> str:
     title="A request without an API key is refused with 401/403",
     severity=Severity.CLIENT,
     source=_SOURCE,
-    probes=("no_key", "wrong_key", "chat"),
+    probes=("no_key", "no_key_stream", "wrong_key", "chat"),
 )
 def missing_key_refused(ctx: CheckContext) -> str:
     """When the target needs a key, a request without one is refused with 401 (or 403),
-    never answered."""
-    return _judge_refusal(ctx, "no_key", "a request without a key")
+    never answered; a streamed request too (streaming is often served by another code
+    path, which may skip the key check)."""
+    verdict = _judge_refusal(ctx, "no_key", "a request without a key")
+    try:
+        ex = ctx.completed("no_key_stream")
+    except Skipped:
+        return verdict
+    status = ex.status or 0
+    if status in (401, 403):
+        return verdict + f"; streamed too (HTTP {status})"
+    what = "accepted" if 200 <= status < 300 else f"answered HTTP {status}"
+    raise Failed(
+        f"a plain request without a key is refused, but a streamed one was {what}: the "
+        "streaming path does not check the key",
+        case_evidence(ex),
+    )
 
 
 @check(

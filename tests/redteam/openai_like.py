@@ -112,6 +112,8 @@ class Flavor:
     stop_str_as_chars: bool = False
     #: every answer is this text, whatever the conversation
     canned: str | None = None
+    #: streamed requests skip the key check (only the plain path authenticates)
+    auth_plain_only: bool = False
     #: the status of a refused wrong key (a missing key is always 401)
     wrong_key_status: int = 401
     #: extra headers on 401/403 answers
@@ -521,7 +523,8 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
                 }
             },
         )
-    if flavor.require_key:
+    streamed = b'"stream": true' in request.body or b'"stream":true' in request.body
+    if flavor.require_key and not (flavor.auth_plain_only and streamed):
         auth = request.header("authorization")
         if not auth:
             reply = _error(flavor, 401, "You didn't provide an API key.")

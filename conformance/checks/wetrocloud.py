@@ -178,3 +178,56 @@ def success_boolean(ctx: CheckContext) -> str:
     if value is not True:
         raise Failed("`success` is false on a 2xx answer", exchange_evidence(ex))
     return "true"
+
+
+#: answers (probe, label) whose `tokens` are compared
+_TOKEN_ANSWERS: tuple[str, ...] = ("chat", "multi_turn", "other_prompt")
+
+
+def _tokens_and_words(ctx: CheckContext, name: str) -> tuple[Exchange, int, int] | None:
+    try:
+        ex = ctx.successful(name)
+        body = json.loads(ex.body)
+    except (Skipped, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    tokens, text = body.get("tokens"), body.get("response")
+    if not is_int(tokens) or tokens <= 0 or not isinstance(text, str) or not text.strip():
+        return None  # tokens_integer / response_string judge those
+    return ex, tokens, len(text.split())
+
+
+@check(
+    id="wetrocloud.tokens_plausible",
+    title="`tokens` follows the size of the answer",
+    severity=Severity.CLIENT,
+    source=_DOC + ": tokens — number of tokens used for processing",
+    probes=_TOKEN_ANSWERS,
+    dialects=_WC,
+    warn_only=True,
+)
+def tokens_plausible(ctx: CheckContext) -> str:
+    """`tokens` counts the tokens the request used (prompt and answer, or the answer),
+    so it is never far below the answer's word count (no tokenizer packs four words into
+    a token), and answers of different lengths do not all report the same count. Only a
+    warning: the document does not say what is counted. Clients bill and budget on it."""
+    seen = {name: found for name in _TOKEN_ANSWERS if (found := _tokens_and_words(ctx, name))}
+    if not seen:
+        raise Skipped("not judged: no successful answer with a positive `tokens` and text")
+    for name, (ex, tokens, words) in seen.items():
+        if tokens * 4 < words:
+            raise Failed(
+                f"`tokens` is {tokens} for a {words}-word answer ({name}): fewer than one "
+                "token per four words",
+                exchange_evidence(ex),
+            )
+    sizes = {words for _, _, words in seen.values()}
+    counts = {tokens for _, tokens, _ in seen.values()}
+    if len(seen) >= 3 and len(counts) == 1 and len(sizes) == len(seen):
+        raise Failed(
+            f"`tokens` is {counts.pop()} for every answer although the conversations and the "
+            f"answers differ ({sorted(sizes)} words): a constant, not a count",
+            {name: {"tokens": t, "words": w} for name, (_, t, w) in seen.items()},
+        )
+    return f"`tokens` plausible in {len(seen)} answer(s)"

@@ -1679,7 +1679,11 @@ WETRO_CORRECT += [
         "wc_long_markdown",
         WetroFlavor(
             "wc_long_markdown",
-            answer_hook=lambda d: {**d, "response": d["response"] + _LONG_MD, "tokens": 9000},
+            answer_hook=lambda d: {
+                **d,
+                "response": d["response"] + _LONG_MD,
+                "tokens": d["tokens"] + 2 * len(_LONG_MD.split()),
+            },
         ),
         why="a very long markdown answer with unicode (accents, CJK, emoji)",
     ),
@@ -1700,6 +1704,18 @@ WETRO_BROKEN += [
         ),
         trips=("errors.envelope",),
         why="an error answered with success: true (clients test `if body['success']`)",
+    ),
+    Case(
+        "wc_tokens_constant",
+        WetroFlavor("wc_tokens_constant", answer_hook=lambda d: {**d, "tokens": 12}),
+        trips=("wetrocloud.tokens_plausible",),
+        why="`tokens` 12 for every answer, whatever its length",
+    ),
+    Case(
+        "wc_tokens_tiny",
+        WetroFlavor("wc_tokens_tiny", answer_hook=lambda d: {**d, "tokens": 1}),
+        trips=("wetrocloud.tokens_plausible",),
+        why="`tokens` 1 for a 17-word answer",
     ),
     Case(
         "wc_tokens_negative",

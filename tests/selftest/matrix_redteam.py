@@ -7,7 +7,8 @@ that rewrites the correct backend's answer the way real servers broke:
 - the turn that carries a tool's result crashing the server although tools are accepted
   (a clean 4xx there is only a warning);
 - one canned text whatever the conversation (warn-only check: it must warn);
-- streamed tool-call deltas without their ``index``.
+- streamed tool-call deltas without their ``index``;
+- Wetrocloud ``tokens`` of 1 for a whole answer (warn-only check: it must warn).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 from selftest import MockFault, rewrite_chunks, rewrite_json
 
 _OAI = "openai"
+_WC = "wetrocloud"
 
 
 def _sent(request: httpx.Request) -> dict[str, Any]:
@@ -83,6 +85,11 @@ def _drop_tool_index(datas: list[str]) -> list[str]:
     return out
 
 
+def _tokens_one(data: dict[str, Any]) -> None:
+    if "tokens" in data:
+        data["tokens"] = 1
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -95,6 +102,8 @@ MOCKS: dict[str, MockFault] = {
                   rewrite_json(_canned)),
         MockFault("mock:tool_stream_no_index", _OAI, "streamed tool_calls deltas lack `index`",
                   rewrite_chunks(_drop_tool_index)),
+        MockFault("mock:wc_tokens_one", _WC, "`tokens` is 1 whatever the answer",
+                  rewrite_json(_tokens_one)),
     )
 }  # fmt: skip
 
@@ -103,4 +112,5 @@ TRIPS: dict[str, list[str]] = {
     "semantics.tool_result_turn": ["mock:tool_role_crashes"],
     "semantics.answers_the_prompt": ["mock:canned_text"],
     "semantics.tool_call_stream": ["mock:tool_stream_no_index"],
+    "wetrocloud.tokens_plausible": ["mock:wc_tokens_one"],
 }

@@ -901,3 +901,19 @@ def test_a_server_that_always_drops_the_connection_is_tried_twice_then_reported(
         ex = client.send(openai_request(url), probe="x")
     assert ex.error is not None and ex.error.kind is ErrorKind.PROTOCOL
     assert attempts == 2
+
+
+def test_a_307_redirect_is_followed_with_method_and_body_like_the_sdk_does() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.content))
+        if not request.url.path.endswith("/"):
+            return httpx.Response(307, headers={"location": str(request.url) + "/"})
+        return httpx.Response(200, json={"ok": True})
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(httpx.Request("POST", "http://t/v1/x", content=b"{}"), probe="r")
+    assert ex.error is None and ex.status == 200
+    assert [m for m, _, _ in seen] == ["POST", "POST"] and seen[1][2] == b"{}"
+    assert ex.meta["redirects"] == [{"status": 307, "location": "http://t/v1/x/"}]

@@ -32,11 +32,7 @@ from tests.redteam.catalog import CASES, Case, base_url, serve_catalog
 from tests.redteam.run import run_cases, verdict
 
 #: harness defects found by the red team and not fixed (contested or large): case -> why
-KNOWN_DEFECTS: dict[str, str] = {
-    "redirect_307_slash": "the wire client follows no redirect: a POST answered 307/308 (which "
-    "the official SDK follows) fails robustness.valid_request_succeeds and the semantics "
-    "checks; the detail names the Location and says to pass it as --base-url",
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _params() -> list[object]:

@@ -185,7 +185,7 @@ class WireClient:
         transport: httpx.AsyncBaseTransport | None = None,
         verify: bool | str = True,
         trust_env: bool = True,
-        follow_redirects: bool = False,
+        follow_redirects: bool = True,
         secrets: tuple[str, ...] = (),
     ) -> None:
         if not timeout or timeout <= 0:
@@ -341,6 +341,16 @@ class WireClient:
                 response = await client.send(request, stream=True)
                 ex.t_headers_ns = time.perf_counter_ns()
                 ex.status = response.status_code
+                if response.history:
+                    # followed like the official SDK does (307/308 keep the method and
+                    # body); the hops stay on record for the checks and the evidence
+                    ex.meta["redirects"] = [
+                        {
+                            "status": hop.status_code,
+                            "location": redactor.text(hop.headers.get("location", "")),
+                        }
+                        for hop in response.history
+                    ]
                 ex.headers = [
                     (k.decode("latin-1").lower(), redactor.text(v.decode("latin-1")))
                     for k, v in response.headers.raw

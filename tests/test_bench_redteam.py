@@ -96,6 +96,8 @@ def test_comments_and_crlf_are_not_tokens_and_fallback_counts_every_chunk(root: 
     assert result["usage_fallback"]
     assert m["usage_fallback_requests"] == m["requests"]
     assert m["output_tokens"] == m["requests"] * TOKENS
+    # counted tokens say nothing about coalescing: tokens per chunk is unknown, not 1.0
+    assert m["tokens_per_chunk"]["count"] == 0
 
 
 def test_coalesced_chunks_report_tokens_per_chunk(root: str) -> None:

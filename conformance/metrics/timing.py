@@ -11,7 +11,8 @@ Names (as in the design notes and the bench report):
 - TTFT = first content event - ``t_send``. E2E = last content event - ``t_send``
   (non-streamed: the end of the body - ``t_send``).
 - ITL = the gaps between consecutive content events (inter-chunk latency); tokens per
-  chunk = ``N_out`` / content events, so coalescing is visible beside ITL.
+  chunk = ``N_out`` / content events, so coalescing is visible beside ITL (unknown when
+  ``N_out`` is the counting fallback, which then undercounts a coalescing server).
 - TPOT = (E2E - TTFT) / (``N_out`` - 1), with ``N_out`` = ``usage.completion_tokens``
   when the server sends it, else the number of content events (flagged as a fallback).
 - Schedule delay = ``t_send`` - ``t_sched``; latency from schedule = E2E + schedule delay.
@@ -164,8 +165,12 @@ class RequestTiming:
 
     @property
     def tokens_per_chunk(self) -> float | None:
-        """Output tokens per content event (1.0 when every chunk is one token)."""
-        if not self.content_events:
+        """Output tokens per content event (1.0 when every chunk is one token).
+
+        Unknown (``None``) when ``N_out`` was itself counted from the events (no usage
+        from the server): the ratio would read 1.0 whatever the server coalesced.
+        """
+        if not self.content_events or self.usage_fallback:
             return None
         return self.output_tokens / self.content_events
 

@@ -17,7 +17,13 @@ framings send k tokens per chunk (true inter-chunk gap k * ITL). Each row is one
 - ``of_ideal``: requests/s over the ideal users / (TTFT + (chunks - 1) * k * ITL), or over
   the asked rate for open-loop rows, with ``sched_p99`` the schedule delay p99;
 - ``tok_ok``: output tokens/s over requests/s * max_tokens (1.000 = every token counted);
-- ``lost``: requests the server completed minus those the harness counted (warm-up included).
+- ``lost``: requests the server completed minus those the harness counted (warm-up included);
+- ``srvlt``: the server's own first-token lateness p50 (already taken off ``ttft_err``).
+
+The JSON (``--json``) also holds the server's accept-to-request time p50 for new
+connections (``server_accept_p50``), which the harness cannot tell from TTFT, and the
+p50 of the gaps between the server's actual sends (``server_gap_p50``, the ITL it really
+kept; ``itl_err`` is against the nominal gap).
 
 The machine's other load moves every timing column: repeat a row before believing it.
 """
@@ -119,6 +125,8 @@ def run_one(
         "lost": served - counted,
         "server_late_p50": first_late,
         "server_next_late_p99": (stats["next_token_lateness_ms"] or {}).get("p99"),
+        "server_accept_p50": (stats.get("accept_to_request_ms") or {}).get("p50"),
+        "server_gap_p50": (stats.get("sent_gap_ms") or {}).get("p50"),
     }
 
 

@@ -79,6 +79,10 @@ class Stats:
     def reset(self) -> None:
         self.first_late_ms: list[float] = []
         self.next_late_ms: list[float] = []
+        #: the actual gaps between consecutive content chunks' sends
+        self.gap_ms: list[float] = []
+        #: from the moment a new connection's handler ran to its first request being read
+        self.accept_to_request_ms: list[float] = []
         self.started: dict[str, int] = {}
         self.completed: dict[str, int] = {}
         self.tokens: dict[str, int] = {}
@@ -98,6 +102,8 @@ class Stats:
         return {
             "first_token_lateness_ms": pct(self.first_late_ms),
             "next_token_lateness_ms": pct(self.next_late_ms),
+            "accept_to_request_ms": pct(self.accept_to_request_ms),
+            "sent_gap_ms": pct(self.gap_ms),
             "started": self.started,
             "completed": self.completed,
             "tokens": self.tokens,
@@ -113,6 +119,8 @@ class Server:
         self.stats = Stats()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        t_accept = time.perf_counter()
+        first = True
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, OSError):
             try:
                 while True:
@@ -128,6 +136,9 @@ class Server:
                     length = int(headers.get("content-length", "0"))
                     body = await reader.readexactly(length) if length else b""
                     t0 = time.perf_counter()
+                    if first:
+                        self.stats.accept_to_request_ms.append((t0 - t_accept) * 1000.0)
+                        first = False
                     keep = await self.route(method, target, body, writer, t0)
                     if not keep or headers.get("connection", "").lower() == "close":
                         break
@@ -262,6 +273,7 @@ class Server:
         starts = list(range(0, n, k))
         ping = frame(f": ping{eol}{eol}".encode())
         prev = t0
+        prev_sent = t0
         for j, start in enumerate(starts):
             last = min(n, start + k) - 1
             # a chunk of k tokens leaves when its first token is due; the next chunk k ITL later
@@ -284,6 +296,10 @@ class Server:
             if j == 0 and framing.late_headers:
                 data = head_bytes + data
             writer.write(data)
+            sent = time.perf_counter()
+            if j:
+                self.stats.gap_ms.append((sent - prev_sent) * 1000.0)
+            prev_sent = sent
             late = (sent - deadline) * 1000.0
             (self.stats.next_late_ms if j else self.stats.first_late_ms).append(late)
             prev = deadline

@@ -477,6 +477,8 @@ def test_valid_variants_differ_on_the_wire(target: Target) -> None:
     for name in VALID:
         if name in {"ok_split_writes", "ok_coalesced_writes"}:
             continue  # same bytes, different network writes
+        if name == "ok_reasoning_model":
+            continue  # differs only in refusing max_tokens (tested with the checks)
         _, data = target.stream(name)
         assert data != reference, name
 

@@ -434,3 +434,39 @@ def test_rate_limited_request_is_retried_after_retry_after() -> None:
     (ex,) = out.exchanges["t0"]
     assert ex.status == 200 and ex.meta["rate_limited_retries"] == 1
     assert out.requests_sent == 2 and len(calls) == 2
+
+
+def test_a_target_refusing_max_tokens_is_adapted_to_not_failed() -> None:
+    """OpenAI's reasoning models answer max_tokens with 400 unsupported_parameter: the run
+    resends with max_completion_tokens, and only the max_tokens checks are skipped."""
+    seen: list[dict[str, object]] = []
+
+    def reasoning_model(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        if "max_tokens" in body:
+            error = {
+                "message": "Unsupported parameter: 'max_tokens' is not supported with this "
+                "model. Use 'max_completion_tokens' instead.",
+                "type": "invalid_request_error",
+                "param": "max_tokens",
+                "code": "unsupported_parameter",
+            }
+            return httpx.Response(400, json={"error": error})
+        return httpx.Response(200, json=COMPLETION)
+
+    provider = get_provider("openai", base_url=BASE)
+    config = RunConfig(
+        provider=provider,
+        only="schema.completion,semantics.max_tokens",
+        sender=_client(reasoning_model),
+        timeout=5,
+    )
+    run = run_checks(config)
+    verdicts = run.by_id()
+    assert verdicts["schema.completion"].status is Status.PASSED
+    assert verdicts["semantics.max_tokens"].status is Status.SKIPPED
+    assert "max_completion_tokens" in verdicts["semantics.max_tokens"].detail
+    assert "max_tokens" in seen[0] and all("max_tokens" not in b for b in seen[1:])
+    assert len(seen) == 2  # the refused first request and its resend; length_cap not sent
+    assert "max_tokens" in run.target["refused_capabilities"]

@@ -788,3 +788,52 @@ def test_a_query_in_the_base_url_stays_after_the_endpoint_path(name: str) -> Non
     assert str(full.encode([{"role": "user", "content": "hi"}]).url) == (
         f"http://h:1/v1{provider.endpoint}?api-version=1"
     )
+
+
+_REFUSES_MAX_TOKENS = json.dumps(
+    {
+        "error": {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }
+    }
+).encode()
+
+
+def test_a_target_that_refuses_max_tokens_gets_max_completion_tokens() -> None:
+    provider = get_provider("openai", base_url="http://x.test/v1")
+    assert json.loads(provider.encode(MESSAGES, {"max_tokens": 7}).content)["max_tokens"] == 7
+    adaptation = provider.adapt_to_refusal(400, _REFUSES_MAX_TOKENS)
+    assert adaptation is not None and adaptation.capability == "max_tokens"
+    assert "max_completion_tokens" in adaptation.reason
+    body = json.loads(provider.encode(MESSAGES, {"max_tokens": 7}).content)
+    assert "max_tokens" not in body and body["max_completion_tokens"] == 7
+    # an explicit max_completion_tokens wins; adapting twice changes nothing
+    both = json.loads(
+        provider.encode(MESSAGES, {"max_tokens": 7, "max_completion_tokens": 3}).content
+    )
+    assert both["max_completion_tokens"] == 3
+    assert provider.adapt_to_refusal(400, _REFUSES_MAX_TOKENS) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, _REFUSES_MAX_TOKENS),  # not a parameter refusal
+        (400, b'{"error": {"message": "max_tokens must be at least 1", "param": "max_tokens"}}'),
+        (400, b'{"error": {"message": "temperature: use max_completion_tokens"}}'),
+        (400, b"<html>bad request</html>"),
+    ],
+)
+def test_other_refusals_are_not_adapted_to(status: int, body: bytes) -> None:
+    provider = get_provider("openai", base_url="http://x.test/v1")
+    assert provider.adapt_to_refusal(status, body) is None
+    assert "max_tokens" in json.loads(provider.encode(MESSAGES, {"max_tokens": 7}).content)
+
+
+def test_wetrocloud_adapts_to_nothing() -> None:
+    provider = get_provider("wetrocloud", base_url="http://x.test")
+    assert provider.adapt_to_refusal(400, _REFUSES_MAX_TOKENS) is None

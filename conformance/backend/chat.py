@@ -301,6 +301,15 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
                 None,
                 "invalid_json",
             ) from None
+        if fault == "ok_reasoning_model" and isinstance(body, dict) and "max_tokens" in body:
+            raise RequestError(
+                400,
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead.",
+                "invalid_request_error",
+                "max_tokens",
+                "unsupported_parameter",
+            )
         if fault in IGNORED_BY_FAULT and isinstance(body, dict):
             body = {k: v for k, v in body.items() if k not in IGNORED_BY_FAULT[fault]}
         request = validate_chat(body, max_output_tokens=ctx.config.max_output_tokens)

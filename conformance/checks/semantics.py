@@ -394,7 +394,6 @@ def max_completion_tokens(ctx: CheckContext) -> str:
     source=_REF + ': choices[].finish_reason ("length": the maximum number of tokens was reached)',
     probes=("length_cap", "length_cap_mct"),
     dialects=_OAI,
-    requires="max_tokens",
 )
 def length_finish_reason(ctx: CheckContext) -> str:
     """When the cap cuts the answer, `finish_reason` is "length", not "stop": clients (and

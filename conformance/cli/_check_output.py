@@ -115,6 +115,8 @@ def print_summary(
         ),
         soft_wrap=True,
     )
+    for capability, why in dict(target.get("refused_capabilities") or {}).items():
+        console.print(Text(f"adapted: {why} ({capability} checks skipped)"), soft_wrap=True)
     console.print(_count_table(checks))
     order = {s: i for i, s in enumerate(_SEVERITIES)}
     problems = sorted(

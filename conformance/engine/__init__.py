@@ -181,6 +181,7 @@ async def arun_checks(config: RunConfig, *, progress: Progress | None = None) ->
         "hung_on_probe": collected.hung_on,
         "probes": sorted(collected.exchanges),
         "probes_not_sent": dict(sorted(collected.unavailable.items())),
+        "refused_capabilities": dict(sorted(collected.refused.items())),
         "only": config.only if isinstance(config.only, str | None) else ",".join(config.only),
     }
     target.update(config.facts)

@@ -5,6 +5,10 @@ Order and limits:
 - probes are sent in ascending ``priority`` (then name); the first request goes alone, so
   an unreachable target is reported once, before anything else is sent;
 - a probe whose requests do not fit in what remains of ``max_requests`` is not sent;
+- a first request refused for a reason the profile can work around (a target that wants
+  ``max_completion_tokens`` instead of ``max_tokens``) makes the profile adapt
+  (:meth:`Provider.adapt_to_refusal`): probes that require the refused capability are
+  dropped and the first request is sent again;
 - the rest run concurrently (``concurrency`` requests at a time);
 - as soon as one request times out, the target is considered hung: requests not yet sent
   are not sent, and their probes are marked "not judged: the target hung on probe X". A
@@ -24,7 +28,7 @@ import httpx
 from conformance.checks.registry import HANG_KINDS, ProbeContext, ProbeRequest, ProbeSpec
 from conformance.engine._build import build_request, key_for
 from conformance.errors import ConfigError
-from conformance.providers.base import Provider
+from conformance.providers.base import Adaptation, Provider
 from conformance.wire.exchange import ErrorKind, Exchange
 
 __all__ = ["HANG_KINDS", "Collected", "Sender", "TargetUnreachable", "collect"]
@@ -80,6 +84,8 @@ class Collected:
     requests_sent: int = 0
     #: the probe whose request timed out first, if any
     hung_on: str | None = None
+    #: capability -> why the target refuses it (the profile adapted; checks are skipped)
+    refused: dict[str, str] = field(default_factory=dict)
 
     def all(self) -> list[Exchange]:
         return [ex for exs in self.exchanges.values() for ex in exs]
@@ -106,6 +112,11 @@ def plan(
         if not spec.applies_to(provider.dialect):
             out.unavailable[spec.name] = (
                 f"not sent: probe {spec.name!r} does not apply to the {provider.dialect} dialect"
+            )
+            continue
+        if spec.requires in out.refused:
+            out.unavailable[spec.name] = (
+                f"not sent: {out.refused[spec.requires]} (probe {spec.name!r} needs {spec.requires})"
             )
             continue
         if spec.requires and not getattr(provider.capabilities, spec.requires):
@@ -214,6 +225,21 @@ async def collect(
 
     await run(0)
     first = results[0]
+    adaptation = _adapt(provider, first)
+    if adaptation is not None:
+        out.refused[adaptation.capability] = adaptation.reason
+        for pos, (spec, _) in enumerate(jobs):
+            if spec.requires == adaptation.capability:
+                out.unavailable[spec.name] = (
+                    f"not sent: {adaptation.reason} (probe {spec.name!r} needs {spec.requires})"
+                )
+                out.exchanges.pop(spec.name, None)
+                results[pos] = None
+        jobs = [job for job in jobs if job[0].requires != adaptation.capability]
+        results = [None] * len(jobs)
+        if jobs:
+            await run(0)
+            first = results[0]
     if (
         fail_if_unreachable
         and first is not None
@@ -253,6 +279,15 @@ async def collect(
                 out.unavailable[name] = reasons[0]
     out.hung_on = state.hung_on
     return out
+
+
+def _adapt(provider: Provider, first: Exchange | None) -> Adaptation | None:
+    """Let the profile adapt to the target's refusal of the first request, if it can."""
+    if first is None or first.error is not None or first.status is None:
+        return None
+    if not 400 <= first.status < 500:
+        return None
+    return provider.adapt_to_refusal(first.status, first.body or b"")
 
 
 @dataclass(slots=True)

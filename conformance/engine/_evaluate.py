@@ -28,7 +28,10 @@ def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> C
         description=spec.description,
         source=spec.source,
     )
-    if spec.requires and not getattr(provider.capabilities, spec.requires):
+    if spec.requires in collected.refused:
+        result.status = Status.SKIPPED
+        result.detail = f"not judged: {collected.refused[spec.requires]}"
+    elif spec.requires and not getattr(provider.capabilities, spec.requires):
         result.status = Status.SKIPPED
         result.detail = f"not documented by {provider.name}: {spec.requires}"
     else:

@@ -35,6 +35,12 @@ def add_arguments(parser: Any) -> None:
     )
     group.add_argument("--max-tokens", type=int, default=64, help="max_tokens of every request")
     group.add_argument(
+        "--length-param",
+        default="max_tokens",
+        choices=["max_tokens", "max_completion_tokens"],
+        help="the parameter the length cap is sent as (a reasoning model refuses max_tokens)",
+    )
+    group.add_argument(
         "--prompt-tokens", default="128", help="synthetic prompt length in tokens, MEAN[:STDDEV]"
     )
     group.add_argument("--prompts", default=None, help="JSON Lines file of conversations")
@@ -85,6 +91,7 @@ class LoadOptions:
     model: str | None = None
     api_key_env: str | None = None
     max_tokens: int = 64
+    length_param: str = "max_tokens"
     prompt_length: PromptLength = field(default_factory=PromptLength)
     prompts_file: str | None = None
     seed: int = 0
@@ -112,6 +119,7 @@ class LoadOptions:
             model=get("model", None),
             api_key_env=get("api_key_env", None),
             max_tokens=int(get("max_tokens", 64)),
+            length_param=str(get("length_param", "max_tokens")),
             prompt_length=PromptLength.parse(str(get("prompt_tokens", "128"))),
             prompts_file=get("prompts", None),
             seed=int(get("seed", 0)),

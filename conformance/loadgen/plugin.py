@@ -116,6 +116,7 @@ class ProcessState:
                 model=opts.model,
                 stream=streamed,
                 max_tokens=opts.max_tokens,
+                length_param=opts.length_param,
                 conversations=conversations,
                 api_key=opts.api_key(profile.api_key_env),
             )

@@ -68,6 +68,8 @@ class BenchSpec:
     #: ``None``: streamed when the profile streams
     stream: bool | None = None
     max_tokens: int = 64
+    #: the parameter the length cap is sent as (the preflight may change it)
+    length_param: str = "max_tokens"
     prompt_tokens: str = "128"
     prompts_file: str | None = None
     seed: int = 0
@@ -78,6 +80,8 @@ class BenchSpec:
     timeout_s: float = 60.0
     #: seconds in-flight requests may take to finish after the duration
     drain_s: float = 10.0
+    #: what the preflight found, added to every step's result
+    notes: list[str] = field(default_factory=list)
 
     @property
     def open_loop(self) -> bool:
@@ -185,6 +189,18 @@ def _target(spec: BenchSpec) -> Iterator[tuple[str, str | None]]:
     """Yield (base URL, backend root or None); starts the embedded backend when needed."""
     if spec.base_url is not None:
         check_reachable(spec.base_url)
+        from conformance.loadgen.preflight import preflight
+
+        found = preflight(
+            spec.provider,
+            spec.base_url,
+            model=spec.model,
+            api_key_env=spec.api_key_env,
+            stream=bool(spec.stream),
+            timeout_s=min(spec.timeout_s, 30.0),
+        )
+        spec.length_param = found.length_param
+        spec.notes.extend(found.notes)
         yield spec.base_url, None
         return
     from conformance.backend import BackendConfig, serve_in_process
@@ -226,6 +242,8 @@ def _locust_args(
         spec.provider,
         "--max-tokens",
         str(spec.max_tokens),
+        "--length-param",
+        spec.length_param,
         "--prompt-tokens",
         spec.prompt_tokens,
         "--seed",
@@ -416,6 +434,8 @@ def _run_step(
         detail = " | ".join(line.strip() for line in tail) or "no output"
         raise ConfigError(f"the load run sent no request: {detail}")
     result.pop("final", None)
+    if spec.notes:
+        result.setdefault("notes", []).extend(spec.notes)
     result["load"]["workers"] = spec.workers
     if root is not None:
         try:
@@ -447,6 +467,9 @@ def run_bench(spec: BenchSpec, *, progress: Progress | None = None) -> dict[str,
             root,
         ),
     ):
+        for note in spec.notes:
+            if progress is not None:
+                progress(f"conformance: {note}", True)
         for i, load in enumerate(loads, 1):
             label = f"{i}/{len(loads)} " + (
                 f"{load:g} req/s" if spec.open_loop else f"{int(load)} users"

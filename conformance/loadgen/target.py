@@ -56,8 +56,10 @@ class Target:
         max_tokens: int,
         conversations: Sequence[Sequence[dict[str, Any]]],
         api_key: str | None,
+        length_param: str = "max_tokens",
     ) -> None:
         self.provider = get_provider(provider_name, base_url=base_url, model=model)
+        self.provider.length_param = length_param
         if stream and not self.provider.capabilities.streaming:
             raise ConfigError(
                 f"{self.provider.name} does not stream: use --no-stream (or a non-streamed user)"

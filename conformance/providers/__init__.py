@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from conformance.errors import ConfigError
 from conformance.providers.base import (
+    Adaptation,
     APIError,
     Capabilities,
     Choice,
@@ -43,6 +44,7 @@ from conformance.providers.wetrocloud import WetrocloudProvider
 __all__ = [
     "PROVIDERS",
     "APIError",
+    "Adaptation",
     "Capabilities",
     "Choice",
     "DecodeError",

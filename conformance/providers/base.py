@@ -105,6 +105,16 @@ class APIError:
     raw: Any = None
 
 
+@dataclass(frozen=True, slots=True)
+class Adaptation:
+    """How a profile adapted to a target's refusal of a plain request."""
+
+    #: the capability the target refuses (checks that require it are skipped)
+    capability: str
+    #: what the target said and what is sent instead, in the user's words
+    reason: str
+
+
 class DecodeError(ValueError):
     """The response could not be decoded into the profile's shape."""
 
@@ -147,6 +157,9 @@ class Provider(ABC):
         path, sep, query = (base_url or self.default_base_url).partition("?")
         self.base_url = path.rstrip("/") + sep + query
         self.model = model or self.models[0]
+        #: the parameter that carries the length cap on the wire; :meth:`encode` sends
+        #: ``params["max_tokens"]`` under this name (see :meth:`adapt_to_refusal`)
+        self.length_param = "max_tokens"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url!r} model={self.model!r}>"
@@ -173,6 +186,14 @@ class Provider(ABC):
         if self.sent_params is None or not params:
             return []
         return sorted(k for k, v in params.items() if v is not None and k not in self.sent_params)
+
+    def adapt_to_refusal(self, status: int, body: bytes) -> Adaptation | None:
+        """Adapt to a target that refused a plain request for a reason this profile can
+        work around, and say what changed (``None``: nothing to adapt to).
+
+        The engine asks after the first request of a run; the default adapts to nothing.
+        """
+        return None
 
     @abstractmethod
     def encode(

@@ -17,6 +17,7 @@ import httpx
 
 from conformance.providers._common import USER_AGENT, decode_error_body, drop_unset, dumps
 from conformance.providers.base import (
+    Adaptation,
     APIError,
     Capabilities,
     Choice,
@@ -145,8 +146,12 @@ class OpenAIProvider(Provider):
         ``params`` use the Chat Completions names and go into the body as given, except
         that ``None`` values are left out. ``params["model"]`` overrides the profile's
         model. Streaming requests (``stream: true``) ask for ``text/event-stream``.
+        ``max_tokens`` is sent as :attr:`length_param` (``max_completion_tokens`` for a
+        target that refuses the older name).
         """
         sent = drop_unset(params)
+        if self.length_param != "max_tokens" and "max_tokens" in sent:
+            sent.setdefault(self.length_param, sent.pop("max_tokens"))
         model = sent.pop("model", self.model)
         body: dict[str, Any] = {"model": model, "messages": list(messages), **sent}
         headers = {
@@ -156,6 +161,31 @@ class OpenAIProvider(Provider):
             **self.auth_headers(api_key),
         }
         return httpx.Request("POST", self.url, headers=headers, content=dumps(body))
+
+    def adapt_to_refusal(self, status: int, body: bytes) -> Adaptation | None:
+        """A target that refuses ``max_tokens`` and names ``max_completion_tokens`` instead
+        (OpenAI's reasoning models: 400 ``unsupported_parameter``) gets the cap under the
+        newer name from then on."""
+        if status != 400 or self.length_param != "max_tokens":
+            return None
+        if not self.capabilities.max_completion_tokens:
+            return None
+        err = self.decode_error(status, body)
+        said = " ".join(str(x) for x in (err.message, err.param, err.code) if x is not None)
+        if "max_completion_tokens" not in said:
+            return None
+        if err.param != "max_tokens" and "max_tokens" not in said.replace(
+            "max_completion_tokens", ""
+        ):
+            return None
+        self.length_param = "max_completion_tokens"
+        return Adaptation(
+            capability="max_tokens",
+            reason=(
+                f"the target refuses max_tokens (HTTP 400: {_excerpt(err.message or '', 160)}); "
+                "every request sent the length cap as max_completion_tokens instead"
+            ),
+        )
 
     def decode_request(self, request: httpx.Request) -> tuple[list[Message], Params]:
         """Recover (messages, params) from a request made by :meth:`encode`.

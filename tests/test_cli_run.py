@@ -107,3 +107,53 @@ def test_refuses_a_directory_that_already_holds_files(
         main(["run", "--no-bench", "--out", str(tmp_path)])
     assert exc.value.code == 2
     assert "already holds files" in capsys.readouterr().err
+
+
+def _interrupt_when(out: Path, marker: str, after_s: float) -> tuple[int, str]:
+    """Start a run, send Ctrl-C (SIGINT to its process group) ``after_s`` seconds after
+    ``marker`` appears in its output; return (exit code, output)."""
+    import os
+    import signal
+    import time
+
+    log = out.with_suffix(".log")
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conformance", "run", "--provider", "wetrocloud",
+             "--users", "1", "--duration", "60", "--out", str(out)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while marker not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(after_s)
+            os.killpg(proc.pid, signal.SIGINT)
+            code = proc.wait(timeout=45)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return code, log.read_text()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT")
+def test_ctrl_c_during_the_bench_still_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    code, output = _interrupt_when(out, "bench wetrocloud", after_s=4.0)
+    assert code == 130, output
+    assert "Traceback" not in output and "interrupted" in output
+    bench = json.loads((out / "bench-wetrocloud.json").read_text())
+    assert bench["partial"] is True and bench["metrics"]["requests"] > 0
+    assert (out / "index.html").exists() and (out / "check-wetrocloud.json").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT")
+def test_ctrl_c_before_any_result_leaves_no_empty_directory(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    code, output = _interrupt_when(out, "check wetrocloud", after_s=0.0)
+    assert code == 130, output
+    assert "Traceback" not in output
+    assert not out.exists() or any(out.iterdir())  # removed, or the check won the race

@@ -7,11 +7,14 @@ speaks is checked, and the embedded backend is benchmarked (a short closed-loop 
 streamed, plus the Wetrocloud dialect), so a fresh clone shows a full report with no key.
 
 Exit codes: 0 every check passed and every bench step completed; 1 a check failed (the
-report is still written); 2 bad usage or an unreachable target.
+report is still written); 2 bad usage or an unreachable target; 130 interrupted (Ctrl-C:
+the step under way writes what it measured, later steps are not started, and the report
+is written from the results there are).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -48,13 +51,31 @@ def _timestamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
+#: seconds an interrupted step may take to write its partial result
+_GRACE_S = 30.0
+
+
+class _Interrupted(Exception):
+    """Ctrl-C during a step; the step was given time to write what it had."""
+
+
 def _sub(args: list[str]) -> int:
-    """Run one ``conformance`` subcommand in a process of its own; its output is the user's."""
+    """Run one ``conformance`` subcommand in a process of its own; its output is the user's.
+
+    Ctrl-C reaches the step too (same process group): it is given :data:`_GRACE_S` to
+    write its partial result, then :class:`_Interrupted` is raised.
+    """
     command = [sys.executable, "-m", "conformance", *args]
+    process = subprocess.Popen(command)
     try:
-        return subprocess.run(command, check=False).returncode
+        return process.wait()
     except KeyboardInterrupt:
-        raise click.Abort() from None
+        try:
+            process.wait(timeout=_GRACE_S)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+        raise _Interrupted() from None
 
 
 def _plan(
@@ -209,10 +230,52 @@ def command(
         ) from None
     started = time.monotonic()
     result_files: list[Path] = []
+    interrupted = False
+    try:
+        check_failed, bench_incomplete = _steps(plan, timeout, fail_on, result_files)
+    except _Interrupted:
+        interrupted, check_failed, bench_incomplete = True, False, True
+        result_files = [p for p in _expected_files(plan) if p.exists()]
+        if not result_files:
+            with contextlib.suppress(OSError):
+                plan.out.rmdir()  # only when empty: nothing of the user's is removed
+            click.echo("conformance: interrupted before any step wrote a result", err=True)
+            sys.exit(130)
+
+    if not result_files:
+        raise ConfigError("no step produced a result; nothing to report")
+    documents = [load_result(path) for path in result_files]
+    outcome = write_reports(
+        documents, baseline_docs or None, plan.out / "index.html", plan.out / "summary.md"
+    )
+    _write_manifest(plan, result_files, started)
+    elapsed = time.monotonic() - started
+    verdict = "checks failed" if check_failed else "all checks passed"
+    if interrupted:
+        verdict = "interrupted: the report holds the steps that ran"
+    elif bench_incomplete:
+        verdict += "; a bench step did not complete"
+    if outcome.regressed:
+        verdict += "; regressions against the baseline"
+    click.echo(f"{verdict} ({elapsed:.0f} s)")
+    click.echo(f"report: {(plan.out / 'index.html').resolve()}")
+    click.echo(f"summary: {(plan.out / 'summary.md').resolve()}")
+    sys.exit(130 if interrupted else 1 if check_failed else 0)
+
+
+def _expected_files(plan: _Plan) -> list[Path]:
+    """Every result file the plan's steps write, in step order."""
+    files = [plan.out / f"check-{name}.json" for name in plan.check_providers]
+    return files + [plan.out / f"bench-{name}.json" for name, _ in plan.bench_runs]
+
+
+def _steps(
+    plan: _Plan, timeout: float, fail_on: str, result_files: list[Path]
+) -> tuple[bool, bool]:
+    """Run every check and bench step; (a check failed, a bench step did not complete)."""
     check_failed = False
     total = len(plan.check_providers) + len(plan.bench_runs)
     index = 0
-
     for name in plan.check_providers:
         index += 1
         click.secho(f"[{index}/{total}] check {name}", bold=True, err=True)
@@ -250,24 +313,7 @@ def command(
         bench_incomplete |= code != 0
         if path.exists():
             result_files.append(path)
-
-    if not result_files:
-        raise ConfigError("no step produced a result; nothing to report")
-    documents = [load_result(path) for path in result_files]
-    outcome = write_reports(
-        documents, baseline_docs or None, plan.out / "index.html", plan.out / "summary.md"
-    )
-    _write_manifest(plan, result_files, started)
-    elapsed = time.monotonic() - started
-    verdict = "checks failed" if check_failed else "all checks passed"
-    if bench_incomplete:
-        verdict += "; a bench step did not complete"
-    if outcome.regressed:
-        verdict += "; regressions against the baseline"
-    click.echo(f"{verdict} ({elapsed:.0f} s)")
-    click.echo(f"report: {(plan.out / 'index.html').resolve()}")
-    click.echo(f"summary: {(plan.out / 'summary.md').resolve()}")
-    sys.exit(1 if check_failed else 0)
+    return check_failed, bench_incomplete
 
 
 def _write_manifest(plan: _Plan, files: list[Path], started: float) -> None:

@@ -287,6 +287,8 @@ def tool_call_stream_probe(pctx: ProbeContext) -> list[ProbeRequest]:
 def _tool_delta_problems(ex: Exchange) -> list[str]:
     """What is wrong with the ``delta.tool_calls`` entries of a stream, event by event."""
     problems: list[str] = []
+    #: (choice index, tool-call index) -> the id of the call first seen there
+    ids: dict[tuple[Any, int], str] = {}
     for i, event in enumerate(ex.events or []):
         data = (event.data or "").strip()
         if not data or data == "[DONE]":
@@ -312,6 +314,15 @@ def _tool_delta_problems(ex: Exchange) -> list[str]:
                         f"({index!r:.20}); the SDK's stream accumulator places each "
                         "fragment by its index"
                     )
+                call_id = call.get("id") if isinstance(call, dict) else None
+                if isinstance(index, int) and isinstance(call_id, str) and call_id:
+                    first = ids.setdefault((choice.get("index"), index), call_id)
+                    if first != call_id:
+                        problems.append(
+                            f"event {i}: tool call {call_id!r:.40} arrives at index {index}, "
+                            f"which already holds call {first!r:.40}: each call needs an index "
+                            "of its own, or accumulators merge the two into one"
+                        )
                 fn = call.get("function") if isinstance(call, dict) else None
                 args = fn.get("arguments") if isinstance(fn, dict) else None
                 if args is not None and not isinstance(args, str):
@@ -333,7 +344,8 @@ def _tool_delta_problems(ex: Exchange) -> list[str]:
 )
 def tool_call_stream(ctx: CheckContext) -> str:
     """Streamed, the forced tool call comes as `delta.tool_calls` entries, each with its
-    integer `index` and `function.arguments` as string fragments that join into a JSON
+    integer `index` (one index per call: a second call at an index already taken is merged
+    into the first) and `function.arguments` as string fragments that join into a JSON
     object. Agent frameworks stream tool calls; without the index or with arguments sent
     as an object, their accumulators drop or corrupt the call. Refusing streamed tools
     with a 4xx is a capability (skipped); a server whose plain tool call already fails

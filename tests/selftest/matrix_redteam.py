@@ -7,7 +7,7 @@ that rewrites the correct backend's answer the way real servers broke:
 - the turn that carries a tool's result crashing the server although tools are accepted
   (a clean 4xx there is only a warning);
 - one canned text whatever the conversation (warn-only check: it must warn);
-- streamed tool-call deltas without their ``index``;
+- streamed tool-call deltas without their ``index``, or two calls at one index;
 - Wetrocloud ``tokens`` of 1 for a whole answer (warn-only check: it must warn).
 """
 
@@ -85,6 +85,21 @@ def _drop_tool_index(datas: list[str]) -> list[str]:
     return out
 
 
+def _second_call_same_index(datas: list[str]) -> list[str]:
+    """After the streamed call, a second call (another id) at the same index 0."""
+    last = max((i for i, d in enumerate(datas) if '"tool_calls"' in d), default=None)
+    if last is None:
+        return datas
+    chunk = json.loads(datas[last])
+    choice = chunk["choices"][0]
+    choice["delta"] = {"tool_calls": [{
+        "index": 0, "id": "call_second", "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+    }]}  # fmt: skip
+    choice["finish_reason"] = None
+    return [*datas[: last + 1], json.dumps(chunk), *datas[last + 1 :]]
+
+
 def _tokens_one(data: dict[str, Any]) -> None:
     if "tokens" in data:
         data["tokens"] = 1
@@ -102,6 +117,9 @@ MOCKS: dict[str, MockFault] = {
                   rewrite_json(_canned)),
         MockFault("mock:tool_stream_no_index", _OAI, "streamed tool_calls deltas lack `index`",
                   rewrite_chunks(_drop_tool_index)),
+        MockFault("mock:tool_stream_shared_index", _OAI,
+                  "a second streamed tool call reuses index 0",
+                  rewrite_chunks(_second_call_same_index)),
         MockFault("mock:wc_tokens_one", _WC, "`tokens` is 1 whatever the answer",
                   rewrite_json(_tokens_one)),
     )
@@ -111,6 +129,6 @@ TRIPS: dict[str, list[str]] = {
     "semantics.content_parts": ["mock:content_parts_refused"],
     "semantics.tool_result_turn": ["mock:tool_role_crashes"],
     "semantics.answers_the_prompt": ["mock:canned_text"],
-    "semantics.tool_call_stream": ["mock:tool_stream_no_index"],
+    "semantics.tool_call_stream": ["mock:tool_stream_no_index", "mock:tool_stream_shared_index"],
     "wetrocloud.tokens_plausible": ["mock:wc_tokens_one"],
 }

@@ -20,6 +20,7 @@ The checks read answers the other families also use (``chat``, ``multi_turn``,
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from conformance.checks.evidence import exchange_evidence
@@ -284,11 +285,8 @@ def tool_call_stream_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     return [ProbeRequest(messages=pctx.messages("What is the weather in Paris?"), params=params)]
 
 
-def _tool_delta_problems(ex: Exchange) -> list[str]:
-    """What is wrong with the ``delta.tool_calls`` entries of a stream, event by event."""
-    problems: list[str] = []
-    #: (choice index, tool-call index) -> the id of the call first seen there
-    ids: dict[tuple[Any, int], str] = {}
+def _tool_call_entries(ex: Exchange, problems: list[str]) -> Iterator[tuple[int, Any, Any]]:
+    """(event number, choice index, entry) for every ``delta.tool_calls`` entry."""
     for i, event in enumerate(ex.events or []):
         data = (event.data or "").strip()
         if not data or data == "[DONE]":
@@ -307,29 +305,67 @@ def _tool_delta_problems(ex: Exchange) -> list[str]:
                 problems.append(f"event {i}: delta.tool_calls is not an array")
                 continue
             for call in calls:
-                index = call.get("index") if isinstance(call, dict) else None
-                if not isinstance(index, int) or isinstance(index, bool):
-                    problems.append(
-                        f"event {i}: a delta.tool_calls entry has no integer `index` "
-                        f"({index!r:.20}); the SDK's stream accumulator places each "
-                        "fragment by its index"
-                    )
-                call_id = call.get("id") if isinstance(call, dict) else None
-                if isinstance(index, int) and isinstance(call_id, str) and call_id:
-                    first = ids.setdefault((choice.get("index"), index), call_id)
-                    if first != call_id:
-                        problems.append(
-                            f"event {i}: tool call {call_id!r:.40} arrives at index {index}, "
-                            f"which already holds call {first!r:.40}: each call needs an index "
-                            "of its own, or accumulators merge the two into one"
-                        )
-                fn = call.get("function") if isinstance(call, dict) else None
-                args = fn.get("arguments") if isinstance(fn, dict) else None
-                if args is not None and not isinstance(args, str):
-                    problems.append(
-                        f"event {i}: function.arguments is a JSON {type(args).__name__}, "
-                        "not a string fragment"
-                    )
+                yield i, choice.get("index"), call
+
+
+def _repeated_fields(i: int, index: int, call: dict[str, Any], seen: dict[str, str]) -> list[str]:
+    """What is wrong with the id and name of a later delta of the call at ``index``.
+
+    ``seen`` holds the call's first id and name. Another id means a second call at an
+    index already taken; the same id or name again is joined to the first by the
+    official SDK's stream helper, which concatenates the string fields of a call.
+    """
+    fn = call.get("function")
+    fields = (
+        ("id", call.get("id")),
+        ("function.name", fn.get("name") if isinstance(fn, dict) else None),
+    )
+    for field, value in fields:
+        if not isinstance(value, str) or not value:
+            continue
+        if field not in seen:
+            seen[field] = value
+            continue
+        first = seen[field]
+        if field == "id" and value != first:
+            return [
+                f"event {i}: tool call {value!r:.40} arrives at index {index}, which already "
+                f"holds call {first!r:.40}: each call needs an index of its own, or "
+                "accumulators merge the two into one"
+            ]
+        return [
+            f"event {i}: a later delta of the tool call at index {index} repeats its {field} "
+            f"{value!r:.40}; the official SDK's stream helper joins a call's string fields, "
+            f"making it {(first + value)!r:.80} (send it in the first delta only)"
+        ]
+    return []
+
+
+def _tool_delta_problems(ex: Exchange) -> list[str]:
+    """What is wrong with the ``delta.tool_calls`` entries of a stream, event by event."""
+    problems: list[str] = []
+    #: (choice index, tool-call index) -> the call's first id and name
+    seen: dict[tuple[Any, int], dict[str, str]] = {}
+    for i, choice_index, call in _tool_call_entries(ex, problems):
+        if not isinstance(call, dict):
+            problems.append(f"event {i}: a delta.tool_calls entry is not an object")
+            continue
+        index = call.get("index")
+        if not isinstance(index, int) or isinstance(index, bool):
+            problems.append(
+                f"event {i}: a delta.tool_calls entry has no integer `index` "
+                f"({index!r:.20}); the SDK's stream accumulator places each "
+                "fragment by its index"
+            )
+        else:
+            problems += _repeated_fields(i, index, call, seen.setdefault((choice_index, index), {}))
+        fn = call.get("function")
+        args = fn.get("arguments") if isinstance(fn, dict) else None
+        if args is not None and not isinstance(args, str):
+            problems.append(
+                f"event {i}: function.arguments is a JSON {type(args).__name__}, "
+                "not a string fragment"
+            )
     return problems
 
 

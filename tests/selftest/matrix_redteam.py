@@ -7,7 +7,8 @@ that rewrites the correct backend's answer the way real servers broke:
 - the turn that carries a tool's result crashing the server although tools are accepted
   (a clean 4xx there is only a warning);
 - one canned text whatever the conversation (warn-only check: it must warn);
-- streamed tool-call deltas without their ``index``, or two calls at one index;
+- streamed tool-call deltas without their ``index``, two calls at one index, or every
+  delta repeating the call's id and name (the SDK's helper joins them);
 - Wetrocloud ``tokens`` of 1 for a whole answer (warn-only check: it must warn).
 """
 
@@ -100,6 +101,24 @@ def _second_call_same_index(datas: list[str]) -> list[str]:
     return [*datas[: last + 1], json.dumps(chunk), *datas[last + 1 :]]
 
 
+def _repeat_call_head(datas: list[str]) -> list[str]:
+    """Every delta of the streamed call repeats its id and name (the SDK joins them)."""
+    head: dict[str, Any] = {}
+    out: list[str] = []
+    for data in datas:
+        if data != "[DONE]" and '"tool_calls"' in data:
+            chunk = json.loads(data)
+            for call in chunk["choices"][0]["delta"].get("tool_calls") or []:
+                if call.get("id"):
+                    head = {"id": call["id"], "name": call["function"]["name"]}
+                elif head:
+                    call["id"] = head["id"]
+                    call["function"]["name"] = head["name"]
+            data = json.dumps(chunk)
+        out.append(data)
+    return out
+
+
 def _tokens_one(data: dict[str, Any]) -> None:
     if "tokens" in data:
         data["tokens"] = 1
@@ -120,6 +139,9 @@ MOCKS: dict[str, MockFault] = {
         MockFault("mock:tool_stream_shared_index", _OAI,
                   "a second streamed tool call reuses index 0",
                   rewrite_chunks(_second_call_same_index)),
+        MockFault("mock:tool_stream_head_repeated", _OAI,
+                  "every streamed tool-call delta repeats the call's id and name",
+                  rewrite_chunks(_repeat_call_head)),
         MockFault("mock:wc_tokens_one", _WC, "`tokens` is 1 whatever the answer",
                   rewrite_json(_tokens_one)),
     )
@@ -129,6 +151,10 @@ TRIPS: dict[str, list[str]] = {
     "semantics.content_parts": ["mock:content_parts_refused"],
     "semantics.tool_result_turn": ["mock:tool_role_crashes"],
     "semantics.answers_the_prompt": ["mock:canned_text"],
-    "semantics.tool_call_stream": ["mock:tool_stream_no_index", "mock:tool_stream_shared_index"],
+    "semantics.tool_call_stream": [
+        "mock:tool_stream_no_index",
+        "mock:tool_stream_shared_index",
+        "mock:tool_stream_head_repeated",
+    ],
     "wetrocloud.tokens_plausible": ["mock:wc_tokens_one"],
 }

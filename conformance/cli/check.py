@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from conformance.cli._options import target_options
 from conformance.errors import ConfigError
 
 __all__ = ["command", "write_junit"]
@@ -133,17 +134,7 @@ def _run_config(
 
 
 @click.command(name="check")
-@click.option("--provider", "provider_name", required=True, help="Profile name, e.g. openai.")
-@click.option(
-    "--base-url", default=None, help="The target's base URL. Without it: the embedded backend."
-)
-@click.option("--model", default=None, help="Model to ask for (default: the profile's).")
-@click.option(
-    "--api-key-env",
-    default=None,
-    metavar="VAR",
-    help="Environment variable holding the key (default: the profile's, e.g. OPENAI_API_KEY).",
-)
+@target_options
 @click.option(
     "--timeout",
     type=click.FloatRange(0.1, 3600),

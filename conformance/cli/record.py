@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from conformance.cli._options import target_options
 from conformance.errors import ConfigError
 
 
@@ -30,19 +31,7 @@ def _target(
 
 
 @click.command(name="record")
-@click.option("--provider", "provider_name", required=True, help="Profile name, e.g. openai.")
-@click.option(
-    "--base-url",
-    default=None,
-    help="The target's base URL. Without it: the embedded reference backend.",
-)
-@click.option("--model", default=None, help="Model to ask for (default: the profile's).")
-@click.option(
-    "--api-key-env",
-    default=None,
-    metavar="VAR",
-    help="Environment variable holding the key (default: the profile's, e.g. OPENAI_API_KEY).",
-)
+@target_options
 @click.option(
     "--out",
     "out",

@@ -563,9 +563,13 @@ def bench_view(result: dict[str, Any], target: Target) -> BenchView:
             "This run did not finish: the result is partial (stopped early or a worker was lost)."
         )
     if result.get("usage_fallback"):
+        why = (
+            "Wetrocloud reports only the tokens used in all (`tokens`, prompt included)"
+            if result.get("provider") == "wetrocloud"
+            else "The server did not report a completion token count"
+        )
         notes.append(
-            "The server did not report a completion token count: output tokens were counted "
-            "by the harness from the "
+            f"{why}: output tokens were counted by the harness from the "
             + ("stream" if stream is not False else "response text")
             + ", so TPOT and token throughput are estimates."
         )

@@ -160,10 +160,12 @@ def render_markdown(
             if r.get("partial"):
                 notes.append(f"{md(t.label)}: partial result (the run did not finish).")
             if r.get("usage_fallback"):
-                notes.append(
-                    f"{md(t.label)}: the server reported no completion token count; "
-                    "output tokens were counted by the harness."
+                what = (
+                    "Wetrocloud reports only the tokens used in all"
+                    if r.get("provider") == "wetrocloud"
+                    else "the server reported no completion token count"
                 )
+                notes.append(f"{md(t.label)}: {what}; output tokens were counted by the harness.")
         out.append("")
         if notes:
             out += [f"- {n}" for n in notes] + [""]

@@ -283,6 +283,34 @@ def completion_body(answer: Answer, ctx: RequestContext) -> dict[str, Any]:
     return body
 
 
+#: sampling parameters OpenAI's reasoning models refuse outright
+_REASONING_REFUSED = ("max_tokens", "stop", "top_p", "logprobs", "top_logprobs", "logit_bias")
+
+
+def _refuse_like_a_reasoning_model(body: dict[str, Any]) -> None:
+    """Raise the 400 an OpenAI reasoning model gives for what it does not support."""
+    for name in _REASONING_REFUSED:
+        if name in body:
+            instead = " Use 'max_completion_tokens' instead." if name == "max_tokens" else ""
+            raise RequestError(
+                400,
+                f"Unsupported parameter: '{name}' is not supported with this model.{instead}",
+                "invalid_request_error",
+                name,
+                "unsupported_parameter",
+            )
+    temperature = body.get("temperature", 1)
+    if temperature != 1:
+        raise RequestError(
+            400,
+            f"Unsupported value: 'temperature' does not support {temperature!r:.20} with this "
+            "model. Only the default (1) value is supported.",
+            "invalid_request_error",
+            "temperature",
+            "unsupported_value",
+        )
+
+
 async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
     """Serve one Chat Completions request."""
     raw = await read_body(receive, ctx.config.max_body_bytes)
@@ -301,15 +329,8 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
                 None,
                 "invalid_json",
             ) from None
-        if fault == "ok_reasoning_model" and isinstance(body, dict) and "max_tokens" in body:
-            raise RequestError(
-                400,
-                "Unsupported parameter: 'max_tokens' is not supported with this model. "
-                "Use 'max_completion_tokens' instead.",
-                "invalid_request_error",
-                "max_tokens",
-                "unsupported_parameter",
-            )
+        if fault == "ok_reasoning_model" and isinstance(body, dict):
+            _refuse_like_a_reasoning_model(body)
         if fault in IGNORED_BY_FAULT and isinstance(body, dict):
             body = {k: v for k, v in body.items() if k not in IGNORED_BY_FAULT[fault]}
         request = validate_chat(body, max_output_tokens=ctx.config.max_output_tokens)

@@ -184,8 +184,9 @@ _ALL: tuple[Fault, ...] = (
     _f("ok_coalesced_writes", "valid", "the whole stream arrives in one network write",
        _S, correct=True),
     _f("ok_reasoning_model", "valid",
-       "`max_tokens` is refused (400 `unsupported_parameter`, as OpenAI's reasoning models do) "
-       "and `max_completion_tokens` honoured", NEEDS_MAX_TOKENS, correct=True),
+       "like OpenAI's reasoning models: `max_tokens`, `stop`, `top_p`, `logprobs` and a "
+       "temperature other than 1 are refused (400); `max_completion_tokens` is honoured",
+       NEEDS_MAX_TOKENS, correct=True),
 )  # fmt: skip
 
 #: every fault and valid variant by name

@@ -110,6 +110,16 @@ def _has_choice(ctx: CheckContext, ex: Exchange) -> bool:
         return False
 
 
+def _string_content_twin(ctx: CheckContext) -> Exchange | None:
+    """The plain ``stream_agreement`` exchange: the content-parts request's parameters
+    with string content (``None`` when it was not made)."""
+    try:
+        twin = ctx.completed("stream_agreement", label="plain")
+    except Skipped:
+        return None
+    return twin if twin.status is not None else None
+
+
 def _same_as_string_content(ctx: CheckContext, ex: Exchange) -> str:
     """Passed when the text-part answer matches the string-content one; a warning when a
     deterministic server (its plain and streamed greedy answers agree) answers the
@@ -162,6 +172,14 @@ def content_parts(ctx: CheckContext) -> str:
         if not _has_choice(ctx, ex):
             raise Skipped("not judged: the answer could not be decoded (see schema.*)")
         return _same_as_string_content(ctx, ex)
+    twin = _string_content_twin(ctx)
+    if twin is not None and not 200 <= (twin.status or 0) < 300:
+        # the same parameters with string content are refused too (a model that refuses
+        # temperature 0, say): the refusal is not about the content parts
+        raise Skipped(
+            "not judged: the same request with string content was refused too "
+            f"({_refusal(ctx, twin)})"
+        )
     why = (
         f"a message whose content is an array of text parts was answered {_refusal(ctx, ex)} "
         "while the same request with string content succeeds"

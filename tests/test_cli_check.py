@@ -252,3 +252,33 @@ def test_exit_code_for_ranks_severities() -> None:
     assert (client.exit_code_for("client"), client.exit_code_for("sdk")) == (1, 0)
     errored = run(Severity.COSMETIC, Status.ERROR)
     assert errored.exit_code_for("sdk") == 1
+
+
+def _plain_failed(status: int, *, base_url: str, key_set: bool) -> dict[str, object]:
+    evidence = {"request": {"url": base_url + "/chat/completions"}, "response": {"status": status}}
+    return {
+        "base_url": base_url,
+        "target": {"dialect": "openai", "api_key_env": "MY_KEY", "api_key_set": key_set},
+        "checks": [
+            {"id": "robustness.valid_request_succeeds", "status": "failed", "evidence": evidence}
+        ],
+    }
+
+
+def test_configuration_hints_say_where_to_look_first() -> None:
+    from conformance.cli._check_output import configuration_hints
+
+    (hint,) = configuration_hints(_plain_failed(404, base_url="http://h:8000", key_set=True))
+    assert "check --base-url" in hint and "try http://h:8000/v1" in hint
+    (hint,) = configuration_hints(
+        _plain_failed(404, base_url="http://h/v1?api-version=1", key_set=True)
+    )
+    assert "check --base-url" in hint and "try" not in hint
+    (hint,) = configuration_hints(_plain_failed(401, base_url="http://h/v1", key_set=False))
+    assert "$MY_KEY" in hint and "no key was sent" in hint
+    (hint,) = configuration_hints(_plain_failed(403, base_url="http://h/v1", key_set=True))
+    assert "check the key in $MY_KEY" in hint
+    assert configuration_hints(_plain_failed(500, base_url="http://h/v1", key_set=True)) == []
+    passed = _plain_failed(404, base_url="http://h", key_set=True)
+    passed["checks"][0]["status"] = "passed"  # type: ignore[index]
+    assert configuration_hints(passed) == []

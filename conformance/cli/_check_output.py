@@ -19,7 +19,7 @@ from conformance.engine import Progress as EngineProgress
 from conformance.results import CheckResult, scrub
 from conformance.wire.exchange import Exchange
 
-__all__ = ["RichProgress", "print_summary"]
+__all__ = ["RichProgress", "configuration_hints", "print_summary"]
 
 _SEVERITIES = ("sdk", "client", "cosmetic")
 _STATUSES = ("passed", "failed", "warned", "skipped", "error")
@@ -142,6 +142,8 @@ def print_summary(
             reasons[str(item.get("detail", ""))] = reasons.get(str(item.get("detail", "")), 0) + 1
         for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:8]:
             console.print(Text(f"skipped {n:3}  {reason}", style="dim"), soft_wrap=True)
+    for hint in configuration_hints(document):
+        console.print(Text(f"hint: {hint}", style="bold"), soft_wrap=True)
     summary = document.get("summary", {})
     verdict = "FAILED" if summary.get("failed") or summary.get("error") else "PASSED"
     parts = ", ".join(f"{summary.get(s, 0)} {s}" for s in _STATUSES)
@@ -153,3 +155,38 @@ def print_summary(
         ),
         soft_wrap=True,
     )
+
+
+def configuration_hints(document: dict[str, Any]) -> list[str]:
+    """What to fix when the plain request itself was refused in a way that usually means
+    the command line is wrong (a base URL without ``/v1``, a missing or wrong key), not
+    the server: the failures stay failures, the hint says where to look first."""
+    plain = next(
+        (
+            c
+            for c in document.get("checks", [])
+            if c.get("id") == "robustness.valid_request_succeeds"
+        ),
+        None,
+    )
+    if plain is None or plain.get("status") != "failed":
+        return []
+    evidence = plain.get("evidence") or {}
+    status = (evidence.get("response") or {}).get("status")
+    url = str((evidence.get("request") or {}).get("url") or document.get("base_url") or "")
+    target = document.get("target") or {}
+    var = target.get("api_key_env") or "the key variable"
+    if status in (404, 405):
+        base = str(document.get("base_url") or "").partition("?")[0].rstrip("/")
+        also = ""
+        if target.get("dialect") == "openai" and not base.endswith("/v1"):
+            also = f" (OpenAI-compatible servers usually serve under /v1: try {base}/v1)"
+        return [f"the plain request to {url} was answered HTTP {status}: check --base-url{also}"]
+    if status in (401, 403):
+        if target.get("api_key_set") is False:
+            return [
+                f"the plain request was answered HTTP {status} and no key was sent: "
+                f"export the key as ${var}, or name its variable with --api-key-env"
+            ]
+        return [f"the plain request was answered HTTP {status}: check the key in ${var}"]
+    return []

@@ -76,3 +76,9 @@ def test_the_length_param_reaches_the_load_requests() -> None:
     )
     body = json.loads(target.next_request().body)
     assert body["max_completion_tokens"] == 8 and "max_tokens" not in body
+
+
+def test_a_base_url_without_v1_gets_the_likely_fix(roots: tuple[str, str]) -> None:
+    param, notes = _run(roots[0])
+    assert param == "max_tokens" and "HTTP 404" in notes[0]
+    assert f"try {roots[0].rstrip('/')}/v1" in notes[0]

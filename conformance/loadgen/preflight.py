@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from conformance.engine.target import resolve_api_key
 from conformance.loadgen.target import request_params
-from conformance.providers import get_provider
+from conformance.providers import Dialect, get_provider
 
 __all__ = ["Preflight", "preflight"]
 
@@ -31,10 +31,13 @@ class Preflight:
     notes: list[str] = field(default_factory=list)
 
 
-def _hint(status: int) -> str:
+def _hint(status: int, base_url: str, *, openai_style: bool) -> str:
     if status in (401, 403):
         return ": check the key (--api-key-env)"
-    if status == 404:
+    if status in (404, 405):
+        base = base_url.partition("?")[0].rstrip("/")
+        if openai_style and not base.endswith("/v1"):
+            return f": check --base-url (OpenAI-compatible servers usually serve under /v1: try {base}/v1) and --model"
         return ": check --base-url and --model"
     return ""
 
@@ -87,6 +90,6 @@ def preflight(
     message = provider.decode_error(status, body).message or body[:120].decode("utf-8", "replace")
     out.notes.append(
         f"preflight: the target refused a plain request with HTTP {status} "
-        f"({message.strip()[:160]}){_hint(status)}; the load counts these as failures"
+        f"({message.strip()[:160]}){_hint(status, base_url, openai_style=provider.dialect is Dialect.OPENAI)}; the load counts these as failures"
     )
     return out

@@ -4,13 +4,13 @@ Every server of :mod:`tests.redteam.catalog` (a raw-asyncio HTTP server on 127.0
 written from the specifications, sharing no code with ``conformance.backend``) is
 checked once, all concurrently, by the real engine over the real wire client:
 
-- a correct-but-different server (vLLM, llama.cpp, Ollama, Azure, OpenAI, LiteLLM and
-  Groq shapes, SSE framing variants, refusals of optional features...) must get no
-  failed and no errored check (warnings are allowed where the case says why);
+- a correct-but-different server (vLLM, SGLang, llama.cpp, Ollama, Azure, OpenAI,
+  LiteLLM, Groq, OpenRouter and DeepSeek shapes, SSE framing variants, refusals of
+  optional features...) must get no failed and no errored check (warnings are allowed
+  where the case says why);
 - a broken server must get each of its expected check ids failed or warned.
 
-Known defects of the harness are ``xfail(strict=True)`` with the reason; the findings
-are logged in ``/work/notes/redteam.md``.
+Known defects of the harness are ``xfail(strict=True)`` with the reason.
 """
 
 from __future__ import annotations

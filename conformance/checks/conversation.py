@@ -401,9 +401,10 @@ def tool_call_stream(ctx: CheckContext) -> str:
     integer `index` (one index per call: a second call at an index already taken is merged
     into the first) and `function.arguments` as string fragments that join into a JSON
     object. Agent frameworks stream tool calls; without the index or with arguments sent
-    as an object, their accumulators drop or corrupt the call. Refusing streamed tools
-    with a 4xx is a capability (skipped); a server whose plain tool call already fails
-    is judged by semantics.tools."""
+    as an object, their accumulators drop or corrupt the call. A stream that ends with
+    "stop" where the same request plain ends with "tool_calls" fails too (agent loops
+    branch on it). Refusing streamed tools with a 4xx is a capability (skipped); a server
+    whose plain tool call already fails is judged by semantics.tools."""
     try:
         plain = ctx.successful("tool_call")
         plain_calls = ctx.provider.decode(plain.body).choices[0].tool_calls
@@ -440,4 +441,24 @@ def tool_call_stream(ctx: CheckContext) -> str:
             "not the forced get_weather with a JSON object",
             exchange_evidence(ex, body=False),
         )
+    _compare_finish(ctx, plain, ex, gen.choices[0].finish_reason)
     return f"get_weather streamed with {sorted(parsed)}"
+
+
+def _compare_finish(ctx: CheckContext, plain: Exchange, ex: Exchange, streamed: str | None) -> None:
+    """Fail when the plain call ends with "tool_calls" and the same request streamed ends
+    with "stop". For a call forced by name either value is right (OpenAI answers "stop"),
+    but a server that says "tool_calls" plain and "stop" streamed contradicts itself: it
+    maps streamed tool-call endings wrongly, and a streaming agent loop that waits for
+    "tool_calls" (after `tool_choice: "auto"`) ends without running the tool."""
+    try:
+        said = ctx.provider.decode(plain.body).choices[0].finish_reason
+    except (DecodeError, IndexError):
+        return
+    if said == "tool_calls" and streamed == "stop":
+        raise Failed(
+            'the plain tool call ends with finish_reason "tool_calls", the same request '
+            'streamed with "stop": streaming agent loops that wait for "tool_calls" stop '
+            "without running the tool",
+            exchange_evidence(ex, body=False, plain_finish_reason=said, streamed=streamed),
+        )

@@ -839,6 +839,19 @@ def tools(ctx: CheckContext) -> str:
     return f"get_weather called with {sorted(parsed)}"
 
 
+def _judge_cut_json(ex: Exchange, text: str) -> None:
+    """An answer cut by the cap in JSON mode is the start of a JSON object: :class:`Failed`
+    when it does not start with `{` (the setting was ignored), else :class:`Skipped`."""
+    start = text.lstrip()
+    if start and not start.startswith("{"):
+        raise Failed(
+            "JSON mode was accepted but the answer (cut by the length cap) does not even "
+            f"start as a JSON object: {start[:120]!r}",
+            exchange_evidence(ex),
+        )
+    raise Skipped("not judgeable: the JSON answer was cut by the length cap")
+
+
 @check(
     id="semantics.json_mode",
     title="response_format json_object gives a JSON object, or is refused",
@@ -851,14 +864,15 @@ def tools(ctx: CheckContext) -> str:
 def json_mode(ctx: CheckContext) -> str:
     """With `response_format: {"type": "json_object"}` the message content parses as a JSON
     object. Refusing JSON mode with a 4xx is a capability (skipped); free text means the
-    setting was ignored. An answer cut by the length cap is not judged."""
+    setting was ignored. An answer cut by the length cap is only judged on its start: JSON
+    mode constrains the first token, so even a cut answer begins with `{`."""
     ex = ctx.accepted("json_mode", feature="response_format json_object")
     gen = _decode(ctx, ex)
     if not gen.choices:
         raise Skipped("not judged: the answer has no choice")
     choice = gen.choices[0]
     if choice.finish_reason == "length":
-        raise Skipped("not judgeable: the JSON answer was cut by the length cap")
+        _judge_cut_json(ex, choice.text)
     try:
         value = json.loads(choice.text)
     except ValueError:

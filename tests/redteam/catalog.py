@@ -1849,6 +1849,427 @@ OPENAI_BROKEN += [
     ),
 ]
 
+# --------------------------------------------------------------------------- more servers:
+# how hosted APIs and local servers actually stream and answer
+
+
+def _openrouter_chunk(c: Doc) -> Doc:
+    c["provider"] = "Fireworks"
+    for ch in _choices(c):
+        ch.setdefault("logprobs", None)
+        ch["native_finish_reason"] = ch.get("finish_reason")
+    if c.get("usage"):
+        c["usage"].update({"cost": 0.0000123, "is_byok": False})
+    return c
+
+
+def _openrouter_sse(payloads: list[str]) -> list[Part]:
+    """`: OPENROUTER PROCESSING` comments before the first event and while it waits."""
+    out: list[Part] = [b": OPENROUTER PROCESSING\n\n", b": OPENROUTER PROCESSING\n\n"]
+    for i, p in enumerate(payloads):
+        out.append(f"data: {p}\n\n".encode())
+        if i == 2:
+            out.append(b": OPENROUTER PROCESSING\n\n")
+    return out
+
+
+def _deepseek_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """deepseek-reasoner: reasoning_content deltas (content null) before the answer's
+    content deltas (reasoning_content null)."""
+    out: list[Doc | str] = []
+    for c in chunks:
+        c = copy.deepcopy(c)
+        c["system_fingerprint"] = "fp_5417b77867_prod0225"
+        for ch in _choices(c):
+            ch.setdefault("logprobs", None)
+            delta = ch["delta"]
+            if delta.get("role"):
+                delta.update({"content": None, "reasoning_content": ""})
+            elif "content" in delta:
+                delta["reasoning_content"] = None
+        if c.get("usage"):
+            prompt = c["usage"]["prompt_tokens"]
+            c["usage"].update({"prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": prompt})
+        out.append(c)
+        if any(ch["delta"].get("role") for ch in _choices(c)):
+            thought = copy.deepcopy(c)
+            for ch in _choices(thought):
+                ch["delta"] = {"content": None, "reasoning_content": "Let me think."}
+            out.append(thought)
+    return out
+
+
+def _deepseek_completion(doc: Doc, body: Doc) -> Doc:
+    doc["system_fingerprint"] = "fp_5417b77867_prod0225"
+    for ch in _choices(doc):
+        ch["message"]["reasoning_content"] = "Let me think."
+    prompt = doc["usage"]["prompt_tokens"]
+    doc["usage"].update({"prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": prompt})
+    return doc
+
+
+def _keepalive_lines(request: Request, body: Doc, reply: Reply) -> Reply:
+    """DeepSeek: empty lines sent while a non-streamed answer is being generated."""
+    if body.get("stream") is not True and reply.status == 200:
+        reply.parts = [b"\n\n", *reply.parts]
+    return reply
+
+
+def _deepseek_sse(payloads: list[str]) -> list[Part]:
+    return [b": keep-alive\n\n", *default_sse(payloads)]
+
+
+def _sglang_chunk(c: Doc) -> Doc:
+    c["metadata"] = {"weight_version": "default"}
+    for ch in _choices(c):
+        ch.setdefault("logprobs", None)
+        ch["delta"].setdefault("reasoning_content", None)
+        ch["delta"].setdefault("tool_calls", None)
+        if ch.get("finish_reason"):
+            ch["matched_stop"] = 128009
+    if c.get("usage"):
+        c["usage"].update({"prompt_tokens_details": None, "reasoning_tokens": 0})
+    return c
+
+
+def _sglang_completion(doc: Doc, body: Doc) -> Doc:
+    doc["metadata"] = {"weight_version": "default"}
+    for ch in _choices(doc):
+        ch["matched_stop"] = 128009 if ch["finish_reason"] == "stop" else None
+        ch["message"].setdefault("tool_calls", None)
+        ch["message"]["reasoning_content"] = None
+    doc["usage"].update({"prompt_tokens_details": None, "reasoning_tokens": 0})
+    return doc
+
+
+def _created_201(request: Request, body: Doc, reply: Reply) -> Reply:
+    """A NestJS controller without @HttpCode(200): every POST is answered 201 Created."""
+    if reply.status == 200:
+        reply.status, reply.reason = 201, "Created"
+    return reply
+
+
+def _tool_finish_stop(doc: Doc, body: Doc) -> Doc:
+    return _stop_not_tool_calls(doc)
+
+
+def _together_chunk(c: Doc) -> Doc:
+    for ch in _choices(c):
+        ch.update({"text": ch["delta"].get("content") or "", "seed": None, "logprobs": None})
+        ch["delta"]["token_id"] = 1264
+        ch["delta"].setdefault("tool_calls", None)
+    return c
+
+
+def _lmstudio_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    if param == "response_format":
+        return status, {"error": "'response_format.type' must be 'json_schema' or 'text'"}
+    return envelope(status, message, param)
+
+
+def _lmstudio_chunk(c: Doc) -> Doc:
+    c["system_fingerprint"] = c["model"]
+    return c
+
+
+def _lmstudio_completion(doc: Doc, body: Doc) -> Doc:
+    doc.update({"system_fingerprint": doc["model"], "stats": {}})
+    return doc
+
+
+def _usage_of(chunks: list[Doc], body: Doc) -> Doc:
+    done = sum(1 for c in chunks for ch in _choices(c) if ch["delta"].get("content"))
+    prompt = sum(len(str(m.get("content", "")).split()) + 3 for m in body["messages"])
+    return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+
+
+def _usage_on_finish_chunk(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """Mistral: usage rides on the chunk with the finish_reason (asked for or not); no
+    separate `choices: []` chunk."""
+    kept = [copy.deepcopy(c) for c in chunks if _choices(c)]
+    usage = _usage_of(kept, body)
+    for c in kept:
+        if any(ch.get("finish_reason") for ch in _choices(c)):
+            c["usage"] = usage
+    return list(kept)
+
+
+def _gemini_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    """Gemini's OpenAI endpoint: a bad key is 400, and errors come as a JSON list."""
+    code = 400 if status in (401, 403) and "Incorrect" in message else status
+    return code, [{"error": {"code": code, "message": message, "status": "INVALID_ARGUMENT"}}]
+
+
+def _finish_every_chunk(c: Doc) -> Doc:
+    for ch in _choices(c):
+        if ch["delta"].get("content"):
+            ch["finish_reason"] = "stop"
+    return c
+
+
+def _string_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    return status, {"error": message}
+
+
+def _cumulative_usage(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """Perplexity: every chunk carries the usage so far (and the citations)."""
+    out: list[Doc | str] = []
+    prompt = sum(len(str(m.get("content", "")).split()) + 3 for m in body["messages"])
+    done = 0
+    for c in chunks:
+        if not _choices(c):
+            continue  # no separate usage chunk: the last chunk's usage is the total
+        c = copy.deepcopy(c)
+        done += sum(1 for ch in _choices(c) if ch["delta"].get("content"))
+        c["usage"] = {"prompt_tokens": prompt, "completion_tokens": done,
+                      "total_tokens": prompt + done}  # fmt: skip
+        c["citations"] = ["https://example.com/lighthouse"]
+        out.append(c)
+    return out
+
+
+def _foundry_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """microsoft/foundry-local#144: a new id per chunk, model null, the choice index
+    counting tokens, the delta mirrored in `message`."""
+    out: list[Doc | str] = []
+    for pos, c in enumerate(chunks):
+        c = copy.deepcopy(c)
+        c.update({"id": f"chat.id.{4100 + pos}", "model": None, "IsDelta": False})
+        for ch in _choices(c):
+            ch["index"] = pos
+            ch["message"] = dict(ch["delta"])
+        out.append(c)
+    return out
+
+
+def _tgi_old_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """TGI 1.4 (huggingface/text-generation-inference#1648): chunks say object
+    "text_completion" and the choice index counts tokens."""
+    out: list[Doc | str] = []
+    for pos, c in enumerate(chunks):
+        c = copy.deepcopy(c)
+        c["object"] = "text_completion"
+        for ch in _choices(c):
+            ch["index"] = pos + 1
+        out.append(c)
+    return out
+
+
+def _role_every_delta(c: Doc) -> Doc:
+    for ch in _choices(c):
+        ch["delta"]["role"] = "assistant"
+        ch["delta"].setdefault("reasoning_content", None)
+    return c
+
+
+def _gemini_stream_tool_stop(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    return _each_chunk(_stop_not_tool_calls)(chunks, body)
+
+
+OPENAI_CORRECT += [
+    Case(
+        "openrouter",
+        Flavor(
+            "openrouter",
+            id_prefix="gen-1731000000-",
+            usage_null_on_chunks=True,
+            chunks_hook=_each_chunk(_openrouter_chunk),
+            sse_encode=_openrouter_sse,
+        ),
+        why="OpenRouter: `: OPENROUTER PROCESSING` comments before and between events, "
+        "provider and native_finish_reason fields, cost and is_byok in usage",
+    ),
+    Case(
+        "openrouter_midstream",
+        Flavor("openrouter_midstream", midstream="openrouter"),
+        only="errors.*,robustness.*",
+        why="OpenRouter's documented mid-stream error: a chunk carrying an error object "
+        'and finish_reason "error" (the SDK raises APIError on the error key)',
+    ),
+    Case(
+        "deepseek_reasoner",
+        Flavor(
+            "deepseek_reasoner",
+            chunks_hook=_deepseek_chunks,
+            completion_hook=_deepseek_completion,
+            reply_hook=_keepalive_lines,
+            sse_encode=_deepseek_sse,
+            framing="length",
+        ),
+        why="DeepSeek: empty keep-alive lines before a non-streamed JSON body, `: keep-alive` "
+        "before the stream, reasoning_content deltas with content null, prompt cache counts",
+    ),
+    Case(
+        "sglang",
+        Flavor(
+            "sglang",
+            chunks_hook=_each_chunk(_sglang_chunk),
+            completion_hook=_sglang_completion,
+            error_body=_vllm_error,
+        ),
+        why="SGLang: matched_stop on finished choices, reasoning_content / tool_calls null in "
+        "every delta, metadata.weight_version, reasoning_tokens in usage",
+    ),
+    Case(
+        "nestjs_201",
+        Flavor("nestjs_201", reply_hook=_created_201),
+        why="a NestJS proxy: every successful POST answered 201 Created (any 2xx is success "
+        "to the SDK and to fetch)",
+    ),
+    Case(
+        "spring_sse",
+        Flavor(
+            "spring_sse",
+            sse_encode=_sse(prefix="data:"),
+            sse_content_type="text/event-stream;charset=UTF-8",
+            json_content_type="application/json;charset=UTF-8",
+        ),
+        why="Spring WebFlux: `data:` without a space, charset parameters without a space",
+    ),
+    Case(
+        "openai_forced_tool_stop",
+        Flavor(
+            "openai_forced_tool_stop",
+            chunks_hook=_each_chunk(_stop_not_tool_calls),
+            completion_hook=_tool_finish_stop,
+        ),
+        only="semantics.tool*,sdk.*,schema.*,stream.*",
+        why='OpenAI: a call forced by a named tool_choice ends with finish_reason "stop", '
+        "not tool_calls, plain and streamed (vllm-project/vllm#25054 aligned vLLM to it)",
+    ),
+    Case(
+        "together",
+        Flavor("together", chunks_hook=_each_chunk(_together_chunk)),
+        why="Together: streamed choices also carry `text` and `seed`, deltas a token_id "
+        "(mlflow/mlflow#11557)",
+    ),
+    Case(
+        "lmstudio",
+        Flavor(
+            "lmstudio",
+            response_format="refuse400",
+            error_body=_lmstudio_error,
+            chunks_hook=_each_chunk(_lmstudio_chunk),
+            completion_hook=_lmstudio_completion,
+        ),
+        only="sse.*,stream.*,schema.*,sdk.*,semantics.*",
+        why='LM Studio: json_object refused with 400 {"error": "\'response_format.type\' must '
+        "be 'json_schema' or 'text'\"} (a capability), system_fingerprint = the model, stats {}",
+    ),
+    Case(
+        "localai_char_chunks",
+        Flavor("localai_char_chunks", piece_chars=1),
+        why="LocalAI: one character per chunk (mudler/LocalAI#2101)",
+    ),
+]
+
+OPENAI_CORRECT += [
+    Case(
+        "openai_reasoning_model",
+        Flavor("openai_reasoning_model", reasoning_limits=True, model_out="o4-mini-2025-04-16"),
+        why="OpenAI's reasoning models (o-series, gpt-5): max_tokens, stop and logprobs "
+        "refused with 400, and any temperature but 1 (unsupported_value)",
+    ),
+]
+
+OPENAI_BROKEN += [
+    Case(
+        "mistral_usage_on_finish",
+        Flavor("mistral_usage_on_finish", chunks_hook=_usage_on_finish_chunk),
+        trips=("stream.usage_chunk", "stream.usage_only_on_usage_chunk"),
+        only=_STREAM_ONLY,
+        why="Mistral's API: usage on the last content chunk (with the finish_reason), asked "
+        "for or not, and no `choices: []` usage chunk",
+    ),
+    Case(
+        "gemini_errors_list",
+        Flavor("gemini_errors_list", error_body=_gemini_error),
+        trips=("errors.envelope", "auth.wrong_key_refused", "auth.error_envelope"),
+        only="errors.*,auth.*",
+        why='Gemini\'s OpenAI endpoint: errors as a JSON list [{"error": {code, message, '
+        "status}}] and a bad key answered 400 INVALID_ARGUMENT",
+    ),
+    Case(
+        "gemini_finish_every_chunk",
+        Flavor("gemini_finish_every_chunk", chunks_hook=_each_chunk(_finish_every_chunk)),
+        trips=("stream.finish_reason_once",),
+        only=_STREAM_ONLY,
+        why='Gemini through one-api / new-api: finish_reason "stop" on every chunk '
+        "(QuantumNous/new-api#378, BerriAI/litellm#2195)",
+    ),
+    Case(
+        "gemini_stream_tool_stop",
+        Flavor("gemini_stream_tool_stop", chunks_hook=_gemini_stream_tool_stop),
+        trips=("semantics.tool_call_stream",),
+        only="semantics.tool*",
+        why='Gemini\'s OpenAI endpoint: a streamed tool call ends with "stop" where the same '
+        'request plain says "tool_calls" (googleapis/python-genai#2868)',
+    ),
+    Case(
+        "anthropic_compat",
+        Flavor(
+            "anthropic_compat",
+            id_prefix="msg_01",
+            n="refuse400",
+            logprobs="ignore",
+            response_format="ignore",
+        ),
+        trips=("semantics.logprobs", "semantics.json_mode"),
+        only="semantics.*",
+        why="Anthropic's OpenAI SDK compatibility: n must be 1, logprobs and response_format "
+        "accepted and ignored (as its documentation says)",
+    ),
+    Case(
+        "lmstudio_string_errors",
+        Flavor("lmstudio_string_errors", error_body=_string_error),
+        trips=("errors.envelope",),
+        only="errors.*",
+        why='LM Studio: {"error": "<text>"} for every refusal; the SDK then says only '
+        '"Error code: 400"',
+    ),
+    Case(
+        "perplexity_cumulative_usage",
+        Flavor("perplexity_cumulative_usage", chunks_hook=_cumulative_usage),
+        trips=("stream.usage_only_on_usage_chunk", "stream.usage_chunk"),
+        only=_STREAM_ONLY,
+        why="Perplexity: cumulative usage and citations on every chunk (clients that add up "
+        "per-chunk usage over-count; langchain-ai/langchain#38070)",
+    ),
+    Case(
+        "foundry_local",
+        Flavor("foundry_local", chunks_hook=_foundry_chunks),
+        trips=("schema.chunk_id_stable", "schema.choice_index", "schema.chunk"),
+        only=_STREAM_ONLY,
+        why="Foundry Local (microsoft/foundry-local#144): a new id per chunk, model null, the "
+        "choice index counting tokens",
+    ),
+    Case(
+        "tgi_text_completion_index",
+        Flavor("tgi_text_completion_index", chunks_hook=_tgi_old_chunks),
+        trips=("schema.object_values", "schema.choice_index"),
+        only=_STREAM_ONLY,
+        why='TGI 1.4: chunks with object "text_completion" and an index per token '
+        "(huggingface/text-generation-inference#1648)",
+    ),
+    Case(
+        "sglang_gateway_role_every_delta",
+        Flavor("sglang_gateway_role_every_delta", chunks_hook=_each_chunk(_role_every_delta)),
+        trips=("stream.role_once", "sdk.stream_accumulate"),
+        only=_STREAM_ONLY,
+        why='SGLang\'s gRPC gateway: role "assistant" in every delta (sgl-project/sglang#19895); '
+        'the SDK\'s stream helper builds "assistantassistant..."',
+    ),
+    Case(
+        "tgi_midstream_string",
+        Flavor("tgi_midstream_string", midstream="tgi"),
+        trips=("errors.stream_error_event",),
+        only="errors.stream_error_event",
+        why='TGI: a mid-stream error as {"error": "<text>", "error_type": ...}; the SDK '
+        "raises a generic message, the server's reason is lost",
+    ),
+]
+
+
 CASES: list[Case] = [
     *OPENAI_CORRECT,
     *OPENAI_DEBATABLE,

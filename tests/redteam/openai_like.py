@@ -85,7 +85,7 @@ class Flavor:
     accept_any_key: bool = False
     #: how a failure after 3 tokens is reported when the request carries the header
     #: ``X-Conformance-Midstream-Error`` ("ignore": the header means nothing here)
-    midstream: Literal["ignore", "envelope", "flat", "plain"] = "ignore"
+    midstream: Literal["ignore", "envelope", "flat", "plain", "openrouter", "tgi"] = "ignore"
     #: answer every k-th request 429 (Retry-After: 0) before serving it on the retry
     rate_limit_every: int | None = None
     #: tokens per word of the fake tokenizer (usage and the caps count tokens; a capped
@@ -124,6 +124,9 @@ class Flavor:
     #: tools with tool_choice "auto" (or left out) accepted; False: refused with 400 as
     #: vLLM does unless started with --enable-auto-tool-choice (a named choice works)
     auto_tool_choice: bool = True
+    #: refuse what OpenAI's reasoning models refuse (400): max_tokens, stop, logprobs and a
+    #: temperature other than 1
+    reasoning_limits: bool = False
 
 
 # --------------------------------------------------------------------------- helpers
@@ -333,10 +336,30 @@ def _validate(body: Any, flavor: Flavor) -> tuple[int, str, str | None] | None:
             "extra fields not permitted: max_completion_tokens",
             "max_completion_tokens",
         )
+    if flavor.reasoning_limits:
+        problem = _reasoning_refusal(body)
+        if problem is not None:
+            return problem
     for key in ("max_tokens", "max_completion_tokens"):
         v = body.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             return 400, f"{key} must be a positive integer", key
+    return None
+
+
+def _reasoning_refusal(body: Doc) -> tuple[int, str, str | None] | None:
+    for name in ("max_tokens", "stop", "logprobs", "top_logprobs"):
+        if name in body:
+            instead = " Use 'max_completion_tokens' instead." if name == "max_tokens" else ""
+            message = f"Unsupported parameter: '{name}' is not supported with this model."
+            return 400, message + instead, name
+    if body.get("temperature", 1) != 1:
+        return (
+            400,
+            "Unsupported value: 'temperature' does not support 0 with this model. Only the "
+            "default (1) value is supported.",
+            "temperature",
+        )
     return None
 
 
@@ -487,6 +510,22 @@ _MIDSTREAM: dict[str, list[str]] = {
     ],
     # error text as the data of an event
     "plain": ["Internal Server Error: the engine failed"],
+    # OpenRouter: a chunk that carries an error object and finish_reason "error"
+    "openrouter": [
+        json.dumps(
+            {
+                "id": "gen-rt-1",
+                "object": "chat.completion.chunk",
+                "created": 1_731_000_000,
+                "model": "rt-model",
+                "provider": "Fireworks",
+                "error": {"code": 502, "message": "Provider returned error"},
+                "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+            }
+        )
+    ],
+    # TGI: {"error": "<text>", "error_type": "..."}: the error is a bare string
+    "tgi": [json.dumps({"error": "Request failed during generation", "error_type": "generation"})],
 }
 
 

@@ -1,0 +1,79 @@
+"""Which faults trip the checks on behaviours of hosted and local OpenAI-compatible servers.
+
+Each is a ``mock:*`` fault that rewrites the correct backend's answer the way a real
+server broke:
+
+- JSON mode accepted and ignored, with the free-text answer cut by the length cap (a
+  cut answer used to be left unjudged; JSON mode would have started it with ``{``);
+- a forced tool call whose stream ends with ``"stop"`` while the same request plain ends
+  with ``"tool_calls"`` (Gemini's OpenAI endpoint).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from selftest import MockFault, rewrite_chunks
+
+_OAI = "openai"
+
+
+def _sent(request: httpx.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _json_mode_ignored_cut(
+    request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """JSON mode accepted; the answer is free text cut by the length cap."""
+    sent = _sent(request)
+    if (sent.get("response_format") or {}).get("type") != "json_object" or sent.get("stream"):
+        return status, headers, body
+    answer = {
+        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000,
+        "model": sent.get("model", "mock"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "refusal": None,
+                                             "content": "Sure! Here is a colour for you"},
+                     "logprobs": None, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13},
+    }  # fmt: skip
+    return 200, [("content-type", "application/json")], json.dumps(answer).encode()
+
+
+def _tool_stream_ends_stop(datas: list[str]) -> list[str]:
+    """Streamed, a tool call ends with finish_reason "stop" (plain: "tool_calls")."""
+    out: list[str] = []
+    for data in datas:
+        if data != "[DONE]" and "tool_calls" in data:
+            chunk = json.loads(data)
+            for choice in chunk.get("choices") or []:
+                if choice.get("finish_reason") == "tool_calls":
+                    choice["finish_reason"] = "stop"
+            data = json.dumps(chunk)
+        out.append(data)
+    return out
+
+
+MOCKS: dict[str, MockFault] = {
+    fault.name: fault
+    for fault in (
+        MockFault("mock:json_mode_ignored_cut", _OAI,
+                  "JSON mode accepted, free text returned and cut by the length cap",
+                  _json_mode_ignored_cut),
+        MockFault("mock:tool_stream_finish_stop", _OAI,
+                  'a streamed tool call ends with "stop", the same call plain with "tool_calls"',
+                  rewrite_chunks(_tool_stream_ends_stop)),
+    )
+}  # fmt: skip
+
+TRIPS: dict[str, list[str]] = {
+    "semantics.json_mode": ["mock:json_mode_ignored_cut"],
+    "semantics.tool_call_stream": ["mock:tool_stream_finish_stop"],
+}

@@ -117,8 +117,11 @@ def _fail_on(violated: list[SchemaViolation], ex: Exchange, event: int | None, w
     dialects=_OAI,
 )
 def completion_json(ctx: CheckContext) -> str:
-    """The body of a successful non-streamed answer is one JSON object; the SDK raises
-    on anything else (HTML error pages, cut or concatenated JSON)."""
+    """The body of a successful non-streamed answer is one JSON object, served as JSON
+    (`Content-Type: application/json`) without a byte order mark. The SDK raises on
+    anything else (HTML error pages, cut or concatenated JSON); the official Node SDK
+    parses only a JSON media type and returns any other body as a plain string; Go's
+    encoding/json rejects a leading BOM, which RFC 8259 forbids."""
     ex = ctx.successful("chat")
     try:
         json_body_or_skip(ex)
@@ -127,6 +130,20 @@ def completion_json(ctx: CheckContext) -> str:
             f"the completion body is not a JSON object: {exc.detail.split(': ', 1)[-1]}",
             exchange_evidence(ex),
         ) from None
+    if ex.body.startswith(_UTF8_BOM):
+        raise Failed(
+            "the completion body starts with a UTF-8 byte order mark, which RFC 8259 forbids "
+            "in JSON sent over a network: Go's encoding/json and Python's json.loads of the "
+            "decoded text reject it",
+            exchange_evidence(ex, first_bytes=ex.body[:16].hex(" ")),
+        )
+    if not is_json_media_type(ex.content_type):
+        raise Failed(
+            f"the completion is served with Content-Type {ex.content_type!r}, not "
+            "application/json: the official Node SDK parses only JSON media types and "
+            "returns this body as a string, so `completion.choices` is undefined",
+            exchange_evidence(ex),
+        )
     problem = non_standard_json(ex.body)
     if problem is not None:
         raise Failed(
@@ -135,6 +152,16 @@ def completion_json(ctx: CheckContext) -> str:
             exchange_evidence(ex),
         )
     return "JSON object"
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """`application/json` or a `+json` type (parameters such as charset aside): what the
+    official SDKs parse as JSON."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 @check(

@@ -2270,6 +2270,137 @@ OPENAI_BROKEN += [
 ]
 
 
+def _json_as_html(request: Request, body: Doc, reply: Reply) -> Reply:
+    """A JSON answer served as text/html (a web framework's default media type)."""
+    if body.get("stream") is not True:
+        reply.headers = [
+            (k, "text/html; charset=utf-8") if k.lower() == "content-type" else (k, v)
+            for k, v in reply.headers
+        ]
+    return reply
+
+
+def _gzip_stream(request: Request, body: Doc, reply: Reply) -> Reply:
+    """nginx with `gzip_types text/event-stream`: the event stream itself is compressed."""
+    if body.get("stream") is True:
+        data = b"".join(p for p in reply.parts if isinstance(p, bytes))
+        reply.headers.append(("Content-Encoding", "gzip"))
+        reply.parts = [gzip.compress(data)]
+    return reply
+
+
+def _json_bom(request: Request, body: Doc, reply: Reply) -> Reply:
+    """.NET's StreamWriter with Encoding.UTF8 writes a byte order mark before the JSON."""
+    if body.get("stream") is not True:
+        reply.parts = [b"\xef\xbb\xbf", *reply.parts]
+    return reply
+
+
+def _thinking_parts(text: str) -> list[Doc]:
+    return [
+        {"type": "thinking", "thinking": [{"type": "text", "text": "Let me think."}]},
+        {"type": "text", "text": text},
+    ]
+
+
+def _magistral_completion(doc: Doc, body: Doc) -> Doc:
+    for ch in _choices(doc):
+        if isinstance(ch["message"].get("content"), str):
+            ch["message"]["content"] = _thinking_parts(ch["message"]["content"])
+    return doc
+
+
+def _magistral_chunk(c: Doc) -> Doc:
+    for ch in _choices(c):
+        content = ch["delta"].get("content")
+        if content:
+            ch["delta"]["content"] = [{"type": "text", "text": content}]
+    return c
+
+
+def _call_with_finish(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """Mistral: the whole tool call and finish_reason "tool_calls" in one chunk."""
+    out: list[Doc | str] = []
+    for c in chunks:
+        chs = _choices(c)
+        if chs and chs[0].get("finish_reason") == "tool_calls" and out:
+            prev = out[-1]
+            if isinstance(prev, dict) and _choices(prev)[0]["delta"].get("tool_calls"):
+                _choices(prev)[0]["finish_reason"] = "tool_calls"
+                continue
+        out.append(copy.deepcopy(c))
+    return out
+
+
+def _vllm_reasoning_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """vLLM 0.10+: the reasoning parser fills `reasoning` (not reasoning_content)."""
+    out = _reasoning_chunks(chunks, body)
+    for c in out:
+        for ch in _choices(c) if isinstance(c, dict) else []:
+            if "reasoning_content" in ch["delta"]:
+                ch["delta"]["reasoning"] = ch["delta"].pop("reasoning_content")
+    return out
+
+
+OPENAI_CORRECT += [
+    Case(
+        "sse_gzip",
+        Flavor("sse_gzip", reply_hook=_gzip_stream, framing="close"),
+        why="nginx with gzip_types text/event-stream: the stream is gzip-compressed",
+    ),
+    Case(
+        "mistral_tool_call_with_finish",
+        Flavor(
+            "mistral_tool_call_with_finish",
+            chunks_hook=_call_with_finish,
+            completion_hook=_vllm_tool_completion,
+        ),
+        only="semantics.tool*,sdk.*,stream.*,schema.*",
+        why='Mistral: the whole tool call and finish_reason "tool_calls" in one chunk',
+    ),
+    Case(
+        "vllm_reasoning_field",
+        Flavor(
+            "vllm_reasoning_field",
+            chunks_hook=_vllm_reasoning_chunks,
+            completion_hook=_reasoning_completion,
+        ),
+        why="vLLM 0.10+ with a reasoning parser: `reasoning` deltas with content null",
+    ),
+]
+
+OPENAI_BROKEN += [
+    Case(
+        "json_as_html",
+        Flavor("json_as_html", reply_hook=_json_as_html),
+        trips=("schema.completion_json",),
+        only="schema.*,sdk.*,robustness.*",
+        why="a completion served as text/html (Flask's Response default): the official "
+        "Node SDK returns it as a string",
+    ),
+    Case(
+        "json_bom",
+        Flavor("json_bom", reply_hook=_json_bom, framing="length"),
+        trips=("schema.completion_json",),
+        only="schema.*,sdk.*,robustness.*",
+        why="a completion preceded by a UTF-8 byte order mark (.NET StreamWriter with "
+        "Encoding.UTF8)",
+    ),
+    Case(
+        "mistral_magistral_content_parts",
+        Flavor(
+            "mistral_magistral_content_parts",
+            completion_hook=_magistral_completion,
+            chunks_hook=_each_chunk(_magistral_chunk),
+        ),
+        trips=("schema.completion", "sdk.completion", "schema.chunk", "sdk.stream_chunks"),
+        only=_STREAM_ONLY,
+        why="Mistral's Magistral models: message content as an array of thinking and text "
+        "parts, not a string",
+    ),
+]
+
+
 CASES: list[Case] = [
     *OPENAI_CORRECT,
     *OPENAI_DEBATABLE,

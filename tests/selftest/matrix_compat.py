@@ -6,7 +6,9 @@ server broke:
 - JSON mode accepted and ignored, with the free-text answer cut by the length cap (a
   cut answer used to be left unjudged; JSON mode would have started it with ``{``);
 - a forced tool call whose stream ends with ``"stop"`` while the same request plain ends
-  with ``"tool_calls"`` (Gemini's OpenAI endpoint).
+  with ``"tool_calls"`` (Gemini's OpenAI endpoint);
+- completions served as ``text/html`` (the official Node SDK returns them as a string)
+  or preceded by a UTF-8 byte order mark (RFC 8259 forbids it; Go's decoder rejects it).
 """
 
 from __future__ import annotations
@@ -61,6 +63,25 @@ def _tool_stream_ends_stop(datas: list[str]) -> list[str]:
     return out
 
 
+def _json_served_as_html(
+    request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Completions served as text/html (a web framework's default media type)."""
+    if not 200 <= status < 300 or _sent(request).get("stream"):
+        return status, headers, body
+    kept = [(k, v) for k, v in headers if k.lower() != "content-type"]
+    return status, [*kept, ("content-type", "text/html; charset=utf-8")], body
+
+
+def _json_bom(
+    request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Completions preceded by a UTF-8 byte order mark."""
+    if not 200 <= status < 300 or _sent(request).get("stream"):
+        return status, headers, body
+    return status, headers, b"\xef\xbb\xbf" + body
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -70,10 +91,15 @@ MOCKS: dict[str, MockFault] = {
         MockFault("mock:tool_stream_finish_stop", _OAI,
                   'a streamed tool call ends with "stop", the same call plain with "tool_calls"',
                   rewrite_chunks(_tool_stream_ends_stop)),
+        MockFault("mock:json_served_as_html", _OAI, "completions served as text/html",
+                  _json_served_as_html),
+        MockFault("mock:json_bom", _OAI, "completions preceded by a UTF-8 byte order mark",
+                  _json_bom),
     )
 }  # fmt: skip
 
 TRIPS: dict[str, list[str]] = {
+    "schema.completion_json": ["mock:json_served_as_html", "mock:json_bom"],
     "semantics.json_mode": ["mock:json_mode_ignored_cut"],
     "semantics.tool_call_stream": ["mock:tool_stream_finish_stop"],
 }

@@ -1,13 +1,15 @@
 """Stream semantics: the order and uniqueness rules of ``chat.completion.chunk`` streams.
 
-Role first and once per choice, a finish reason exactly once per choice, the usage chunk
-when asked for (``choices: []``, exactly one, after the finish chunks), ``[DONE]`` last.
+Role first and once per choice, a finish reason exactly once per choice, content deltas
+that are increments (not snapshots of the text so far), the usage chunk when asked for
+(``choices: []``, exactly one, after the finish chunks), ``[DONE]`` last.
 Valid variants pass: role and first content in one delta, the finish reason on the last
 content chunk, ``usage`` absent (rather than null) on ordinary chunks.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from conformance.checks._oai import (
@@ -176,6 +178,58 @@ def finish_reason_once(ctx: CheckContext) -> str:
                 exchange_evidence(ex, event=-1, body=False),
             )
     return "one finish_reason per choice"
+
+
+#: a stream is cumulative when this many consecutive content deltas each restate the
+#: previous delta and add to it (natural token streams never do that three times running)
+_CUMULATIVE_RUN = 3
+
+
+def _cumulative_from(deltas: list[tuple[int, str]]) -> int | None:
+    """The event at which ``deltas`` ((event, content) of one choice) have restated the
+    previous delta :data:`_CUMULATIVE_RUN` times in a row, or ``None``."""
+    run = 0
+    for (_, prev), (event, cur) in itertools.pairwise(deltas):
+        if len(prev.strip()) >= 2 and len(cur) > len(prev) and cur.startswith(prev):
+            run += 1
+            if run >= _CUMULATIVE_RUN:
+                return event
+        else:
+            run = 0
+    return None
+
+
+@check(
+    id="stream.deltas_incremental",
+    title="Each content delta carries only the new text",
+    severity=Severity.SDK,
+    source=_CHUNK_REF + " (delta: the chunk's part of the message); openai-python "
+    "ChatCompletionStreamState (concatenates content deltas)",
+    probes=STREAM_PROBES,
+    dialects=_OAI,
+    requires="streaming",
+)
+def deltas_incremental(ctx: CheckContext) -> str:
+    """Every `delta.content` is the next piece of the answer, not the whole answer so far.
+    Every client, the SDK's stream helper included, concatenates the deltas: cumulative
+    snapshots show the text many times over ("Once Once upon Once upon a...")."""
+    for ex in stream_exchanges(ctx):
+        per_choice: dict[Any, list[tuple[int, str]]] = {}
+        for chunk in chunks_or_skip(ex):
+            for choice in chunk.choices:
+                text = _content(choice)
+                if text:
+                    per_choice.setdefault(_index(choice), []).append((chunk.event, text))
+        for idx, deltas in per_choice.items():
+            event = _cumulative_from(deltas)
+            if event is not None:
+                raise Failed(
+                    f"the content deltas of choice {idx!r} in probe {ex.probe!r} repeat the "
+                    "text sent so far and add to it (cumulative snapshots, not increments): "
+                    "clients that join the deltas show the answer many times over",
+                    exchange_evidence(ex, event=event, body=False),
+                )
+    return "incremental deltas"
 
 
 def _usage_chunks(chunks: list[Chunk]) -> list[Chunk]:

@@ -2401,6 +2401,96 @@ OPENAI_BROKEN += [
 ]
 
 
+def _cumulative_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """DashScope (QwenLM/qwen-code#3896): each delta.content is the text so far."""
+    so_far: dict[int, str] = {}
+    out: list[Doc | str] = []
+    for c in chunks:
+        c = copy.deepcopy(c)
+        for ch in _choices(c):
+            if ch["delta"].get("content"):
+                so_far[ch["index"]] = so_far.get(ch["index"], "") + ch["delta"]["content"]
+                ch["delta"]["content"] = so_far[ch["index"]]
+        out.append(c)
+    return out
+
+
+def _single_chunk(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """LiteLLM's fake streaming for a backend that cannot stream: the whole answer, role
+    and finish_reason in one chunk (then the usage chunk when asked for)."""
+    out: list[Doc | str] = []
+    merged: dict[int, Doc] = {}
+    for c in chunks:
+        chs = _choices(c)
+        if not chs:
+            out.append(c)
+            continue
+        for ch in chs:
+            into = merged.get(ch["index"])
+            if into is None:
+                into = merged[ch["index"]] = copy.deepcopy(c)
+                into["choices"] = [copy.deepcopy(ch)]
+                out.append(into)
+                continue
+            target = into["choices"][0]
+            text = ch["delta"].get("content")
+            if text:
+                target["delta"]["content"] = (target["delta"].get("content") or "") + text
+            if ch["delta"].get("tool_calls"):
+                target["delta"]["tool_calls"] = ch["delta"]["tool_calls"]
+            if ch.get("finish_reason"):
+                target["finish_reason"] = ch["finish_reason"]
+    return out
+
+
+def _choices_together(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """n > 1 with the choices' deltas of one step in a single chunk (llama.cpp, TGI)."""
+    by_index: dict[int, list[Doc]] = {}
+    rest: list[Doc | str] = []
+    for c in chunks:
+        chs = _choices(c)
+        if len(chs) == 1:
+            by_index.setdefault(chs[0]["index"], []).append(chs[0])
+        else:
+            rest.append(c)
+    if len(by_index) < 2:
+        return list(chunks)
+    base = {k: v for k, v in chunks[0].items() if k != "choices"}
+    steps = max(len(v) for v in by_index.values())
+    out: list[Doc | str] = []
+    for step in range(steps):
+        row = [v[step] for _, v in sorted(by_index.items()) if step < len(v)]
+        out.append({**base, "choices": row})
+    return [*out, *rest]
+
+
+OPENAI_CORRECT += [
+    Case(
+        "litellm_single_chunk",
+        Flavor("litellm_single_chunk", chunks_hook=_single_chunk),
+        why="LiteLLM's fake streaming (a backend that cannot stream): one chunk with role, "
+        "the whole content and finish_reason",
+    ),
+    Case(
+        "n_choices_one_chunk",
+        Flavor("n_choices_one_chunk", chunks_hook=_choices_together),
+        only="semantics.n_choices,stream.*,schema.*,sdk.*",
+        why="n > 1 streamed with every choice's delta of a step in one chunk",
+    ),
+]
+
+OPENAI_BROKEN += [
+    Case(
+        "dashscope_cumulative",
+        Flavor("dashscope_cumulative", chunks_hook=_cumulative_chunks),
+        trips=("stream.deltas_incremental",),
+        only=_STREAM_ONLY,
+        why="DashScope's OpenAI-compatible endpoint (QwenLM/qwen-code#3896): each "
+        "delta.content is the whole text so far, so clients show it many times over",
+    ),
+]
+
+
 CASES: list[Case] = [
     *OPENAI_CORRECT,
     *OPENAI_DEBATABLE,

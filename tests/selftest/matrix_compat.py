@@ -8,7 +8,8 @@ server broke:
 - a forced tool call whose stream ends with ``"stop"`` while the same request plain ends
   with ``"tool_calls"`` (Gemini's OpenAI endpoint);
 - completions served as ``text/html`` (the official Node SDK returns them as a string)
-  or preceded by a UTF-8 byte order mark (RFC 8259 forbids it; Go's decoder rejects it).
+  or preceded by a UTF-8 byte order mark (RFC 8259 forbids it; Go's decoder rejects it);
+- content deltas sent as cumulative snapshots of the text so far (DashScope).
 """
 
 from __future__ import annotations
@@ -82,6 +83,24 @@ def _json_bom(
     return status, headers, b"\xef\xbb\xbf" + body
 
 
+def _cumulative_deltas(datas: list[str]) -> list[str]:
+    """Each content delta is the text so far (DashScope's cumulative snapshots)."""
+    so_far: dict[int, str] = {}
+    out: list[str] = []
+    for data in datas:
+        if data != "[DONE]":
+            chunk = json.loads(data)
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    index = choice.get("index", 0)
+                    so_far[index] = so_far.get(index, "") + delta["content"]
+                    delta["content"] = so_far[index]
+            data = json.dumps(chunk)
+        out.append(data)
+    return out
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -95,10 +114,13 @@ MOCKS: dict[str, MockFault] = {
                   _json_served_as_html),
         MockFault("mock:json_bom", _OAI, "completions preceded by a UTF-8 byte order mark",
                   _json_bom),
+        MockFault("mock:cumulative_deltas", _OAI,
+                  "each content delta is the whole text so far", rewrite_chunks(_cumulative_deltas)),
     )
 }  # fmt: skip
 
 TRIPS: dict[str, list[str]] = {
+    "stream.deltas_incremental": ["mock:cumulative_deltas"],
     "schema.completion_json": ["mock:json_served_as_html", "mock:json_bom"],
     "semantics.json_mode": ["mock:json_mode_ignored_cut"],
     "semantics.tool_call_stream": ["mock:tool_stream_finish_stop"],

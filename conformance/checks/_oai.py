@@ -126,8 +126,9 @@ def annotation_events(ex: Exchange) -> list[int]:
 
 def iter_chunks(ex: Exchange) -> Iterator[Chunk]:
     """Every event before ``[DONE]`` whose data is a JSON object (others are skipped;
-    ``sse.data_is_json`` judges them), leaving out Azure's content-filter annotations
-    (:func:`is_annotation_chunk`)."""
+    ``sse.data_is_json`` judges them), leaving out errors (an ``error`` that is set: a
+    chunk that says ``"error": null`` is a chunk, as the SDK reads it) and Azure's
+    content-filter annotations (:func:`is_annotation_chunk`)."""
     for pos, event in enumerate(events_or_skip(ex)):
         if event.data is None:
             continue
@@ -137,7 +138,7 @@ def iter_chunks(ex: Exchange) -> Iterator[Chunk]:
             value = json.loads(event.data)
         except ValueError:
             continue
-        if isinstance(value, dict) and "error" not in value and not is_annotation_chunk(value):
+        if isinstance(value, dict) and not value.get("error") and not is_annotation_chunk(value):
             yield Chunk(pos, value)
 
 

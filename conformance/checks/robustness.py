@@ -120,9 +120,19 @@ def _stream_finished(ex: Exchange) -> bool:
         data = (event.data or "").strip()
         if data == "[DONE]" or '"finish_reason":"' in data.replace(" ", ""):
             return True
-        if '"error"' in data:
+        if '"error"' in data and _reports_error(data):
             return True  # an in-stream error ends the stream legitimately
     return False
+
+
+def _reports_error(data: str) -> bool:
+    """The event reports an error: its JSON has an ``error`` that is set (a chunk that
+    carries ``"error": null`` reports nothing), or it is not JSON at all."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return True
+    return not isinstance(value, dict) or bool(value.get("error"))
 
 
 @check(

@@ -214,7 +214,7 @@ class OpenAIProvider(Provider):
             raise DecodeError(f"response body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise DecodeError(f"response body is not a JSON object: {type(data).__name__}")
-        if "error" in data and "choices" not in data:
+        if data.get("error") and "choices" not in data:
             err = decode_error_body(200, body)
             raise DecodeError(f"response carries an error envelope: {err.message}")
         raw_choices = data.get("choices")
@@ -285,7 +285,7 @@ class OpenAIProvider(Provider):
                 raise DecodeError(f"event data is not JSON: {_excerpt(ev.data)!r}") from exc
             if not isinstance(chunk, dict):
                 raise DecodeError(f"event data is not a JSON object: {_excerpt(ev.data)!r}")
-            if "error" in chunk and "choices" not in chunk:
+            if chunk.get("error") and "choices" not in chunk:
                 err = decode_error_body(200, ev.data.encode("utf-8"))
                 raise DecodeError(f"the stream carried an error: {err.message}")
             chunks.append(chunk)

@@ -2030,13 +2030,14 @@ def _cumulative_usage(chunks: list[Doc], body: Doc) -> list[Doc | str]:
 
 def _foundry_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
     """microsoft/foundry-local#144: a new id per chunk, model null, the choice index
-    counting tokens, the delta mirrored in `message`."""
+    counting tokens, role in every delta mirrored in `message`, `"error": null`."""
     out: list[Doc | str] = []
     for pos, c in enumerate(chunks):
         c = copy.deepcopy(c)
-        c.update({"id": f"chat.id.{4100 + pos}", "model": None, "IsDelta": False})
+        c.update({"id": f"chat.id.{4100 + pos}", "model": None, "IsDelta": False, "error": None})
         for ch in _choices(c):
             ch["index"] = pos
+            ch["delta"]["role"] = "assistant"
             ch["message"] = dict(ch["delta"])
         out.append(c)
     return out
@@ -2241,7 +2242,7 @@ OPENAI_BROKEN += [
         trips=("schema.chunk_id_stable", "schema.choice_index", "schema.chunk"),
         only=_STREAM_ONLY,
         why="Foundry Local (microsoft/foundry-local#144): a new id per chunk, model null, the "
-        "choice index counting tokens",
+        'choice index counting tokens, role in every delta, "error": null on every chunk',
     ),
     Case(
         "tgi_text_completion_index",
@@ -2479,7 +2480,34 @@ OPENAI_CORRECT += [
     ),
 ]
 
+
+def _error_null(c: Doc) -> Doc:
+    c["error"] = None
+    return c
+
+
+OPENAI_CORRECT += [
+    Case(
+        "error_key_null",
+        Flavor("error_key_null", chunks_hook=_each_chunk(_error_null)),
+        why='every chunk carries "error": null (a server that serializes its unset error '
+        "field; the SDK raises only on an error that is set)",
+    ),
+]
+
 OPENAI_BROKEN += [
+    Case(
+        "error_null_cut",
+        Flavor(
+            "error_null_cut",
+            chunks_hook=_each_chunk(_error_null),
+            sse_encode=_sse_with_payload_edit(lambda p: p[:4]),
+        ),
+        trips=("robustness.complete_body",),
+        only="robustness.*,stream.*,sse.*",
+        why='chunks with "error": null, and the stream stops after four events (no '
+        "finish_reason, no [DONE]): still a cut stream",
+    ),
     Case(
         "dashscope_cumulative",
         Flavor("dashscope_cumulative", chunks_hook=_cumulative_chunks),

@@ -9,7 +9,10 @@ server broke:
   with ``"tool_calls"`` (Gemini's OpenAI endpoint);
 - completions served as ``text/html`` (the official Node SDK returns them as a string)
   or preceded by a UTF-8 byte order mark (RFC 8259 forbids it; Go's decoder rejects it);
-- content deltas sent as cumulative snapshots of the text so far (DashScope).
+- content deltas sent as cumulative snapshots of the text so far (DashScope);
+- chunks that carry ``"error": null`` (a serialized unset field): they are still chunks,
+  judged like any other (role repeated in every delta), and a stream of them that stops
+  early is still cut.
 """
 
 from __future__ import annotations
@@ -101,6 +104,30 @@ def _cumulative_deltas(datas: list[str]) -> list[str]:
     return out
 
 
+def _with_error_null(chunk: dict[str, Any]) -> dict[str, Any]:
+    """The chunk as a server that serializes its unset error field writes it."""
+    chunk["error"] = None
+    return chunk
+
+
+def _error_null_role_every_delta(datas: list[str]) -> list[str]:
+    """Chunks carry ``"error": null`` and every delta repeats the role."""
+    out: list[str] = []
+    for data in datas:
+        if data != "[DONE]":
+            chunk = _with_error_null(json.loads(data))
+            for choice in chunk.get("choices") or []:
+                choice.setdefault("delta", {})["role"] = "assistant"
+            data = json.dumps(chunk)
+        out.append(data)
+    return out
+
+
+def _error_null_cut(datas: list[str]) -> list[str]:
+    """Chunks carry ``"error": null`` and the stream stops after three of them."""
+    return [json.dumps(_with_error_null(json.loads(d))) for d in datas[:3] if d != "[DONE]"]
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -116,10 +143,18 @@ MOCKS: dict[str, MockFault] = {
                   _json_bom),
         MockFault("mock:cumulative_deltas", _OAI,
                   "each content delta is the whole text so far", rewrite_chunks(_cumulative_deltas)),
+        MockFault("mock:error_null_role_every_delta", _OAI,
+                  'chunks carry "error": null, and every delta repeats the role',
+                  rewrite_chunks(_error_null_role_every_delta)),
+        MockFault("mock:error_null_cut", _OAI,
+                  'chunks carry "error": null, and the stream stops after three chunks',
+                  rewrite_chunks(_error_null_cut)),
     )
 }  # fmt: skip
 
 TRIPS: dict[str, list[str]] = {
+    "stream.role_once": ["mock:error_null_role_every_delta"],
+    "robustness.complete_body": ["mock:error_null_cut"],
     "stream.deltas_incremental": ["mock:cumulative_deltas"],
     "schema.completion_json": ["mock:json_served_as_html", "mock:json_bom"],
     "semantics.json_mode": ["mock:json_mode_ignored_cut"],

@@ -2519,6 +2519,45 @@ OPENAI_BROKEN += [
 ]
 
 
+def _vllm_auth_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    """vLLM started with --api-key: its middleware answers {"error": "Unauthorized"}."""
+    if status == 401:
+        return 401, {"error": "Unauthorized"}
+    return _vllm_error(status, message, param)
+
+
+def _cloudflare_auth_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    """Cloudflare's API v4 envelope, in front of Workers AI's OpenAI endpoint."""
+    if status in (401, 403):
+        return status, {
+            "success": False,
+            "errors": [{"code": 10000, "message": "Authentication error"}],
+            "messages": [],
+            "result": None,
+        }
+    return envelope(status, message, param)
+
+
+OPENAI_BROKEN += [
+    Case(
+        "vllm_api_key_middleware",
+        Flavor("vllm_api_key_middleware", error_body=_vllm_auth_error, model_required=False),
+        trips=("auth.error_envelope",),
+        only="auth.*",
+        why='vLLM with --api-key: 401 {"error": "Unauthorized"}, a string where the SDK '
+        'looks for error.message (it says only "Error code: 401")',
+    ),
+    Case(
+        "cloudflare_v4_auth",
+        Flavor("cloudflare_v4_auth", error_body=_cloudflare_auth_error),
+        trips=("auth.error_envelope",),
+        only="auth.*",
+        why="Cloudflare's API v4 envelope for a bad token in front of Workers AI "
+        '({"success": false, "errors": [...]}): no error object',
+    ),
+]
+
+
 CASES: list[Case] = [
     *OPENAI_CORRECT,
     *OPENAI_DEBATABLE,

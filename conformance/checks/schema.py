@@ -479,7 +479,10 @@ def usage(ctx: CheckContext) -> str:
 )
 def usage_total(ctx: CheckContext) -> str:
     """The total token count is the sum of the prompt and completion counts, in the
-    completion and in a stream's usage chunk."""
+    completion and in a stream's usage chunk. Reasoning tokens are part of
+    `completion_tokens` (`completion_tokens_details.reasoning_tokens` says how many):
+    a server that counts them outside it makes clients that bill `completion_tokens`
+    under-count."""
     judged = False
     for ex, event, value in _usage_docs(ctx):
         if not isinstance(value, dict):
@@ -491,12 +494,25 @@ def usage_total(ctx: CheckContext) -> str:
         if t != p + c:
             raise Failed(
                 f"usage.total_tokens is {t} but prompt_tokens + completion_tokens is "
-                f"{p} + {c} = {p + c} in {_where(ex, event)}",
+                f"{p} + {c} = {p + c} in {_where(ex, event)}"
+                + _reasoning_outside(value, t - p - c),
                 exchange_evidence(ex, event=event, body=event is None),
             )
     if not judged:
         raise Skipped("not judged: no usage with three integer counts (see schema.usage)")
     return "sums up"
+
+
+def _reasoning_outside(usage: dict[str, Any], missing: int) -> str:
+    """Why the total is off, when the difference is exactly the reasoning tokens."""
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    if not is_int(reasoning) or reasoning <= 0 or reasoning != missing:
+        return ""
+    return (
+        f": the {reasoning} reasoning tokens are counted outside completion_tokens (OpenAI "
+        "counts them inside), so clients that bill completion_tokens under-count"
+    )
 
 
 @check(

@@ -2558,6 +2558,39 @@ OPENAI_BROKEN += [
 ]
 
 
+def _xai_usage(usage: Doc) -> None:
+    """xAI: reasoning tokens outside completion_tokens, inside total_tokens."""
+    usage["completion_tokens_details"] = {"reasoning_tokens": 2}
+    usage["total_tokens"] += 2
+    usage["num_sources_used"] = 0
+
+
+def _xai_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    out = _reasoning_chunks(chunks, body)
+    for c in out:
+        if isinstance(c, dict) and c.get("usage"):
+            _xai_usage(c["usage"])
+    return out
+
+
+def _xai_completion(doc: Doc, body: Doc) -> Doc:
+    doc = _reasoning_completion(doc, body)
+    _xai_usage(doc["usage"])
+    return doc
+
+
+OPENAI_BROKEN += [
+    Case(
+        "xai_reasoning_usage",
+        Flavor("xai_reasoning_usage", chunks_hook=_xai_chunks, completion_hook=_xai_completion),
+        trips=("schema.usage_total",),
+        only="schema.*,semantics.usage_consistent",
+        why="xAI's reasoning models: reasoning_tokens counted outside completion_tokens but in "
+        "total_tokens (vercel/ai#12425, lobehub/lobehub#8984: clients under-billed)",
+    ),
+]
+
+
 def _drop_usage(doc: Doc, body: Doc) -> Doc:
     doc.pop("usage", None)
     return doc

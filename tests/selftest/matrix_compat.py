@@ -12,7 +12,8 @@ server broke:
 - content deltas sent as cumulative snapshots of the text so far (DashScope);
 - chunks that carry ``"error": null`` (a serialized unset field): they are still chunks,
   judged like any other (role repeated in every delta), and a stream of them that stops
-  early is still cut.
+  early is still cut;
+- reasoning tokens counted in ``total_tokens`` but outside ``completion_tokens`` (xAI).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from selftest import MockFault, rewrite_chunks
+from selftest import MockFault, rewrite_chunks, rewrite_json
 
 _OAI = "openai"
 
@@ -128,6 +129,14 @@ def _error_null_cut(datas: list[str]) -> list[str]:
     return [json.dumps(_with_error_null(json.loads(d))) for d in datas[:3] if d != "[DONE]"]
 
 
+def _reasoning_outside(data: dict[str, Any]) -> None:
+    """usage counts 3 reasoning tokens outside completion_tokens but inside total_tokens."""
+    usage = data.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
+        usage["total_tokens"] += 3
+        usage["completion_tokens_details"] = {"reasoning_tokens": 3}
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -149,10 +158,14 @@ MOCKS: dict[str, MockFault] = {
         MockFault("mock:error_null_cut", _OAI,
                   'chunks carry "error": null, and the stream stops after three chunks',
                   rewrite_chunks(_error_null_cut)),
+        MockFault("mock:usage_reasoning_outside", _OAI,
+                  "reasoning tokens counted in total_tokens but not in completion_tokens",
+                  rewrite_json(_reasoning_outside)),
     )
 }  # fmt: skip
 
 TRIPS: dict[str, list[str]] = {
+    "schema.usage_total": ["mock:usage_reasoning_outside"],
     "stream.role_once": ["mock:error_null_role_every_delta"],
     "robustness.complete_body": ["mock:error_null_cut"],
     "stream.deltas_incremental": ["mock:cumulative_deltas"],

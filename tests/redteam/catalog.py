@@ -2607,6 +2607,53 @@ OPENAI_DEBATABLE += [
 ]
 
 
+def _mlx_chunk(c: Doc) -> Doc:
+    """mlx_lm.server: every delta is {role, content, reasoning, tool_calls}."""
+    c["system_fingerprint"] = "0.28.2-0.29.1-macOS-15.5-arm64-applegpu_g15s"
+    for ch in _choices(c):
+        delta = ch["delta"]
+        ch["delta"] = {
+            "role": "assistant",
+            "content": delta.get("content") or "",
+            "reasoning": None,
+            "tool_calls": delta.get("tool_calls") or [],
+        }
+    return c
+
+
+def _mlx_sse(payloads: list[str]) -> list[Part]:
+    return [b": keepalive 12/12\n\n", *default_sse(payloads)]
+
+
+OPENAI_BROKEN += [
+    Case(
+        "mlx_lm_server",
+        Flavor("mlx_lm_server", chunks_hook=_each_chunk(_mlx_chunk), sse_encode=_mlx_sse),
+        trips=("stream.role_once", "sdk.stream_accumulate"),
+        only=_STREAM_ONLY,
+        why="mlx_lm.server (ml-explore/mlx-lm): every delta repeats role, reasoning null and "
+        "tool_calls [], after `: keepalive` comments",
+    ),
+]
+
+
+def _blank_head_ping_tail(payloads: list[str]) -> list[Part]:
+    """Empty lines flushed before the first event (to send the headers early) and a
+    keep-alive comment that a ping timer writes after [DONE], before the close."""
+    return [b"\n\n", *default_sse(payloads), b": ping - 2024-11-07 12:00:01\n\n"]
+
+
+OPENAI_CORRECT += [
+    Case(
+        "sse_blank_head_ping_tail",
+        Flavor("sse_blank_head_ping_tail", sse_encode=_blank_head_ping_tail),
+        only=_STREAM_ONLY,
+        why="empty lines before the first event and a sse-starlette ping comment after "
+        "[DONE]: neither is an event",
+    ),
+]
+
+
 CASES: list[Case] = [
     *OPENAI_CORRECT,
     *OPENAI_DEBATABLE,

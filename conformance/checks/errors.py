@@ -42,7 +42,7 @@ from conformance.checks.registry import (
 )
 from conformance.providers.base import Dialect, Provider
 from conformance.strategies import InvalidRequest, Strictness, invalid_requests
-from conformance.wire.exchange import Exchange
+from conformance.wire.exchange import ErrorKind, Exchange
 
 __all__ = ["MAX_INVALID_CASES", "generate_invalid_cases"]
 
@@ -235,7 +235,8 @@ def invalid_refused(ctx: CheckContext) -> str:
 def no_server_error(ctx: CheckContext) -> str:
     """Invalid input is the client's mistake and gets a 4xx answer. A 5xx answer makes the
     official SDK retry the doomed request (twice by default) and then raise
-    InternalServerError instead of BadRequestError."""
+    InternalServerError instead of BadRequestError; a connection closed without any
+    answer (the handler crashed) makes it retry and raise APIConnectionError."""
     exchanges = _invalid_exchanges(ctx)
     bad = [
         case_evidence(ex, case=_case(ex))
@@ -248,7 +249,21 @@ def no_server_error(ctx: CheckContext) -> str:
             f"e.g. {bad[0]['case'].get('label', '?')!r} -> HTTP {bad[0]['status']}",
             {"server_errors": bad},
         )
+    dropped = [case_evidence(ex, case=_case(ex)) for ex in exchanges if _unanswered(ex)]
+    if dropped:
+        raise Failed(
+            f"{len(dropped)} of {len(exchanges)} invalid requests got no answer at all: the "
+            "server closed the connection without a status line (its handler crashed), e.g. "
+            f"{dropped[0]['case'].get('label', '?')!r}; the SDK retries and then raises "
+            "APIConnectionError instead of BadRequestError",
+            {"dropped": dropped},
+        )
     return f"no 5xx among {len(exchanges)} invalid requests ({_statuses(exchanges)})"
+
+
+def _unanswered(ex: Exchange) -> bool:
+    """The server closed the connection without sending a status line (not a timeout)."""
+    return ex.status is None and ex.error is not None and ex.error.kind is ErrorKind.PROTOCOL
 
 
 @check(

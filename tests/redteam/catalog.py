@@ -2627,6 +2627,14 @@ def _mlx_sse(payloads: list[str]) -> list[Part]:
 
 OPENAI_BROKEN += [
     Case(
+        "mlx_lm_invalid_drops",
+        Flavor("mlx_lm_invalid_drops", drop_on_invalid=True, error_body=_string_error),
+        trips=("errors.no_server_error",),
+        only="errors.*,robustness.*",
+        why="mlx_lm.server: a request that fails its parameter validation raises inside "
+        "http.server's handler, which closes the connection without any answer",
+    ),
+    Case(
         "mlx_lm_server",
         Flavor("mlx_lm_server", chunks_hook=_each_chunk(_mlx_chunk), sse_encode=_mlx_sse),
         trips=("stream.role_once", "sdk.stream_accumulate"),

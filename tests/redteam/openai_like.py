@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tests.redteam.server import STALL, Part, Pause, Reply, Request
+from tests.redteam.server import DROP_STATUS, STALL, Part, Pause, Reply, Request
 
 __all__ = ["KEY", "Flavor", "handle_openai"]
 
@@ -127,6 +127,9 @@ class Flavor:
     #: refuse what OpenAI's reasoning models refuse (400): max_tokens, stop, logprobs and a
     #: temperature other than 1
     reasoning_limits: bool = False
+    #: an invalid request (other than unparseable JSON) closes the connection without any
+    #: answer, as a handler that raises does under Python's http.server
+    drop_on_invalid: bool = False
 
 
 # --------------------------------------------------------------------------- helpers
@@ -596,6 +599,8 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
         return _error(flavor, 400, "We could not parse the JSON body of your request.")
     problem = _validate(body, flavor)
     if problem is not None:
+        if flavor.drop_on_invalid:
+            return Reply(DROP_STATUS)
         return _error(flavor, *problem)
     refused = _refusal(body, flavor)
     if refused is not None:

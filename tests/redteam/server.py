@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["STALL", "Pause", "Reply", "Request", "serve"]
+__all__ = ["DROP_STATUS", "STALL", "Pause", "Reply", "Request", "serve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,9 @@ class Pause:
 
 #: send nothing more and keep the connection open (until the client closes it)
 STALL = Pause(-1.0)
+#: a reply status that means: close the connection without answering at all (a handler
+#: that crashed, as http.server does on an uncaught exception)
+DROP_STATUS = 0
 
 Part = bytes | Pause
 
@@ -152,7 +155,8 @@ def _server(
                         [("Content-Type", "text/plain")],
                         [f"fake server bug: {exc!r}".encode()],
                     )
-                await _write(writer, reply)
+                if reply.status != DROP_STATUS:
+                    await _write(writer, reply)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:

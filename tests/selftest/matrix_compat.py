@@ -13,7 +13,9 @@ server broke:
 - chunks that carry ``"error": null`` (a serialized unset field): they are still chunks,
   judged like any other (role repeated in every delta), and a stream of them that stops
   early is still cut;
-- reasoning tokens counted in ``total_tokens`` but outside ``completion_tokens`` (xAI).
+- reasoning tokens counted in ``total_tokens`` but outside ``completion_tokens`` (xAI);
+- an invalid request that crashes the handler: the connection closes without an answer
+  (mlx_lm.server under Python's http.server).
 """
 
 from __future__ import annotations
@@ -137,6 +139,15 @@ def _reasoning_outside(data: dict[str, Any]) -> None:
         usage["completion_tokens_details"] = {"reasoning_tokens": 3}
 
 
+def _drop_on_refusal(
+    request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A request the backend refuses with 400 crashes the handler: no answer at all."""
+    if status == 400:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    return status, headers, body
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -161,10 +172,14 @@ MOCKS: dict[str, MockFault] = {
         MockFault("mock:usage_reasoning_outside", _OAI,
                   "reasoning tokens counted in total_tokens but not in completion_tokens",
                   rewrite_json(_reasoning_outside)),
+        MockFault("mock:invalid_drops_connection", _OAI,
+                  "an invalid request closes the connection without any answer",
+                  _drop_on_refusal),
     )
 }  # fmt: skip
 
 TRIPS: dict[str, list[str]] = {
+    "errors.no_server_error": ["mock:invalid_drops_connection"],
     "schema.usage_total": ["mock:usage_reasoning_outside"],
     "stream.role_once": ["mock:error_null_role_every_delta"],
     "robustness.complete_body": ["mock:error_null_cut"],

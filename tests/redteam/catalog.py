@@ -1695,6 +1695,14 @@ WETRO_CORRECT += [
     ),
 ]
 
+WETRO_CORRECT += [
+    Case(
+        "wc_drf_201",
+        WetroFlavor("wc_drf_201", success_status=201, error_body=_drf_error),
+        why="Django REST Framework's CreateAPIView: a generated answer is 201 Created",
+    ),
+]
+
 WETRO_BROKEN += [
     Case(
         "wc_success_true_on_4xx",
@@ -2625,7 +2633,21 @@ def _mlx_sse(payloads: list[str]) -> list[Part]:
     return [b": keepalive 12/12\n\n", *default_sse(payloads)]
 
 
+def _tgi_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    """TGI's ErrorResponse: {"error": "<text>", "error_type": "validation"}, 422."""
+    code = 422 if status == 400 else status
+    return code, {"error": f"Input validation error: {message}", "error_type": "validation"}
+
+
 OPENAI_BROKEN += [
+    Case(
+        "tgi_error_response",
+        Flavor("tgi_error_response", error_body=_tgi_error, require_key=False),
+        trips=("errors.envelope",),
+        only="errors.*",
+        why='TGI: validation errors as 422 {"error": "Input validation error: ...", '
+        '"error_type": "validation"}; the SDK says only "Error code: 422"',
+    ),
     Case(
         "mlx_lm_invalid_drops",
         Flavor("mlx_lm_invalid_drops", drop_on_invalid=True, error_body=_string_error),

@@ -45,6 +45,8 @@ class WetroFlavor:
     redirect_no_slash: int | None = None
     #: the status of a refused wrong key (a missing key is always 401)
     wrong_key_status: int = 401
+    #: the status of an answer (Django REST Framework's CreateAPIView: 201 Created)
+    success_status: int = 200
 
 
 def _form(request: Request) -> dict[str, str] | None:
@@ -134,4 +136,4 @@ def handle_wetro(flavor: WetroFlavor, request: Request, path: str) -> Reply:
     }
     if flavor.answer_hook is not None:
         doc = flavor.answer_hook(doc)
-    return _reply(200, doc)
+    return _reply(flavor.success_status, doc)

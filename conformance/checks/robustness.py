@@ -112,6 +112,21 @@ def complete_body(ctx: CheckContext) -> str:
     return "every response complete"
 
 
+def _error_in_success(ctx: CheckContext, ex: Exchange) -> str | None:
+    """The error message a 2xx JSON body carries instead of an answer (an ``error`` that is
+    set and no ``choices`` or ``response``, or ``"success": false``), else ``None``."""
+    try:
+        value = json.loads(ex.body)
+    except ValueError:
+        return None  # not JSON: schema.completion_json says so
+    if not isinstance(value, dict):
+        return None
+    carries_error = bool(value.get("error")) and not ({"choices", "response"} & value.keys())
+    if not carries_error and value.get("success") is not False:
+        return None
+    return ctx.provider.decode_error(ex.status or 0, ex.body).message or "(no message)"
+
+
 def _stream_finished(ex: Exchange) -> bool:
     pending = ex.meta.get("sse_unterminated")
     if isinstance(pending, dict) and str(pending.get("data") or "").strip() == "[DONE]":
@@ -163,7 +178,9 @@ def body_size(ctx: CheckContext) -> str:
 )
 def valid_request_succeeds(ctx: CheckContext) -> str:
     """The simplest documented request (a one-turn conversation, streamed and not) is
-    answered 2xx with the configured key; everything else builds on that."""
+    answered 2xx with the configured key, and the plain answer is an answer, not an
+    error sent with a 2xx status (as LM Studio does at a path it does not serve);
+    everything else builds on that."""
     judged = 0
     for name in ("chat", "stream"):
         try:
@@ -190,6 +207,14 @@ def valid_request_succeeds(ctx: CheckContext) -> str:
                 )
             raise Failed(
                 f"a valid request (probe {name!r}) was answered HTTP {ex.status}{why}{hint}",
+                exchange_evidence(ex),
+            )
+        said = _error_in_success(ctx, ex) if ex.events is None else None
+        if said is not None:
+            raise Failed(
+                f"a valid request (probe {name!r}) was answered HTTP {ex.status} with an error "
+                f"instead of an answer: {said}. Clients take the 2xx for a success; if the "
+                "base URL is wrong, the server may be answering a path it does not serve",
                 exchange_evidence(ex),
             )
     if not judged:

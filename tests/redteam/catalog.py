@@ -2639,7 +2639,24 @@ def _tgi_error(status: int, message: str, param: str | None) -> tuple[int, Any]:
     return code, {"error": f"Input validation error: {message}", "error_type": "validation"}
 
 
+def _unexpected_endpoint_200(request: Request, body: Doc, reply: Reply) -> Reply:
+    """LM Studio at a path it does not serve: 200 with {"error": "Unexpected endpoint or
+    method. (...)"} (its log says "Returning 200 anyway")."""
+    message = f"Unexpected endpoint or method. ({request.method} {request.path})"
+    data = json.dumps({"error": message}).encode()
+    return Reply(200, [("Content-Type", "application/json")], [data], framing="length")
+
+
 OPENAI_BROKEN += [
+    Case(
+        "lmstudio_unexpected_endpoint_200",
+        Flavor("lmstudio_unexpected_endpoint_200", reply_hook=_unexpected_endpoint_200),
+        trips=("robustness.valid_request_succeeds",),
+        only="robustness.*,schema.completion_json,sse.stream_when_asked",
+        why="LM Studio answers a path it does not serve with 200 and an error body "
+        '(lmstudio-ai/lmstudio-bug-tracker#1879: "Returning 200 anyway"), as a base URL '
+        "without the right prefix gets",
+    ),
     Case(
         "tgi_error_response",
         Flavor("tgi_error_response", error_body=_tgi_error, require_key=False),

@@ -15,7 +15,9 @@ server broke:
   early is still cut;
 - reasoning tokens counted in ``total_tokens`` but outside ``completion_tokens`` (xAI);
 - an invalid request that crashes the handler: the connection closes without an answer
-  (mlx_lm.server under Python's http.server).
+  (mlx_lm.server under Python's http.server);
+- an error envelope sent with status 200 instead of an answer (LM Studio at a path it
+  does not serve).
 """
 
 from __future__ import annotations
@@ -148,6 +150,17 @@ def _drop_on_refusal(
     return status, headers, body
 
 
+def _error_with_200(
+    request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Every plain answer is an error envelope sent with status 200."""
+    if not 200 <= status < 300 or _sent(request).get("stream"):
+        return status, headers, body
+    error = {"error": {"message": "Unexpected endpoint or method.", "type": "invalid_request",
+                       "param": None, "code": None}}  # fmt: skip
+    return 200, [("content-type", "application/json")], json.dumps(error).encode()
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -175,10 +188,13 @@ MOCKS: dict[str, MockFault] = {
         MockFault("mock:invalid_drops_connection", _OAI,
                   "an invalid request closes the connection without any answer",
                   _drop_on_refusal),
+        MockFault("mock:error_with_200", _OAI, "plain answers are error envelopes with 200",
+                  _error_with_200),
     )
 }  # fmt: skip
 
 TRIPS: dict[str, list[str]] = {
+    "robustness.valid_request_succeeds": ["mock:error_with_200"],
     "errors.no_server_error": ["mock:invalid_drops_connection"],
     "schema.usage_total": ["mock:usage_reasoning_outside"],
     "stream.role_once": ["mock:error_null_role_every_delta"],

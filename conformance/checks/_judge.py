@@ -20,6 +20,7 @@ __all__ = [
     "EnvelopeVerdict",
     "StreamErrorSignal",
     "case_evidence",
+    "error_instead_of_answer",
     "judge_envelope",
     "stream_error_signals",
 ]
@@ -143,6 +144,27 @@ def judge_envelope(provider: Provider, status: int, body: bytes) -> EnvelopeVerd
     if code is not None and (isinstance(code, bool) or not isinstance(code, str | int)):
         minor.append(f"error.code is {type(code).__name__}, not a string, integer or null")
     return EnvelopeVerdict(fatal=None, minor=tuple(minor), message=message)
+
+
+def error_instead_of_answer(provider: Provider, ex: Exchange) -> str | None:
+    """The error message a 2xx answer carries instead of an answer, else ``None``.
+
+    An error instead of an answer is a JSON body whose ``error`` is set and that has no
+    ``choices`` (nor Wetrocloud's ``response``), or that says ``"success": false``; for a
+    stream, its first event being such a body (an error after some chunks is a mid-stream
+    failure, judged by ``errors.stream_error_event``).
+    """
+    body = ex.body
+    if ex.events is not None:
+        datas = [e.data for e in ex.events if e.data is not None and e.data.strip() != "[DONE]"]
+        body = datas[0].encode("utf-8") if datas else b""
+    is_json, value = _json(body)
+    if not is_json or not isinstance(value, Mapping):
+        return None
+    carries_error = bool(value.get("error")) and not ({"choices", "response"} & value.keys())
+    if not carries_error and value.get("success") is not False:
+        return None
+    return provider.decode_error(ex.status or 0, body).message or "(no message)"
 
 
 def case_evidence(ex: Exchange, **extra: Any) -> dict[str, Any]:

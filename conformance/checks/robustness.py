@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from conformance.checks._judge import error_instead_of_answer
 from conformance.checks._oai import STREAM_PROBES
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import HANG_KINDS, CheckContext, Failed, Severity, Skipped, check
@@ -112,21 +113,6 @@ def complete_body(ctx: CheckContext) -> str:
     return "every response complete"
 
 
-def _error_in_success(ctx: CheckContext, ex: Exchange) -> str | None:
-    """The error message a 2xx JSON body carries instead of an answer (an ``error`` that is
-    set and no ``choices`` or ``response``, or ``"success": false``), else ``None``."""
-    try:
-        value = json.loads(ex.body)
-    except ValueError:
-        return None  # not JSON: schema.completion_json says so
-    if not isinstance(value, dict):
-        return None
-    carries_error = bool(value.get("error")) and not ({"choices", "response"} & value.keys())
-    if not carries_error and value.get("success") is not False:
-        return None
-    return ctx.provider.decode_error(ex.status or 0, ex.body).message or "(no message)"
-
-
 def _stream_finished(ex: Exchange) -> bool:
     pending = ex.meta.get("sse_unterminated")
     if isinstance(pending, dict) and str(pending.get("data") or "").strip() == "[DONE]":
@@ -209,13 +195,13 @@ def valid_request_succeeds(ctx: CheckContext) -> str:
                 f"a valid request (probe {name!r}) was answered HTTP {ex.status}{why}{hint}",
                 exchange_evidence(ex),
             )
-        said = _error_in_success(ctx, ex) if ex.events is None else None
+        said = error_instead_of_answer(ctx.provider, ex)
         if said is not None:
             raise Failed(
                 f"a valid request (probe {name!r}) was answered HTTP {ex.status} with an error "
                 f"instead of an answer: {said}. Clients take the 2xx for a success; if the "
                 "base URL is wrong, the server may be answering a path it does not serve",
-                exchange_evidence(ex),
+                exchange_evidence(ex, event=0 if ex.events else None),
             )
     if not judged:
         ctx.exchanges("chat")  # report why the basic probe is missing

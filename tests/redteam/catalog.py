@@ -2647,7 +2647,21 @@ def _unexpected_endpoint_200(request: Request, body: Doc, reply: Reply) -> Reply
     return Reply(200, [("Content-Type", "application/json")], [data], framing="length")
 
 
+def _refusal_with_200(status: int, message: str, param: str | None) -> tuple[int, Any]:
+    """A refused optional feature answered 200 with the error envelope."""
+    code, body = envelope(status, message, param)
+    return (200 if param in ("n", "tools") else code), body
+
+
 OPENAI_BROKEN += [
+    Case(
+        "refusal_with_200",
+        Flavor("refusal_with_200", n="refuse400", tools="refuse400", error_body=_refusal_with_200),
+        trips=("semantics.n_choices", "semantics.tools"),
+        only="semantics.*",
+        why="n > 1 and tools refused with status 200 and an error body (OpenRouter reports "
+        "errors that arise after the status was sent this way): clients take it for an answer",
+    ),
     Case(
         "lmstudio_unexpected_endpoint_200",
         Flavor("lmstudio_unexpected_endpoint_200", reply_hook=_unexpected_endpoint_200),

@@ -16,8 +16,9 @@ server broke:
 - reasoning tokens counted in ``total_tokens`` but outside ``completion_tokens`` (xAI);
 - an invalid request that crashes the handler: the connection closes without an answer
   (mlx_lm.server under Python's http.server);
-- an error envelope sent with status 200 instead of an answer (LM Studio at a path it
-  does not serve).
+- an error envelope sent with status 200 instead of an answer, plain or as the only
+  event of a stream (LM Studio at a path it does not serve; OpenRouter's errors after
+  the status was sent), a refusal of an optional feature (n > 1) included.
 """
 
 from __future__ import annotations
@@ -161,6 +162,13 @@ def _error_with_200(
     return 200, [("content-type", "application/json")], json.dumps(error).encode()
 
 
+def _stream_only_error(datas: list[str]) -> list[str]:
+    """Every stream is one event carrying an error envelope, then [DONE]."""
+    error = {"error": {"message": "Unexpected endpoint or method.", "type": "invalid_request",
+                       "param": None, "code": None}}  # fmt: skip
+    return [json.dumps(error), "[DONE]"]
+
+
 MOCKS: dict[str, MockFault] = {
     fault.name: fault
     for fault in (
@@ -190,11 +198,15 @@ MOCKS: dict[str, MockFault] = {
                   _drop_on_refusal),
         MockFault("mock:error_with_200", _OAI, "plain answers are error envelopes with 200",
                   _error_with_200),
+        MockFault("mock:stream_only_error", _OAI,
+                  "every stream is a single error event (status 200)",
+                  rewrite_chunks(_stream_only_error)),
     )
 }  # fmt: skip
 
 TRIPS: dict[str, list[str]] = {
-    "robustness.valid_request_succeeds": ["mock:error_with_200"],
+    "robustness.valid_request_succeeds": ["mock:error_with_200", "mock:stream_only_error"],
+    "semantics.n_choices": ["mock:error_with_200"],
     "errors.no_server_error": ["mock:invalid_drops_connection"],
     "schema.usage_total": ["mock:usage_reasoning_outside"],
     "stream.role_once": ["mock:error_null_role_every_delta"],

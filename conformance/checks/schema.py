@@ -110,7 +110,7 @@ def _fail_on(violated: list[SchemaViolation], ex: Exchange, event: int | None, w
 
 @check(
     id="schema.completion_json",
-    title="A completion is a JSON object",
+    title="A completion is a JSON object served as JSON",
     severity=Severity.SDK,
     source=_COMPLETION_REF,
     probes=("chat",),

@@ -32,15 +32,7 @@ from tests.redteam.catalog import CASES, Case, base_url, serve_catalog
 from tests.redteam.run import run_cases, verdict
 
 #: harness defects found by the red team and not fixed (contested or large): case -> why
-KNOWN_DEFECTS: dict[str, str] = {
-    "completion_without_usage": (
-        "schema.usage fails a completion that has no `usage`, but the OpenAPI schema of "
-        "chat.completion does not require it and the official SDKs type it optional (no "
-        "client breaks; token accounting is lost). Contested: the self-test matrix trips "
-        "schema.usage with mock:usage_missing on purpose; a warning for an absent usage "
-        "(failure only for a malformed one) needs that decision first"
-    ),
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _params() -> list[object]:

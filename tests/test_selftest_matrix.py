@@ -145,3 +145,18 @@ _VARIANTS = sorted(
 def test_valid_variant_passes_every_check(root: str, fault: str, profile: str) -> None:
     run = _run(root, profile, fault=fault)
     assert not _problems(run), "\n".join(_problems(run))
+
+
+#: (check, fault) pairs where the deviation is only worth a warning: optional in the
+#: specification, but a loss for clients
+_WARN_PAIRS = [("schema.usage", "mock:usage_missing")]
+
+
+@pytest.mark.parametrize(
+    ("check_id", "fault"), _WARN_PAIRS, ids=[f"{c}-{f}" for c, f in _WARN_PAIRS]
+)
+def test_fault_makes_check_warn(root: str, check_id: str, fault: str) -> None:
+    run = _run(root, _profile_for(check_id, fault), only=[check_id], mock=MOCKS[fault])
+    (result,) = [r for r in run.checks if r.id == check_id]
+    assert result.status is Status.WARNED, f"{check_id} against {fault}: {result.status.value}"
+    assert result.detail and result.evidence

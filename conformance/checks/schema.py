@@ -451,8 +451,14 @@ def _usage_docs(ctx: CheckContext) -> list[tuple[Exchange, int | None, Any]]:
 def usage(ctx: CheckContext) -> str:
     """A completion carries `usage` with non-negative integer `prompt_tokens`,
     `completion_tokens` and `total_tokens` (so does a stream's usage chunk); clients
-    count cost and context from it."""
+    count cost and context from it. A malformed usage fails; a completion without any
+    is a warning, since the schema leaves `usage` optional (the SDK reads `None`), but
+    clients then cannot count tokens or cost."""
+    absent: Exchange | None = None
     for ex, event, value in _usage_docs(ctx):
+        if value is None and event is None:
+            absent = ex
+            continue
         if not isinstance(value, dict):
             raise Failed(
                 f"{_where(ex, event)} has usage {type_name(value)}, not an object",
@@ -466,6 +472,12 @@ def usage(ctx: CheckContext) -> str:
                     "not a non-negative integer",
                     exchange_evidence(ex, event=event, body=event is None),
                 )
+    if absent is not None:
+        raise Warned(
+            "the completion has no usage (optional in the schema, but clients that count "
+            "tokens or cost get nothing)",
+            exchange_evidence(absent),
+        )
     return "integer counts"
 
 

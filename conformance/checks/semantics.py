@@ -273,6 +273,14 @@ def _usable(ctx: CheckContext, probe_name: str) -> tuple[list[Exchange], list[st
     return usable, reasons
 
 
+def _joined(reasons: list[str]) -> str:
+    """``"label: why"`` reasons as one line, said once when every request has the same."""
+    whys = {r.split(": ", 1)[-1] for r in reasons}
+    if len(reasons) > 1 and len(whys) == 1:
+        return f"{whys.pop()} (all {len(reasons)} requests)"
+    return "; ".join(reasons)
+
+
 def _param(ex: Exchange, name: str) -> Any:
     params = ex.meta.get("params")
     return params.get(name) if isinstance(params, dict) else None
@@ -326,7 +334,7 @@ def _length(ctx: CheckContext, ex: Exchange, param: str) -> _Length | None:
 def _judge_cap(ctx: CheckContext, probe_name: str, param: str) -> str:
     usable, reasons = _usable(ctx, probe_name)
     if not usable:
-        raise Skipped(f"not judged: {'; '.join(reasons)}")
+        raise Skipped(f"not judged: {_joined(reasons)}")
     bad: list[dict[str, Any]] = []
     judged = 0
     for ex in usable:
@@ -557,8 +565,9 @@ def stop_string(ctx: CheckContext) -> str:
         # a warning: a server that is not deterministic at temperature 0 could stop early
         raise Warned(early[0]["problem"], {"early": early})
     if not judged:
-        why = "; ".join(unjudged) or "; ".join(reasons) or "no answer with stop strings"
-        raise Skipped(f"not judgeable: {why}")
+        if unjudged or not reasons:
+            raise Skipped(f"not judgeable: {'; '.join(unjudged) or 'no answer with stop strings'}")
+        raise Skipped(_joined(reasons))
     return f"the stop string is cut from {judged} answer(s)"
 
 

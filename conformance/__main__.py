@@ -2,7 +2,9 @@
 
 import sys
 
-from conformance.cli import main
-
 if __name__ == "__main__":
+    try:
+        from conformance.cli import main
+    except KeyboardInterrupt:  # Ctrl-C while starting up: no traceback, same exit code
+        sys.exit(130)
     sys.exit(main())

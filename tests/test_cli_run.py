@@ -155,7 +155,8 @@ def test_ctrl_c_during_the_bench_still_writes_the_report(tmp_path: Path) -> None
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT")
 def test_ctrl_c_before_any_result_leaves_no_empty_directory(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    code, output = _interrupt_when(out, "check wetrocloud", after_s=0.0)
+    # while the first check runs (it has started, and has not written its result yet)
+    code, output = _interrupt_when(out, "checking the embedded reference backend", after_s=0.0)
     assert code == 130, output
     assert "Traceback" not in output
     assert not out.exists() or any(out.iterdir())  # removed, or the check won the race

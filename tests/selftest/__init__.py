@@ -32,6 +32,7 @@ __all__ = [
     "load_matrices",
     "rewrite_chunks",
     "rewrite_json",
+    "sent_body",
     "sse_events",
 ]
 
@@ -89,6 +90,15 @@ def rewrite_json(fn: Callable[[dict[str, Any]], Any]) -> Rewrite:
         return status, headers, json.dumps(data if result is None else result).encode()
 
     return rewrite
+
+
+def sent_body(request: httpx.Request) -> dict[str, Any]:
+    """The JSON object a request carries (``{}`` when it carries none)."""
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def sse_events(body: bytes) -> list[str]:

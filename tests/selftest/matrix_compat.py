@@ -28,24 +28,16 @@ from typing import Any
 
 import httpx
 
-from selftest import MockFault, rewrite_chunks, rewrite_json
+from selftest import MockFault, rewrite_chunks, rewrite_json, sent_body
 
 _OAI = "openai"
-
-
-def _sent(request: httpx.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _json_mode_ignored_cut(
     request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """JSON mode accepted; the answer is free text cut by the length cap."""
-    sent = _sent(request)
+    sent = sent_body(request)
     if (sent.get("response_format") or {}).get("type") != "json_object" or sent.get("stream"):
         return status, headers, body
     answer = {
@@ -77,7 +69,7 @@ def _json_served_as_html(
     request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Completions served as text/html (a web framework's default media type)."""
-    if not 200 <= status < 300 or _sent(request).get("stream"):
+    if not 200 <= status < 300 or sent_body(request).get("stream"):
         return status, headers, body
     kept = [(k, v) for k, v in headers if k.lower() != "content-type"]
     return status, [*kept, ("content-type", "text/html; charset=utf-8")], body
@@ -87,7 +79,7 @@ def _json_bom(
     request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Completions preceded by a UTF-8 byte order mark."""
-    if not 200 <= status < 300 or _sent(request).get("stream"):
+    if not 200 <= status < 300 or sent_body(request).get("stream"):
         return status, headers, body
     return status, headers, b"\xef\xbb\xbf" + body
 
@@ -155,7 +147,7 @@ def _error_with_200(
     request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Every plain answer is an error envelope sent with status 200."""
-    if not 200 <= status < 300 or _sent(request).get("stream"):
+    if not 200 <= status < 300 or sent_body(request).get("stream"):
         return status, headers, body
     error = {"error": {"message": "Unexpected endpoint or method.", "type": "invalid_request",
                        "param": None, "code": None}}  # fmt: skip

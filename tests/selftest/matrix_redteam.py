@@ -19,22 +19,14 @@ from typing import Any
 
 import httpx
 
-from selftest import MockFault, rewrite_chunks, rewrite_json
+from selftest import MockFault, rewrite_chunks, rewrite_json, sent_body
 
 _OAI = "openai"
 _WC = "wetrocloud"
 
 
-def _sent(request: httpx.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _messages(request: httpx.Request) -> list[dict[str, Any]]:
-    messages = _sent(request).get("messages")
+    messages = sent_body(request).get("messages")
     if not isinstance(messages, list):
         return []
     return [m for m in messages if isinstance(m, dict)]

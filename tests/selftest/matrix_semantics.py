@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from selftest import MockFault, rewrite_chunks, rewrite_json
+from selftest import MockFault, rewrite_chunks, rewrite_json, sent_body
 
 _OAI = "openai"
 
@@ -83,14 +83,6 @@ def _seed_ignored(
     return rewrite_json(vary)(request, status, headers, body)
 
 
-def _sent(request: httpx.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _plain_completion(sent: dict[str, Any], content: str) -> dict[str, Any]:
     """A valid chat.completion with plain text content, for a request the backend refused."""
     return {
@@ -115,7 +107,7 @@ def _ignores(feature: str) -> Any:
     def rewrite(
         request: httpx.Request, status: int, headers: list[tuple[str, str]], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        sent = _sent(request)
+        sent = sent_body(request)
         if not uses(sent) or sent.get("stream"):
             return status, headers, body
         answer = _plain_completion(sent, "sunny words and no structure")

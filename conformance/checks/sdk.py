@@ -276,6 +276,53 @@ def _compare(
             )
 
 
+#: what the SDK gave for one tool call: (id, function name, arguments)
+_SdkToolCall = tuple[Any, Any, Any]
+
+
+def _sdk_tool_calls(message: Any) -> list[_SdkToolCall]:
+    """The tool calls of an SDK message as (id, name, arguments), in order."""
+    calls = []
+    for call in getattr(message, "tool_calls", None) or []:
+        function = getattr(call, "function", None)
+        calls.append(
+            (
+                getattr(call, "id", None),
+                getattr(function, "name", None),
+                getattr(function, "arguments", None),
+            )
+        )
+    return calls
+
+
+def _compare_tool_calls(
+    ex: Exchange, sdk_tools: dict[int, list[_SdkToolCall]], ours: Generation | None
+) -> None:
+    """Fail when the SDK's stream helper builds other tool calls than the wire's deltas
+    joined the way the specification means them (id and name given once, argument
+    fragments concatenated)."""
+    for choice in ours.choices if ours is not None else []:
+        wire = [
+            (
+                call.get("id"),
+                (call.get("function") or {}).get("name"),
+                (call.get("function") or {}).get("arguments"),
+            )
+            for call in choice.tool_calls or []
+        ]
+        if not wire:
+            continue
+        got = sdk_tools.get(choice.index, [])
+        if got != wire:
+            raise Failed(
+                f"through the SDK's stream helper, the tool calls of choice {choice.index} in "
+                f"probe {ex.probe!r} are {excerpt(repr(got), 200)}, the wire's deltas say "
+                f"{excerpt(repr(wire), 200)} (the helper concatenates every string field "
+                "a call's deltas repeat)",
+                exchange_evidence(ex, event=-1, body=False),
+            )
+
+
 @check(
     id="sdk.completion",
     title="The official SDK reads the completion",
@@ -380,25 +427,30 @@ def _final_completion(client: openai.OpenAI, args: dict[str, Any]) -> Any:
     title="The official SDK's stream helper builds the right final completion",
     severity=Severity.SDK,
     source=_SOURCE + ": chat.completions.stream() and get_final_completion()",
-    probes=STREAM_PROBES,
+    # every captured stream is replayed; the streamed tool call is asked for explicitly
+    probes=(*STREAM_PROBES, "tool_call_stream"),
     dialects=_OAI,
     requires="streaming",
 )
 def sdk_stream_accumulate(ctx: CheckContext) -> str:
     """`client.chat.completions.stream(...)` accumulates the chunks into a final
     completion without raising, whose messages have role "assistant" (not
-    "assistantassistant") and the same text and finish reasons as the wire."""
+    "assistantassistant") and the same text, finish reasons and tool calls as the wire
+    (a call whose id or name every delta repeats becomes "call_1call_1")."""
     notes: list[tuple[Exchange, str]] = []
     for ex in _replayable(ctx, stream_exchanges(ctx), stream=True):
 
-        def read(client: openai.OpenAI, ex: Exchange = ex) -> dict[int, _SdkChoice]:
+        def read(
+            client: openai.OpenAI, ex: Exchange = ex
+        ) -> tuple[dict[int, _SdkChoice], dict[int, list[_SdkToolCall]]]:
             final = _final_completion(client, _call_args(ctx, ex))
-            return {
+            choices = {
                 c.index: (c.message.role, c.message.content or "", c.finish_reason)
                 for c in final.choices
             }
+            return choices, {c.index: _sdk_tool_calls(c.message) for c in final.choices}
 
-        sdk_choices, note = _read(ex, "accumulating the stream", read)
+        (sdk_choices, sdk_tools), note = _read(ex, "accumulating the stream", read)
         if note:
             notes.append((ex, note))
         if not sdk_choices:
@@ -406,11 +458,8 @@ def sdk_stream_accumulate(ctx: CheckContext) -> str:
                 f"the SDK's final completion for probe {ex.probe!r} has no choices",
                 exchange_evidence(ex, event=-1, body=False),
             )
-        _compare(
-            ex,
-            what="stream() final completion",
-            sdk_choices=sdk_choices,
-            ours=_ours_stream(ctx, ex),
-        )
+        ours = _ours_stream(ctx, ex)
+        _compare(ex, what="stream() final completion", sdk_choices=sdk_choices, ours=ours)
+        _compare_tool_calls(ex, sdk_tools, ours)
     _warn_notes(notes)
     return "the final completion of every stream is right"

@@ -149,4 +149,6 @@ TRIPS: dict[str, list[str]] = {
         "mock:tool_stream_head_repeated",
     ],
     "wetrocloud.tokens_plausible": ["mock:wc_tokens_one"],
+    # the SDK's stream helper joins the repeated id and name: "call_1call_1"
+    "sdk.stream_accumulate": ["mock:tool_stream_head_repeated"],
 }

@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from conformance.cassettes._bodies import multipart_boundary, parse_multipart
 from conformance.cassettes.redact import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS, Redactor
+from conformance.wire.client import media_type
 
 #: top-level JSON fields ignored when matching, unless the caller says otherwise
 DEFAULT_IGNORED_FIELDS: frozenset[str] = frozenset()
@@ -125,7 +126,7 @@ def canonical_body(body: bytes, content_type: str | None, ignore: frozenset[str]
     """A text that is equal for two bodies exactly when they mean the same request."""
     if not body:
         return ""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     boundary = multipart_boundary(content_type)
     if boundary is not None:
         parts = parse_multipart(body, boundary)
@@ -190,7 +191,7 @@ def request_key(
         (k, redactor.credential(v) if k.lower() in CREDENTIAL_PARAMS else v)
         for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)
     )
-    media = (content_type or "").split(";", 1)[0].strip().lower() if body else ""
+    media = media_type(content_type) if body else ""
     others = sorted(
         (k.lower(), v.strip())
         for k, v in headers

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.checks.evidence import excerpt, request_summary
+from conformance.checks.evidence import excerpt, exchange_evidence, request_summary
+from conformance.checks.registry import Failed
 from conformance.providers.base import Dialect, Provider
 from conformance.wire.exchange import Exchange
 
@@ -21,6 +22,7 @@ __all__ = [
     "StreamErrorSignal",
     "case_evidence",
     "error_instead_of_answer",
+    "fail_if_error_instead_of_answer",
     "judge_envelope",
     "stream_error_signals",
 ]
@@ -165,6 +167,21 @@ def error_instead_of_answer(provider: Provider, ex: Exchange) -> str | None:
     if not carries_error and value.get("success") is not False:
         return None
     return provider.decode_error(ex.status or 0, body).message or "(no message)"
+
+
+def fail_if_error_instead_of_answer(
+    provider: Provider, ex: Exchange, what: str, *, hint: str = ""
+) -> None:
+    """:class:`Failed` when the 2xx answer to ``what`` (``"a valid request (probe 'chat')"``)
+    is an error instead of an answer (see :func:`error_instead_of_answer`); ``hint`` ends
+    the message."""
+    said = error_instead_of_answer(provider, ex)
+    if said is not None:
+        raise Failed(
+            f"{what} was answered HTTP {ex.status} with an error instead of an answer: "
+            f"{said}. Clients take a 2xx for a success; a refusal needs a 4xx status{hint}",
+            exchange_evidence(ex, event=0 if ex.events else None),
+        )
 
 
 def case_evidence(ex: Exchange, **extra: Any) -> dict[str, Any]:

@@ -389,7 +389,7 @@ class CheckContext:
         for a success). A 2xx answer is returned for the caller to check that the feature
         was honoured (silently ignoring it is a failure the caller raises).
         """
-        from conformance.checks._judge import error_instead_of_answer
+        from conformance.checks._judge import fail_if_error_instead_of_answer
         from conformance.checks.evidence import exchange_evidence
 
         ex = self.completed(probe_name, label)
@@ -416,14 +416,7 @@ class CheckContext:
             )
         if not 200 <= status < 300:
             raise Failed(f"a request using {feature} got HTTP {status}", exchange_evidence(ex))
-        said = error_instead_of_answer(self.provider, ex)
-        if said is not None:
-            raise Failed(
-                f"a request using {feature} was answered HTTP {status} with an error instead of "
-                f"an answer: {said}. A refusal needs a 4xx status; clients take a 2xx for a "
-                "success",
-                exchange_evidence(ex, event=0 if ex.events else None),
-            )
+        fail_if_error_instead_of_answer(self.provider, ex, f"a request using {feature}")
         return ex
 
 

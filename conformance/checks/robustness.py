@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.checks._judge import error_instead_of_answer
+from conformance.checks._judge import fail_if_error_instead_of_answer
 from conformance.checks._oai import STREAM_PROBES
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import HANG_KINDS, CheckContext, Failed, Severity, Skipped, check
@@ -195,14 +195,12 @@ def valid_request_succeeds(ctx: CheckContext) -> str:
                 f"a valid request (probe {name!r}) was answered HTTP {ex.status}{why}{hint}",
                 exchange_evidence(ex),
             )
-        said = error_instead_of_answer(ctx.provider, ex)
-        if said is not None:
-            raise Failed(
-                f"a valid request (probe {name!r}) was answered HTTP {ex.status} with an error "
-                f"instead of an answer: {said}. Clients take the 2xx for a success; if the "
-                "base URL is wrong, the server may be answering a path it does not serve",
-                exchange_evidence(ex, event=0 if ex.events else None),
-            )
+        fail_if_error_instead_of_answer(
+            ctx.provider,
+            ex,
+            f"a valid request (probe {name!r})",
+            hint=" (if the base URL is wrong, the server may be answering a path it does not serve)",
+        )
     if not judged:
         ctx.exchanges("chat")  # report why the basic probe is missing
         raise Skipped("not judged: no basic request completed")

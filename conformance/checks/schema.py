@@ -36,6 +36,7 @@ from conformance.checks.registry import (
 )
 from conformance.providers.base import Dialect
 from conformance.schemas import SchemaViolation, schemas_for, violations
+from conformance.wire.client import is_json_media_type
 from conformance.wire.exchange import Exchange
 
 _OAI = {Dialect.OPENAI}
@@ -155,13 +156,6 @@ def completion_json(ctx: CheckContext) -> str:
 
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-
-
-def is_json_media_type(content_type: str | None) -> bool:
-    """`application/json` or a `+json` type (parameters such as charset aside): what the
-    official SDKs parse as JSON."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
 
 
 @check(

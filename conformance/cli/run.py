@@ -229,19 +229,18 @@ def command(
             f"--out {str(plan.out)!r}: cannot create it ({exc.strerror or exc})"
         ) from None
     started = time.monotonic()
-    result_files: list[Path] = []
     interrupted = False
     try:
-        check_failed, bench_incomplete = _steps(plan, timeout, fail_on, result_files)
+        check_failed, bench_incomplete = _steps(plan, timeout, fail_on)
     except _Interrupted:
         interrupted, check_failed, bench_incomplete = True, False, True
-        result_files = [p for p in _expected_files(plan) if p.exists()]
-        if not result_files:
-            with contextlib.suppress(OSError):
-                plan.out.rmdir()  # only when empty: nothing of the user's is removed
-            click.echo("conformance: interrupted before any step wrote a result", err=True)
-            sys.exit(130)
-
+    # what the steps wrote (an interrupted bench writes its partial result)
+    result_files = [p for p in _expected_files(plan) if p.exists()]
+    if interrupted and not result_files:
+        with contextlib.suppress(OSError):
+            plan.out.rmdir()  # only when empty: nothing of the user's is removed
+        click.echo("conformance: interrupted before any step wrote a result", err=True)
+        sys.exit(130)
     if not result_files:
         raise ConfigError("no step produced a result; nothing to report")
     documents = [load_result(path) for path in result_files]
@@ -269,9 +268,7 @@ def _expected_files(plan: _Plan) -> list[Path]:
     return files + [plan.out / f"bench-{name}.json" for name, _ in plan.bench_runs]
 
 
-def _steps(
-    plan: _Plan, timeout: float, fail_on: str, result_files: list[Path]
-) -> tuple[bool, bool]:
+def _steps(plan: _Plan, timeout: float, fail_on: str) -> tuple[bool, bool]:
     """Run every check and bench step; (a check failed, a bench step did not complete)."""
     check_failed = False
     total = len(plan.check_providers) + len(plan.bench_runs)
@@ -299,8 +296,6 @@ def _steps(
         if code == 2:
             raise ConfigError(f"check of {name} could not run (see the line above)")
         check_failed |= code != 0
-        if path.exists():
-            result_files.append(path)
 
     bench_incomplete = False
     for name, args in plan.bench_runs:
@@ -311,8 +306,6 @@ def _steps(
         if code == 2:
             raise ConfigError(f"bench of {name} could not run (see the line above)")
         bench_incomplete |= code != 0
-        if path.exists():
-            result_files.append(path)
     return check_failed, bench_incomplete
 
 

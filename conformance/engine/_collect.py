@@ -114,11 +114,6 @@ def plan(
                 f"not sent: probe {spec.name!r} does not apply to the {provider.dialect} dialect"
             )
             continue
-        if spec.requires in out.refused:
-            out.unavailable[spec.name] = (
-                f"not sent: {out.refused[spec.requires]} (probe {spec.name!r} needs {spec.requires})"
-            )
-            continue
         if spec.requires and not getattr(provider.capabilities, spec.requires):
             out.unavailable[spec.name] = (
                 f"not documented by {provider.name}: {spec.requires} (probe {spec.name!r} not sent)"
@@ -228,13 +223,12 @@ async def collect(
     adaptation = _adapt(provider, first)
     if adaptation is not None:
         out.refused[adaptation.capability] = adaptation.reason
-        for pos, (spec, _) in enumerate(jobs):
+        for spec, _ in jobs:
             if spec.requires == adaptation.capability:
                 out.unavailable[spec.name] = (
                     f"not sent: {adaptation.reason} (probe {spec.name!r} needs {spec.requires})"
                 )
                 out.exchanges.pop(spec.name, None)
-                results[pos] = None
         jobs = [job for job in jobs if job[0].requires != adaptation.capability]
         results = [None] * len(jobs)
         if jobs:

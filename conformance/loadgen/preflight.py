@@ -9,7 +9,6 @@ target accepts. The load runs in either case; the preflight only informs it.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from conformance.engine.target import resolve_api_key
@@ -63,20 +62,15 @@ def preflight(
     out = Preflight()
     params = request_params(provider, stream=stream, max_tokens=4)
 
-    async def send_once() -> tuple[int | None, bytes, str | None]:
-        client = WireClient(timeout=timeout_s, secrets=(key,) if key else ())
-        try:
-            ex = await client.asend(
-                provider.encode(_MESSAGES, params, api_key=key),
-                probe="preflight",
-                stream=stream,
-                api_key=key,
-            )
-        finally:
-            await client.aclose()
-        return ex.status, ex.body or b"", ex.error.message if ex.error is not None else None
-
-    status, body, error = asyncio.run(send_once())
+    with WireClient(timeout=timeout_s) as client:  # it redacts api_key from the record
+        ex = client.send(
+            provider.encode(_MESSAGES, params, api_key=key),
+            probe="preflight",
+            stream=stream,
+            api_key=key,
+        )
+    status, body = ex.status, ex.body or b""
+    error = ex.error.message if ex.error is not None else None
     if error is not None:
         out.notes.append(f"preflight: the first request failed before the load ({error})")
         return out

@@ -4,7 +4,13 @@
 the record command and the load generator need.
 """
 
-from conformance.wire.client import DEFAULT_MAX_BODY_BYTES, WireClient, is_event_stream
+from conformance.wire.client import (
+    DEFAULT_MAX_BODY_BYTES,
+    WireClient,
+    is_event_stream,
+    is_json_media_type,
+    media_type,
+)
 from conformance.wire.exchange import (
     ErrorKind,
     Exchange,
@@ -29,5 +35,7 @@ __all__ = [
     "WireClient",
     "WireObservations",
     "is_event_stream",
+    "is_json_media_type",
+    "media_type",
     "parse_sse",
 ]

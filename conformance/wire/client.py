@@ -68,7 +68,9 @@ __all__ = [
     "WireClient",
     "attach_events",
     "is_event_stream",
+    "is_json_media_type",
     "looks_like_sse",
+    "media_type",
 ]
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -77,11 +79,22 @@ _CLOSE_TIMEOUT_S = 2.0
 _SSE_START = re.compile(rb"^(?::|(?:data|event|id|retry)(?::|\r|\n|$))")
 
 
+def media_type(content_type: str | None) -> str:
+    """The media type of a Content-Type header value, lower-cased, without parameters
+    (``""`` for none)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def is_event_stream(content_type: str | None) -> bool:
     """Whether a Content-Type header value names ``text/event-stream``."""
-    if not content_type:
-        return False
-    return content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+    return media_type(content_type) == "text/event-stream"
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """`application/json` or a `+json` type (parameters such as charset aside): what the
+    official SDKs parse as JSON."""
+    media = media_type(content_type)
+    return media == "application/json" or media.endswith("+json")
 
 
 def looks_like_sse(body: bytes) -> bool:

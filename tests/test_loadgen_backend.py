@@ -2,7 +2,8 @@
 
 The load path imports gevent (Locust's client), which must not patch the test process,
 so it runs in a child process that sends one request per fault and prints what it
-measured; the backend runs in a process of its own.
+measured; the backend (and the hostile server of tests/bench_redteam) runs in a process
+of its own.
 """
 
 from __future__ import annotations
@@ -16,37 +17,48 @@ import pytest
 from conformance.backend import BackendConfig, serve_in_process
 
 _SCRIPT = r"""
-import json, sys
+import json, sys, time
 from gevent import monkey
 monkey.patch_all()
 from conformance.loadgen.target import Target
 from conformance.loadgen.users import new_client, send_one
 
 class State:
-    class options:
-        timeout_s = 1.0
+    def __init__(self, timeout_s):
+        class options:
+            pass
+        options.timeout_s = timeout_s
+        self.options = options
 
     def record(self, target, timing, send_wall, done_wall, size):
         self.timing = timing
 
-root, stream = sys.argv[1], sys.argv[2] == "stream"
+stream = sys.argv[1] == "stream"
 out = {}
-for spec in json.loads(sys.argv[3]):
-    fault, headers = spec["fault"], spec.get("headers", {})
-    prefix = root if fault is None else f"{root}/fault/{fault}"
-    target = Target("openai", prefix + "/v1", model=None, stream=stream, max_tokens=8,
+for spec in json.loads(sys.argv[2]):
+    timeout_s = spec.get("timeout", 1.0)
+    target = Target("openai", spec["base"], model=None, stream=stream, max_tokens=8,
                     conversations=[[{"role": "user", "content": "hello there"}]], api_key="sk-x")
     for req in target.requests:
-        req.headers.update(headers)
-    state = State()
-    client = new_client(target, concurrency=1, timeout_s=1.0)
-    t = send_one(state, target, client)
+        req.headers.update(spec.get("headers", {}))
+    state = State(timeout_s)
+    client = new_client(target, concurrency=1, timeout_s=timeout_s)
+    started = time.monotonic()
+    if spec.get("kill_after"):  # the load process stops while the request is in flight
+        import gevent
+        glet = gevent.spawn(send_one, state, target, client)
+        gevent.sleep(spec["kill_after"])
+        glet.kill()
+        t = state.timing
+    else:
+        t = send_one(state, target, client)
     client.close()
     out[spec["name"]] = {
-        "error": None if t.error is None else str(t.error),
+        "error": None if t.error is None else str(t.error), "key": t.error_key,
         "ttft": t.ttft_ns, "events": t.content_events, "tokens": t.output_tokens,
         "fallback": t.usage_fallback, "gaps": len(t.itl_ns),
         "true_ttft": t.true_ttft_ms, "true_itl": t.true_itl_ms,
+        "wall_s": time.monotonic() - started,
     }
 print(json.dumps(out))
 """
@@ -88,12 +100,28 @@ def backend_root() -> object:
         yield root
 
 
+#: faults that need a longer timeout than the 1 s the others get (a big body takes a while)
+_TIMEOUTS = {"huge_body": 60.0}
+
+
 def _probe(
     root: str, stream: bool, cases: dict[str, tuple[str | None, dict[str, str], str | None]]
 ) -> dict:
-    specs = [{"name": n, "fault": f, "headers": h} for n, (f, h, _) in cases.items()]
+    specs = [
+        {
+            "name": n,
+            "base": (root if f is None else f"{root}/fault/{f}") + "/v1",
+            "headers": h,
+            "timeout": _TIMEOUTS.get(f or "", 1.0),
+        }
+        for n, (f, h, _) in cases.items()
+    ]
+    return _send(specs, stream)
+
+
+def _send(specs: list[dict[str, object]], stream: bool) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, root, "stream" if stream else "plain", json.dumps(specs)],
+        [sys.executable, "-c", _SCRIPT, "stream" if stream else "plain", json.dumps(specs)],
         capture_output=True,
         text=True,
         timeout=90,
@@ -133,3 +161,71 @@ def test_non_streamed_requests(backend_root: str) -> None:
     for name, (_, _, expected) in cases.items():
         assert got[name]["error"] == expected, (name, got[name])
     assert got["correct"]["tokens"] == 8 and got["correct"]["ttft"] is None
+
+
+#: name: (hostile mode, streamed, timeout s, expected error kind, expected errors-block key)
+HOSTILE_CASES: dict[str, tuple[str, bool, float, str | None, str | None]] = {
+    "correct": ("ok", True, 2.0, None, None),
+    "correct_plain": ("ok", False, 2.0, None, None),
+    "refused": ("status401", True, 2.0, "http_4xx", "http_401"),
+    "server_error": ("status500", False, 2.0, "http_5xx", "http_500"),
+    "hang": ("hang", True, 1.0, "read_timeout", "read_timeout"),
+    "stall": ("stall", True, 1.0, "read_timeout", "read_timeout"),
+    # a byte every 0.2 s: never silent for the timeout, never done
+    "drip": ("drip", True, 2.0, "total_timeout", "total_timeout"),
+    "header_flood": ("headers100k", True, 5.0, "header_limit", "header_limit"),
+    "header_flood_plain": ("headers100k", False, 5.0, "header_limit", "header_limit"),
+    "verbose_headers": ("headers2k", True, 5.0, None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_root() -> object:
+    from tests.bench_redteam import running_hostile
+
+    with running_hostile(limit_s=120) as root:
+        yield root
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_hostile_answers_are_bounded_and_named(hostile_root: str, stream: bool) -> None:
+    """Every request ends within its timeout, and its failure says what the target did."""
+    cases = {n: c for n, c in HOSTILE_CASES.items() if c[1] is stream}
+    specs = [
+        {"name": n, "base": f"{hostile_root}/{mode}/v1", "timeout": timeout}
+        for n, (mode, _, timeout, _, _) in cases.items()
+    ]
+    got = _send(specs, stream)
+    for name, (_, _, timeout, kind, key) in cases.items():
+        assert (got[name]["error"], got[name]["key"]) == (kind, key), (name, got[name])
+        assert got[name]["wall_s"] < 5 * timeout + 10, (name, got[name])
+    assert got["correct" if stream else "correct_plain"]["tokens"] == 4
+    if stream:
+        assert got["verbose_headers"]["tokens"] == 4  # 44 KB of headers is not over the limit
+
+
+def test_the_load_path_applies_the_header_limit_check_applies(hostile_root: str) -> None:
+    """Same limit as ``check``: httpx (h11 under httpcore) refuses the flood and accepts the
+    verbose answer, as the load path does."""
+    from httpcore._sync.http11 import HTTP11Connection
+
+    from conformance.loadgen.limits import MAX_RESPONSE_HEAD_BYTES
+    from conformance.providers import get_provider
+    from conformance.wire.client import WireClient
+
+    assert HTTP11Connection.MAX_INCOMPLETE_EVENT_SIZE == MAX_RESPONSE_HEAD_BYTES
+    with WireClient(timeout=10) as client:
+        for mode, accepted in (("headers100k", False), ("headers2k", True)):
+            provider = get_provider("openai", base_url=f"{hostile_root}/{mode}/v1")
+            request = provider.encode(
+                [{"role": "user", "content": "hi"}], {"max_tokens": 4}, api_key=None
+            )
+            ex = client.send(request, probe="limit", stream=False)
+            assert (ex.status == 200 and ex.error is None) is accepted, (mode, ex.error)
+
+
+def test_a_request_cut_off_by_the_end_of_the_run_is_counted_unfinished(hostile_root: str) -> None:
+    """Sent and never answered is a failure, not nothing (the run's result counts it)."""
+    spec = {"name": "cut", "base": f"{hostile_root}/hang/v1", "timeout": 30.0, "kill_after": 0.5}
+    got = _send([spec], True)["cut"]
+    assert got["error"] == "unfinished" and got["wall_s"] < 10, got

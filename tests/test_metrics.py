@@ -257,16 +257,31 @@ def test_aggregate_excludes_warmup_and_counts_throughput_by_completion() -> None
     agg.record(_timing(0, 500, 800), 1000.5, 1001.3, window)  # warm-up
     agg.record(_timing(0, 500, 800), 1001.5, 1002.3, window)  # sent in warm-up, done in window
     agg.record(_timing(0, 50, 80), 1003.0, 1003.1, window)
-    agg.record(RequestTiming(t_send_ns=0, error=ErrorKind.HTTP_5XX), 1004.0, 1004.1, window)
+    failed = RequestTiming(t_send_ns=0, error=ErrorKind.HTTP_5XX, http_status=503)
+    agg.record(failed, 1004.0, 1004.1, window)
     agg.record(_timing(0, 60, 90), 1009.9, 1010.5, window)  # done after the end: drained
+    timeout = RequestTiming(t_send_ns=0, error=ErrorKind.READ_TIMEOUT)
+    agg.record(timeout, 1001.0, 1001.9, window)  # a warm-up failure, counted apart
     m = agg.metrics_block(8.0, open_loop=False)
-    assert m["requests"] == 3 and m["failures"] == 1 and m["warmup_requests"] == 2
+    assert m["requests"] == 3 and m["failures"] == 1 and m["warmup_requests"] == 3
+    assert m["successful_requests"] == 2 and m["failed_requests"] == 1
+    assert m["failure_rate"] == pytest.approx(1 / 3, abs=1e-6)
+    assert m["warmup_failures"] == 1
     assert m["window_requests"] == 3  # completions inside [1002, 1010]
-    assert m["requests_per_s"] == pytest.approx(3 / 8)
+    # throughput counts the successful completions only; the failed one has its own figure
+    assert m["requests_per_s"] == m["successful_requests_per_s"] == pytest.approx(2 / 8)
+    assert m["failed_requests_per_s"] == pytest.approx(1 / 8)
     assert m["output_tokens_per_s"] == pytest.approx(8 / 8)
     assert m["ttft_ms"]["count"] == 2 and m["ttft_ms"]["max"] == pytest.approx(60, abs=0.1)
-    assert agg.errors == {"http_5xx": 1}
+    # a non-2xx answer is counted by its status, anything else by its kind
+    assert agg.errors == {"http_503": 1}
+    assert agg.warmup_errors == {"read_timeout": 1}
     assert "schedule_delay_ms" not in m
+
+
+def test_no_request_means_no_failure_rate() -> None:
+    m = RunAggregate().metrics_block(5.0, open_loop=False)
+    assert m["requests"] == 0 and m["failure_rate"] is None and m["requests_per_s"] == 0
 
 
 def test_aggregate_merge_across_processes_is_lossless() -> None:

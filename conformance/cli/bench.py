@@ -5,9 +5,12 @@ known timing (``--ttft-ms``, ``--itl-ms``), and the result carries the harness's
 measurement error in its ``calibration`` block. Locust always runs in a process of its
 own, so this process never imports gevent.
 
-Exit codes: 0 the run completed (failures are counted in the result); 1 more failures
-than ``--max-failure-rate``; 2 bad arguments or an unreachable target; 130 interrupted
-(what was measured is still written, marked partial).
+Exit codes: 0 every step measured successful requests and at most ``--max-failure-rate``
+(default 1 %) of its requests failed; 1 a step had no successful request, or more
+failures than that (the result is written, with its ``verdict``); 2 bad arguments, an
+unreachable target, or a preflight request that got no usable answer or a non-2xx one
+(one line that says what to fix; no load is sent); 130 interrupted (what was measured is
+still written, marked partial).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import click
 
 from conformance.errors import ConfigError
+from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE
 
 
 def _numbers(text: str | None, option: str, kind: type) -> list[Any]:
@@ -64,12 +68,23 @@ def _check_output(path: str | None, option: str) -> None:
 
 
 def _summary(result: dict[str, Any]) -> str:
+    """One line: what succeeded and failed, successful throughput, latency."""
+    from conformance.loadgen.verdict import failure_kinds_text
+
     m = result["metrics"]
     ttft = m["ttft_ms"].get("p50")
     itl = m["itl_ms"].get("p50")
+    requests, failures = m["requests"], m["failures"]
+    counts = f"{requests} requests: {requests - failures} succeeded, {failures} failed"
+    if requests:
+        counts += f" ({failures / requests:.1%})"
+    kinds = failure_kinds_text(result.get("errors") or {})
+    if kinds:
+        counts += f" [{kinds}]"
     parts = [
-        f"{m['requests']} requests, {m['failures']} failed",
-        f"{m['requests_per_s']:.2f} req/s",
+        counts,
+        f"{m['requests_per_s']:.2f} successful req/s",
+        f"{m.get('failed_requests_per_s', 0.0):.2f} failed req/s",
         f"{m['output_tokens_per_s']:.1f} output tok/s",
     ]
     if ttft is not None:
@@ -166,7 +181,11 @@ class _Progress:
     help="Open-loop in-flight cap per worker.",
 )
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="Connect/read timeout, s."
+    "--timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds one request may take in all, and the longest silence; over it, a failure.",
 )
 @click.option(
     "--json", "json_path", default=None, metavar="PATH", help="Write the bench result here."
@@ -177,8 +196,10 @@ class _Progress:
 @click.option(
     "--max-failure-rate",
     type=float,
-    default=None,
-    help="Exit 1 when failures/requests exceeds this fraction (0..1).",
+    default=DEFAULT_MAX_FAILURE_RATE,
+    show_default=True,
+    help="Exit 1 when more than this share of a step's requests failed (0..1); "
+    "a step without any successful request always exits 1.",
 )
 @click.option("--ttft-ms", type=float, default=None, help="Embedded backend TTFT [default: 50].")
 @click.option("--itl-ms", type=float, default=None, help="Embedded backend ITL [default: 10].")
@@ -202,14 +223,14 @@ def command(
     timeout: float,
     json_path: str | None,
     html_path: str | None,
-    max_failure_rate: float | None,
+    max_failure_rate: float,
     ttft_ms: float | None,
     itl_ms: float | None,
 ) -> None:
     """Put a target under load and measure TTFT, ITL, TPOT, E2E and throughput."""
     from conformance.loadgen.runner import BenchInterrupted, BenchSpec, run_bench
 
-    if max_failure_rate is not None and not 0 <= max_failure_rate <= 1:
+    if not 0 <= max_failure_rate <= 1:
         raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
     if not timeout > 0 or max_in_flight < 1:
         raise ConfigError("--timeout must be > 0 and --max-in-flight >= 1")
@@ -247,20 +268,16 @@ def command(
         itl_ms=itl_ms,
         max_in_flight=max_in_flight,
         timeout_s=timeout,
+        max_failure_rate=max_failure_rate,
     )
     spec.validate()
     _check_output(json_path, "--json")
     _check_output(html_path, "--html")
+    _check_key(provider, api_key_env)
     if base_url is not None:
-        from conformance.engine.target import resolve_api_key
         from conformance.loadgen.runner import check_reachable
 
-        var, key = resolve_api_key(provider, api_key_env)
         check_reachable(base_url)  # an unreachable target: that one line, not the note too
-        if key is None:
-            click.echo(
-                f"conformance: no key in ${var}: requests are sent without credentials", err=True
-            )
     interrupted = False
     try:
         result = run_bench(spec, progress=_Progress())
@@ -275,19 +292,36 @@ def command(
     # a password or ?api-key= written into --base-url is kept out of the result files
     result = scrub(result, url_secrets(base_url))
     _write(result, json_path, html_path)
-    click.echo(("partial: " if result.get("partial") else "") + _summary(result))
+    prefix = "partial: " if result.get("partial") else ""
+    for i, step in enumerate(result.get("steps") or [], 1):
+        cut = "partial: " if step.get("partial") else ""
+        click.echo(f"{cut}step {i}/{len(result['steps'])}: {_summary(step)}")
+    if not result.get("steps"):
+        click.echo(prefix + _summary(result))
     if interrupted:
         sys.exit(130)
-    m = result["metrics"]
-    if max_failure_rate is not None and m["requests"]:
-        rate = m["failures"] / m["requests"]
-        if rate > max_failure_rate:
-            click.echo(
-                f"conformance: failure rate {rate:.2%} is above --max-failure-rate "
-                f"{max_failure_rate:.2%}",
-                err=True,
-            )
-            sys.exit(1)
+    verdict = result["verdict"]
+    if verdict["status"] != "passed":
+        click.echo(f"conformance: bench failed: {verdict['reason']}", err=True)
+        sys.exit(1)
+
+
+def _check_key(provider: str, api_key_env: str | None) -> None:
+    """A named key variable must hold a key an HTTP header can carry (checked, never shown)."""
+    from conformance.engine.target import resolve_api_key
+
+    var, key = resolve_api_key(provider, api_key_env)
+    if api_key_env is not None and key is None:
+        raise ConfigError(
+            f"--api-key-env {var}: ${var} is not set or empty: export the key, "
+            "or drop --api-key-env to send requests without one"
+        )
+    if key is not None and not all(0x20 <= ord(ch) < 0x7F for ch in key):
+        what = "a line break or control character" if key.isascii() else "a non-ASCII character"
+        raise ConfigError(
+            f"the key in ${var} contains {what}, which an HTTP header cannot carry: "
+            "check the variable"
+        )
 
 
 def _write(result: dict[str, Any], json_path: str | None, html_path: str | None) -> None:

@@ -271,13 +271,14 @@ class ProcessState:
         warm = self.options.warmup_s
         window = max(elapsed - warm, 1e-9)
         counts = agg.counts
+        succeeded = counts["window_requests"] - counts["window_failures"]
         return {
             "elapsed_s": round(elapsed, 3),
             "requests": counts["requests"],
             "failures": counts["failures"],
-            "requests_per_s": round(counts["window_requests"] / window, 3)
-            if elapsed > warm
-            else 0.0,
+            "warmup_requests": counts["warmup_requests"],
+            # throughput counts successful requests only
+            "requests_per_s": round(succeeded / window, 3) if elapsed > warm else 0.0,
             "output_tokens_per_s": round(counts["window_output_tokens"] / window, 3)
             if elapsed > warm
             else 0.0,

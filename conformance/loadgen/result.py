@@ -102,12 +102,16 @@ def build_result(
 
     Beyond the contract: ``partial`` (the run was cut short: interrupted, a worker lost,
     or the load process killed), ``warmup_s`` (left out of every statistic),
-    ``errors`` (failures by kind), ``usage_fallback`` (some requests' output tokens were
-    counted because the server sent no usage), ``calibration`` (measurement error against
+    ``errors`` (failures after the warm-up by kind: ``http_<status>`` for a non-2xx
+    answer, else an :class:`~conformance.metrics.ErrorKind` value such as
+    ``read_timeout``), ``warmup_errors`` (the same for the warm-up), ``usage_fallback``
+    (some requests' output tokens were counted because the server sent no usage),
+    ``verdict`` (added by :mod:`conformance.loadgen.verdict`), ``calibration`` (measurement error against
     a target of known timing, else ``None``), ``timeseries`` (one row per second of
     completions) and ``samples`` (per-request values, a uniform sample of at most 5000
-    each; ``itl_ms`` holds each request's mean gap). Requests/s and output tokens/s are
-    over the measurement window: from the end of the warm-up to the moment the run began
+    each; ``itl_ms`` holds each request's mean gap). Requests/s and output tokens/s count
+    successful requests only (failed ones: ``failed_requests_per_s``) and are over the
+    measurement window: from the end of the warm-up to the moment the run began
     to stop (``stopping_wall``; requests that complete while it drains are not counted).
     """
     elapsed = max(0.0, stopped_wall - started_wall)
@@ -141,6 +145,7 @@ def build_result(
         "started_at": _iso(started_wall),
         "duration_s": round(elapsed, 3),
         "errors": dict(sorted(agg.errors.items())),
+        "warmup_errors": dict(sorted(agg.warmup_errors.items())),
         "usage_fallback": metrics["usage_fallback_requests"] > 0,
         "calibration": _calibration(agg, metrics, true_ttft_ms, true_itl_ms),
         "timeseries": agg.timeseries(started_wall),

@@ -33,6 +33,7 @@ from conformance.loadgen.result import (
     progress_path,
     result_from_snapshot,
 )
+from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE, judge
 
 __all__ = ["BenchInterrupted", "BenchSpec", "run_bench"]
 
@@ -40,6 +41,8 @@ __all__ = ["BenchInterrupted", "BenchSpec", "run_bench"]
 _STARTUP_S = 30.0
 #: extra seconds after duration + drain before the load process is stopped by force
 _HARD_MARGIN_S = 20.0
+#: seconds beyond the request timeout that in-flight requests get when a step ends
+_DRAIN_MARGIN_S = 2.0
 
 Progress = Callable[[str, bool], None]
 
@@ -78,14 +81,24 @@ class BenchSpec:
     itl_ms: float | None = None
     max_in_flight: int = 1024
     timeout_s: float = 60.0
-    #: seconds in-flight requests may take to finish after the duration
-    drain_s: float = 10.0
+    #: a step fails when more than this share of its requests failed (or none succeeded)
+    max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
     #: what the preflight found, added to every step's result
     notes: list[str] = field(default_factory=list)
 
     @property
     def open_loop(self) -> bool:
         return bool(self.rates)
+
+    @property
+    def drain_s(self) -> float:
+        """Seconds in-flight requests may take to finish after the duration.
+
+        A little longer than the timeout, so that every request sent gets its verdict (an
+        answer, or a ``read_timeout`` / ``total_timeout`` failure) before the load
+        process stops; only a forced stop leaves requests ``unfinished``.
+        """
+        return self.timeout_s + _DRAIN_MARGIN_S
 
     @property
     def effective_warmup_s(self) -> float:
@@ -107,7 +120,7 @@ class BenchSpec:
             raise ConfigError("give either --users (closed loop) or --rate (open loop), not both")
         if any(u < 1 for u in self.users):
             raise ConfigError("--users must be whole numbers >= 1, e.g. --users 8 or 1,8,32")
-        numbers = [*self.rates, self.duration_s, self.timeout_s, self.drain_s]
+        numbers = [*self.rates, self.duration_s, self.timeout_s]
         numbers += [v for v in (self.warmup_s, self.ttft_ms, self.itl_ms) if v is not None]
         if not all(math.isfinite(v) for v in numbers):
             raise ConfigError("rates, durations and timings must be finite numbers")
@@ -122,6 +135,8 @@ class BenchSpec:
             raise ConfigError(f"--warmup must be >= 0 and shorter than --duration, got {warm:g}")
         if self.workers < 1:
             raise ConfigError("--workers must be >= 1")
+        if not 0 <= self.max_failure_rate <= 1:
+            raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
         if self.max_tokens < 1:
             raise ConfigError("--max-tokens must be >= 1")
         if self.base_url is not None and (self.ttft_ms is not None or self.itl_ms is not None):
@@ -199,6 +214,8 @@ def _target(spec: BenchSpec) -> Iterator[tuple[str, str | None]]:
             stream=bool(spec.stream),
             timeout_s=min(spec.timeout_s, 30.0),
         )
+        if found.stop is not None:
+            raise ConfigError(found.stop)  # nothing to measure: say what to fix, no load
         spec.length_param = found.length_param
         spec.notes.extend(found.notes)
         yield spec.base_url, None
@@ -326,10 +343,14 @@ def _progress_line(data: dict[str, Any] | None, spec: BenchSpec, step: str) -> s
         return f"[{step}]   0.0s/{spec.duration_s:g}s  starting..."
     ttft = p.get("ttft_p50_ms")
     ttft_text = "-" if ttft is None else f"{ttft:.1f} ms"
+    elapsed = float(p.get("elapsed_s") or 0.0)
+    head = f"[{step}] {elapsed:5.1f}s/{spec.duration_s:g}s"
+    if elapsed < spec.effective_warmup_s and not p.get("requests"):
+        # nothing is counted yet: say why the figures are zero
+        return f"{head}  warm-up ({p.get('warmup_requests', 0)} requests, not counted)"
     return (
-        f"[{step}] {float(p.get('elapsed_s') or 0.0):5.1f}s/{spec.duration_s:g}s"
-        f"  requests {p.get('requests', 0)} (failed {p.get('failures', 0)})"
-        f"  TTFT p50 {ttft_text}  {float(p.get('requests_per_s') or 0.0):.1f} req/s"
+        f"{head}  requests {p.get('requests', 0)} (failed {p.get('failures', 0)})"
+        f"  TTFT p50 {ttft_text}  {float(p.get('requests_per_s') or 0.0):.1f} successful req/s"
         f"  {float(p.get('output_tokens_per_s') or 0.0):.0f} tok/s"
     )
 
@@ -454,8 +475,11 @@ def _run_step(
 def run_bench(spec: BenchSpec, *, progress: Progress | None = None) -> dict[str, Any]:
     """Run every step of the bench and return the result (the last step on top, all in ``steps``).
 
-    Raises :class:`ConfigError` for bad settings or an unreachable target, and
-    :class:`BenchInterrupted` (with the partial result) on Ctrl-C.
+    Raises :class:`ConfigError` for bad settings, an unreachable target or a failed
+    preflight (a refusal, no answer: see :mod:`conformance.loadgen.preflight`), and
+    :class:`BenchInterrupted` (with the partial result) on Ctrl-C. Failures during the
+    load are counted in the result, never raised; :mod:`conformance.loadgen.verdict`
+    judges them.
     """
     spec.validate()
     loads: list[float] = [float(r) for r in spec.rates] or [float(u) for u in spec.users] or [8.0]
@@ -479,16 +503,19 @@ def run_bench(spec: BenchSpec, *, progress: Progress | None = None) -> dict[str,
             except BenchInterrupted as exc:
                 if exc.result is not None:
                     steps.append(exc.result)
-                raise BenchInterrupted(_combine(steps) if steps else None) from None
-    return _combine(steps)
+                combined = _combine(steps, spec.max_failure_rate) if steps else None
+                raise BenchInterrupted(combined) from None
+    return _combine(steps, spec.max_failure_rate)
 
 
-def _combine(steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """One result: the last step's fields on top, every step under ``steps`` for a sweep."""
+def _combine(steps: list[dict[str, Any]], max_failure_rate: float) -> dict[str, Any]:
+    """One result: the last step's fields on top, every step under ``steps`` for a sweep,
+    each step and the whole judged (``verdict``)."""
     top = dict(steps[-1])
     top["partial"] = any(s.get("partial") for s in steps)
     if len(steps) > 1:
         top["steps"] = steps
         top["duration_s"] = round(sum(float(s.get("duration_s", 0.0)) for s in steps), 3)
         top["started_at"] = steps[0].get("started_at")
+    judge(top, max_failure_rate)
     return top

@@ -12,6 +12,12 @@ buffering layer in between), then split into SSE events by
 ITL (the request's mean gap) and TPOT appear as entries of their own in Locust's
 statistics; the exact values go to the run's histograms (:mod:`conformance.metrics`).
 
+Every request is bounded (:mod:`conformance.loadgen.limits`): ``--request-timeout`` is
+the longest silence and also the whole request's time (a server that drips a byte now
+and then ends as ``total_timeout``), the response head, body and stream have size caps,
+and a request still in flight when the load process stops is counted as ``unfinished``.
+A failed request is recorded with its kind (``http_<status>`` for a non-2xx answer).
+
 This module imports Locust (and so gevent's monkey-patching): only load-generating
 processes import it.
 """
@@ -22,14 +28,22 @@ import time
 from typing import Any, ClassVar
 
 import gevent
+import geventhttpclient.client
 from gevent.pool import Group
-from geventhttpclient._parser import HTTPParseError
+from geventhttpclient._parser import HTTPParseError, HTTPResponseParser
 from geventhttpclient.client import HTTPClient
+from geventhttpclient.response import HTTPSocketPoolResponse
 from locust import User, constant, task
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from conformance.loadgen import plugin
+from conformance.loadgen.limits import (
+    MAX_BODY_BYTES,
+    MAX_ERROR_BODY_BYTES,
+    MAX_RESPONSE_HEAD_BYTES,
+    MAX_STREAM_BYTES,
+)
 from conformance.loadgen.schedule import arrival_offsets
 from conformance.loadgen.sse_fast import EventScanner, LineTooLong
 from conformance.loadgen.target import Target
@@ -50,12 +64,45 @@ _perf_ns = time.perf_counter_ns
 _wall = time.time
 #: bytes asked of each ``recv``
 _BLOCK = 64 * 1024
-#: a non-2xx body is read up to this size (then the connection is dropped)
-_ERROR_BODY_CAP = 64 * 1024
-#: a non-streamed body is read up to this size
-_BODY_CAP = 16 * 1024 * 1024
-#: a stream is read up to this size (an endless stream must not eat the memory)
-_STREAM_CAP = 64 * 1024 * 1024
+_ERROR_BODY_CAP = MAX_ERROR_BODY_BYTES
+_BODY_CAP = MAX_BODY_BYTES
+_STREAM_CAP = MAX_STREAM_BYTES
+#: the parser's own ``feed``, for reading a body once the headers are in (no size check)
+_parser_feed = HTTPResponseParser.feed
+
+
+class HeaderLimitExceeded(Exception):
+    """The status line and headers outgrew :data:`MAX_RESPONSE_HEAD_BYTES`."""
+
+
+class TotalTimeout(TimeoutError):
+    """The whole request took longer than the timeout, although bytes kept coming."""
+
+
+class _HeadLimitedResponse(HTTPSocketPoolResponse):
+    """geventhttpclient's pooled response with a cap on the response head.
+
+    Every byte fed before the headers are complete counts (a body byte that arrived in
+    the same read as the last header line too, as in h11); past the cap the response is
+    abandoned and its connection closed, not returned to the pool.
+    """
+
+    _head_bytes = 0
+
+    def feed(self, data: str | bytes) -> Any:
+        if not self.headers_complete:
+            seen = self._head_bytes + len(data)
+            self._head_bytes = seen
+            if seen > MAX_RESPONSE_HEAD_BYTES:
+                raise HeaderLimitExceeded(
+                    f"the response head outgrew {MAX_RESPONSE_HEAD_BYTES} bytes"
+                )
+        return _parser_feed(self, data)
+
+
+# geventhttpclient builds its responses from this module-level name; in a load process
+# (the only place this module is imported) every response is head-limited
+geventhttpclient.client.HTTPSocketPoolResponse = _HeadLimitedResponse  # type: ignore[misc]
 
 
 def new_client(target: Target, *, concurrency: int, timeout_s: float) -> HTTPClient:
@@ -162,9 +209,12 @@ def _waiting_recv(sock: Any) -> Any:
 
 
 def _read_stream(
-    resp: Any, t_send: int, t_headers: int, timeout_s: float
+    resp: Any, t_send: int, t_headers: int, timeout_s: float, last: list[int]
 ) -> tuple[RequestTiming, int]:
-    """Read an SSE body from the socket, timestamping each received block."""
+    """Read an SSE body from the socket, timestamping each received block.
+
+    ``last[0]`` is kept at the arrival time of the latest block.
+    """
     tracker = StreamTracker(t_send)
     scanner = EventScanner(tracker.on_event)
     feed = scanner.feed
@@ -176,6 +226,7 @@ def _read_stream(
         size += len(chunk)
         feed(chunk, t_headers)
     sock = resp._sock
+    feed_resp = _parser_feed
     if sock is not None and not resp.message_complete:
         cell = _WATCHDOG.watch(timeout_s)
         sock.settimeout(None)  # the watchdog times the stream out instead
@@ -185,7 +236,8 @@ def _read_stream(
                 data = recv(_BLOCK)
                 t = _perf_ns()
                 cell[0] = t
-                resp.feed(data)  # returns the socket to the pool when the body is complete
+                last[0] = t
+                feed_resp(resp, data)  # returns the socket to the pool when the body is complete
                 if buf:
                     chunk = bytes(buf)
                     del buf[:]
@@ -205,15 +257,19 @@ def _read_stream(
     return tracker.finish(complete=complete), size
 
 
-def _read_body(resp: Any, cap: int) -> tuple[bytes, bool]:
-    """Read a whole body (up to ``cap`` bytes); returns it and whether it was complete."""
+def _read_body(resp: Any, cap: int, last: list[int]) -> tuple[bytes, bool]:
+    """Read a whole body (up to ``cap`` bytes); returns it and whether it was complete.
+
+    ``last[0]`` is kept at the arrival time of the latest block.
+    """
     buf = resp._body_buffer
     while not resp.message_complete and len(buf) < cap:
         sock = resp._sock
         if sock is None:
             break
         data = sock.recv(_BLOCK)
-        resp.feed(data)
+        last[0] = _perf_ns()
+        _parser_feed(resp, data)
         if not data:
             break
     body = bytes(buf)
@@ -239,6 +295,16 @@ def _decode_body(target: Target, body: bytes, t_send: int, t_end: int) -> Reques
     return timing
 
 
+def _timeout_kind(last_byte_ns: int, timeout_s: float) -> ErrorKind:
+    """What a request that reached the timeout did: went silent, or kept dripping.
+
+    Silent for at least half the timeout when it ran out: ``read_timeout`` (a hang or a
+    stall); bytes came more recently: ``total_timeout`` (it kept sending, never finished).
+    """
+    silent_s = (_perf_ns() - last_byte_ns) / 1e9
+    return ErrorKind.READ_TIMEOUT if silent_s >= timeout_s / 2 else ErrorKind.TOTAL_TIMEOUT
+
+
 def _number(text: str | None) -> float | None:
     try:
         return None if text is None else float(text)
@@ -251,30 +317,43 @@ def send_one(
 ) -> RequestTiming:
     """Send one prepared request, measure it and record it in the process's aggregate."""
     prep = target.next_request()
+    timeout_s = state.options.timeout_s
     send_wall = _wall()
     t_send = _perf_ns()
     resp = None
     size = 0
+    # the whole request is bounded by the timeout, however slowly the bytes keep coming
+    # (a drip); one timer per request, cancelled before anything else can switch
+    deadline = gevent.Timeout(timeout_s, TotalTimeout)
+    #: arrival of the latest byte (the headers, then each body block)
+    last = [t_send]
+    deadline.start()
     try:
         resp = client.request(prep.method, prep.path, body=prep.body, headers=prep.headers)
-        t_headers = _perf_ns()
+        t_headers = last[0] = _perf_ns()
         status = resp.status_code
         if not 200 <= status < 300:
-            body, _ = _read_body(resp, _ERROR_BODY_CAP)
+            body, _ = _read_body(resp, _ERROR_BODY_CAP, last)
             size = len(body)
-            timing = RequestTiming(t_send_ns=t_send, error=http_error_kind(status))
+            timing = RequestTiming(
+                t_send_ns=t_send, error=http_error_kind(status), http_status=status
+            )
         elif target.stream:
-            timing, size = _read_stream(resp, t_send, t_headers, state.options.timeout_s)
+            timing, size = _read_stream(resp, t_send, t_headers, timeout_s, last)
         else:
-            body, complete = _read_body(resp, _BODY_CAP)
+            body, complete = _read_body(resp, _BODY_CAP, last)
             size = len(body)
             if complete:
                 timing = _decode_body(target, body, t_send, _perf_ns())
             else:
                 kind = ErrorKind.TOO_LARGE if size >= _BODY_CAP else ErrorKind.TRUNCATED
                 timing = RequestTiming(t_send_ns=t_send, error=kind)
+    except TotalTimeout:
+        timing = RequestTiming(t_send_ns=t_send, error=_timeout_kind(last[0], timeout_s))
     except TimeoutError:
         timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.READ_TIMEOUT)
+    except HeaderLimitExceeded:
+        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.HEADER_LIMIT)
     except LineTooLong:
         timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.TOO_LARGE)
     except OSError:
@@ -282,7 +361,14 @@ def send_one(
         timing = RequestTiming(t_send_ns=t_send, error=kind)
     except HTTPParseError:  # a broken or cut response (closed early, or not HTTP at all)
         timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.TRUNCATED)
+    except gevent.GreenletExit:
+        # the load process is stopping and did not wait for this request: it is counted
+        # (a request that was sent and never answered is a failure, not nothing)
+        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.UNFINISHED)
+        state.record(target, timing, send_wall, _wall(), size)
+        raise
     finally:
+        deadline.close()
         if resp is not None and resp._sock is not None and not resp.message_complete:
             resp.release()  # closes the connection: the body was not read to its end
     timing.t_sched_ns = t_sched_ns

@@ -8,8 +8,9 @@ microseconds to three significant digits.
 The measurement window is ``[start + warmup, end]``. Latency statistics (and the
 ``requests``/``failures`` counts) use every request *sent* after the warm-up, including
 those that finish while the run drains; requests sent during the warm-up are counted
-apart. Throughput (requests/s, output tokens/s) counts the requests that *completed*
-inside the window, whenever they were sent, divided by its length.
+apart. Throughput (requests/s, output tokens/s) counts the *successful* requests that
+*completed* inside the window, whenever they were sent, divided by its length; failed
+requests have figures of their own (``failed_requests_per_s``, ``failure_rate``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ _COUNTERS = (
     "requests",
     "failures",
     "warmup_requests",
+    "warmup_failures",
     "window_requests",
     "window_failures",
     "window_output_tokens",
@@ -67,7 +69,10 @@ class RunAggregate:
 
     def __init__(self, *, sample_capacity: int = 5000, seed: int = 0) -> None:
         self.counts: Counter[str] = Counter()
+        #: failures by kind (:attr:`RequestTiming.error_key`) after the warm-up
         self.errors: Counter[str] = Counter()
+        #: the same for requests sent during the warm-up (left out of every statistic)
+        self.warmup_errors: Counter[str] = Counter()
         self.hists: dict[str, LatencyHistogram] = {n: LatencyHistogram() for n in HISTOGRAMS}
         self.samples: dict[str, Reservoir] = {
             n: Reservoir(sample_capacity, seed + i) for i, n in enumerate(SAMPLES + _CALIBRATION)
@@ -120,11 +125,14 @@ class RunAggregate:
         # latency: what was sent after the warm-up
         if send_wall < window.measure_from:
             counts["warmup_requests"] += 1
+            if not ok:
+                counts["warmup_failures"] += 1
+                self.warmup_errors[t.error_key or ""] += 1
             return
         counts["requests"] += 1
         if not ok:
             counts["failures"] += 1
-            self.errors[str(t.error)] += 1
+            self.errors[t.error_key or ""] += 1
             return
         counts["output_tokens"] += t.output_tokens
         if t.usage_fallback:
@@ -189,6 +197,7 @@ class RunAggregate:
         return {
             "counts": dict(self.counts),
             "errors": dict(self.errors),
+            "warmup_errors": dict(self.warmup_errors),
             "hists": hists,
             "samples": {n: r.to_wire() for n, r in self.samples.items() if r.seen},
             "series": series,
@@ -201,6 +210,7 @@ class RunAggregate:
         """Fold in what :meth:`to_wire` produced in another process."""
         self.counts.update({k: int(v) for k, v in data.get("counts", {}).items()})
         self.errors.update({k: int(v) for k, v in data.get("errors", {}).items()})
+        self.warmup_errors.update({k: int(v) for k, v in data.get("warmup_errors", {}).items()})
         for name, text in data.get("hists", {}).items():
             if name in self.hists:
                 self.hists[name].merge(LatencyHistogram.decode(text))
@@ -232,24 +242,34 @@ class RunAggregate:
     # -- results ------------------------------------------------------------------------
 
     def metrics_block(self, window_s: float, *, open_loop: bool) -> dict[str, Any]:
-        """The ``metrics`` object of the bench result for a window of ``window_s`` seconds."""
+        """The ``metrics`` object of the bench result for a window of ``window_s`` seconds.
+
+        Throughput counts successful requests only: ``requests_per_s`` (and its explicit
+        twin ``successful_requests_per_s``) and ``output_tokens_per_s``. Failed requests
+        have ``failed_requests_per_s``, ``failed_requests`` and ``failure_rate``
+        (failed / sent after the warm-up; ``None`` when none was sent).
+        """
         c = self.counts
         window_s = max(window_s, 1e-9)
+        succeeded_in_window = c["window_requests"] - c["window_failures"]
         out: dict[str, Any] = {
             "requests": c["requests"],
             "failures": c["failures"],
-            "requests_per_s": round(c["window_requests"] / window_s, 3),
+            "successful_requests": c["requests"] - c["failures"],
+            "failed_requests": c["failures"],
+            "failure_rate": round(c["failures"] / c["requests"], 6) if c["requests"] else None,
+            "requests_per_s": round(succeeded_in_window / window_s, 3),
+            "failed_requests_per_s": round(c["window_failures"] / window_s, 3),
             "output_tokens_per_s": round(c["window_output_tokens"] / window_s, 3),
             "ttft_ms": self.hists["ttft"].summary(),
             "itl_ms": self.hists["itl"].summary(),
             "tpot_ms": self.hists["tpot"].summary(),
             "e2e_ms": self.hists["e2e"].summary(),
             "tokens_per_chunk": self.hists["tokens_per_chunk"].summary(),
-            "successful_requests_per_s": round(
-                (c["window_requests"] - c["window_failures"]) / window_s, 3
-            ),
+            "successful_requests_per_s": round(succeeded_in_window / window_s, 3),
             "output_tokens": c["output_tokens"],
             "warmup_requests": c["warmup_requests"],
+            "warmup_failures": c["warmup_failures"],
             "window_requests": c["window_requests"],
             "usage_fallback_requests": c["usage_fallback"],
         }

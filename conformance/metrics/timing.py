@@ -61,6 +61,7 @@ class ErrorKind(StrEnum):
     CONNECT = "connect"  # the connection could not be opened
     CONNECT_TIMEOUT = "connect_timeout"
     READ_TIMEOUT = "read_timeout"  # no byte for longer than the network timeout
+    TOTAL_TIMEOUT = "total_timeout"  # bytes kept coming, but the whole answer took too long
     HTTP_4XX = "http_4xx"
     HTTP_5XX = "http_5xx"
     HTTP_OTHER = "http_other"  # 1xx/3xx as a final status
@@ -69,6 +70,10 @@ class ErrorKind(StrEnum):
     STREAM_ERROR = "stream_error"  # the server sent an error event inside the stream
     EMPTY = "empty"  # a complete response without a single content event or text
     TOO_LARGE = "too_large"  # the body outgrew the load path's cap and was cut off
+    #: the status line and headers outgrew the response-head limit (see the load users)
+    HEADER_LIMIT = "header_limit"
+    #: still in flight when the load process was stopped (interrupted or forced)
+    UNFINISHED = "unfinished"
     OTHER = "other"
 
 
@@ -128,12 +133,14 @@ def chunk_usage_tokens(data: bytes) -> int | None:
 class RequestTiming:
     """What one request measured; every duration is in nanoseconds.
 
-    ``error`` is ``None`` for a successful request. Durations that are undefined for the
+    ``error`` is ``None`` for a successful request; ``http_status`` is the final status
+    of a request that failed with a non-2xx answer. Durations that are undefined for the
     request (TTFT of a non-streamed request, TPOT with one output token) are ``None``.
     """
 
     t_send_ns: int
     error: ErrorKind | None = None
+    http_status: int | None = None
     ttft_ns: int | None = None
     e2e_ns: int | None = None
     itl_ns: list[int] = field(default_factory=list)
@@ -148,6 +155,20 @@ class RequestTiming:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def error_key(self) -> str | None:
+        """The failure kind as the result's ``errors`` block counts it.
+
+        A non-2xx answer is counted by its status (``http_401``, ``http_503``), so a wrong
+        key and an overloaded server are told apart; anything else by its kind
+        (``read_timeout``, ``truncated``...). ``None`` for a successful request.
+        """
+        if self.error is None:
+            return None
+        if self.http_status is not None:
+            return f"http_{self.http_status}"
+        return str(self.error)
 
     @property
     def tpot_ns(self) -> float | None:

@@ -1,4 +1,8 @@
-"""Red-team material for ``conformance bench``: an independent timed server and its launcher."""
+"""Red-team material for ``conformance bench``: independent servers and their launcher.
+
+- ``server.py``: a timed server whose framings change only how tokens reach the wire;
+- ``hostile.py``: a server that refuses, hangs, stalls, drips or floods headers.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +14,19 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["SERVER", "running_server"]
+__all__ = ["HOSTILE", "SERVER", "running_hostile", "running_server"]
 
-#: the server script (run as a process of its own, never imported into a load process)
+#: the timed server script (run as a process of its own, never imported into a load process)
 SERVER = Path(__file__).with_name("server.py")
+#: the hostile server script
+HOSTILE = Path(__file__).with_name("hostile.py")
 
 
 @contextlib.contextmanager
-def running_server(ttft_ms: float, itl_ms: float, *, limit_s: float = 900.0) -> Iterator[str]:
-    """Start the timed server on 127.0.0.1 in its own process; yield its root URL."""
+def _launched(script: Path, args: list[str]) -> Iterator[str]:
+    """Start ``script`` on 127.0.0.1 in its own process; yield its root URL."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(SERVER),
-            "--port",
-            "0",
-            "--ttft-ms",
-            f"{ttft_ms:g}",
-            "--itl-ms",
-            f"{itl_ms:g}",
-            "--limit-s",
-            f"{limit_s:g}",
-        ],
+        [sys.executable, str(script), "--port", "0", *args],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -51,3 +46,18 @@ def running_server(ttft_ms: float, itl_ms: float, *, limit_s: float = 900.0) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_server(ttft_ms: float, itl_ms: float, *, limit_s: float = 900.0) -> Iterator[str]:
+    """Start the timed server; yield its root URL."""
+    args = ["--ttft-ms", f"{ttft_ms:g}", "--itl-ms", f"{itl_ms:g}", "--limit-s", f"{limit_s:g}"]
+    with _launched(SERVER, args) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_hostile(*, limit_s: float = 600.0) -> Iterator[str]:
+    """Start the hostile server; yield its root URL (modes are path prefixes)."""
+    with _launched(HOSTILE, ["--limit-s", f"{limit_s:g}"]) as url:
+        yield url

@@ -1,0 +1,240 @@
+"""A hostile OpenAI-compatible server for ``conformance bench``'s verdict tests.
+
+Raw asyncio over TCP (nothing from ``conformance``), one process of its own. Each request
+``POST /<mode>/v1/chat/completions`` gets the behaviour its path names (see :data:`MODES`).
+A mode written ``after1_<mode>`` answers the first request of that path correctly (the
+bench's preflight) and every later one (the load) with ``<mode>``: a target that breaks
+only under load. ``GET /stats`` returns how many requests each path received.
+
+    python tests/bench_redteam/hostile.py --port 0 --limit-s 120
+
+It prints ``PORT <n>`` on its first line of stdout once it listens on 127.0.0.1, and
+exits by itself after ``--limit-s`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["MODES", "main"]
+
+Writer = asyncio.StreamWriter
+#: how many response headers the ``headers100k`` mode sends
+FLOOD_HEADERS = 100_000
+
+
+def _error(message: str, kind: str, code: str | None = None) -> bytes:
+    return json.dumps(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    ).encode()
+
+
+def _head(status: str, content_type: str, extra: str = "") -> bytes:
+    return f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{extra}".encode()
+
+
+async def _json(writer: Writer, status: str, body: bytes) -> None:
+    writer.write(_head(status, "application/json", f"Content-Length: {len(body)}\r\n\r\n") + body)
+    await writer.drain()
+
+
+def _chunk(content: str | None, finish: str | None = None, usage: bool = False) -> bytes:
+    obj: dict[str, Any] = {
+        "id": "chatcmpl-hostile",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": "hostile-1",
+        "choices": [] if usage else [{"index": 0, "delta": {}, "finish_reason": finish}],
+    }
+    if content is not None:
+        obj["choices"][0]["delta"] = {"role": "assistant", "content": content}
+    if usage:
+        obj["usage"] = {"prompt_tokens": 4, "completion_tokens": 4, "total_tokens": 8}
+    data = f"data: {json.dumps(obj)}\n\n".encode()
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+_SSE_HEAD = _head("200 OK", "text/event-stream", "Transfer-Encoding: chunked\r\n\r\n")
+
+
+_STATUS_OK = b"HTTP/1.1 200 OK\r\n"
+
+
+def _ok_bytes(stream: bool) -> bytes:
+    """A whole correct response of four tokens (streamed or not), status line first."""
+    if not stream:
+        body = json.dumps(
+            {
+                "id": "chatcmpl-hostile",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": "hostile-1",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "a b c d"},
+                        "finish_reason": "length",
+                    }
+                ],
+                "usage": {"prompt_tokens": 4, "completion_tokens": 4, "total_tokens": 8},
+            }
+        ).encode()
+        return _head("200 OK", "application/json", f"Content-Length: {len(body)}\r\n\r\n") + body
+    out = _SSE_HEAD + b"".join(_chunk(w) for w in ("a ", "b ", "c ", "d"))
+    out += _chunk(None, "length") + _chunk(None, usage=True)
+    done = b"data: [DONE]\n\n"
+    return out + f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n"
+
+
+async def ok(writer: Writer, stream: bool) -> None:
+    """A correct answer of four tokens (streamed or not)."""
+    writer.write(_ok_bytes(stream))
+    await writer.drain()
+
+
+async def status401(writer: Writer, stream: bool) -> None:
+    """Every request refused: a wrong or missing key."""
+    await _json(
+        writer,
+        "401 Unauthorized",
+        _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    )
+
+
+async def status500(writer: Writer, stream: bool) -> None:
+    """Every request answered 500."""
+    await _json(writer, "500 Internal Server Error", _error("boom", "server_error"))
+
+
+async def hang(writer: Writer, stream: bool) -> None:
+    """Read the request, never answer (the connection stays open)."""
+    await asyncio.sleep(3600)
+
+
+async def stall(writer: Writer, stream: bool) -> None:
+    """Headers and one token, then silence with the connection open."""
+    writer.write(_SSE_HEAD + _chunk("a "))
+    await writer.drain()
+    await asyncio.sleep(3600)
+
+
+async def drip(writer: Writer, stream: bool) -> None:
+    """Headers, then a comment byte every 0.2 s forever: never silent, never done."""
+    writer.write(_SSE_HEAD + _chunk("a "))
+    await writer.drain()
+    while True:
+        await asyncio.sleep(0.2)
+        writer.write(b"3\r\n:\n\n\r\n")
+        await writer.drain()
+
+
+def _flood(count: int) -> Callable[[Writer, bool], Awaitable[None]]:
+    """A correct answer behind ``count`` extra response headers (22 bytes each)."""
+
+    async def flood(writer: Writer, stream: bool) -> None:
+        block = b"".join(b"X-Flood-%06d: %04d\r\n" % (i, i % 10000) for i in range(1000))
+        writer.write(_STATUS_OK)
+        sent = 0
+        while sent < count:
+            n = min(1000, count - sent)
+            writer.write(block if n == 1000 else block[: n * 22])
+            await writer.drain()
+            sent += n
+        writer.write(_ok_bytes(stream)[len(_STATUS_OK) :])
+        await writer.drain()
+
+    flood.__doc__ = f"A correct answer behind {count} extra response headers."
+    return flood
+
+
+MODES: dict[str, Callable[[Writer, bool], Awaitable[None]]] = {
+    "ok": ok,
+    "status401": status401,
+    "status500": status500,
+    "hang": hang,
+    "stall": stall,
+    "drip": drip,
+    # about 2.2 MB of headers: far over the 100 KiB limit on a response head
+    "headers100k": _flood(FLOOD_HEADERS),
+    # about 44 KB of headers: under it (a legitimate if verbose answer)
+    "headers2k": _flood(2000),
+}
+
+
+class Server:
+    """One coroutine per connection; keep-alive; the request counts per path."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    async def handle(self, reader: asyncio.StreamReader, writer: Writer) -> None:
+        quiet = (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, OSError)
+        with contextlib.suppress(*quiet):
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    lines = head.decode("latin-1").split("\r\n")
+                    method, target, _ = lines[0].split(" ", 2)
+                    length = 0
+                    for line in lines[1:]:
+                        name, _, value = line.partition(":")
+                        if name.strip().lower() == "content-length":
+                            length = int(value.strip())
+                    body = await reader.readexactly(length) if length else b""
+                    await self.route(method, target.split("?", 1)[0], body, writer)
+            finally:
+                writer.close()
+
+    async def route(self, method: str, path: str, body: bytes, writer: Writer) -> None:
+        if method == "GET" and path == "/stats":
+            await _json(writer, "200 OK", json.dumps(self.seen).encode())
+            return
+        parts = path.strip("/").split("/")
+        name = parts[0] if parts else ""
+        mode = name.removeprefix("after1_")
+        if (
+            method != "POST"
+            or len(parts) != 4
+            or parts[1:] != ["v1", "chat", "completions"]
+            or mode not in MODES
+        ):
+            await _json(writer, "404 Not Found", _error("no such route", "not_found"))
+            return
+        count = self.seen.get(name, 0) + 1
+        self.seen[name] = count
+        try:
+            stream = bool(json.loads(body).get("stream"))
+        except (ValueError, AttributeError):
+            stream = False
+        handler = ok if name.startswith("after1_") and count == 1 else MODES[mode]
+        await handler(writer, stream)
+
+
+async def _serve(port: int, limit_s: float) -> None:
+    app = Server()
+    server = await asyncio.start_server(app.handle, "127.0.0.1", port, backlog=256)
+    sys.stdout.write(f"PORT {server.sockets[0].getsockname()[1]}\n")
+    sys.stdout.flush()
+    async with server:
+        await asyncio.sleep(limit_s)  # bounded: never outlives the tests that started it
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``--port`` (0 picks one) and ``--limit-s`` (self-stop)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--limit-s", type=float, default=600.0)
+    a = p.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(a.port, a.limit_s))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,10 @@
-"""``conformance bench``: argument errors (exit 2, one line) and one short real run."""
+"""``conformance bench`` through its CLI: every exit code, and short real runs.
+
+0: every step measured successful requests, failures within ``--max-failure-rate``;
+1: a step without a successful request, or over the rate (the result is written);
+2: bad arguments or a failed preflight (one line, nothing sent beyond the preflight).
+Hostile targets come from ``tests/bench_redteam/hostile.py`` (a process of its own).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,14 @@ import json
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conformance.cli import main
+from tests.bench_redteam import running_hostile
 
 SECRET = "sk-conformance-DISTINCTIVE-7f3a9c"
 
@@ -105,7 +114,7 @@ def test_short_real_bench_against_the_embedded_backend(
     assert SECRET not in (tmp_path / "bench.html").read_text()
     result = json.loads(text)
     assert result["kind"] == "bench" and result["version"] == 1 and result["provider"] == "openai"
-    assert result["stream"] is True and result["partial"] is False
+    assert result["stream"] is True and result["partial"] is False, result["notes"]
     assert result["load"]["users"] == 4 and result["load"]["rate"] is None
     m = result["metrics"]
     assert m["requests"] > 0 and m["failures"] == 0 and result["errors"] == {}
@@ -171,9 +180,11 @@ def test_the_bench_command_never_imports_gevent() -> None:
     assert proc.stdout.strip() == "[]"
 
 
-def test_max_failure_rate_turns_failures_into_exit_1(
+def test_a_load_without_one_success_exits_1_even_without_max_failure_rate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The preflight's stream is cut short too (a 2xx: the load may measure it); every load
+    request fails: the result is written, with the verdict, and the bench exits 1."""
     from conformance.backend import BackendConfig, serve_in_process
 
     out_json = tmp_path / "fail.json"
@@ -181,11 +192,165 @@ def test_max_failure_rate_turns_failures_into_exit_1(
     with serve_in_process(config) as root:
         argv = ["bench", "--base-url", f"{root}/fault/truncated_stream/v1", "--users", "2"]
         argv += ["--duration", "2", "--warmup", "0.2", "--max-tokens", "8"]
-        code, _, err = _run([*argv, "--json", str(out_json), "--max-failure-rate", "0.5"], capsys)
-        assert code == 1 and "max-failure-rate" in err
-        result = json.loads(out_json.read_text())
-        assert result["metrics"]["failures"] == result["metrics"]["requests"] > 0
-        assert set(result["errors"]) == {"truncated"}
-        assert result["calibration"] is None  # a target of unknown timing
-        code, _, _ = _run([*argv, "--json", str(out_json)], capsys)
-        assert code == 0  # without the threshold, failures are counted, not fatal
+        code, out, err = _run([*argv, "--json", str(out_json), "--max-failure-rate", "1"], capsys)
+    assert code == 1, err
+    result = json.loads(out_json.read_text())
+    m = result["metrics"]
+    assert m["failures"] == m["requests"] == m["failed_requests"] > 0
+    assert m["successful_requests"] == 0 and m["failure_rate"] == 1.0
+    assert m["requests_per_s"] == 0 and m["failed_requests_per_s"] > 0
+    assert set(result["errors"]) == {"truncated"}
+    assert result["calibration"] is None  # a target of unknown timing
+    assert result["verdict"]["status"] == "failed"
+    assert result["verdict"]["reason"].startswith("no successful request")
+    failed = [line for line in err.splitlines() if "bench failed" in line]
+    assert failed == [f"conformance: bench failed: {result['verdict']['reason']}"]
+    assert "0 succeeded" in out and "0.00 successful req/s" in out
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[str]:
+    with running_hostile(limit_s=300) as root:
+        yield root
+
+
+def _bench(root: str, mode: str, *extra: str) -> list[str]:
+    return ["bench", "--base-url", f"{root}/{mode}/v1", "--users", "2", "--duration", "3", *extra]
+
+
+def test_failures_over_the_default_rate_exit_1_and_under_a_given_one_exit_0(
+    hostile: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every second request refused (503): 50 % is over the default 1 %, under 60 %."""
+    out_json = tmp_path / "flaky.json"
+    code, out, err = _run([*_bench(hostile, "flaky~1"), "--json", str(out_json)], capsys)
+    assert code == 1, err
+    result = json.loads(out_json.read_text())
+    m, verdict = result["metrics"], result["verdict"]
+    assert m["successful_requests"] > 0 and m["failed_requests"] > 0
+    assert 0.4 < m["failure_rate"] < 0.6
+    assert set(result["errors"]) == {"http_503"}
+    assert verdict["status"] == "failed" and verdict["max_failure_rate"] == 0.01
+    assert "above --max-failure-rate 1.00%" in verdict["reason"] and "http_503" in verdict["reason"]
+    # throughput counts the successful requests only; the failed have their own figure
+    assert m["requests_per_s"] == m["successful_requests_per_s"] > 0
+    assert m["failed_requests_per_s"] > 0
+    assert f"{m['requests_per_s']:.2f} successful req/s" in out
+
+    code, _, err = _run(
+        [*_bench(hostile, "flaky~2"), "--json", str(out_json), "--max-failure-rate", "0.6"],
+        capsys,
+    )
+    assert code == 0, err
+    assert json.loads(out_json.read_text())["verdict"] == {
+        "status": "passed",
+        "reason": None,
+        "max_failure_rate": 0.6,
+    }
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        ("after1_hang", "read_timeout"),  # answers the preflight, then never again
+        ("after1_drip", "total_timeout"),  # a byte every 0.2 s: never silent, never done
+        ("after1_headers100k", "header_limit"),  # 100,000 headers under load
+    ],
+)
+def test_a_target_that_breaks_under_load_is_measured_and_exits_1(
+    hostile: str, mode: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Requests were sent: the result is written with them counted as failures, exit 1."""
+    out_json = tmp_path / "broken.json"
+    timeout = 2.0
+    started = time.monotonic()
+    argv = [*_bench(hostile, mode, "--timeout", f"{timeout:g}"), "--json", str(out_json)]
+    code, _, err = _run(argv, capsys)
+    assert time.monotonic() - started < 3 + 5 * timeout + 30  # the run, the drain, startup
+    assert code == 1, err
+    result = json.loads(out_json.read_text())
+    failed = result["metrics"]["failures"] + result["metrics"]["warmup_failures"]
+    assert failed > 0 and result["metrics"]["successful_requests"] == 0
+    kinds = {**result["errors"], **result["warmup_errors"]}
+    assert set(kinds) == {kind}, kinds
+    assert result["verdict"]["status"] == "failed" and kind in result["verdict"]["reason"]
+    assert "Traceback" not in err and "closed" not in err
+
+
+@pytest.mark.parametrize(
+    ("mode", "needles"),
+    [
+        ("status401", ["HTTP 401", "Incorrect API key provided", "--api-key-env"]),
+        ("status500", ["HTTP 500", "check the server"]),
+        ("hang", ["no usable answer", "timeout"]),
+        ("headers100k", ["100 KiB", "header limit"]),
+    ],
+)
+def test_a_failed_preflight_stops_before_the_load_with_one_line(
+    hostile: str, mode: str, needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "never.json"
+    started = time.monotonic()
+    argv = [*_bench(hostile, mode, "--timeout", "2"), "--json", str(out_json)]
+    code, out, err = _run(argv, capsys)
+    assert time.monotonic() - started < 5 * 2 + 10
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("conformance: preflight:"), err
+    for needle in needles:
+        assert needle in lines[0]
+    assert out == "" and not out_json.exists()
+
+
+def test_a_wrong_key_stops_before_the_load_and_never_shows_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conformance.backend import BackendConfig, serve_in_process
+
+    monkeypatch.setenv("BENCH_TEST_KEY", SECRET)
+    with serve_in_process(BackendConfig(api_keys=("sk-the-right-one",))) as root:
+        argv = ["bench", "--base-url", f"{root}/v1", "--api-key-env", "BENCH_TEST_KEY"]
+        code, out, err = _run(
+            [*argv, "--duration", "2", "--json", str(tmp_path / "x.json")], capsys
+        )
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert "HTTP 401" in err and "$BENCH_TEST_KEY" in err and SECRET not in err + out
+        # the /v1 prefix forgotten: a 404, and the likely fix
+        code, _, err = _run(["bench", "--base-url", root, "--duration", "2"], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert "HTTP 404" in err and f"try {root}/v1" in err
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("", "is not set or empty"),
+        ("sk-line\nbreak", "line break"),
+        ("sk-caf\u00e9", "non-ASCII"),
+    ],
+)
+def test_a_named_key_variable_must_hold_a_usable_key(
+    value: str, needle: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCH_ODD_KEY", value)
+    code, out, err = _run(["bench", "--api-key-env", "BENCH_ODD_KEY", "--duration", "2"], capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "$BENCH_ODD_KEY" in lines[0]
+    if value:
+        assert value not in err
+
+
+def test_a_sweep_judges_every_step(
+    hostile: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "sweep.json"
+    argv = ["bench", "--base-url", f"{hostile}/after1_status500/v1", "--users", "1,2"]
+    code, out, err = _run([*argv, "--duration", "2", "--json", str(out_json)], capsys)
+    assert code == 1, err
+    result = json.loads(out_json.read_text())
+    assert [s["verdict"]["status"] for s in result["steps"]] == ["failed", "failed"]
+    assert result["verdict"]["status"] == "failed" and result["verdict"]["failed_steps"] == 2
+    assert result["verdict"]["reason"].startswith("step 1/2 (1 users): no successful request")
+    assert "step 1/2:" in out and "step 2/2:" in out

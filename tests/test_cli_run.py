@@ -50,7 +50,11 @@ def test_run_checks_benches_and_reports_into_one_directory(tmp_path: Path) -> No
     html = (out / "index.html").read_text()
     assert "<svg" in html and "wetrocloud" in html
     assert "report:" in proc.stdout and str(out / "index.html") in proc.stdout
+    assert bench["verdict"]["status"] == "passed" and bench["metrics"]["failure_rate"] == 0
+    assert "every bench passed" in proc.stdout
     manifest = json.loads((out / "run.json").read_text())
+    assert manifest["verdict"]["status"] == "passed" and manifest["verdict"]["exit_code"] == 0
+    assert set(manifest["verdict"]["benches"]) == {"openai", "wetrocloud"}
     assert set(manifest["results"]) == {
         "check-openai.json",
         "check-wetrocloud.json",
@@ -77,6 +81,54 @@ def test_run_reports_a_failing_target_and_exits_1(tmp_path: Path) -> None:
     assert "stream.done" in summary or "DONE" in summary
 
 
+def test_a_bench_that_measured_only_failures_fails_the_run(tmp_path: Path) -> None:
+    """The checks pass; every load request (max_tokens 64) is over the model's limit of 60
+    and refused 400, while the preflight (max_tokens 4) is accepted: the bench measured
+    only failures, so the run exits 1, says why, and its files carry the verdict."""
+    from conformance.backend import BackendConfig, serve_in_process
+
+    out = tmp_path / "report"
+    with serve_in_process(BackendConfig(max_output_tokens=60)) as root:
+        proc = _run(
+            [
+                "--provider", "openai", "--base-url", root + "/v1",
+                "--users", "2", "--duration", "2", "--timeout", "5", "--out", str(out),
+            ]
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "all checks passed; bench openai failed: no successful request" in proc.stdout
+    assert "http_400" in proc.stdout
+    bench = json.loads((out / "bench-openai.json").read_text())
+    assert bench["verdict"]["status"] == "failed" and bench["metrics"]["successful_requests"] == 0
+    assert bench["errors"] == {"http_400": bench["metrics"]["failures"]}
+    assert bench["verdict"]["max_failure_rate"] == 0.01
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["verdict"]["status"] == "failed" and manifest["verdict"]["exit_code"] == 1
+    assert manifest["verdict"]["checks"] == {"openai": "passed"}
+    assert manifest["verdict"]["benches"]["openai"] == {
+        "status": "failed",
+        "reason": bench["verdict"]["reason"],
+    }
+    assert (out / "index.html").exists()
+
+
+def test_a_bench_whose_preflight_is_refused_stops_the_run_with_its_line(tmp_path: Path) -> None:
+    """A key the target refuses is a configuration error: exit 2 and the preflight's line."""
+    from conformance.backend import BackendConfig, serve_in_process
+
+    out = tmp_path / "report"
+    with serve_in_process(BackendConfig(api_keys=("sk-run-right",))) as root:
+        proc = _run(
+            [
+                "--provider", "openai", "--base-url", root + "/v1", "--users", "1",
+                "--duration", "2", "--timeout", "5", "--out", str(out),
+            ]
+        )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    # (whichever step meets the refusal first says so: the check, or the bench's preflight)
+    assert "401" in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -87,6 +139,7 @@ def test_run_reports_a_failing_target_and_exits_1(tmp_path: Path) -> None:
         ),
         (["--duration", "0"], "--duration"),
         (["--fail-on", "everything"], "--fail-on"),
+        (["--max-failure-rate", "1.5"], "--max-failure-rate"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(

@@ -6,10 +6,16 @@ then rendered from those files only. With no target, every profile the embedded 
 speaks is checked, and the embedded backend is benchmarked (a short closed-loop sweep,
 streamed, plus the Wetrocloud dialect), so a fresh clone shows a full report with no key.
 
-Exit codes: 0 every check passed and every bench step completed; 1 a check failed (the
-report is still written); 2 bad usage or an unreachable target; 130 interrupted (Ctrl-C:
-the step under way writes what it measured, later steps are not started, and the report
-is written from the results there are).
+Exit codes: 0 every check passed and every bench passed (each of its steps measured
+successful requests, with at most ``--max-failure-rate`` failed); 1 a check failed, or a
+bench failed or did not complete (the report is still written, and says which); 2 bad
+usage, an unreachable target, or a step that could not run (its one line says what to
+fix); 130 interrupted (Ctrl-C: the step under way writes what it measured, later steps
+are not started, and the report is written from the results there are).
+
+Besides the result files, ``run.json`` (the manifest) carries the verdict of every step:
+``{"verdict": {"status": "passed" | "failed" | "interrupted", "exit_code": n, "checks":
+{"openai": "passed", ...}, "benches": {"openai": {"status": ..., "reason": ...}}}}``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 import click
 
 from conformance.errors import ConfigError
+from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE
 
 __all__ = ["command"]
 
@@ -35,6 +42,14 @@ __all__ = ["command"]
 EMBEDDED_PROFILES = ("openai", "nebulablock", "weai", "wetrocloud")
 #: the closed-loop sweep when neither --users nor --rate is given
 DEFAULT_USERS = "1,8,32"
+
+
+@dataclass
+class _Outcome:
+    """What the steps ended with: each check's and each bench's exit code, by provider."""
+
+    checks: dict[str, int] = field(default_factory=dict)
+    benches: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,6 +104,7 @@ def _plan(
     rate: str | None,
     duration: float,
     bench: bool,
+    max_failure_rate: float,
 ) -> _Plan:
     from conformance.cli.bench import _numbers
     from conformance.engine.target import resolve_api_key
@@ -108,6 +124,8 @@ def _plan(
         raise ConfigError("--users must be whole numbers >= 1, e.g. --users 8 or 1,8,32")
     if any(not r > 0 for r in _numbers(rate, "--rate", float)):
         raise ConfigError("--rate must be > 0 requests/s, e.g. --rate 10 or 5,10,20")
+    if not 0 <= max_failure_rate <= 1:
+        raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
     chosen = list(providers) or [p for p in EMBEDDED_PROFILES if p in PROVIDERS]
     directory = out if out is not None else Path("reports") / _timestamp()
     if directory.exists() and not directory.is_dir():
@@ -130,7 +148,8 @@ def _plan(
     if not bench:
         return plan
     load = ["--rate", rate] if rate is not None else ["--users", users or DEFAULT_USERS]
-    step = ["--duration", f"{duration:g}", *load]
+    judged = ["--max-failure-rate", f"{max_failure_rate:g}"]
+    step = ["--duration", f"{duration:g}", *load, *judged]
     streaming = [p for p in chosen if get_provider(p).capabilities.streaming]
     # one streamed bench (the first streaming profile), plus one for a dialect that does not
     # stream, so the report shows both shapes without multiplying the run time
@@ -138,7 +157,7 @@ def _plan(
         plan.bench_runs.append((streaming[0], [*step, "--stream"]))
     plain = [p for p in chosen if p not in streaming]
     if plain:
-        plan.bench_runs.append((plain[0], ["--duration", f"{duration:g}", "--users", "8"]))
+        plan.bench_runs.append((plain[0], ["--duration", f"{duration:g}", "--users", "8", *judged]))
     return plan
 
 
@@ -177,6 +196,14 @@ def _plan(
 )
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Run the benchmark.")
 @click.option(
+    "--max-failure-rate",
+    type=float,
+    default=DEFAULT_MAX_FAILURE_RATE,
+    show_default=True,
+    help="A bench step fails (exit 1) above this share of failed requests, or with none "
+    "successful.",
+)
+@click.option(
     "--baseline",
     "baselines",
     multiple=True,
@@ -200,6 +227,7 @@ def command(
     duration: float,
     fail_on: str,
     bench: bool,
+    max_failure_rate: float,
     baselines: tuple[Path, ...],
     out: Path | None,
 ) -> None:
@@ -220,6 +248,7 @@ def command(
         rate=rate,
         duration=duration,
         bench=bench,
+        max_failure_rate=max_failure_rate,
     )
     baseline_docs = [load_result(path) for path in baselines]
     try:
@@ -230,10 +259,11 @@ def command(
         ) from None
     started = time.monotonic()
     interrupted = False
+    outcome = _Outcome()
     try:
-        check_failed, bench_incomplete = _steps(plan, timeout, fail_on)
+        _steps(plan, timeout, fail_on, outcome)
     except _Interrupted:
-        interrupted, check_failed, bench_incomplete = True, False, True
+        interrupted = True
     # what the steps wrote (an interrupted bench writes its partial result)
     result_files = [p for p in _expected_files(plan) if p.exists()]
     if interrupted and not result_files:
@@ -244,22 +274,29 @@ def command(
     if not result_files:
         raise ConfigError("no step produced a result; nothing to report")
     documents = [load_result(path) for path in result_files]
-    outcome = write_reports(
+    reports = write_reports(
         documents, baseline_docs or None, plan.out / "index.html", plan.out / "summary.md"
     )
-    _write_manifest(plan, result_files, started)
+    check_failed = any(code != 0 for code in outcome.checks.values())
+    benches = _bench_verdicts(plan, outcome)
+    bench_failed = any(v["status"] != "passed" for v in benches.values())
+    code = 130 if interrupted else 1 if check_failed or bench_failed else 0
     elapsed = time.monotonic() - started
     verdict = "checks failed" if check_failed else "all checks passed"
+    if bench_failed:
+        name, failed = next((n, v) for n, v in benches.items() if v["status"] != "passed")
+        verdict += f"; bench {name} failed: {failed['reason']}"
+    elif benches:
+        verdict += "; every bench passed"
     if interrupted:
         verdict = "interrupted: the report holds the steps that ran"
-    elif bench_incomplete:
-        verdict += "; a bench step did not complete"
-    if outcome.regressed:
+    if reports.regressed:
         verdict += "; regressions against the baseline"
+    _write_manifest(plan, result_files, started, outcome, benches, code)
     click.echo(f"{verdict} ({elapsed:.0f} s)")
     click.echo(f"report: {(plan.out / 'index.html').resolve()}")
     click.echo(f"summary: {(plan.out / 'summary.md').resolve()}")
-    sys.exit(130 if interrupted else 1 if check_failed else 0)
+    sys.exit(code)
 
 
 def _expected_files(plan: _Plan) -> list[Path]:
@@ -268,9 +305,8 @@ def _expected_files(plan: _Plan) -> list[Path]:
     return files + [plan.out / f"bench-{name}.json" for name, _ in plan.bench_runs]
 
 
-def _steps(plan: _Plan, timeout: float, fail_on: str) -> tuple[bool, bool]:
-    """Run every check and bench step; (a check failed, a bench step did not complete)."""
-    check_failed = False
+def _steps(plan: _Plan, timeout: float, fail_on: str, outcome: _Outcome) -> None:
+    """Run every check and bench step, noting each exit code in ``outcome``."""
     total = len(plan.check_providers) + len(plan.bench_runs)
     index = 0
     for name in plan.check_providers:
@@ -295,9 +331,8 @@ def _steps(plan: _Plan, timeout: float, fail_on: str) -> tuple[bool, bool]:
         )
         if code == 2:
             raise ConfigError(f"check of {name} could not run (see the line above)")
-        check_failed |= code != 0
+        outcome.checks[name] = code
 
-    bench_incomplete = False
     for name, args in plan.bench_runs:
         index += 1
         click.secho(f"[{index}/{total}] bench {name}", bold=True, err=True)
@@ -305,12 +340,41 @@ def _steps(plan: _Plan, timeout: float, fail_on: str) -> tuple[bool, bool]:
         code = _sub(["bench", "--provider", name, *plan.common, *args, "--json", str(path)])
         if code == 2:
             raise ConfigError(f"bench of {name} could not run (see the line above)")
-        bench_incomplete |= code != 0
-    return check_failed, bench_incomplete
+        outcome.benches[name] = code
 
 
-def _write_manifest(plan: _Plan, files: list[Path], started: float) -> None:
-    """A small index of what the run produced, for scripts that pick the files up."""
+def _bench_verdicts(plan: _Plan, outcome: _Outcome) -> dict[str, dict[str, Any]]:
+    """Each bench's verdict: from its result file, else from how its step ended."""
+    verdicts: dict[str, dict[str, Any]] = {}
+    for name, _ in plan.bench_runs:
+        if name not in outcome.benches:
+            continue  # not started (interrupted before it)
+        code = outcome.benches[name]
+        path = plan.out / f"bench-{name}.json"
+        verdict: dict[str, Any] | None = None
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            found = json.loads(path.read_bytes()).get("verdict")
+            if isinstance(found, dict) and found.get("status") in ("passed", "failed"):
+                verdict = {"status": found["status"], "reason": found.get("reason")}
+        if code == 130:
+            verdict = {"status": "interrupted", "reason": "interrupted"}
+        elif verdict is None or (code != 0 and verdict["status"] == "passed"):
+            # no result, or a step that ended badly after writing one: never a pass
+            verdict = {"status": "failed", "reason": f"the bench step ended with exit {code}"}
+        verdicts[name] = verdict
+    return verdicts
+
+
+def _write_manifest(
+    plan: _Plan,
+    files: list[Path],
+    started: float,
+    outcome: _Outcome,
+    benches: dict[str, dict[str, Any]],
+    code: int,
+) -> None:
+    """A small index of what the run produced and how each step ended, for scripts."""
+    status = {0: "passed", 1: "failed", 130: "interrupted"}.get(code, "failed")
     manifest: dict[str, Any] = {
         "version": 1,
         "kind": "run",
@@ -319,5 +383,13 @@ def _write_manifest(plan: _Plan, files: list[Path], started: float) -> None:
         "markdown": "summary.md",
         "duration_s": round(time.monotonic() - started, 3),
         "cwd_relative": os.path.relpath(plan.out),
+        "verdict": {
+            "status": status,
+            "exit_code": code,
+            "checks": {
+                name: "passed" if c == 0 else "failed" for name, c in outcome.checks.items()
+            },
+            "benches": benches,
+        },
     }
     (plan.out / "run.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -59,6 +59,9 @@ class ProcessState:
         self.options = LoadOptions.from_parsed(environment.parsed_options)
         self.aggregate = RunAggregate(seed=self.options.seed)
         self.window = Window(time.time(), self.options.warmup_s, self._run_time())
+        #: when this process set up (Locust's run-time clock starts soon after, before
+        #: test_start: what the run's start-up takes is not the run being cut short)
+        self.created_wall = time.time()
         self.started_wall: float | None = None
         self.stopped_wall: float | None = None
         #: when the run began to stop (no new request after it): the end of the window
@@ -215,7 +218,8 @@ class ProcessState:
         opts = self.options
         now = self.stopped_wall if self.stopped_wall is not None else time.time()
         run_time = self._run_time()
-        stopped_early = run_time is not None and (now - self.started_wall) < run_time - 1.0
+        began = min(self.created_wall, self.started_wall)
+        stopped_early = run_time is not None and (now - began) < run_time - 1.0
         users = self._parsed("num_users")
         from conformance.providers import get_provider
 
@@ -373,6 +377,10 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         runner.register_message(_DRAIN_MESSAGE, _on_drain_message, concurrent=True)
     if not isinstance(runner, WorkerRunner) and state.options.result_json:
         gevent.spawn(_snapshots, environment)
+    # The event loop caches "now" between iterations, and none has run since gevent was
+    # imported: Locust's --run-time timer, created right after this, would count the
+    # seconds of start-up (imports, prompt encoding) as run time and end the run early.
+    gevent.get_hub().loop.update_now()
 
 
 def _on_final_message(environment: Environment, msg: Any, **_kw: Any) -> None:

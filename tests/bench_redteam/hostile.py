@@ -4,7 +4,9 @@ Raw asyncio over TCP (nothing from ``conformance``), one process of its own. Eac
 ``POST /<mode>/v1/chat/completions`` gets the behaviour its path names (see :data:`MODES`).
 A mode written ``after1_<mode>`` answers the first request of that path correctly (the
 bench's preflight) and every later one (the load) with ``<mode>``: a target that breaks
-only under load. ``GET /stats`` returns how many requests each path received.
+only under load. ``flaky`` answers the first request, then refuses every second one
+with a 503. A name ``<mode>~<tag>`` is ``<mode>`` with a request count of its own (a
+fresh "first request" for each test run). ``GET /stats`` returns how many requests each path received.
 
     python tests/bench_redteam/hostile.py --port 0 --limit-s 120
 
@@ -113,6 +115,17 @@ async def status500(writer: Writer, stream: bool) -> None:
     await _json(writer, "500 Internal Server Error", _error("boom", "server_error"))
 
 
+async def status503(writer: Writer, stream: bool) -> None:
+    """Overloaded: a 503 with a Retry-After."""
+    body = _error("overloaded, try again", "server_error")
+    writer.write(
+        _head("503 Service Unavailable", "application/json", "Retry-After: 1\r\n")
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+
+
 async def hang(writer: Writer, stream: bool) -> None:
     """Read the request, never answer (the connection stays open)."""
     await asyncio.sleep(3600)
@@ -158,6 +171,9 @@ MODES: dict[str, Callable[[Writer, bool], Awaitable[None]]] = {
     "ok": ok,
     "status401": status401,
     "status500": status500,
+    "status503": status503,
+    # the first request answered, then every second one 503 (handled in Server.route)
+    "flaky": ok,
     "hang": hang,
     "stall": stall,
     "drip": drip,
@@ -198,7 +214,8 @@ class Server:
             return
         parts = path.strip("/").split("/")
         name = parts[0] if parts else ""
-        mode = name.removeprefix("after1_")
+        # "<mode>~<tag>": the same mode under a name (and request count) of its own
+        mode = name.partition("~")[0].removeprefix("after1_")
         if (
             method != "POST"
             or len(parts) != 4
@@ -213,7 +230,12 @@ class Server:
             stream = bool(json.loads(body).get("stream"))
         except (ValueError, AttributeError):
             stream = False
-        handler = ok if name.startswith("after1_") and count == 1 else MODES[mode]
+        if name.startswith("after1_") and count == 1:
+            handler = ok
+        elif mode == "flaky":  # the first request answered, then every second one refused
+            handler = status503 if count % 2 == 0 else ok
+        else:
+            handler = MODES[mode]
         await handler(writer, stream)
 
 

@@ -1,4 +1,5 @@
-"""The load generator's pure parts: schedules, the SSE fast path, prompts, targets, results."""
+"""The load generator's pure parts: schedules, the SSE fast path, prompts, targets, results,
+verdicts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,6 +21,7 @@ from conformance.loadgen.runner import BenchSpec, _locust_args
 from conformance.loadgen.schedule import arrival_offsets
 from conformance.loadgen.sse_fast import EventScanner
 from conformance.loadgen.target import Target, request_params
+from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE, failure_kinds_text, judge
 from conformance.metrics import RequestTiming, RunAggregate, Window
 from conformance.providers import get_provider
 from conformance.wire.sse import SSEParser
@@ -257,9 +260,102 @@ def test_options_from_locust_arguments() -> None:
     opts = LoadOptions.from_parsed(parsed)
     assert opts.rate == 5.0 and opts.arrival == "poisson" and not opts.stream
     assert opts.prompt_length == PromptLength(64, 8.0) and opts.run_time_s == 90.0
+    assert opts.max_failure_rate == DEFAULT_MAX_FAILURE_RATE == 0.01
+    parsed.max_failure_rate = 1.5
+    with pytest.raises(ConfigError, match="--max-failure-rate"):
+        LoadOptions.from_parsed(parsed)
+    parsed.max_failure_rate = 0.2
+    assert LoadOptions.from_parsed(parsed).max_failure_rate == 0.2
     parsed.max_tokens = 0
     with pytest.raises(ConfigError):
         LoadOptions.from_parsed(parsed)
+
+
+# -- verdict -----------------------------------------------------------------------------------
+
+
+def _judged(requests: int, failures: int, **extra: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "metrics": {"requests": requests, "failures": failures, **extra.pop("metrics", {})},
+        "load": {"users": 4, "rate": None},
+        **extra,
+    }
+    return result
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "reason"),
+    [
+        (_judged(100, 0), "passed", None),
+        (_judged(100, 1), "passed", None),  # 1 % is not above 1 %
+        (_judged(100, 2, errors={"http_503": 2}), "failed", "failure rate 2.00% (2 of 100)"),
+        (
+            _judged(7, 7, errors={"read_timeout": 5, "http_401": 2}),
+            "failed",
+            "no successful request: all 7 failed: read_timeout x5, http_401 x2",
+        ),
+        (
+            _judged(
+                0,
+                0,
+                metrics={"warmup_requests": 2, "warmup_failures": 2},
+                warmup_errors={"total_timeout": 2},
+            ),
+            "failed",
+            "no request was sent after the warm-up, and all 2 sent during it failed: "
+            "total_timeout x2",
+        ),
+        (
+            _judged(0, 0, metrics={"warmup_requests": 3, "warmup_failures": 0}),
+            "failed",
+            "no request was sent after the warm-up (3 during it)",
+        ),
+    ],
+)
+def test_a_step_passes_only_with_successes_and_few_failures(
+    result: dict[str, Any], status: str, reason: str | None
+) -> None:
+    verdict = judge(result, DEFAULT_MAX_FAILURE_RATE)
+    assert result["verdict"] is verdict and verdict["status"] == status
+    assert verdict["max_failure_rate"] == DEFAULT_MAX_FAILURE_RATE
+    if reason is None:
+        assert verdict["reason"] is None
+    else:
+        assert verdict["reason"].startswith(reason), verdict["reason"]
+
+
+def test_the_rate_is_the_callers_and_a_rate_of_1_still_needs_a_success() -> None:
+    assert judge(_judged(10, 9), 0.95)["status"] == "passed"
+    assert judge(_judged(10, 10), 1.0)["status"] == "failed"
+    assert judge(_judged(10, 1), 0.0)["status"] == "failed"
+
+
+def test_a_sweep_fails_when_any_step_fails_and_names_it() -> None:
+    steps = [_judged(50, 0), _judged(50, 40, errors={"http_429": 40}), _judged(50, 50)]
+    steps[1]["load"] = {"users": 8, "rate": None}
+    steps[2]["load"] = {"users": None, "rate": 20.0}
+    top = {**steps[-1], "steps": steps}
+    verdict = judge(top, 0.05)
+    assert [s["verdict"]["status"] for s in steps] == ["passed", "failed", "failed"]
+    assert verdict["status"] == "failed" and verdict["failed_steps"] == 2
+    assert verdict["reason"].startswith("step 2/3 (8 users): failure rate 80.00% (40 of 50)")
+    assert verdict["reason"].endswith("(and 1 more failed steps)")
+    assert judge({**steps[0], "steps": [steps[0], steps[0]]}, 0.05)["status"] == "passed"
+
+
+def test_failure_kinds_text_lists_the_commonest_first() -> None:
+    kinds = {"a": 1, "b": 5, "c": 3, "d": 2, "e": 4, "zero": 0}
+    assert failure_kinds_text(kinds, limit=3) == "b x5, e x4, c x3, 2 more kinds"
+    assert failure_kinds_text({}) == ""
+
+
+def test_in_flight_requests_get_the_timeout_to_finish() -> None:
+    """The drain outlasts the request timeout: every request sent gets its verdict."""
+    spec = BenchSpec(timeout_s=7.0)
+    assert spec.drain_s > spec.timeout_s
+    args = _locust_args(spec, "http://h/v1", 8.0, Path("r.json"), embedded=False)
+    assert float(args[args.index("--stop-timeout") + 1]) == spec.drain_s
+    assert float(args[args.index("--max-failure-rate") + 1]) == spec.max_failure_rate
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from typing import Any
 from conformance.errors import ConfigError
 from conformance.loadgen.prompts import PromptLength
 from conformance.loadgen.schedule import Arrival
+from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE
 
 __all__ = ["LoadOptions", "add_arguments"]
 
@@ -81,6 +82,13 @@ def add_arguments(parser: Any) -> None:
         help="known TTFT of the target, for the calibration block (reference backend)",
     )
     group.add_argument("--true-itl-ms", type=float, default=None, help="known ITL of the target")
+    group.add_argument(
+        "--max-failure-rate",
+        type=float,
+        default=DEFAULT_MAX_FAILURE_RATE,
+        help="the result's verdict fails (and Locust exits 1) above this share of failed "
+        "requests, or with no successful one",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +113,7 @@ class LoadOptions:
     run_time_s: float | None = None
     true_ttft_ms: float | None = None
     true_itl_ms: float | None = None
+    max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> LoadOptions:
@@ -133,7 +142,10 @@ class LoadOptions:
             run_time_s=_seconds(getattr(parsed, "run_time", None)),
             true_ttft_ms=get("true_ttft_ms", None),
             true_itl_ms=get("true_itl_ms", None),
+            max_failure_rate=float(get("max_failure_rate", DEFAULT_MAX_FAILURE_RATE)),
         )
+        if not 0 <= opts.max_failure_rate <= 1:
+            raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
         if opts.max_tokens < 1:
             raise ConfigError("--max-tokens must be at least 1")
         if opts.warmup_s < 0 or opts.timeout_s <= 0 or opts.rate < 0 or opts.max_in_flight < 1:

@@ -33,6 +33,7 @@ from conformance.loadgen.result import (
     write_json_atomic,
 )
 from conformance.loadgen.target import Target
+from conformance.loadgen.verdict import judge
 from conformance.metrics import RequestTiming, RunAggregate, Window
 
 __all__ = ["ProcessState", "process_state"]
@@ -262,9 +263,13 @@ class ProcessState:
         }
 
     def result(self) -> dict[str, Any] | None:
-        """The finished bench result (``None`` before the run started)."""
+        """The finished bench result, judged (``None`` before the run started)."""
         meta = self._meta(final=True)
-        return None if meta is None else build_result(self.aggregate, **meta)
+        if meta is None:
+            return None
+        data = build_result(self.aggregate, **meta)
+        judge(data, self.options.max_failure_rate)
+        return data
 
     def progress(self) -> dict[str, Any] | None:
         """A few figures for a progress line (cheap: counters and one percentile)."""
@@ -317,6 +322,10 @@ class ProcessState:
         if final:
             data = self.result()
             if data is not None:
+                if data["verdict"]["status"] != "passed":
+                    # plain `locust -f ...` exits 1 too (conformance bench judges the file)
+                    self.environment.process_exit_code = 1
+                    self.log_error(f"bench failed: {data['verdict']['reason']}")
                 data["final"] = True
                 write_json_atomic(path, data)
                 progress_path(path).unlink(missing_ok=True)

@@ -269,6 +269,8 @@ def _locust_args(
         f"{spec.effective_warmup_s:g}",
         "--request-timeout",
         f"{spec.timeout_s:g}",
+        "--max-failure-rate",
+        f"{spec.max_failure_rate:g}",
     ]
     if spec.model:
         args += ["--model", spec.model]

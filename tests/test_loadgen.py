@@ -561,3 +561,15 @@ def test_snapshot_becomes_a_partial_result() -> None:
     result = result_from_snapshot(snap)
     assert result["partial"] is True and result["metrics"]["requests"] == 20
     assert result["metrics"]["ttft_ms"]["p50"] is not None
+
+
+def test_result_files_get_the_mode_every_other_output_gets(tmp_path: Path) -> None:
+    from conformance.loadgen.result import write_json_atomic
+
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    written = tmp_path / "bench.json"
+    write_json_atomic(written, {"kind": "bench"})
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert json.loads(written.read_text()) == {"kind": "bench"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []

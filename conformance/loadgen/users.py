@@ -30,9 +30,9 @@ from typing import Any, ClassVar
 import gevent
 import geventhttpclient.client
 from gevent.pool import Group
-from geventhttpclient._parser import HTTPParseError, HTTPResponseParser
+from geventhttpclient._parser import HTTPParseError
 from geventhttpclient.client import HTTPClient
-from geventhttpclient.response import HTTPSocketPoolResponse
+from geventhttpclient.response import HTTPResponse, HTTPSocketPoolResponse
 from locust import User, constant, task
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
@@ -67,8 +67,8 @@ _BLOCK = 64 * 1024
 _ERROR_BODY_CAP = MAX_ERROR_BODY_BYTES
 _BODY_CAP = MAX_BODY_BYTES
 _STREAM_CAP = MAX_STREAM_BYTES
-#: the parser's own ``feed``, for reading a body once the headers are in (no size check)
-_parser_feed = HTTPResponseParser.feed
+#: the response's own ``feed``, for reading a body once the headers are in (no head check)
+_parser_feed = HTTPResponse.feed
 
 
 class HeaderLimitExceeded(Exception):

@@ -276,6 +276,9 @@ def test_aggregate_excludes_warmup_and_counts_throughput_by_completion() -> None
     # a non-2xx answer is counted by its status, anything else by its kind
     assert agg.errors == {"http_503": 1}
     assert agg.warmup_errors == {"read_timeout": 1}
+    rows = {row["t_s"]: row for row in agg.timeseries(1000.0)}
+    assert rows[4] == {**rows[4], "requests": 1, "successful": 0, "failures": 1}
+    assert rows[3] == {**rows[3], "requests": 1, "successful": 1, "failures": 0}
     assert "schedule_delay_ms" not in m
 
 

@@ -288,7 +288,11 @@ class RunAggregate:
         return {f"{n}_ms": [round(v, 3) for v in self.samples[n].values] for n in SAMPLES}
 
     def timeseries(self, start_wall: float) -> list[dict[str, Any]]:
-        """One row per second of completions, ``t_s`` counted from ``start_wall``."""
+        """One row per second of completions, ``t_s`` counted from ``start_wall``.
+
+        ``requests`` counts every completion of that second, ``successful`` and
+        ``failures`` split it (throughput over time is the ``successful`` column).
+        """
         rows = []
         base = int(start_wall)
         for sec in sorted(self.series):
@@ -297,6 +301,7 @@ class RunAggregate:
                 {
                     "t_s": sec - base,
                     "requests": req,
+                    "successful": req - fail,
                     "failures": fail,
                     "output_tokens": tok,
                     "ttft_p50_ms": ttft.percentile_ms(50),

@@ -214,6 +214,35 @@ def hostile() -> Iterator[str]:
         yield root
 
 
+#: the bound on the peak resident memory of any process of a bench (the CLI, Locust)
+PEAK_MIB = 256
+_PEAK = (
+    "import resource, subprocess, sys;"
+    "p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+    "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr);"
+    "print(f'EXIT {p.returncode} PEAK {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}')"
+)
+
+
+def _console_with_peak(argv: list[str]) -> tuple[int, str, str, float]:
+    """Run ``conformance ARGV`` in a fresh process; (exit code, stdout, stderr, peak MiB).
+
+    The peak is the largest resident set of any process of the run that was waited for
+    (Linux: ``ru_maxrss`` of the children, in KiB).
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK, sys.executable, "-m", "conformance", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    *lines, last = proc.stdout.strip().splitlines()
+    _, code, _, peak_kib = last.split()
+    per_mib = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes there, KiB on Linux
+    return int(code), "\n".join(lines), proc.stderr, int(peak_kib) / per_mib
+
+
 def _bench(root: str, mode: str, *extra: str) -> list[str]:
     return ["bench", "--base-url", f"{root}/{mode}/v1", "--users", "2", "--duration", "3", *extra]
 
@@ -258,16 +287,18 @@ def test_failures_over_the_default_rate_exit_1_and_under_a_given_one_exit_0(
     ],
 )
 def test_a_target_that_breaks_under_load_is_measured_and_exits_1(
-    hostile: str, mode: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    hostile: str, mode: str, kind: str, tmp_path: Path
 ) -> None:
-    """Requests were sent: the result is written with them counted as failures, exit 1."""
+    """Requests were sent: the result is written with them counted as failures, exit 1,
+    within a few timeouts and a bounded memory."""
     out_json = tmp_path / "broken.json"
     timeout = 2.0
     started = time.monotonic()
     argv = [*_bench(hostile, mode, "--timeout", f"{timeout:g}"), "--json", str(out_json)]
-    code, _, err = _run(argv, capsys)
+    code, _, err, peak_mib = _console_with_peak(argv)
     assert time.monotonic() - started < 3 + 5 * timeout + 30  # the run, the drain, startup
     assert code == 1, err
+    assert peak_mib < PEAK_MIB, peak_mib
     result = json.loads(out_json.read_text())
     failed = result["metrics"]["failures"] + result["metrics"]["warmup_failures"]
     assert failed > 0 and result["metrics"]["successful_requests"] == 0

@@ -333,6 +333,20 @@ def test_a_failed_preflight_stops_before_the_load_with_one_line(
     assert out == "" and not out_json.exists()
 
 
+def test_a_refusal_that_echoes_the_key_never_shows_it(
+    hostile: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BENCH_TEST_KEY", SECRET)
+    argv = [*_bench(hostile, "echo401"), "--api-key-env", "BENCH_TEST_KEY"]
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "HTTP 401" in err and "Incorrect API key provided" in err
+    assert SECRET not in out + err
+
+
 def test_a_wrong_key_stops_before_the_load_and_never_shows_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -174,6 +174,8 @@ MODES: dict[str, Callable[[Writer, bool], Awaitable[None]]] = {
     "status503": status503,
     # the first request answered, then every second one 503 (handled in Server.route)
     "flaky": ok,
+    # a 401 whose message echoes the key it was sent (handled in Server.route)
+    "echo401": status401,
     "hang": hang,
     "stall": stall,
     "drip": drip,
@@ -199,16 +201,21 @@ class Server:
                     lines = head.decode("latin-1").split("\r\n")
                     method, target, _ = lines[0].split(" ", 2)
                     length = 0
+                    auth = ""
                     for line in lines[1:]:
                         name, _, value = line.partition(":")
                         if name.strip().lower() == "content-length":
                             length = int(value.strip())
+                        elif name.strip().lower() == "authorization":
+                            auth = value.strip()
                     body = await reader.readexactly(length) if length else b""
-                    await self.route(method, target.split("?", 1)[0], body, writer)
+                    await self.route(method, target.split("?", 1)[0], body, writer, auth)
             finally:
                 writer.close()
 
-    async def route(self, method: str, path: str, body: bytes, writer: Writer) -> None:
+    async def route(
+        self, method: str, path: str, body: bytes, writer: Writer, auth: str = ""
+    ) -> None:
         if method == "GET" and path == "/stats":
             await _json(writer, "200 OK", json.dumps(self.seen).encode())
             return
@@ -230,6 +237,10 @@ class Server:
             stream = bool(json.loads(body).get("stream"))
         except (ValueError, AttributeError):
             stream = False
+        if mode == "echo401":  # a careless server: the key it refuses, in its error
+            message = f"Incorrect API key provided: {auth.partition(' ')[2]}"
+            await _json(writer, "401 Unauthorized", _error(message, "invalid_request_error"))
+            return
         if name.startswith("after1_") and count == 1:
             handler = ok
         elif mode == "flaky":  # the first request answered, then every second one refused

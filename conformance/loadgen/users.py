@@ -64,9 +64,6 @@ _perf_ns = time.perf_counter_ns
 _wall = time.time
 #: bytes asked of each ``recv``
 _BLOCK = 64 * 1024
-_ERROR_BODY_CAP = MAX_ERROR_BODY_BYTES
-_BODY_CAP = MAX_BODY_BYTES
-_STREAM_CAP = MAX_STREAM_BYTES
 #: the response's own ``feed``, for reading a body once the headers are in (no head check)
 _parser_feed = HTTPResponse.feed
 
@@ -245,7 +242,7 @@ def _read_stream(
                     feed(chunk, t)
                 if not data or resp.message_complete or resp._sock is None:
                     break
-                if size > _STREAM_CAP:
+                if size > MAX_STREAM_BYTES:
                     timing = tracker.finish(complete=False)
                     timing.error = ErrorKind.TOO_LARGE
                     return timing, size
@@ -333,7 +330,7 @@ def send_one(
         t_headers = last[0] = _perf_ns()
         status = resp.status_code
         if not 200 <= status < 300:
-            body, _ = _read_body(resp, _ERROR_BODY_CAP, last)
+            body, _ = _read_body(resp, MAX_ERROR_BODY_BYTES, last)
             size = len(body)
             timing = RequestTiming(
                 t_send_ns=t_send, error=http_error_kind(status), http_status=status
@@ -341,12 +338,12 @@ def send_one(
         elif target.stream:
             timing, size = _read_stream(resp, t_send, t_headers, timeout_s, last)
         else:
-            body, complete = _read_body(resp, _BODY_CAP, last)
+            body, complete = _read_body(resp, MAX_BODY_BYTES, last)
             size = len(body)
             if complete:
                 timing = _decode_body(target, body, t_send, _perf_ns())
             else:
-                kind = ErrorKind.TOO_LARGE if size >= _BODY_CAP else ErrorKind.TRUNCATED
+                kind = ErrorKind.TOO_LARGE if size >= MAX_BODY_BYTES else ErrorKind.TRUNCATED
                 timing = RequestTiming(t_send_ns=t_send, error=kind)
     except TotalTimeout:
         timing = RequestTiming(t_send_ns=t_send, error=_timeout_kind(last[0], timeout_s))

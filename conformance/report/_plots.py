@@ -104,7 +104,7 @@ class PlainFormatter(Formatter):
     def format_ticks(self, values: Any) -> list[str]:
         """The labels of a whole axis, sharing one number of decimals."""
         vals = [float(v) for v in values]
-        for digits in range(0, 7):
+        for digits in range(0, 13):
             labels = [self._text(v, digits) for v in vals]
             if len(set(labels)) == len(labels):
                 break
@@ -189,8 +189,8 @@ def tidy(fig: Figure) -> None:
     """Lay out what matplotlib leaves to chance: no clipped title, no colliding tick labels.
 
     A title wider than its room (up to the next panel, or the figure's edge) is set
-    smaller, then wrapped; tick labels that would overlap are thinned (every other
-    one, then every third...) while every tick mark stays.
+    smaller, then wrapped; tick labels that would overlap are thinned while every tick
+    mark stays.
     """
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
@@ -233,7 +233,7 @@ def tidy(fig: Figure) -> None:
 
 
 def _thin_labels(axis: Axis, renderer: Any) -> None:
-    """Blank every k-th tick label (ticks stay) until the shown ones do not overlap."""
+    """Blank the tick labels that would overlap their neighbour (the tick marks stay)."""
     locs = [float(v) for v in axis.get_majorticklocs()]
     ticks = axis.get_major_ticks(len(locs))
     lo, hi = sorted(axis.get_view_interval())
@@ -256,11 +256,11 @@ def _thin_labels(axis: Axis, renderer: Any) -> None:
     if len(shown) < 2 or not clash(shown):
         return
     shown.sort(key=lambda i: locs[i])
+    # from the lowest tick up, keep each label that clears the last one kept
     keep = shown[:1]
-    for step in range(2, len(shown) + 1):
-        keep = shown[::step]
-        if not clash(keep):
-            break
+    for i in shown[1:]:
+        if not clash([keep[-1], i]):
+            keep.append(i)
     # only the ticks in view: fixing one outside it would widen the axis
     inview = [i for i, loc in enumerate(locs) if lo - slack <= loc <= hi + slack]
     axis.set_ticks(

@@ -371,7 +371,8 @@ def itl_histogram(
             float(np.quantile(v, 0.99)),
         )
     )
-    hi = max(float(np.quantile(v, 0.995)), p99)
+    # a long tail would squash the body: from 200 values on, the last half percent is cut
+    hi = max(float(np.quantile(v, 0.995)) if len(v) >= 200 else float(v.max()), p99)
     lo = min(float(v.min()), p50)
     shown = v[v <= hi]
     over = int((v > hi).sum())

@@ -407,3 +407,55 @@ def test_bench_result_files_have_the_mode_of_every_other_output(tmp_path: Path) 
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert modes == {"bench.json": 0o644, "report.html": 0o644, "plain.json": 0o644}
+
+
+def _as_newer_writer(result: dict[str, Any], max_failure_rate: float = 0.01) -> dict[str, Any]:
+    """``result`` as the bench writes it once throughput counts successes only.
+
+    ``requests_per_s`` is then the successful rate, and each step carries
+    ``successful_requests``, ``failed_requests``, ``failure_rate``,
+    ``failed_requests_per_s`` and a ``verdict`` object.
+    """
+    for step in [result, *(result.get("steps") or [])]:
+        m = step["metrics"]
+        n, f = m["requests"], m["failures"]
+        failed_rps = m["requests_per_s"] - m["successful_requests_per_s"]
+        m.update(
+            requests_per_s=m["successful_requests_per_s"],
+            successful_requests=n - f,
+            failed_requests=f,
+            failure_rate=round(f / n, 6) if n else None,
+            failed_requests_per_s=round(failed_rps, 3),
+        )
+        reason = None
+        if not n:
+            reason = "no request was sent after the warm-up (0 during it): nothing was measured"
+        elif f == n:
+            reason = f"no successful request: all {n} failed"
+        elif f / n > max_failure_rate:
+            reason = f"failure rate {f / n:.2%} is above --max-failure-rate"
+        step["verdict"] = {
+            "status": "failed" if reason else "passed",
+            "reason": reason,
+            "max_failure_rate": max_failure_rate,
+        }
+    return result
+
+
+def test_a_newer_writers_result_reads_the_same() -> None:
+    today = failing_bench(requests=200, failures=1)
+    newer = _as_newer_writer(copy.deepcopy(today), max_failure_rate=0.01)
+    a, b = run_health(bench_runs(today)[0]), run_health(bench_runs(newer)[0])
+    assert (a.requests, a.failed, a.ok_rps) == (b.requests, b.failed, b.ok_rps)
+    assert a.failed_rps == pytest.approx(b.failed_rps)
+    # one failure in 200 is within the run's 1 %: amber, not red, and not green either
+    assert (a.level, b.level) == ("partial", "degraded")
+    html = render_html([newer])
+    assert 'data-health="degraded"' in html and "Passed with failures" in html
+    # a step the bench itself failed is red, with its reason when nothing was measured
+    empty = _as_newer_writer(failing_bench(requests=0, failures=0))
+    h = bench_health(empty)
+    assert h.bad and h.text.startswith("no request was sent after the warm-up")
+    sweep = _as_newer_writer(sweep_bench({1: 0, 8: 120}))
+    assert [r.level for r in bench_health(sweep).runs] == ["ok", "failed"]
+    assert run_health(bench_runs(sweep)[0]).ok_rps == sweep["steps"][0]["metrics"]["requests_per_s"]

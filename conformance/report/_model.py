@@ -657,6 +657,8 @@ class RunHealth:
     failed_rps: float | None
     stated: bool | None
     level: str
+    #: the reason the run's own verdict gives, when it failed (``verdict.reason``)
+    reason: str | None = None
 
     @property
     def bad(self) -> bool:
@@ -672,7 +674,7 @@ class RunHealth:
     def text(self) -> str:
         """One line in the user's words: what share failed and how."""
         if not self.requests:
-            return "no request was measured"
+            return self.reason or "no request was measured"
         how = f" ({self.kinds_text})" if self.kinds else ""
         if not self.succeeded:
             return f"no request succeeded: {self.requests:,} of {self.requests:,} failed{how}"
@@ -730,6 +732,8 @@ def run_health(run: BenchRun) -> RunHealth:
         # today's writers: requests/s counts every completed request, failed or not
         failed_rps = max(0.0, rps - ok_rps)
     stated = own_verdict(data)
+    said = data.get("verdict")
+    reason = said.get("reason") if isinstance(said, dict) else None
     if not requests or not succeeded:
         level = "failed"
     elif failed:
@@ -747,6 +751,7 @@ def run_health(run: BenchRun) -> RunHealth:
         failed_rps=failed_rps,
         stated=stated,
         level=level,
+        reason=reason if isinstance(reason, str) and reason else None,
     )
 
 
@@ -800,7 +805,7 @@ def bench_health(result: dict[str, Any]) -> BenchHealth:
         else:
             text = runs[0].text if runs else "no measurements"
             if stated is False and runs and not runs[0].bad:
-                text = "the run says it failed"
+                text = runs[0].reason or "the run says it failed"
     return BenchHealth(level, label, text, runs)
 
 

@@ -363,7 +363,7 @@ def test_a_mostly_skipped_check_run_is_not_green() -> None:
     result = _mostly_skipped()
     v = verdict(result)
     assert (v.level, v.label) == ("incomplete", "Inconclusive")
-    assert v.text == "judged only 3 of 18 checks"
+    assert v.text == "judged only 3 of 18 applicable checks"
     assert coverage(result).judged == 3
     html = render_html([result])
     assert "Inconclusive" in _card(html, "openai · conformance-echo-1")
@@ -372,15 +372,36 @@ def test_a_mostly_skipped_check_run_is_not_green() -> None:
 
 def test_coverage_written_by_check_is_read_tolerantly() -> None:
     result = sample("check_openai_reference.json")
-    result["coverage"] = {"judged": 4, "total": 57, "min_coverage": 50}
+    # as check writes it
+    result["coverage"] = {
+        "checks": 57,
+        "applicable": 57,
+        "judged": 4,
+        "skipped_by_design": 0,
+        "not_judged": 53,
+        "ratio": 0.0702,
+        "min": 0.5,
+        "enough": False,
+    }
     v = verdict(result)
-    assert v.level == "incomplete" and v.text == "judged only 4 of 57 checks (the floor is 50%)"
-    result["coverage"] = {"judged": 17, "total": 18, "met": True}
+    assert v.level == "incomplete"
+    assert v.text == "judged only 4 of 57 applicable checks (the floor is 50%)"
+    result["coverage"] = {"judged": 17, "applicable": 18, "min": 0.5, "enough": True}
     assert verdict(result).level == "pass"
-    assert "judged 17 of 18" in verdict(result).text
+    assert "judged 17 of 18 applicable" in verdict(result).text
     result["coverage"] = {"judged": 17, "total": 18, "below_floor": True}
     assert verdict(result).level == "incomplete"
+    result["coverage"] = {"judged": 4, "total": 57, "min_coverage": 50}
+    assert verdict(result).text == "judged only 4 of 57 applicable checks (the floor is 50%)"
     result["coverage"] = "garbage"
+    assert verdict(result).level == "pass"
+
+
+def test_skips_by_design_do_not_count_against_coverage() -> None:
+    result = _mostly_skipped()
+    for c in result["checks"][3:]:
+        c["by_design"] = True  # features the profile does not document
+    assert (coverage(result).judged, coverage(result).total) == (3, 3)
     assert verdict(result).level == "pass"
 
 

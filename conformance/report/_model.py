@@ -208,7 +208,7 @@ def verdict(result: dict[str, Any]) -> Verdict:
         text = f"{_plural(errors, 'check')} could not be completed"
     elif cover.thin or own_verdict(result) is False:
         level, label = "incomplete", "Inconclusive"
-        text = f"judged only {cover.judged} of {_plural(cover.total, 'check')}"
+        text = f"judged only {cover.judged} of {cover.total} applicable checks"
         if cover.floor is not None:
             text += f" (the floor is {cover.floor:.0%})"
         if not cover.thin:
@@ -228,7 +228,7 @@ def verdict(result: dict[str, Any]) -> Verdict:
     if counts["warned"]:
         extras.append(_plural(counts["warned"], "warning"))
     if cover.total and cover.judged < cover.total and "judged" not in text:
-        extras.append(f"judged {cover.judged} of {cover.total}")
+        extras.append(f"judged {cover.judged} of {cover.total} applicable")
     if extras:
         text = f"{text}; {', '.join(extras)}"
     return Verdict(level, label, text, counts, by_sev)
@@ -839,40 +839,37 @@ class Coverage:
 
 
 def coverage(result: dict[str, Any]) -> Coverage:
-    """The coverage of a check result: ``coverage`` when written, else from the statuses.
+    """The coverage of a check result: its ``coverage`` object when written, else counted.
 
-    A ``coverage`` object is read tolerantly: judged from ``judged`` (or ``checked``),
-    the total from ``total`` (or ``of``, ``checks``), the floor from ``floor`` (or
-    ``min``, ``min_coverage``, as a fraction or a percentage), and whether it was met
-    from ``met`` (or ``ok``, ``passed``, ``below_floor`` negated).
+    Judged checks reached a verdict (passed, failed or warned); the total is the
+    applicable checks, that is every check but the skips by design (a skipped check
+    marked ``by_design``: a feature the profile does not document, or a clean refusal).
+    ``check`` writes ``{"judged", "applicable", "ratio", "min", "enough", ...}``; the
+    object is read tolerantly (``total``/``checks`` for the total, ``floor``/
+    ``min_coverage`` for the floor, as a fraction or a percentage, ``met``/``ok`` or a
+    negated ``below_floor`` for whether the floor was met).
     """
-    counts = check_counts(result)
-    judged = sum(counts[s] for s in ("passed", "failed", "warned", "error"))
-    total = sum(counts.values())
+    checks = [c for c in result.get("checks", []) if isinstance(c, dict)]
+    judged = sum(1 for c in checks if c.get("status") in ("passed", "failed", "warned"))
+    total = sum(1 for c in checks if not (c.get("status") == "skipped" and c.get("by_design")))
     floor: float | None = None
     met: bool | None = None
     raw = result.get("coverage")
     if isinstance(raw, dict):
-        j = next(
-            (_count(raw.get(k)) for k in ("judged", "checked") if _count(raw.get(k)) is not None),
-            None,
-        )
-        t = next(
-            (
-                _count(raw.get(k))
-                for k in ("total", "of", "checks")
-                if _count(raw.get(k)) is not None
-            ),
-            None,
-        )
+
+        def first_count(*keys: str) -> int | None:
+            return next((n for n in (_count(raw.get(k)) for k in keys) if n is not None), None)
+
+        j = first_count("judged", "checked")
+        t = first_count("applicable", "total", "of", "checks")
         if j is not None and t is not None and t >= j:
             judged, total = j, t
-        for key in ("floor", "min", "min_coverage"):
+        for key in ("min", "floor", "min_coverage"):
             f = as_float(raw.get(key))
             if f is not None:
                 floor = f / 100.0 if f > 1.0 else f
                 break
-        for key in ("met", "ok", "passed"):
+        for key in ("enough", "met", "ok", "passed"):
             if isinstance(raw.get(key), bool):
                 met = bool(raw[key])
                 break

@@ -480,3 +480,20 @@ def test_a_newer_writers_result_reads_the_same() -> None:
     sweep = _as_newer_writer(sweep_bench({1: 0, 8: 120}))
     assert [r.level for r in bench_health(sweep).runs] == ["ok", "failed"]
     assert run_health(bench_runs(sweep)[0]).ok_rps == sweep["steps"][0]["metrics"]["requests_per_s"]
+
+
+def test_a_real_run_refused_with_401_is_red_everywhere() -> None:
+    """Written by ``conformance bench`` against a backend that wanted a key it did not get."""
+    result = sample("real_bench_openai_401_every_request_failed.json")
+    assert result["metrics"]["requests_per_s"] > 1000  # today's writer: failed ones counted
+    h = bench_health(result)
+    assert (h.level, h.label) == ("failed", "Failed")
+    assert h.runs[0].ok_rps == 0.0 and h.runs[0].kinds == (
+        ("http_4xx", result["metrics"]["failures"]),
+    )
+    html = render_html([result])
+    card = _card(html, "openai · gpt-4o-mini")
+    assert 'data-health="failed"' in card and "no request succeeded" in card
+    assert re.search(r"<td>Successful requests/s</td><td class=\"num\">0 ", html)
+    md = render_markdown([result])
+    assert "❌ no request succeeded | 0 | 0 |" in md

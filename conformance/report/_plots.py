@@ -499,6 +499,7 @@ def timeseries_plot(
             left.yaxis.set_major_locator(NullLocator())  # no token came back: no scale to read
         left.set_zorder(tw.get_zorder() + 1)
         left.patch.set_visible(False)
+        left.grid(axis="x", visible=False)  # it would stripe the bars below
         h1, l1 = left.get_legend_handles_labels()
         h2, l2 = tw.get_legend_handles_labels()
         left.legend(h1 + h2, l1 + l2, loc="upper right", ncols=3)
@@ -536,7 +537,11 @@ def timeseries_plot(
             ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
             ax.xaxis.set_major_formatter(PlainFormatter())
             if warm > x_lo:
-                ax.axvspan(x_lo, min(warm, x_hi), color="#e2e8f0", zorder=-1, lw=0)
+                # on the left panel the bars live on the twin axes, below this one: shade
+                # there, behind them, or the band would hide the warm-up's bars
+                (tw if ax is left else ax).axvspan(
+                    x_lo, min(warm, x_hi), color="#e2e8f0", zorder=-1, lw=0
+                )
                 # upright in the band: clear of the legend, whatever the band's width
                 ax.text(
                     (x_lo + min(warm, x_hi)) / 2,
@@ -549,6 +554,7 @@ def timeseries_plot(
                     fontsize=7,
                     color="#475569",
                     zorder=6,
+                    bbox={"facecolor": "#e2e8f0", "edgecolor": "none", "pad": 1.5, "alpha": 0.9},
                 )
         return to_svg(fig)
 

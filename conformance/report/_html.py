@@ -234,7 +234,7 @@ def _overview(conf: ConformanceView | None, perf: list[PerfView]) -> list[dict[s
         shown = [h for h in health.runs if h.succeeded]
         run = None
         if shown:
-            run = next(rv.run for rv in p.runs if rv.run.label == shown[-1].label)
+            run = next((rv.run for rv in p.runs if rv.run.label == shown[-1].label), None)
         m = run.metrics if run else {}
         cards.append(
             {

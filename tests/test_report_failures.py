@@ -497,3 +497,15 @@ def test_a_real_run_refused_with_401_is_red_everywhere() -> None:
     assert re.search(r"<td>Successful requests/s</td><td class=\"num\">0 ", html)
     md = render_markdown([result])
     assert "❌ no request succeeded | 0 | 0 |" in md
+
+
+def test_a_result_without_request_counts_is_neither_green_nor_red() -> None:
+    result = failing_bench(failures=0)
+    del result["metrics"]["requests"], result["metrics"]["failures"]
+    h = bench_health(result)
+    assert (h.level, h.label, h.bad) == ("unknown", "Not counted", False)
+    card = _card(render_html([result]), "openai · m")
+    assert 'data-health="unknown"' in card and "Not counted" in card
+    assert "TTFT p50" in card  # its latencies are still shown
+    result["verdict"] = "failed"
+    assert bench_health(result).bad

@@ -231,7 +231,7 @@ def _overview(conf: ConformanceView | None, perf: list[PerfView]) -> list[dict[s
     for p in perf:
         health = bench_health(p.bench.result)
         # the headline numbers: of the highest load level that had successful requests
-        shown = [h for h in health.runs if h.succeeded]
+        shown = [h for h in health.runs if h.succeeded or h.level == "unknown"]
         run = None
         if shown:
             run = next((rv.run for rv in p.runs if rv.run.label == shown[-1].label), None)

@@ -31,7 +31,7 @@ _SAFE_ID = re.compile(r"^[\w.\-:/]+$")
 #: At most this many failed checks per severity are listed (a PR comment must stay short).
 MAX_LISTED = 25
 VERDICT_MARK = {"pass": "✅", "cosmetic": "✅", "incomplete": "⚠️", "client": "❌", "sdk": "❌"}
-HEALTH_MARK = {"ok": "✅", "degraded": "⚠️", "partial": "❌", "failed": "❌"}
+HEALTH_MARK = {"ok": "✅", "unknown": "❔", "degraded": "⚠️", "partial": "❌", "failed": "❌"}
 
 
 def md(text: Any, limit: int = 200) -> str:
@@ -155,6 +155,7 @@ def render_markdown(
                         failed += f": {md(h.kinds_text, 120)}"
                 status = {
                     "ok": "ok",
+                    "unknown": "not counted",
                     "degraded": "within the allowed failures",
                     "partial": "partly failed",
                     "failed": "no request succeeded" if h.requests else "nothing measured",

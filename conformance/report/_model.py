@@ -642,9 +642,10 @@ def own_verdict(data: dict[str, Any]) -> bool | None:
 class RunHealth:
     """How many requests of one load level succeeded and failed, and how they failed.
 
-    ``level`` is ``"ok"`` (nothing failed), ``"degraded"`` (some failed, within what the
-    run itself accepted), ``"partial"`` (some failed) or ``"failed"`` (no request
-    succeeded, or none was measured at all).
+    ``level`` is ``"ok"`` (nothing failed), ``"unknown"`` (the result holds no request
+    counts), ``"degraded"`` (some failed, within what the run itself accepted),
+    ``"partial"`` (some failed) or ``"failed"`` (no request succeeded, or none was
+    measured at all).
     """
 
     label: str
@@ -673,6 +674,8 @@ class RunHealth:
     @property
     def text(self) -> str:
         """One line in the user's words: what share failed and how."""
+        if self.requests is None and self.level == "unknown":
+            return "the result holds no request counts"
         if not self.requests:
             return self.reason or "no request was measured"
         how = f" ({self.kinds_text})" if self.kinds else ""
@@ -734,7 +737,9 @@ def run_health(run: BenchRun) -> RunHealth:
     stated = own_verdict(data)
     said = data.get("verdict")
     reason = said.get("reason") if isinstance(said, dict) else None
-    if not requests or not succeeded:
+    if requests is None and stated is not False:
+        level = "unknown"  # no counts at all: neither a success nor a failure to show
+    elif not requests or not succeeded:
         level = "failed"
     elif failed:
         level = "degraded" if stated is True else "partial"
@@ -755,17 +760,11 @@ def run_health(run: BenchRun) -> RunHealth:
     )
 
 
-def ok_requests_per_s(metrics: dict[str, Any]) -> float | None:
-    """Successful requests per second of a metrics block (see :func:`run_health`)."""
-    run = BenchRun("run", {}, metrics, {}, [], None, {})
-    return run_health(run).ok_rps
-
-
 @dataclass(frozen=True)
 class BenchHealth:
     """The headline of a bench result: the worst of its load levels."""
 
-    level: str  # "ok" | "degraded" | "partial" | "failed"
+    level: str  # "ok" | "unknown" | "degraded" | "partial" | "failed"
     label: str
     text: str
     runs: tuple[RunHealth, ...]
@@ -776,7 +775,7 @@ class BenchHealth:
         return self.level in ("partial", "failed")
 
 
-_LEVEL_RANK = {"ok": 0, "degraded": 1, "partial": 2, "failed": 3}
+_LEVEL_RANK = {"ok": 0, "unknown": 1, "degraded": 2, "partial": 3, "failed": 4}
 
 
 def bench_health(result: dict[str, Any]) -> BenchHealth:
@@ -794,6 +793,8 @@ def bench_health(result: dict[str, Any]) -> BenchHealth:
             "Passed",
             (runs[0].text if not sweep else "every request of every step succeeded"),
         )
+    elif level == "unknown":
+        label, text = "Not counted", "the result holds no request counts"
     elif level == "degraded":
         label = "Passed with failures"
         text = "; ".join(f"{h.label}: {h.text}" if sweep else h.text for h in runs if h.failed)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_report_support import DATA
+from test_report_support import DATA, failing_bench, sweep_bench
 
 from conformance.cli import main
 from conformance.errors import ConfigError
@@ -213,3 +213,24 @@ def test_load_result_returns_the_dictionary() -> None:
     data = load_result(DATA / "bench_openai_sweep_users.json")
     assert data["kind"] == "bench" and len(data["steps"]) == 4
     assert data == json.loads((DATA / "bench_openai_sweep_users.json").read_text())
+
+
+def test_report_says_which_benches_failed_in_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = []
+    for name, result in (
+        ("dead.json", failing_bench()),
+        ("sweep.json", sweep_bench({1: 0, 8: 120})),
+        ("fine.json", failing_bench(users=2, failures=0)),
+    ):
+        (tmp_path / name).write_text(json.dumps(result))
+        paths.append(str(tmp_path / name))
+    assert run([*paths, "--html", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("bench ")]
+    assert lines == [
+        "bench openai · m · 8 users: failed: no request succeeded: 120 of 120 failed (http_4xx 120)",
+        "bench openai · m · sweep: partly failed: 8 users: no request succeeded: "
+        "120 of 120 failed (http_4xx 120)",
+    ]

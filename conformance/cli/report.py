@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -70,6 +71,7 @@ def command(
     for path in (outcome.html_path, outcome.markdown_path):
         if path is not None:
             click.echo(f"wrote {path}")
+    _say_failures(loaded)
     comp = outcome.comparison
     if base:
         regs = comp.regressions
@@ -93,6 +95,22 @@ def command(
             click.echo(f"note: {note}")
     if fail_on_regression and comp.regressed:
         sys.exit(1)
+
+
+def _say_failures(results: list[dict[str, Any]]) -> None:
+    """One line per result that must not be read as a success (the report shows it red)."""
+    from conformance.report._compare import labels_for
+    from conformance.report._model import bench_health, verdict
+
+    for r, t in zip(results, labels_for(results), strict=True):
+        if r.get("kind") == "bench":
+            h = bench_health(r)
+            if h.bad:
+                click.echo(f"bench {t.label}: {h.label.lower()}: {h.text}")
+        elif r.get("kind") == "check":
+            v = verdict(r)
+            if v.level == "incomplete":
+                click.echo(f"check {t.label}: {v.label.lower()}: {v.text}")
 
 
 def _value(value: float | None, unit: str) -> str:

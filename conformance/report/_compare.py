@@ -24,6 +24,7 @@ from conformance.report._model import (
     BenchRun,
     Target,
     bench_runs,
+    run_health,
     target_labels,
 )
 from conformance.report._stats import MIN_SAMPLES, Interval, bootstrap_diff, clean
@@ -142,18 +143,35 @@ def labels_for(results: Sequence[dict[str, Any]]) -> list[Target]:
 
 
 def match_key(result: dict[str, Any]) -> tuple[Any, ...]:
-    """What must be equal for a baseline to match: kind, provider, model, stream and load."""
+    """What must be equal for a baseline to match: kind, provider, model, and for bench
+    results the streaming mode and the load model (closed-loop users or open-loop rate).
+
+    Bench results that agree on these are then paired by the load levels they share
+    (:func:`shared_levels`): a sweep over 1 and 8 users matches a baseline sweep over 1,
+    8 and 32 users, and steps 1 and 8 are compared.
+    """
     kind = result.get("kind")
     key: tuple[Any, ...] = (kind, result.get("provider"), result.get("model"))
     if kind == "bench":
-        load = result.get("load") or {}
-        rate = load.get("rate")
-        # an open-loop run is defined by its rate (its "users" is an implementation detail)
-        level = (
-            ("rate", _freeze(rate)) if rate is not None else ("users", _freeze(load.get("users")))
-        )
-        key += (result.get("stream"), level)
+        key += (result.get("stream"), _load_model(result))
     return key
+
+
+def _load_model(result: dict[str, Any]) -> str:
+    """``"rate"`` for an open-loop run (its users are an implementation detail), else ``"users"``."""
+    load = result.get("load") or {}
+    rate = load.get("rate")
+    if rate is not None or any(
+        (s.get("load") or {}).get("rate") is not None for s in result.get("steps") or []
+    ):
+        return "rate"
+    return "users"
+
+
+def shared_levels(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    """The load levels (step labels) that both bench results ran, in the current order."""
+    base = {r.label for r in bench_runs(baseline)}
+    return [r.label for r in bench_runs(current) if r.label in base]
 
 
 def _freeze(value: Any) -> Any:
@@ -178,20 +196,19 @@ def compare(
         return comp
     labels = labels_for(results)
     base_labels = labels_for(baselines)
-    index: dict[tuple[Any, ...], int] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for j, b in enumerate(baselines):
-        key = match_key(b)
-        if key in index:
-            comp.notes.append(
-                f"Two baselines match {base_labels[j].label} ({b.get('kind')}); the later one given is used."
-            )
-        index[key] = j
+        groups.setdefault(match_key(b), []).append(j)
     used: set[int] = set()
     for i, r in enumerate(results):
-        found = index.get(match_key(r))
+        found = _pick_baseline(r, groups.get(match_key(r), []), baselines)
         if found is None:
             comp.notes.append(f"No baseline matches {labels[i].label} ({r.get('kind')}).")
             continue
+        if found in used:
+            comp.notes.append(
+                f"{base_labels[found].label} ({r.get('kind')}) is the baseline of more than one result."
+            )
         used.add(found)
         comp.pairs.append((i, found))
         b = baselines[found]
@@ -200,6 +217,11 @@ def compare(
         else:
             comp.metric_changes.extend(
                 _bench_changes(labels[i].label, b, r, comp, seed=seed + 7919 * i)
+            )
+    for key, idx in groups.items():
+        if len(idx) > 1 and key[0] == "check":
+            comp.notes.append(
+                f"Two baselines match {base_labels[idx[-1]].label} (check); the later one given is used."
             )
     for j, b in enumerate(baselines):
         if j not in used:
@@ -210,6 +232,26 @@ def compare(
     sev = {"sdk": 0, "client": 1, "cosmetic": 2}
     comp.check_changes.sort(key=lambda c: (order[c.change], sev.get(c.severity, 3), c.check_id))
     return comp
+
+
+def _pick_baseline(
+    result: dict[str, Any], candidates: list[int], baselines: Sequence[dict[str, Any]]
+) -> int | None:
+    """The baseline to compare ``result`` with, among those of the same match key.
+
+    A check result takes the last one given. A bench result takes the one sharing the
+    most load levels with it (the later one on a tie); none when no level is shared.
+    """
+    if not candidates:
+        return None
+    if result.get("kind") != "bench":
+        return candidates[-1]
+    best, best_n = None, 0
+    for j in candidates:
+        n = len(shared_levels(result, baselines[j]))
+        if n and n >= best_n:
+            best, best_n = j, n
+    return best
 
 
 def _check_changes(target: str, base: dict[str, Any], cur: dict[str, Any]) -> list[CheckChange]:
@@ -254,13 +296,21 @@ def _bench_changes(
             "throughput and tail percentiles are less comparable."
         )
     base_runs = {r.label: r for r in bench_runs(base)}
+    cur_runs = bench_runs(cur)
     out = []
-    for n, run in enumerate(bench_runs(cur)):
+    for n, run in enumerate(cur_runs):
         b = base_runs.get(run.label)
         if b is None:
-            comp.notes.append(f"{target}: the baseline has no step at {run.label}.")
+            comp.notes.append(f"{target}: the baseline has no step at {run.label}; not compared.")
             continue
         out.extend(_run_changes(target, b, run, comp, seed=seed + 101 * n))
+    mine = {r.label for r in cur_runs}
+    only_base = [label for label in base_runs if label not in mine]
+    if only_base:
+        comp.notes.append(
+            f"{target}: the baseline also ran {', '.join(only_base)}; compared at the levels "
+            f"both ran ({', '.join(r.label for r in cur_runs if r.label in base_runs)})."
+        )
     return out
 
 
@@ -343,15 +393,37 @@ def _throughput_changes(
     target: str, base: BenchRun, cur: BenchRun, comp: Comparison, *, seed: int
 ) -> list[MetricChange]:
     out: list[MetricChange | None] = []
+    b_health, c_health = run_health(base), run_health(cur)
     for metric, bucket_key, label, unit in (
-        ("requests_per_s", "requests", "Requests/s", "req/s"),
+        ("requests_per_s", "successful", "Successful requests/s", "req/s"),
         ("output_tokens_per_s", "output_tokens", "Output tokens/s", "tok/s"),
     ):
-        bv, cv = as_float(base.metrics.get(metric)), as_float(cur.metrics.get(metric))
+        if metric == "requests_per_s":
+            bv, cv = b_health.ok_rps, c_health.ok_rps
+        else:
+            bv, cv = as_float(base.metrics.get(metric)), as_float(cur.metrics.get(metric))
         if bv is None and cv is None:
             continue
         bb, cb = _buckets(base, bucket_key), _buckets(cur, bucket_key)
         iv = None
+        if b_health.succeeded and c_health.requests and not c_health.succeeded:
+            # nothing succeeded now, something did before: no statistics needed
+            out.append(
+                MetricChange(
+                    target,
+                    cur.label,
+                    metric,
+                    "",
+                    label,
+                    unit,
+                    bv,
+                    cv if cv is not None else 0.0,
+                    False,
+                    REGRESSED,
+                    "no request succeeded in this run; the baseline's did",
+                )
+            )
+            continue
         if len(bb) >= 5 and len(cb) >= 5:
             # one value per second: short runs have few, so accept from 5 on each side
             res = bootstrap_diff(
@@ -384,15 +456,29 @@ def _throughput_changes(
 
 
 def _buckets(run: BenchRun, key: str) -> np.ndarray:
-    """Per-second counts after warm-up, without the last (usually partial) bucket."""
+    """Per-second counts after warm-up, without the last (usually partial) bucket.
+
+    ``key`` ``"successful"`` counts the successful completions of each second. Seconds
+    in which nothing completed have no row in the result; they count as zero.
+    """
     warm = run.warmup_s or 0.0
-    values = []
-    for b in run.timeseries[:-1]:
-        t, v = as_float(b.get("t_s")), as_float(b.get(key))
-        if t is None or v is None or t < warm:
+    by_second: dict[int, float] = {}
+    for b in run.timeseries:
+        t = as_float(b.get("t_s"))
+        if key == "successful":
+            # requests that completed and did not fail (the harness counts both in "requests")
+            n, f = as_float(b.get("requests")), as_float(b.get("failures")) or 0.0
+            v = None if n is None else max(0.0, n - f)
+        else:
+            v = as_float(b.get(key))
+        if t is None or v is None or not math.isfinite(t) or abs(t) > 1e7:
             continue
-        values.append(v)
-    return np.asarray(values, dtype=float)
+        by_second[round(t)] = by_second.get(round(t), 0.0) + v
+    if not by_second:
+        return np.asarray([], dtype=float)
+    last = max(by_second)
+    first = max(min(by_second), math.ceil(warm))
+    return np.asarray([by_second.get(t, 0.0) for t in range(first, last)], dtype=float)
 
 
 def _failure_change(

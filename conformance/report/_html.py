@@ -28,13 +28,17 @@ from conformance.report._load import validate_result
 from conformance.report._model import (
     SEVERITY_LABEL,
     SEVERITY_TEXT,
+    BenchHealth,
     BenchRun,
     BenchView,
     ConformanceView,
+    RunHealth,
+    bench_health,
     bench_runs,
     bench_view,
     conformance_view,
     result_load_label,
+    run_health,
 )
 
 
@@ -47,6 +51,7 @@ class RunView:
     throughput: list[dict[str, Any]]
     calibration: str
     errors: list[tuple[str, int]]
+    health: RunHealth
     left_plots: list[Markup] = field(default_factory=list)
     wide_plots: list[Markup] = field(default_factory=list)
     has_baseline: bool = False
@@ -60,6 +65,7 @@ class PerfView:
     runs: list[RunView]
     sweep_rows: list[dict[str, Any]]
     sweep_plots: list[Markup]
+    health: BenchHealth
 
 
 def _environment() -> jinja2.Environment:
@@ -223,13 +229,20 @@ def _overview(conf: ConformanceView | None, perf: list[PerfView]) -> list[dict[s
         for t, v in zip(conf.targets, conf.verdicts, strict=True):
             cards.append({"kind": "check", "target": t, "verdict": v})
     for p in perf:
-        run = p.runs[-1].run if p.runs else None
+        health = bench_health(p.bench.result)
+        # the headline numbers: of the highest load level that had successful requests
+        shown = [h for h in health.runs if h.succeeded or h.level == "unknown"]
+        run = None
+        if shown:
+            run = next((rv.run for rv in p.runs if rv.run.label == shown[-1].label), None)
         m = run.metrics if run else {}
         cards.append(
             {
                 "kind": "bench",
                 "target": p.bench.target,
                 "load": result_load_label(p.bench.result),
+                "health": health,
+                "steps": list(health.runs) if p.bench.sweep_axis else [],
                 "ttft": (m.get("ttft_ms") or {}).get("p50"),
                 "e2e": (m.get("e2e_ms") or {}).get("p50"),
                 "tok": m.get("output_tokens_per_s"),
@@ -272,46 +285,58 @@ def _perf_view(
                     },
                 }
             )
+        health = run_health(run)
         throughput = []
-        for metric, name, unit in (
-            ("requests_per_s", "Requests/s", "req/s"),
-            ("output_tokens_per_s", "Output tokens/s", "tok/s"),
+        for metric, name, unit, value in (
+            ("requests_per_s", "Successful requests/s", "req/s", health.ok_rps),
+            (
+                "output_tokens_per_s",
+                "Output tokens/s",
+                "tok/s",
+                fmt.as_float(run.metrics.get("output_tokens_per_s")),
+            ),
         ):
-            if run.metrics.get(metric) is not None:
+            if value is not None:
                 throughput.append(
                     {
                         "name": name,
-                        "value": fmt.fmt_num(run.metrics.get(metric)),
+                        "value": fmt.fmt_num(value),
                         "unit": unit,
                         "change": changes.get((label, run.label, metric, "")),
+                        "bad": False,
                     }
                 )
-        reqs, fails = run.metrics.get("requests"), run.metrics.get("failures")
-        if reqs is not None:
-            share = (fails or 0) / reqs if reqs else None
+        if health.requests is not None:
+            share = health.failure_rate
+            text = f"{fmt.fmt_num(health.failed or 0)} of {fmt.fmt_num(health.requests)}"
+            if share:
+                text += f" ({fmt.fmt_ratio(share)})"
             throughput.append(
                 {
-                    "name": "Requests (failed)",
-                    "value": f"{fmt.fmt_num(reqs)} ({fmt.fmt_num(fails or 0)}"
-                    + (f", {fmt.fmt_ratio(share)})" if share else ")"),
+                    "name": "Failed requests",
+                    "value": text,
                     "unit": "",
                     "change": changes.get((label, run.label, "failure_rate", "")),
+                    "bad": health.bad,
                 }
             )
-        errors = sorted(
-            (
-                (str(k), int(v))
-                for k, v in (run.data.get("errors") or bench.result.get("errors") or {}).items()
-                if isinstance(v, int | float) and v
-            ),
-            key=lambda kv: -kv[1],
-        )
+            if health.failed and health.failed_rps is not None:
+                throughput.append(
+                    {
+                        "name": "Failed requests/s",
+                        "value": fmt.fmt_num(health.failed_rps),
+                        "unit": "req/s",
+                        "change": None,
+                        "bad": True,
+                    }
+                )
         view = RunView(
             run=run,
             rows=rows,
             throughput=throughput,
             calibration=_calibration_text(bench.result.get("calibration")),
-            errors=errors,
+            errors=list(health.kinds),
+            health=health,
         )
         if bench.sweep_axis is None:
             base_run = base_runs.get(run.label)
@@ -323,18 +348,16 @@ def _perf_view(
                 series = []
                 if run.samples.get(metric):
                     series.append(("this run", run.samples[metric]))
-                if base_run is not None and base_run.samples.get(metric):
+                if series and base_run is not None and base_run.samples.get(metric):
                     series.append(("baseline", base_run.samples[metric]))
                 panels.append((name, series))
             view.has_baseline = any(len(series) > 1 for _, series in panels)
             cdf = _draw(plots.cdf_plot, panels)
             if cdf:
                 view.left_plots.append(Markup(cdf))
-            itl = run.samples.get("itl_ms")
-            if itl:
-                svg = _draw(plots.itl_histogram, itl, tpc_mean)
-                if svg:
-                    view.left_plots.append(Markup(svg))
+            svg = _itl_plot(run, rows, tpc_mean)
+            if svg:
+                view.left_plots.append(Markup(svg))
             ts = _draw(plots.timeseries_plot, run.timeseries, run.warmup_s)
             if ts:
                 view.wide_plots.append(Markup(ts))
@@ -357,16 +380,66 @@ def _perf_view(
             sweep_rows.append(
                 {
                     "label": rv.run.label,
-                    "requests": m.get("requests"),
-                    "failures": m.get("failures"),
-                    "rps": m.get("requests_per_s"),
+                    "health": rv.health,
+                    "requests": rv.health.requests,
+                    "failures": rv.health.failed,
+                    "rps": rv.health.ok_rps,
                     "tok": m.get("output_tokens_per_s"),
                     "ttft": m.get("ttft_ms") or {},
                     "e2e": m.get("e2e_ms") or {},
                     "itl": m.get("itl_ms") or {},
                 }
             )
-    return PerfView(bench=bench, runs=runs, sweep_rows=sweep_rows, sweep_plots=sweep_plots)
+    return PerfView(
+        bench=bench,
+        runs=runs,
+        sweep_rows=sweep_rows,
+        sweep_plots=sweep_plots,
+        health=bench_health(bench.result),
+    )
+
+
+def _itl_plot(run: BenchRun, rows: list[dict[str, Any]], tpc_mean: float | None) -> str | None:
+    """The ITL histogram, drawn from the same values as a row of the latency table.
+
+    With every gap sampled (``samples.itl_gap_ms``) it shows the gaps the ITL row
+    summarises, and its p50/p99 markers are that row's p50/p99. Older results sample
+    only each request's mean gap (``samples.itl_ms``): then the histogram says so, and
+    a row "ITL, mean per request" computed from those same values joins the table.
+    """
+    gaps = run.samples.get("itl_gap_ms")
+    if gaps:
+        row = next((r for r in rows if r["metric"] == "itl_ms"), None)
+        marks = None
+        if row is not None:
+            p50, p99 = fmt.as_float(row["values"]["p50"]), fmt.as_float(row["values"]["p99"])
+            if p50 is not None and p99 is not None:
+                marks = (p50, p99)
+        return _draw(plots.itl_histogram, gaps, tpc_mean, marks=marks)
+    means = run.samples.get("itl_ms")
+    if not means:
+        return None
+    summary = plots.sample_summary(means)
+    if summary is None:
+        return None
+    at = next((k + 1 for k, r in enumerate(rows) if r["metric"] == "itl_ms"), len(rows))
+    rows.insert(
+        at,
+        {
+            "metric": "itl_request_mean_ms",
+            "name": "ITL, mean per request",
+            "note": "the values of the ITL histogram",
+            "values": summary,
+            "changes": dict.fromkeys(("p50", "p90", "p99")),
+        },
+    )
+    return _draw(
+        plots.itl_histogram,
+        means,
+        tpc_mean,
+        marks=(summary["p50"], summary["p99"]),
+        per_request=True,
+    )
 
 
 def _draw(plot: Callable[..., str | None], *args: Any, **kwargs: Any) -> str | None:

@@ -20,6 +20,7 @@ from conformance.report._load import SEVERITIES, validate_result
 from conformance.report._model import (
     SEVERITY_LABEL,
     SEVERITY_TEXT,
+    bench_health,
     bench_runs,
     load_label,
     verdict,
@@ -30,6 +31,7 @@ _SAFE_ID = re.compile(r"^[\w.\-:/]+$")
 #: At most this many failed checks per severity are listed (a PR comment must stay short).
 MAX_LISTED = 25
 VERDICT_MARK = {"pass": "✅", "cosmetic": "✅", "incomplete": "⚠️", "client": "❌", "sdk": "❌"}
+HEALTH_MARK = {"ok": "✅", "unknown": "❔", "degraded": "⚠️", "partial": "❌", "failed": "❌"}
 
 
 def md(text: Any, limit: int = 200) -> str:
@@ -124,24 +126,42 @@ def render_markdown(
                 out.append("")
 
     if benches:
+        alarms = []
+        for t, r in benches:
+            health = bench_health(r)
+            if health.level != "ok":
+                alarms.append(
+                    f"- {HEALTH_MARK[health.level]} **{md(t.label)}: {health.label}**: "
+                    f"{md(health.text, 600)}."
+                )
+        out += ["### Performance", ""]
+        if alarms:
+            out += [*alarms, ""]
         out += [
-            "### Performance",
-            "",
-            "| Target | Load | Req/s | Tokens/s | TTFT p50 | TTFT p99 | E2E p50 | E2E p99 | ITL p50 | Failed |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| Target | Load | Status | Successful req/s | Tokens/s | TTFT p50 | TTFT p99 | E2E p50 | E2E p99 | ITL p50 | Failed |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         notes: list[str] = []
         for t, r in benches:
-            for run in bench_runs(r):
+            health = bench_health(r)
+            for run, h in zip(bench_runs(r), health.runs, strict=True):
                 m = run.metrics
                 load = run.label if len(r.get("steps") or []) > 1 else load_label(run.load)
                 ttft, e2e, itl = (m.get(k) or {} for k in ("ttft_ms", "e2e_ms", "itl_ms"))
-                reqs, fails = m.get("requests"), m.get("failures")
-                failed = fmt.fmt_num(fails) if reqs else fmt.NA
-                if reqs and fails:
-                    failed += f" ({fmt.fmt_ratio(fails / reqs)})"
+                failed = fmt.fmt_num(h.failed) if h.requests else fmt.NA
+                if h.requests and h.failed:
+                    failed += f" ({fmt.fmt_ratio(h.failure_rate)})"
+                    if h.kinds:
+                        failed += f": {md(h.kinds_text, 120)}"
+                status = {
+                    "ok": "ok",
+                    "unknown": "not counted",
+                    "degraded": "within the allowed failures",
+                    "partial": "partly failed",
+                    "failed": "no request succeeded" if h.requests else "nothing measured",
+                }[h.level]
                 out.append(
-                    f"| {md(t.label)} | {md(load)} | {fmt.fmt_num(m.get('requests_per_s'))} | "
+                    f"| {md(t.label)} | {md(load)} | {HEALTH_MARK[h.level]} {status} | {fmt.fmt_num(h.ok_rps)} | "
                     f"{fmt.fmt_num(m.get('output_tokens_per_s'))} | {fmt.fmt_ms(ttft.get('p50'))} | "
                     f"{fmt.fmt_ms(ttft.get('p99'))} | {fmt.fmt_ms(e2e.get('p50'))} | {fmt.fmt_ms(e2e.get('p99'))} | "
                     f"{fmt.fmt_ms(itl.get('p50'))} | {failed} |"
@@ -169,7 +189,11 @@ def render_markdown(
         out.append("")
         if notes:
             out += [f"- {n}" for n in notes] + [""]
-        out += ["Warm-up excluded. TTFT and E2E are measured from the request's send time.", ""]
+        out += [
+            "Warm-up excluded. Throughput counts successful requests only; failed requests are "
+            "counted apart. TTFT and E2E are measured from the request's send time.",
+            "",
+        ]
     return "\n".join(out).rstrip() + "\n"
 
 

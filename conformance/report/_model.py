@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.report._format import fmt_duration, fmt_num, truncate
+from conformance.report._format import as_float, fmt_duration, fmt_num, fmt_ratio, truncate
 from conformance.report._load import SEVERITIES, STATUSES
 
 #: Longest piece of evidence text shown; the rest is summarised.
@@ -186,7 +186,9 @@ def verdict(result: dict[str, Any]) -> Verdict:
 
     A failed (or errored) SDK-severity check makes the target incompatible; a failed
     client-severity check makes it partly compatible; checks that could not run make the
-    verdict inconclusive; cosmetic failures leave it compatible with issues.
+    verdict inconclusive, and so does thin coverage (more checks skipped than judged, or
+    below the floor the result's ``coverage`` states) or a result that says it did not
+    pass; cosmetic failures leave it compatible with issues.
     """
     counts = check_counts(result)
     by_sev = dict.fromkeys(SEVERITIES, 0)
@@ -194,6 +196,7 @@ def verdict(result: dict[str, Any]) -> Verdict:
         if c["status"] == "failed":
             by_sev[c["severity"]] += 1
     errors = counts["error"]
+    cover = coverage(result)
     if by_sev["sdk"]:
         level, label = "sdk", "Incompatible"
         text = f"{_plural(by_sev['sdk'], 'failure')} {_verb(by_sev['sdk'])} the official SDK"
@@ -203,6 +206,13 @@ def verdict(result: dict[str, Any]) -> Verdict:
     elif errors:
         level, label = "incomplete", "Inconclusive"
         text = f"{_plural(errors, 'check')} could not be completed"
+    elif cover.thin or own_verdict(result) is False:
+        level, label = "incomplete", "Inconclusive"
+        text = f"judged only {cover.judged} of {cover.total} applicable checks"
+        if cover.floor is not None:
+            text += f" (the floor is {cover.floor:.0%})"
+        if not cover.thin:
+            text = "the run did not pass"
     elif by_sev["cosmetic"]:
         level, label = "cosmetic", "Compatible"
         text = f"with {_plural(by_sev['cosmetic'], 'cosmetic issue')}"
@@ -217,6 +227,8 @@ def verdict(result: dict[str, Any]) -> Verdict:
         extras.append(f"{_plural(errors, 'check')} could not be completed")
     if counts["warned"]:
         extras.append(_plural(counts["warned"], "warning"))
+    if cover.total and cover.judged < cover.total and "judged" not in text:
+        extras.append(f"judged {cover.judged} of {cover.total} applicable")
     if extras:
         text = f"{text}; {', '.join(extras)}"
     return Verdict(level, label, text, counts, by_sev)
@@ -588,3 +600,280 @@ def bench_view(result: dict[str, Any], target: Target) -> BenchView:
         facts=facts,
         notes=notes,
     )
+
+
+# --- failure and coverage ----------------------------------------------------------------
+
+#: Words a result may use for its own verdict, read as a pass or a failure.
+_PASS_WORDS = frozenset({"pass", "passed", "ok", "success", "succeeded", "green"})
+_FAIL_WORDS = frozenset({"fail", "failed", "failure", "error", "red", "incomplete"})
+
+
+def _count(value: Any) -> int | None:
+    v = as_float(value)
+    return None if v is None or v < 0 else int(v)
+
+
+def own_verdict(data: dict[str, Any]) -> bool | None:
+    """The verdict a result (or a sweep step) states about itself: pass, fail, or unknown.
+
+    Read tolerantly, since writers may say it as a word (``"verdict": "failed"``), a
+    boolean (``"passed": false``) or an object (``{"status": "fail", ...}``).
+    """
+    value = data.get("verdict")
+    if isinstance(value, dict):
+        for key in ("passed", "ok"):
+            if isinstance(value.get(key), bool):
+                return bool(value[key])
+        value = value.get("status") or value.get("verdict") or value.get("level")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _PASS_WORDS:
+            return True
+        if word in _FAIL_WORDS:
+            return False
+    passed = data.get("passed")
+    return passed if isinstance(passed, bool) else None
+
+
+@dataclass(frozen=True)
+class RunHealth:
+    """How many requests of one load level succeeded and failed, and how they failed.
+
+    ``level`` is ``"ok"`` (nothing failed), ``"unknown"`` (the result holds no request
+    counts), ``"degraded"`` (some failed, within what the run itself accepted),
+    ``"partial"`` (some failed) or ``"failed"`` (no request succeeded, or none was
+    measured at all).
+    """
+
+    label: str
+    requests: int | None
+    failed: int | None
+    succeeded: int | None
+    failure_rate: float | None
+    kinds: tuple[tuple[str, int], ...]
+    ok_rps: float | None
+    failed_rps: float | None
+    stated: bool | None
+    level: str
+    #: the reason the run's own verdict gives, when it failed (``verdict.reason``)
+    reason: str | None = None
+
+    @property
+    def bad(self) -> bool:
+        """True when this level must not look fine: requests failed or none succeeded."""
+        return self.level in ("partial", "failed")
+
+    @property
+    def kinds_text(self) -> str:
+        """The failure kinds, most frequent first: ``"http_4xx 120, read_timeout 3"``."""
+        return ", ".join(f"{k} {n:,}" for k, n in self.kinds)
+
+    @property
+    def text(self) -> str:
+        """One line in the user's words: what share failed and how."""
+        if self.requests is None and self.level == "unknown":
+            return "the result holds no request counts"
+        if not self.requests:
+            return self.reason or "no request was measured"
+        how = f" ({self.kinds_text})" if self.kinds else ""
+        if not self.succeeded:
+            return f"no request succeeded: {self.requests:,} of {self.requests:,} failed{how}"
+        if self.failed:
+            rate = fmt_ratio(self.failure_rate)
+            return f"{self.failed:,} of {self.requests:,} requests failed ({rate}){how}"
+        return f"all {self.requests:,} requests succeeded"
+
+
+def run_health(run: BenchRun) -> RunHealth:
+    """Successes and failures of one load level, from what its result holds.
+
+    Reads ``metrics.requests`` and ``metrics.failures`` (every writer has them), the
+    failure kinds from ``errors`` (or ``failure_kinds``), and, when a newer writer adds
+    them, ``metrics.successful_requests``, ``metrics.failed_requests``,
+    ``metrics.failure_rate``, ``metrics.successful_requests_per_s``,
+    ``metrics.failed_requests_per_s`` and the step's own ``verdict``.
+    """
+    m, data = run.metrics, run.data
+    requests = _count(m.get("requests"))
+    failed = _count(m.get("failed_requests"))
+    if failed is None:
+        failed = _count(m.get("failures"))
+    succeeded = _count(m.get("successful_requests"))
+    if requests is None and succeeded is not None and failed is not None:
+        requests = succeeded + failed
+    if failed is None and requests is not None and succeeded is not None:
+        failed = max(0, requests - succeeded)
+    if succeeded is None and requests is not None:
+        succeeded = max(0, requests - (failed or 0))
+    if failed is None and requests is not None:
+        failed = 0
+    rate = as_float(m.get("failure_rate"))
+    if rate is None and requests:
+        rate = (failed or 0) / requests
+    raw = data.get("failure_kinds")
+    if not isinstance(raw, dict):
+        raw = data.get("errors")
+    kinds = sorted(
+        ((str(k), int(v)) for k, v in (raw or {}).items() if as_float(v)),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
+    rps = as_float(m.get("requests_per_s"))
+    ok_rps = as_float(m.get("successful_requests_per_s"))
+    if ok_rps is None and rps is not None:
+        # older writers: requests/s counted failed requests too; take their share off
+        ok_rps = rps if not failed else (rps * (1.0 - rate) if rate is not None else None)
+    failed_rps = as_float(m.get("failed_requests_per_s"))
+    if (
+        failed_rps is None
+        and rps is not None
+        and ok_rps is not None
+        and "successful_requests" not in m
+    ):
+        # today's writers: requests/s counts every completed request, failed or not
+        failed_rps = max(0.0, rps - ok_rps)
+    stated = own_verdict(data)
+    said = data.get("verdict")
+    reason = said.get("reason") if isinstance(said, dict) else None
+    if requests is None and stated is not False:
+        level = "unknown"  # no counts at all: neither a success nor a failure to show
+    elif not requests or not succeeded:
+        level = "failed"
+    elif failed:
+        level = "degraded" if stated is True else "partial"
+    else:
+        level = "failed" if stated is False else "ok"
+    return RunHealth(
+        label=run.label,
+        requests=requests,
+        failed=failed,
+        succeeded=succeeded,
+        failure_rate=rate,
+        kinds=tuple(kinds),
+        ok_rps=ok_rps,
+        failed_rps=failed_rps,
+        stated=stated,
+        level=level,
+        reason=reason if isinstance(reason, str) and reason else None,
+    )
+
+
+@dataclass(frozen=True)
+class BenchHealth:
+    """The headline of a bench result: the worst of its load levels."""
+
+    level: str  # "ok" | "unknown" | "degraded" | "partial" | "failed"
+    label: str
+    text: str
+    runs: tuple[RunHealth, ...]
+
+    @property
+    def bad(self) -> bool:
+        """True when the result must show red."""
+        return self.level in ("partial", "failed")
+
+
+_LEVEL_RANK = {"ok": 0, "unknown": 1, "degraded": 2, "partial": 3, "failed": 4}
+
+
+def bench_health(result: dict[str, Any]) -> BenchHealth:
+    """Whether a bench result's requests succeeded, level by level, and its headline."""
+    runs = tuple(run_health(r) for r in bench_runs(result))
+    stated = own_verdict(result)
+    worst = max(runs, key=lambda h: _LEVEL_RANK[h.level]) if runs else None
+    level = worst.level if worst is not None else "failed"
+    if stated is False and level in ("ok", "degraded"):
+        level = "partial"
+    sweep = len(runs) > 1
+    bad_steps = [h for h in runs if h.bad]
+    if level == "ok":
+        label, text = (
+            "Passed",
+            (runs[0].text if not sweep else "every request of every step succeeded"),
+        )
+    elif level == "unknown":
+        label, text = "Not counted", "the result holds no request counts"
+    elif level == "degraded":
+        label = "Passed with failures"
+        text = "; ".join(f"{h.label}: {h.text}" if sweep else h.text for h in runs if h.failed)
+    else:
+        every_step_failed = all(h.level == "failed" for h in runs)
+        label = "Failed" if every_step_failed else "Partly failed"
+        if sweep:
+            text = "; ".join(f"{h.label}: {h.text}" for h in bad_steps) or "the run says it failed"
+        else:
+            text = runs[0].text if runs else "no measurements"
+            if stated is False and runs and not runs[0].bad:
+                text = runs[0].reason or "the run says it failed"
+    return BenchHealth(level, label, text, runs)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many of a check result's checks were actually judged (not skipped)."""
+
+    judged: int
+    total: int
+    floor: float | None
+    met: bool | None
+
+    @property
+    def share(self) -> float | None:
+        """Judged over total (None when there were no checks)."""
+        return self.judged / self.total if self.total else None
+
+    @property
+    def thin(self) -> bool:
+        """Too little was judged to call the target compatible.
+
+        Below the floor the run states (``coverage`` written by ``check``), or, without
+        one, when more checks were skipped than judged.
+        """
+        if self.met is not None:
+            return not self.met
+        share = self.share
+        if share is None:
+            return True
+        return share < (self.floor if self.floor is not None else 0.5)
+
+
+def coverage(result: dict[str, Any]) -> Coverage:
+    """The coverage of a check result: its ``coverage`` object when written, else counted.
+
+    Judged checks reached a verdict (passed, failed or warned); the total is the
+    applicable checks, that is every check but the skips by design (a skipped check
+    marked ``by_design``: a feature the profile does not document, or a clean refusal).
+    ``check`` writes ``{"judged", "applicable", "ratio", "min", "enough", ...}``; the
+    object is read tolerantly (``total``/``checks`` for the total, ``floor``/
+    ``min_coverage`` for the floor, as a fraction or a percentage, ``met``/``ok`` or a
+    negated ``below_floor`` for whether the floor was met).
+    """
+    checks = [c for c in result.get("checks", []) if isinstance(c, dict)]
+    judged = sum(1 for c in checks if c.get("status") in ("passed", "failed", "warned"))
+    total = sum(1 for c in checks if not (c.get("status") == "skipped" and c.get("by_design")))
+    floor: float | None = None
+    met: bool | None = None
+    raw = result.get("coverage")
+    if isinstance(raw, dict):
+
+        def first_count(*keys: str) -> int | None:
+            return next((n for n in (_count(raw.get(k)) for k in keys) if n is not None), None)
+
+        j = first_count("judged", "checked")
+        t = first_count("applicable", "total", "of", "checks")
+        if j is not None and t is not None and t >= j:
+            judged, total = j, t
+        for key in ("min", "floor", "min_coverage"):
+            f = as_float(raw.get(key))
+            if f is not None:
+                floor = f / 100.0 if f > 1.0 else f
+                break
+        for key in ("enough", "met", "ok", "passed"):
+            if isinstance(raw.get(key), bool):
+                met = bool(raw[key])
+                break
+        if met is None and isinstance(raw.get("below_floor"), bool):
+            met = not raw["below_floor"]
+    return Coverage(judged, total, floor, met)

@@ -9,7 +9,9 @@ without per-request samples, and a concurrency sweep.
 The ``real_*.json`` files next to it are not generated here: they were written by the
 harness itself (``conformance check --json`` against the reference backend's
 ``role_every_delta`` fault, ``conformance bench --json`` with ``--users 1,4`` and with
-``--rate 5 --arrival poisson``), so the report is tested on the shapes it really gets.
+``--rate 5 --arrival poisson``; and against ``conformance serve --api-key-env`` without
+a key, where every request failed with a 401: ``real_bench_openai_401_every_request_failed``),
+so the report is tested on the shapes it really gets.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ __all__ = [
     "ProbeFunc",
     "ProbeRequest",
     "ProbeSpec",
+    "Refused",
     "Severity",
     "Skipped",
     "Status",
@@ -120,6 +121,11 @@ class Skipped(Outcome):
     """The check cannot be judged (capability refused, probe not made, wrong dialect...)."""
 
     status = Status.SKIPPED
+
+
+class Refused(Skipped):
+    """The target refused an optional feature cleanly (a 4xx): not judged, by the target's
+    choice. Unlike other skips it does not count against the run's coverage."""
 
 
 class Errored(Outcome):
@@ -397,7 +403,7 @@ class CheckContext:
         if 400 <= status < 500:
             message = self.provider.decode_error(status, ex.body).message
             why = f": {message}" if message else ""
-            raise Skipped(f"the target refuses {feature} with HTTP {status}{why}")
+            raise Refused(f"the target refuses {feature} with HTTP {status}{why}")
         if status == 501:
             # RFC 9110 section 15.6.2: "the server does not support the functionality
             # required to fulfill the request" - a real refusal, not a crash; but the

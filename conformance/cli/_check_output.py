@@ -19,7 +19,7 @@ from conformance.engine import Progress as EngineProgress
 from conformance.results import CheckResult, scrub
 from conformance.wire.exchange import Exchange
 
-__all__ = ["RichProgress", "configuration_hints", "print_summary"]
+__all__ = ["RichProgress", "configuration_hints", "coverage_line", "print_summary"]
 
 _SEVERITIES = ("sdk", "client", "cosmetic")
 _STATUSES = ("passed", "failed", "warned", "skipped", "error")
@@ -117,6 +117,8 @@ def print_summary(
     )
     for capability, why in dict(target.get("refused_capabilities") or {}).items():
         console.print(Text(f"adapted: {why} ({capability} checks skipped)"), soft_wrap=True)
+    for note in target.get("notes") or []:
+        console.print(Text(f"note: {note}"), soft_wrap=True)
     console.print(_count_table(checks))
     order = {s: i for i, s in enumerate(_SEVERITIES)}
     problems = sorted(
@@ -145,22 +147,54 @@ def print_summary(
     for hint in configuration_hints(document):
         console.print(Text(f"hint: {hint}", style="bold"), soft_wrap=True)
     summary = document.get("summary", {})
-    verdict = "FAILED" if summary.get("failed") or summary.get("error") else "PASSED"
+    coverage = document.get("coverage") or {}
+    verdict = _verdict(summary, coverage)
     parts = ", ".join(f"{summary.get(s, 0)} {s}" for s in _STATUSES)
+    style = {"PASSED": "passed", "FAILED": "failed", "INCONCLUSIVE": "warned"}[verdict]
     console.print(
         Text(
             f"{verdict}: {len(checks)} checks ({parts}) in {elapsed:.1f} s, "
-            f"{target.get('requests_sent', 0)} requests",
-            style=_STYLE["failed" if verdict == "FAILED" else "passed"],
+            f"{target.get('requests_sent', 0)} requests; {coverage_line(coverage)}",
+            style=_STYLE[style],
         ),
         soft_wrap=True,
     )
 
 
+def _verdict(summary: dict[str, Any], coverage: dict[str, Any]) -> str:
+    """FAILED (a check failed or errored), INCONCLUSIVE (too little judged), PASSED."""
+    if summary.get("failed") or summary.get("error"):
+        return "FAILED"
+    if coverage and not coverage.get("enough", True):
+        return "INCONCLUSIVE"
+    return "PASSED"
+
+
+def coverage_line(coverage: dict[str, Any]) -> str:
+    """ "judged 4 of 57 applicable checks (7%), below --min-coverage 50%"."""
+    if not coverage:
+        return "coverage unknown"
+    line = (
+        f"judged {coverage.get('judged', 0)} of {coverage.get('applicable', 0)} "
+        f"applicable checks ({float(coverage.get('ratio', 0.0)):.0%})"
+    )
+    if coverage.get("skipped_by_design"):
+        line += f", {coverage['skipped_by_design']} skipped by design"
+    if not coverage.get("enough", True):
+        line += f", below --min-coverage {float(coverage.get('min', 0.0)):.0%}"
+    return line
+
+
 def configuration_hints(document: dict[str, Any]) -> list[str]:
     """What to fix when the plain request itself was refused in a way that usually means
     the command line is wrong (a base URL without ``/v1``, a missing or wrong key), not
-    the server: the failures stay failures, the hint says where to look first."""
+    the server: the failures stay failures, the hint says where to look first.
+
+    Live and embedded runs stop before the probes on such a refusal (exit 2, see
+    :mod:`conformance.engine._diagnose`), so this concerns replayed cassettes, and runs
+    in which the diagnosis found the target at fault (its notes say why)."""
+    if (document.get("target") or {}).get("notes"):
+        return []
     plain = next(
         (
             c

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from conformance.cli._options import target_options
+from conformance.cli._options import check_only, target_options
 from conformance.errors import ConfigError
 
 
@@ -79,12 +79,7 @@ def command(
         raise ConfigError(
             f"unknown provider {provider_name!r}; use one of {', '.join(sorted(PROVIDERS))}"
         )
-    if only is not None:
-        from conformance.checks import load_families, select_checks
-
-        load_families()
-        if not select_checks(dialect=PROVIDERS[provider_name].dialect, only=only):
-            raise ConfigError(f"--only {only!r} selects no check; see 'conformance check --list'")
+    check_only(only, provider_name)
     existing = existing_cassettes(out)
     if existing and not force:
         raise ConfigError(

@@ -212,7 +212,17 @@ def verdict(result: dict[str, Any]) -> Verdict:
     else:
         level, label = "pass", "Compatible"
         text = f"all {_plural(counts['passed'], 'check')} passed"
+    coverage = result.get("coverage") or {}
+    if level in ("pass", "cosmetic") and coverage and not coverage.get("enough", True):
+        # thin evidence (written by ``check``, below its --min-coverage) is not a pass
+        level, label = "incomplete", "Inconclusive"
+        text = "too little was judged to pass"
     extras = []
+    if coverage:
+        extras.append(
+            f"judged {coverage.get('judged', 0)} of {coverage.get('applicable', 0)} "
+            "applicable checks"
+        )
     if errors and level != "incomplete":
         extras.append(f"{_plural(errors, 'check')} could not be completed")
     if counts["warned"]:

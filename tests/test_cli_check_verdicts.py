@@ -80,6 +80,11 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return (code if isinstance(code, int) else 0), out, err
 
 
+def _live(url: str, *extra: str) -> list[str]:
+    """``check --provider openai --base-url URL`` and ``extra``."""
+    return ["check", "--provider", "openai", "--base-url", url, *extra]
+
+
 def _one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert "Traceback" not in err
@@ -137,8 +142,7 @@ def test_missing_key_refused_is_a_configuration_error(
     result = tmp_path / "r.json"
     with _Answering(401) as server:
         code, out, err = _run(
-            ["check", "--provider", "openai", "--base-url", server.url + "/v1"]
-            + ["--json", str(result)],
+            _live(server.url + "/v1", "--json", str(result)),
             capsys,
         )
         sent = server.requests
@@ -156,8 +160,7 @@ def test_refused_key_is_a_configuration_error(
     monkeypatch.setenv(ENV, KEY)
     with _Answering(status) as server:
         code, out, err = _run(
-            ["check", "--provider", "openai", "--base-url", server.url + "/v1"]
-            + ["--api-key-env", ENV],
+            _live(server.url + "/v1", "--api-key-env", ENV),
             capsys,
         )
         sent = server.requests
@@ -219,8 +222,7 @@ def test_named_key_variable_unset_or_empty_is_exit_2_before_sending(
         monkeypatch.setenv(ENV, value)
     with _Answering(200) as server:
         code, _out, err = _run(
-            ["check", "--provider", "openai", "--base-url", server.url + "/v1"]
-            + ["--api-key-env", ENV],
+            _live(server.url + "/v1", "--api-key-env", ENV),
             capsys,
         )
         sent = server.requests
@@ -256,8 +258,7 @@ def test_a_key_no_header_can_carry_is_exit_2_before_sending(
     }[command]
     with _Answering(200) as server:
         code, out, err = _run(
-            [command, "--provider", "openai", "--base-url", server.url + "/v1"]
-            + ["--api-key-env", ENV, *extra],
+            [command, *_live(server.url + "/v1", "--api-key-env", ENV, *extra)[1:]],
             capsys,
         )
         sent = server.requests
@@ -280,8 +281,7 @@ def test_unwritable_output_is_exit_2_before_any_request(
     blocker.write_text("not a directory")
     with _Answering(200) as server:
         code, _out, err = _run(
-            ["check", "--provider", "openai", "--base-url", server.url + "/v1"]
-            + [option, str(blocker / "out.txt")],
+            _live(server.url + "/v1", option, str(blocker / "out.txt")),
             capsys,
         )
         sent = server.requests
@@ -406,8 +406,7 @@ def test_a_failure_wins_over_thin_coverage(
 ) -> None:
     with _Answering(500) as server:
         code, _out, _err = _run(
-            ["check", "--provider", "openai", "--base-url", server.url + "/v1", "-q"]
-            + ["--min-coverage", "1"],
+            _live(server.url + "/v1", "-q", "--min-coverage", "1"),
             capsys,
         )
     assert code == 1

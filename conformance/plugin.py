@@ -100,7 +100,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "conformance_check(id): a test that reports one conformance check"
+        "markers",
+        "conformance_check(id=None): a test that reports one conformance check (the id, or "
+        "the test's check_id parameter)",
     )
     config.addinivalue_line(
         "markers",
@@ -119,7 +121,14 @@ _PLAN = pytest.StashKey["_Plan"]()
 
 
 def _check_id(item: pytest.Item) -> str | None:
-    """The check id a suite test reports (``None``: not a per-check test)."""
+    """The check id a suite test reports (``None``: not a per-check test). A per-check
+    test carries the ``conformance_check`` marker, with the id as its argument or as the
+    ``check_id`` parameter."""
+    marker = item.get_closest_marker("conformance_check")
+    if marker is None:
+        return None
+    if marker.args and isinstance(marker.args[0], str):
+        return marker.args[0]
     callspec = getattr(item, "callspec", None)
     params = getattr(callspec, "params", {}) if callspec is not None else {}
     check_id = params.get("check_id")

@@ -25,6 +25,13 @@ def roots() -> Iterator[tuple[str, str]]:
         yield open_root, keyed_root
 
 
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--api-key-env PREFLIGHT_KEY`` names a set variable (unset would be exit 2); the
+    open backend accepts any key, the keyed one this one."""
+    monkeypatch.setenv("PREFLIGHT_KEY", KEY)
+
+
 def _run(base_url: str) -> tuple[str, list[str]]:
     found = preflight(
         "openai", base_url, model=None, api_key_env="PREFLIGHT_KEY", stream=True, timeout_s=2.0

@@ -162,6 +162,11 @@ class _Plan:
             check_base_url(self.base_url)
         if self.replay is not None and not Path(self.replay).is_dir():
             raise _config_error(f"--replay {self.replay!r} is not a directory")
+        self.json: str | None = _option(config, "json")
+        if self.json is not None:
+            from conformance.cli._options import check_output_path
+
+            check_output_path("--conformance-json", Path(self.json))
         self.key_env = key_variable(self.provider_name, _option(config, "api_key_env"))
         self.key: str | None = None
         if self.base_url is not None and self.replay is None:  # the key is sent: check it

@@ -280,7 +280,13 @@ def command(
         if path is not None:
             err.print(f"conformance: wrote {path}", markup=False)
     code = run.exit_code_for(fail_on)
-    if code == EXIT_THIN:
+    if code == EXIT_THIN and not document["coverage"]["applicable"]:
+        err.print(
+            "conformance: no selected check applies to this target (each was skipped by "
+            "design: see the reasons above), so nothing was judged",
+            markup=False,
+        )
+    elif code == EXIT_THIN:
         cov = document["coverage"]
         err.print(
             f"conformance: only {cov['judged']} of {cov['applicable']} applicable checks "

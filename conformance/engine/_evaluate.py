@@ -55,7 +55,7 @@ def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> C
             result.detail = outcome.detail
             result.evidence = outcome.evidence
             if status is Status.SKIPPED:
-                result.by_design = _skipped_by_design(spec, collected, outcome)
+                result.by_design = _skipped_by_design(spec, collected, outcome, ctx.refusals)
         except Exception as exc:
             result.status = Status.ERROR
             result.detail = f"the check itself crashed: {type(exc).__name__}: {exc}"
@@ -65,12 +65,15 @@ def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> C
     return result
 
 
-def _skipped_by_design(spec: CheckSpec, collected: Collected, outcome: Outcome) -> bool:
+def _skipped_by_design(
+    spec: CheckSpec, collected: Collected, outcome: Outcome, refusals: list[str]
+) -> bool:
     """Whether a skip is the profile's or the target's choice, not missing evidence: the
-    target refused the feature cleanly, or a probe the check reads was not sent because
-    its capability is undocumented or refused (the skip then carries that probe's reason).
+    target refused the feature cleanly (the skip reports a refusal, possibly in the
+    check's own words), or a probe the check reads was not sent because its capability
+    is undocumented or refused (the skip then carries that probe's reason).
     """
-    if isinstance(outcome, Refused):
+    if isinstance(outcome, Refused) or any(r in outcome.detail for r in refusals):
         return True
     reasons = {
         collected.unavailable.get(name) for name in spec.probes if name in collected.by_design

@@ -34,6 +34,7 @@ __all__ = [
     "RESULT_VERSION",
     "CheckResult",
     "CheckRun",
+    "coverage_line",
     "coverage_of",
     "load_check_run",
     "scrub",
@@ -139,6 +140,22 @@ def coverage_of(checks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "not_judged": applicable - judged,
         "ratio": round(judged / applicable, 4) if applicable else 0.0,
     }
+
+
+def coverage_line(coverage: Mapping[str, Any]) -> str:
+    """The coverage in words: "judged 4 of 57 applicable checks (7%), below --min-coverage
+    50%" (the console summary and the JUnit case say it this way)."""
+    if not coverage:
+        return "coverage unknown"
+    line = (
+        f"judged {coverage.get('judged', 0)} of {coverage.get('applicable', 0)} "
+        f"applicable checks ({float(coverage.get('ratio', 0.0)):.0%})"
+    )
+    if coverage.get("skipped_by_design"):
+        line += f", {coverage['skipped_by_design']} skipped by design"
+    if not coverage.get("enough", True):
+        line += f", below --min-coverage {float(coverage.get('min', 0.0)):.0%}"
+    return line
 
 
 @dataclass(slots=True)

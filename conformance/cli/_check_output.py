@@ -16,10 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from conformance.engine import Progress as EngineProgress
-from conformance.results import CheckResult, scrub
+from conformance.results import CheckResult, coverage_line, scrub
 from conformance.wire.exchange import Exchange
 
-__all__ = ["RichProgress", "configuration_hints", "coverage_line", "print_summary"]
+__all__ = ["RichProgress", "configuration_hints", "print_summary"]
 
 _SEVERITIES = ("sdk", "client", "cosmetic")
 _STATUSES = ("passed", "failed", "warned", "skipped", "error")
@@ -168,21 +168,6 @@ def _verdict(summary: dict[str, Any], coverage: dict[str, Any]) -> str:
     if coverage and not coverage.get("enough", True):
         return "INCONCLUSIVE"
     return "PASSED"
-
-
-def coverage_line(coverage: dict[str, Any]) -> str:
-    """ "judged 4 of 57 applicable checks (7%), below --min-coverage 50%"."""
-    if not coverage:
-        return "coverage unknown"
-    line = (
-        f"judged {coverage.get('judged', 0)} of {coverage.get('applicable', 0)} "
-        f"applicable checks ({float(coverage.get('ratio', 0.0)):.0%})"
-    )
-    if coverage.get("skipped_by_design"):
-        line += f", {coverage['skipped_by_design']} skipped by design"
-    if not coverage.get("enough", True):
-        line += f", below --min-coverage {float(coverage.get('min', 0.0)):.0%}"
-    return line
 
 
 def configuration_hints(document: dict[str, Any]) -> list[str]:

@@ -25,7 +25,7 @@ from conformance.cli._options import (
     target_options,
 )
 from conformance.errors import ConfigError
-from conformance.results import DEFAULT_MIN_COVERAGE, EXIT_THIN
+from conformance.results import DEFAULT_MIN_COVERAGE, EXIT_THIN, coverage_line
 
 __all__ = ["command", "write_junit"]
 
@@ -391,8 +391,6 @@ def write_junit(document: dict[str, Any]) -> str:
             out.text = f"warning: {detail}\n{evidence}"
     if coverage and not coverage.get("enough", True):
         # thin evidence is a red case of its own: a CI view of skipped cases looks green
-        from conformance.cli._check_output import coverage_line
-
         suite.set("tests", str(len(checks) + 1))
         suite.set("failures", str(int(summary.get("failed", 0)) + 1))
         case = ET.SubElement(suite, "testcase", classname="conformance.run", name="coverage")

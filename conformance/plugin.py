@@ -11,17 +11,27 @@ plugin): ``--provider``, ``--base-url``, ``--model``, ``--api-key-env``,
 ``--replay``, ``--max-requests``, ``--conformance-timeout`` (``--timeout`` belongs to
 pytest-timeout when that is installed) and ``--conformance-json PATH``.
 
-The session fixture :func:`conformance_run` runs the engine once, for the checks the
-session actually collected; a failed check fails its test with the detail and evidence,
-a skipped one is skipped with the reason, a warned one passes with a warning. Nothing
-here imports the engine until the fixture is used, so other test runs are not slowed.
+``--conformance-min-coverage`` (default 0.5, as ``check --min-coverage``) is the share of
+applicable checks that must be judged.
+
+Once the suite is collected, the options are validated (a bad one ends the session with
+pytest's one-line usage error, exit 4) and the tests that cannot apply to the chosen
+provider are deselected, not skipped: checks of another dialect or of a capability the
+profile does not document, and the encoding suite's tests of other profiles. Then the
+engine runs once, before the first test, for the checks the session kept (``-k``
+narrows the requests too); an unreachable or misconfigured target (a refused key, a
+wrong base URL: see ``conformance check``) is a usage error too. A failed check fails
+its test with the detail and evidence, a skipped one is skipped with the reason, a
+warned one passes with a warning; a session whose tests pass but that judged less than
+the coverage floor fails (exit 1), and the terminal summary states the coverage. Nothing
+here imports the engine unless the suite is collected, so other test runs are not slowed.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -44,6 +54,12 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("replay", "conformance: run offline against cassettes in this directory", {}),
     ("max-requests", "conformance: requests the run may send at most (default 60)", {"type": int}),
     ("timeout", "conformance: seconds one request may take (default 30)", {"type": float}),
+    (
+        "min-coverage",
+        "conformance: share of the applicable checks that must be judged (default 0.5); "
+        "below it the session fails",
+        {"type": float},
+    ),
 )
 
 
@@ -84,7 +100,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "conformance_check(id): a test that reports one conformance check"
+        "markers",
+        "conformance_check(id=None): a test that reports one conformance check (the id, or "
+        "the test's check_id parameter)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "conformance_profile(name): a test about one provider profile (deselected when "
+        "--provider names another)",
     )
 
 
@@ -92,97 +115,246 @@ def _option(config: pytest.Config, name: str) -> Any:
     return config.getoption(f"conformance_{name}", default=None)
 
 
-def _selected_ids(session: pytest.Session) -> list[str]:
-    """The check ids of the collected suite tests (so ``-k`` narrows the requests too)."""
-    ids: list[str] = []
-    for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        params = getattr(callspec, "params", {}) if callspec is not None else {}
-        check_id = params.get("check_id")
-        if isinstance(check_id, str):
-            ids.append(check_id)
-    return ids
+_RUN = pytest.StashKey["CheckRun"]()
+_SECRETS = pytest.StashKey[list[str]]()
+_PLAN = pytest.StashKey["_Plan"]()
 
 
-@pytest.fixture(scope="session")
-def conformance_run(request: pytest.FixtureRequest) -> Iterator[CheckRun]:
-    """Run the engine once against the configured target and yield every verdict."""
-    import contextlib
-    from pathlib import Path
+def _check_id(item: pytest.Item) -> str | None:
+    """The check id a suite test reports (``None``: not a per-check test). A per-check
+    test carries the ``conformance_check`` marker, with the id as its argument or as the
+    ``check_id`` parameter."""
+    marker = item.get_closest_marker("conformance_check")
+    if marker is None:
+        return None
+    if marker.args and isinstance(marker.args[0], str):
+        return marker.args[0]
+    callspec = getattr(item, "callspec", None)
+    params = getattr(callspec, "params", {}) if callspec is not None else {}
+    check_id = params.get("check_id")
+    return check_id if isinstance(check_id, str) else None
 
-    from conformance.engine import DEFAULT_MAX_REQUESTS, DEFAULT_TIMEOUT, RunConfig, run_checks
-    from conformance.engine.target import embedded_target, resolve_api_key
-    from conformance.errors import ConfigError
-    from conformance.providers import get_provider
 
-    config = request.config
-    provider_name = _option(config, "provider") or "openai"
-    base_url = _option(config, "base_url")
-    model = _option(config, "model")
-    replay = _option(config, "replay")
-    timeout = float(_option(config, "timeout") or DEFAULT_TIMEOUT)
-    max_requests = int(_option(config, "max_requests") or DEFAULT_MAX_REQUESTS)
-    only = _selected_ids(request.session) or None
-    try:
-        var, key = resolve_api_key(provider_name, _option(config, "api_key_env"))
-    except ConfigError as exc:
-        pytest.exit(f"conformance: {exc}", returncode=4)
-    secrets = [key] if key else []
+class _Plan:
+    """The validated options of a session that runs the per-check suite."""
 
-    with contextlib.ExitStack() as stack:
-        try:
-            if replay is not None:
+    def __init__(self, config: pytest.Config) -> None:
+        from conformance.engine import DEFAULT_MAX_REQUESTS, DEFAULT_TIMEOUT
+        from conformance.engine.target import key_variable, resolve_api_key
+        from conformance.providers import get_provider
+
+        self.provider_name = str(_option(config, "provider") or "openai").strip().lower()
+        self.profile = get_provider(self.provider_name)  # unknown: ConfigError
+        self.base_url: str | None = _option(config, "base_url")
+        self.model: str | None = _option(config, "model")
+        self.replay: str | None = _option(config, "replay")
+        self.timeout = float(_option(config, "timeout") or DEFAULT_TIMEOUT)
+        self.max_requests = int(_option(config, "max_requests") or DEFAULT_MAX_REQUESTS)
+        floor = _option(config, "min_coverage")
+        self.min_coverage = 0.5 if floor is None else float(floor)
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise _config_error(f"--conformance-min-coverage {floor} is not between 0 and 1")
+        if self.timeout <= 0 or self.max_requests < 1:
+            raise _config_error("--conformance-timeout and --max-requests must be positive")
+        if self.base_url is not None:
+            from conformance.cli._options import check_base_url
+
+            check_base_url(self.base_url)
+        if self.replay is not None and not Path(self.replay).is_dir():
+            raise _config_error(f"--replay {self.replay!r} is not a directory")
+        self.json: str | None = _option(config, "json")
+        if self.json is not None:
+            from conformance.cli._options import check_output_path
+
+            check_output_path("--conformance-json", Path(self.json))
+        self.key_env = key_variable(self.provider_name, _option(config, "api_key_env"))
+        self.key: str | None = None
+        if self.base_url is not None and self.replay is None:  # the key is sent: check it
+            self.key = resolve_api_key(self.provider_name, _option(config, "api_key_env"))[1]
+
+    def applies(self, check_id: str) -> bool:
+        """Whether the check can be judged for this provider at all (its dialect, and a
+        capability the profile documents)."""
+        from conformance.checks import CHECKS
+
+        spec = CHECKS.get(check_id)
+        if spec is None or not spec.applies_to(self.profile.dialect):
+            return False
+        return not spec.requires or bool(getattr(self.profile.capabilities, spec.requires))
+
+    def run(self, only: list[str] | None) -> tuple[CheckRun, list[str]]:
+        """Run the engine once (raises :class:`~conformance.errors.ConfigError`)."""
+        import contextlib
+
+        from conformance.engine import RunConfig, run_checks
+        from conformance.engine.target import embedded_target
+        from conformance.providers import get_provider
+
+        secrets = [self.key] if self.key else []
+        common: dict[str, Any] = {
+            "timeout": self.timeout,
+            "max_requests": self.max_requests,
+            "only": only,
+            "min_coverage": self.min_coverage,
+        }
+        with contextlib.ExitStack() as stack:
+            if self.replay is not None:
                 from conformance.cassettes import open_replay
 
-                if not Path(replay).is_dir():
-                    raise ConfigError(f"--replay {replay!r} is not a directory")
-                sender = open_replay(Path(replay), base_url=base_url, timeout=timeout)
-                provider = get_provider(
-                    provider_name,
-                    base_url=base_url or sender.cassettes.meta("base_url"),
-                    model=model or sender.cassettes.meta("model"),
+                sender = open_replay(
+                    Path(self.replay), base_url=self.base_url, timeout=self.timeout
                 )
-                run_config = RunConfig(
+                provider = get_provider(
+                    self.provider_name,
+                    base_url=self.base_url or sender.cassettes.meta("base_url"),
+                    model=self.model or sender.cassettes.meta("model"),
+                )
+                config = RunConfig(
                     provider=provider,
                     api_key=sender.api_key,
                     sender=sender,
                     mode="replay",
-                    timeout=timeout,
-                    max_requests=max_requests,
-                    only=only,
+                    **common,
                 )
-            elif base_url is None:
-                target = stack.enter_context(embedded_target(provider_name, model=model))
+            elif self.base_url is None:
+                target = stack.enter_context(embedded_target(self.provider_name, model=self.model))
                 secrets.extend([target.api_key] if target.api_key else [])
-                run_config = RunConfig(
-                    provider=target.provider,
-                    api_key=target.api_key,
-                    mode="embedded",
-                    timeout=timeout,
-                    max_requests=max_requests,
-                    only=only,
+                config = RunConfig(
+                    provider=target.provider, api_key=target.api_key, mode="embedded", **common
                 )
             else:
-                run_config = RunConfig(
-                    provider=get_provider(provider_name, base_url=base_url, model=model),
-                    api_key=key,
+                config = RunConfig(
+                    provider=get_provider(
+                        self.provider_name, base_url=self.base_url, model=self.model
+                    ),
+                    api_key=self.key,
                     mode="live",
-                    timeout=timeout,
-                    max_requests=max_requests,
-                    only=only,
-                    facts={"api_key_env": var, "api_key_set": key is not None},
+                    facts={"api_key_env": self.key_env, "api_key_set": self.key is not None},
+                    **common,
                 )
-            run = run_checks(run_config)
-        except ConfigError as exc:
-            pytest.exit(f"conformance: {exc}", returncode=4)
+            return run_checks(config), secrets
+
+
+def _config_error(message: str) -> Exception:
+    from conformance.errors import ConfigError
+
+    return ConfigError(message)
+
+
+def _usage_error(exc: Exception) -> pytest.UsageError:
+    """A configuration problem as pytest's own one-line usage error (exit 4)."""
+    return pytest.UsageError(f"conformance: {exc}")
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Validate the options once the suite is collected, and deselect what does not apply
+    to the chosen provider (other dialects, capabilities the profile does not document,
+    the encoding suite's other profiles) instead of reporting it as skipped."""
+    suite = [item for item in items if _check_id(item) is not None]
+    profiled = [item for item in items if item.get_closest_marker("conformance_profile")]
+    if not suite and not profiled:
+        return
+    from conformance.errors import ConfigError
+
+    try:
+        plan = _Plan(config)
+    except ConfigError as exc:
+        raise _usage_error(exc) from None
+    config.stash[_PLAN] = plan
+    chosen = _option(config, "provider")
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        check_id = _check_id(item)
+        marker = item.get_closest_marker("conformance_profile")
+        if (check_id is not None and not plan.applies(check_id)) or (
+            marker is not None and chosen and marker.args[0] != plan.provider_name
+        ):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Run the engine before the first test, so that an unreachable or misconfigured
+    target ends the session with one line (pytest's usage error) instead of a test error
+    per check."""
+    config = session.config
+    plan = config.stash.get(_PLAN, None)
+    if plan is None or config.option.collectonly or _RUN in config.stash:
+        return
+    only = [i for i in (_check_id(item) for item in session.items) if i is not None]
+    if not only:
+        return
+    _run_into_stash(config, plan, only)
+
+
+def _run_into_stash(config: pytest.Config, plan: _Plan, only: list[str] | None) -> CheckRun:
+    from conformance.errors import ConfigError
+
+    try:
+        run, secrets = plan.run(only)
+    except ConfigError as exc:
+        raise _usage_error(exc) from None
     out = _option(config, "json")
     if out:
         run.write_json(out, secrets=secrets)
-    request.config.stash[_SECRETS] = secrets
-    yield run
+    config.stash[_RUN] = run
+    config.stash[_SECRETS] = secrets
+    return run
 
 
-_SECRETS = pytest.StashKey[list[str]]()
+@pytest.fixture(scope="session")
+def conformance_run(request: pytest.FixtureRequest) -> CheckRun:
+    """The engine's verdicts for the configured target (run once per session)."""
+    config = request.config
+    run = config.stash.get(_RUN, None)
+    if run is not None:
+        return run
+    plan = config.stash.get(_PLAN, None)
+    if plan is None:
+        from conformance.errors import ConfigError
+
+        try:
+            plan = _Plan(config)
+        except ConfigError as exc:
+            raise _usage_error(exc) from None
+        config.stash[_PLAN] = plan
+    ids = [i for i in (_check_id(item) for item in request.session.items) if i is not None]
+    return _run_into_stash(config, plan, ids or None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A session whose tests all passed or skipped, but which judged less than
+    ``--conformance-min-coverage`` of its applicable checks, does not pass (exit 1)."""
+    run = session.config.stash.get(_RUN, None)
+    if run is not None and not run.covered and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line with the coverage: how many applicable checks were judged."""
+    run = config.stash.get(_RUN, None)
+    if run is None:
+        return
+    cov = run.coverage()
+    line = (
+        f"conformance: judged {cov['judged']} of {cov['applicable']} applicable checks "
+        f"({cov['ratio']:.0%})"
+    )
+    if not cov["enough"]:
+        line += (
+            f", below --conformance-min-coverage {cov['min']:g}: too little was judged to "
+            "pass (see the skip reasons)"
+        )
+    terminalreporter.write_line(line, red=not cov["enough"], bold=not cov["enough"])
 
 
 def judge(run: CheckRun, check_id: str, config: pytest.Config | None = None) -> None:
@@ -193,7 +365,7 @@ def judge(run: CheckRun, check_id: str, config: pytest.Config | None = None) -> 
 
     secrets = config.stash.get(_SECRETS, []) if config is not None else []
     result = run.by_id().get(check_id)
-    if result is None:
+    if result is None:  # the plugin deselects these; a hand-written test may still ask
         pytest.skip(f"{check_id} does not apply to the {run.provider} profile")
     status = result.status.value
     detail = str(scrub(result.detail, secrets))

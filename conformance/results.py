@@ -8,7 +8,12 @@ The shape is a contract (see design.md): fields may be added, never renamed::
 
 Beyond the contract the file carries ``harness_version``, ``started_at`` (ISO 8601 UTC),
 ``duration_s``, ``target`` (facts about the run: replayed or live, requests sent, limits)
-and, per check, ``category``, ``description``, ``source`` and ``duration_ms``.
+and, per check, ``category``, ``description``, ``source`` and ``duration_ms``; a skipped
+check says whether it was skipped ``by_design`` (the feature is not documented, or the
+target refused it cleanly). ``coverage`` says how much was judged: ``{"checks",
+"applicable", "judged", "skipped_by_design", "not_judged", "ratio"}`` (see
+:func:`coverage_of`), and, written by ``check``, ``min`` (its ``--min-coverage``) and
+``enough`` (whether the ratio reached it).
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ from conformance._version import __version__
 from conformance.checks.registry import Severity, Status
 
 __all__ = [
+    "DEFAULT_MIN_COVERAGE",
+    "EXIT_THIN",
     "RESULT_VERSION",
     "CheckResult",
     "CheckRun",
+    "coverage_line",
+    "coverage_of",
     "load_check_run",
     "scrub",
 ]
@@ -55,14 +64,22 @@ class CheckResult:
     description: str = ""
     source: str = ""
     duration_ms: float = 0.0
+    #: a skip by design: the profile does not document the feature, or the target refused
+    #: it cleanly; such a skip does not count against the run's coverage
+    by_design: bool = False
 
     @property
     def is_problem(self) -> bool:
         """A verdict that fails the run (``failed`` or ``error``)."""
         return self.status in (Status.FAILED, Status.ERROR)
 
+    @property
+    def judged(self) -> bool:
+        """The check reached a verdict on the target (passed, failed or warned)."""
+        return self.status in (Status.PASSED, Status.FAILED, Status.WARNED)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "title": self.title,
             "severity": self.severity.value,
@@ -74,6 +91,9 @@ class CheckResult:
             "source": self.source,
             "duration_ms": round(self.duration_ms, 3),
         }
+        if self.status is Status.SKIPPED:
+            data["by_design"] = self.by_design
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
@@ -88,7 +108,54 @@ class CheckResult:
             description=str(data.get("description", "")),
             source=str(data.get("source", "")),
             duration_ms=float(data.get("duration_ms", 0.0)),
+            by_design=bool(data.get("by_design", False)),
         )
+
+
+#: the coverage below which ``check`` does not pass (``--min-coverage``)
+DEFAULT_MIN_COVERAGE = 0.5
+#: the exit code of a run that judged less than its ``min_coverage``
+EXIT_THIN = 3
+
+
+def coverage_of(checks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """How much of a run was judged, from its checks' dictionaries.
+
+    ``applicable`` is every check minus the skips by design (a feature the profile does
+    not document, or that the target refused cleanly); ``judged`` is the checks that
+    reached a verdict (passed, failed or warned); ``ratio`` = judged / applicable (0
+    when nothing is applicable: a run that judged nothing proves nothing). A skip for
+    missing evidence (an absent exchange or cassette, a request that failed, the
+    budget) and an ``error`` lower the ratio.
+    """
+    items = list(checks)
+    by_design = sum(1 for c in items if c.get("status") == "skipped" and c.get("by_design"))
+    judged = sum(1 for c in items if c.get("status") in ("passed", "failed", "warned"))
+    applicable = len(items) - by_design
+    return {
+        "checks": len(items),
+        "applicable": applicable,
+        "judged": judged,
+        "skipped_by_design": by_design,
+        "not_judged": applicable - judged,
+        "ratio": round(judged / applicable, 4) if applicable else 0.0,
+    }
+
+
+def coverage_line(coverage: Mapping[str, Any]) -> str:
+    """The coverage in words: "judged 4 of 57 applicable checks (7%), below --min-coverage
+    50%" (the console summary and the JUnit case say it this way)."""
+    if not coverage:
+        return "coverage unknown"
+    line = (
+        f"judged {coverage.get('judged', 0)} of {coverage.get('applicable', 0)} "
+        f"applicable checks ({float(coverage.get('ratio', 0.0)):.0%})"
+    )
+    if coverage.get("skipped_by_design"):
+        line += f", {coverage['skipped_by_design']} skipped by design"
+    if not coverage.get("enough", True):
+        line += f", below --min-coverage {float(coverage.get('min', 0.0)):.0%}"
+    return line
 
 
 @dataclass(slots=True)
@@ -104,6 +171,21 @@ class CheckRun:
     #: facts about the run: mode (live/replay/embedded), requests sent, timeout, budget...
     target: dict[str, Any] = field(default_factory=dict)
     harness_version: str = __version__
+    #: the share of applicable checks that must be judged for the run to pass
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+
+    def coverage(self) -> dict[str, Any]:
+        """How much of the run was judged (see :func:`coverage_of`), with ``min`` (the
+        floor) and ``enough`` (whether the ratio reached it)."""
+        data = coverage_of(result.to_dict() for result in self.checks)
+        data["min"] = self.min_coverage
+        data["enough"] = self.min_coverage <= 0 or data["ratio"] >= self.min_coverage
+        return data
+
+    @property
+    def covered(self) -> bool:
+        """Whether the run judged at least ``min_coverage`` of its applicable checks."""
+        return bool(self.coverage()["enough"])
 
     def summary(self) -> dict[str, int]:
         """How many checks ended in each status (every status present, possibly 0)."""
@@ -119,14 +201,18 @@ class CheckRun:
 
     @property
     def exit_code(self) -> int:
-        """0 when every check passed (warnings allowed), 1 otherwise."""
-        return 0 if self.passed else 1
+        """0 when every check passed (warnings allowed) and enough was judged; 1 when a
+        check failed or errored; 3 when too little was judged (see :meth:`exit_code_for`)."""
+        return self.exit_code_for(Severity.COSMETIC)
 
     def exit_code_for(self, fail_on: Severity | str = Severity.COSMETIC) -> int:
-        """1 when a check of severity ``fail_on`` or worse failed, or any check errored.
+        """1 when a check of severity ``fail_on`` or worse failed, or any check errored;
+        otherwise :data:`EXIT_THIN` (3) when less than ``min_coverage`` of the applicable
+        checks was judged; otherwise 0.
 
         ``fail_on="client"`` lets a CI job tolerate cosmetic deviations while still
-        failing on anything that breaks the official SDK or common clients.
+        failing on anything that breaks the official SDK or common clients. A failure
+        wins over thin coverage: what was judged and failed is the more useful news.
         """
         order = list(Severity)
         limit = order.index(Severity(fail_on))
@@ -136,7 +222,7 @@ class CheckRun:
                 return 1
             if status == Status.FAILED and order.index(Severity(result.severity)) <= limit:
                 return 1
-        return 0
+        return 0 if self.covered else EXIT_THIN
 
     def by_id(self) -> dict[str, CheckResult]:
         return {result.id: result for result in self.checks}
@@ -155,6 +241,7 @@ class CheckRun:
             "target": self.target,
             "checks": [result.to_dict() for result in self.checks],
             "summary": self.summary(),
+            "coverage": self.coverage(),
         }
         cleaned: dict[str, Any] = scrub(data, secrets)
         return cleaned
@@ -189,6 +276,7 @@ class CheckRun:
             duration_s=float(data.get("duration_s", 0.0)),
             target=dict(data.get("target") or {}),
             harness_version=str(data.get("harness_version", "")),
+            min_coverage=float(dict(data.get("coverage") or {}).get("min", DEFAULT_MIN_COVERAGE)),
         )
 
 

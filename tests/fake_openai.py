@@ -240,8 +240,11 @@ def mocked(fake: FakeOpenAI) -> Iterator[respx.MockRouter]:
         yield router
 
 
-def run(fake: FakeOpenAI, only: str, *, api_key: str | None = KEY) -> dict[str, Any]:
-    """Run the checks ``only`` against ``fake``; {check id: result}."""
+def run(
+    fake: FakeOpenAI, only: str, *, api_key: str | None = KEY, mode: str = "live"
+) -> dict[str, Any]:
+    """Run the checks ``only`` against ``fake``; {check id: result}. ``mode="replay"``
+    judges the exchanges as a replay would (no configuration diagnosis first)."""
     with mocked(fake):
         result: CheckRun = run_checks(
             RunConfig(
@@ -251,6 +254,7 @@ def run(fake: FakeOpenAI, only: str, *, api_key: str | None = KEY) -> dict[str, 
                 max_requests=None,
                 timeout=5,
                 concurrency=2,
+                mode=mode,
             )
         )
     return {r.id: r for r in result.checks}

@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from fake_openai import KEY, FakeOpenAI, run
+
+from conformance.engine import TargetMisconfigured
 
 ONLY = "auth"
 IDS = ("auth.missing_key_refused", "auth.wrong_key_refused", "auth.error_envelope")
@@ -37,8 +40,16 @@ def test_an_open_server_with_a_configured_key_warns_with_a_hint() -> None:
     assert str(results["auth.wrong_key_refused"].status) == "warned"
 
 
-def test_a_refused_configured_key_proves_nothing() -> None:
-    results = run(FakeOpenAI(key="sk-another"), ONLY, api_key=KEY)
+def test_a_refused_configured_key_stops_the_run_before_the_probes() -> None:
+    """A live run whose plain request is refused with the configured key is a
+    configuration error (exit 2 in the CLI), not a run of auth verdicts."""
+    with pytest.raises(TargetMisconfigured, match=r"HTTP 401: the key in \$OPENAI_API_KEY"):
+        run(FakeOpenAI(key="sk-another"), ONLY, api_key=KEY)
+
+
+def test_a_refused_configured_key_proves_nothing_in_a_replay() -> None:
+    """Replayed cassettes of such a run (no preflight) leave the auth checks unjudged."""
+    results = run(FakeOpenAI(key="sk-another"), ONLY, api_key=KEY, mode="replay")
     assert set(_statuses(results).values()) == {"skipped"}
     assert "itself answered HTTP 401" in results["auth.wrong_key_refused"].detail
 

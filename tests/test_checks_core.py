@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conformance.checks import Status, load_families
-from conformance.engine import RunConfig, run_checks
+from conformance.engine import RunConfig, TargetMisconfigured, run_checks
 from conformance.providers import get_provider
 from conformance.results import CheckResult
 from conformance.wire.client import WireClient
@@ -288,13 +288,21 @@ def test_api_key_never_in_evidence() -> None:
         # a server that echoes the key back in its error
         return httpx.Response(401, json={"error": {"message": f"bad key {KEY}", "type": "auth"}})
 
-    config = RunConfig(
-        provider=get_provider("openai", base_url=BASE),
-        api_key=KEY,
-        only="robustness",
-        sender=WireClient(timeout=5, transport=httpx.MockTransport(handler), secrets=(KEY,)),
-    )
-    text = run_checks(config).to_json(secrets=[KEY])
+    def config(mode: str) -> RunConfig:
+        return RunConfig(
+            provider=get_provider("openai", base_url=BASE),
+            api_key=KEY,
+            only="robustness",
+            sender=WireClient(timeout=5, transport=httpx.MockTransport(handler), secrets=(KEY,)),
+            mode=mode,
+        )
+
+    # live: the refused key stops the run with one line that quotes the server, masked
+    with pytest.raises(TargetMisconfigured) as raised:
+        run_checks(config("live"))
+    assert "bad key <redacted>" in str(raised.value) and KEY not in str(raised.value)
+    # judged (as a replay is): the evidence quotes it masked too
+    text = run_checks(config("replay")).to_json(secrets=[KEY])
     assert KEY not in text
     assert "valid request" in text
 

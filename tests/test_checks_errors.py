@@ -10,9 +10,11 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from fake_openai import FakeOpenAI, run
 
 from conformance.checks.errors import MAX_INVALID_CASES, generate_invalid_cases
+from conformance.engine import TargetMisconfigured
 from conformance.providers import get_provider
 
 ONLY = "errors"
@@ -193,7 +195,9 @@ class AllNotFound(FakeOpenAI):
 
 
 def test_refusals_say_nothing_when_valid_requests_fail_too() -> None:
-    results = run(AllNotFound(), ONLY)
+    with pytest.raises(TargetMisconfigured, match="HTTP 404"):  # live: a wrong base URL
+        run(AllNotFound(), ONLY)
+    results = run(AllNotFound(), ONLY, mode="replay")  # replayed: nothing to judge
     for check_id in ("errors.invalid_refused", "errors.no_server_error", "errors.envelope"):
         assert _status(results, check_id) == "skipped"
         assert "valid request" in results[check_id].detail

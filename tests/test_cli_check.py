@@ -179,7 +179,16 @@ def test_budget_skips_probes_with_the_reason(
     assert doc["target"]["requests_sent"] == 1
     reasons = [c["detail"] for c in doc["checks"] if c["status"] == "skipped"]
     assert any("--max-requests budget of 1" in r for r in reasons)
-    assert code == 0  # nothing failed: skipped checks do not fail the run
+    # nothing failed, but a budget of one request leaves most checks unjudged: that is
+    # thin evidence (exit 3), not a pass, unless the floor is lowered on purpose
+    assert code == 3
+    coverage = doc["coverage"]
+    assert coverage["enough"] is False
+    assert coverage["judged"] < coverage["min"] * coverage["applicable"]
+    code, _out, _err = _check(
+        ["--provider", "openai", "--max-requests", "1", "--min-coverage", "0", "-q"], capsys
+    )
+    assert code == 0
 
 
 def test_replay_of_a_recording(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,8 +5,9 @@ missing, unreadable or wrong file, a number out of range, options that exclude e
 other, an unknown fault, an unwritable output path, bytes that are not UTF-8) gets one
 line on stderr that says what to fix, and exit code 2: never a traceback. Ctrl-C during
 ``check`` and ``bench`` ends cleanly (``bench`` still writes what it measured). A
-variable named by ``--api-key-env`` that is unset is not an error where a run can go on
-without a key; the run says that it does.
+profile's default key variable (``OPENAI_API_KEY``) that is unset is not an error where a
+run can go on without a key (the run says that it does); a variable named on purpose with
+``--api-key-env`` that is unset or empty is exit 2, before anything is sent.
 
 Most cases run ``conformance.cli.main`` in this process; the ones about signals, real
 argv bytes and logging run the console script in a process of its own.
@@ -436,7 +437,10 @@ def test_a_read_only_output_directory_is_a_usage_error(ws: Workspace, tmp_path: 
     assert_clean_usage_error(outcome, "cannot write")
 
 
-# --- an unset --api-key-env: the run goes on without a key, and says so -------------
+# --- an unset key variable: the default one lets the run go on without a key, and say
+# so; one named with --api-key-env is a configuration error before anything is sent -----
+
+DEFAULT_VAR = "OPENAI_API_KEY"
 
 
 @pytest.fixture(scope="module")
@@ -449,24 +453,24 @@ def keyless_root() -> Iterator[str]:
 def test_check_without_a_key_runs_and_says_so(
     keyless_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(UNSET, raising=False)
+    monkeypatch.delenv(DEFAULT_VAR, raising=False)
     argv = ["check", "--provider", "openai", "--base-url", keyless_root + "/v1"]
-    argv += ["--api-key-env", UNSET, "--only", "schema", "-q", "--json", str(tmp_path / "c.json")]
+    argv += ["--only", "schema", "-q", "--json", str(tmp_path / "c.json")]
     outcome = invoke(argv)
     assert outcome.code in (0, 1), outcome
-    assert f"no key in ${UNSET}" in outcome.err
+    assert f"no key in ${DEFAULT_VAR}" in outcome.err
     doc = json.loads((tmp_path / "c.json").read_text())
     assert doc["summary"]["passed"] > 0
-    assert doc["target"].get("api_key_set") is False or "api_key_set" not in doc["target"]
+    assert doc["target"].get("api_key_set") is False
 
 
 def test_record_without_a_key_runs_and_says_so(
     keyless_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(UNSET, raising=False)
+    monkeypatch.delenv(DEFAULT_VAR, raising=False)
     out = tmp_path / "cassettes"
     argv = ["record", "--provider", "openai", "--base-url", keyless_root + "/v1"]
-    argv += ["--api-key-env", UNSET, "--only", "schema", "--out", str(out)]
+    argv += ["--only", "schema", "--out", str(out)]
     outcome = invoke(argv)
     assert outcome.code == 0, outcome
     assert "(no key)" in outcome.err
@@ -474,9 +478,7 @@ def test_record_without_a_key_runs_and_says_so(
 
 
 def test_bench_without_a_key_runs_and_says_so(keyless_root: str, tmp_path: Path) -> None:
-    # the profile's own variable unset: no key, said once (a variable named with
-    # --api-key-env that is unset is a configuration error instead: tests/test_cli_bench.py)
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env = {k: v for k, v in os.environ.items() if k != DEFAULT_VAR}
     argv = ["bench", "--base-url", keyless_root + "/v1"]
     argv += [
         "--duration",
@@ -491,8 +493,27 @@ def test_bench_without_a_key_runs_and_says_so(keyless_root: str, tmp_path: Path)
     proc = _console(argv, env=env)
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.returncode == 0, proc.stderr
-    assert "no key in $OPENAI_API_KEY" in proc.stderr
+    assert f"no key in ${DEFAULT_VAR}" in proc.stderr
     assert json.loads((tmp_path / "b.json").read_text())["metrics"]["requests"] > 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "--provider", "openai"],
+        ["record", "--provider", "openai", "--out", "{new}"],
+        ["bench", "--duration", "1"],
+    ],
+    ids=["check", "record", "bench"],
+)
+def test_a_named_key_variable_that_is_unset_is_exit_2(
+    argv: list[str], keyless_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(UNSET, raising=False)
+    argv = [a.replace("{new}", str(tmp_path / "new")) for a in argv]
+    outcome = invoke([*argv, "--base-url", keyless_root + "/v1", "--api-key-env", UNSET])
+    assert_clean_usage_error(outcome, f"${UNSET} is not set")
+    assert not (tmp_path / "new").exists()
 
 
 # --- real processes: argv bytes, Ctrl-C ---------------------------------------------

@@ -264,7 +264,7 @@ def test_sender_misses_become_unavailable_probes() -> None:
             [PROBES[n] for n in names],
             _MissingSender(),
             api_key="k",
-            fail_if_unreachable=False,
+            preflight=False,
         )
     )
     assert out.exchanges["t0"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,8 +50,10 @@ def test_failures_skips_and_warnings_map_to_pytest_outcomes(pytester: pytest.Pyt
     assert "FAILED [sdk] `role` is sent once per choice" in text
     assert "assistantassistant" in text
     assert "evidence:" in text
-    assert "does not apply to the openai profile" in text  # the wetrocloud checks
-    assert outcomes.get("skipped", 0) >= 1
+    # the wetrocloud checks cannot apply to the openai profile: deselected, not skipped
+    assert outcomes.get("deselected", 0) >= 7, text
+    assert "does not apply" not in text
+    assert "judged" in text and "applicable checks" in text  # the coverage line
 
 
 def test_plugin_import_is_light_and_options_do_not_clash() -> None:
@@ -97,3 +100,137 @@ def test_judge_maps_each_status() -> None:
         judge(_run_with("error"), "x.y")
     with pytest.raises(pytest.skip.Exception, match="does not apply"):
         judge(_run_with("passed"), "other.check")
+
+
+# --- bad options and configuration errors: one line, pytest's usage error ------------
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _suite(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--pyargs", "conformance.suites.test_checks", "-q", *args
+    )
+
+
+def _assert_one_usage_line(result: pytest.RunResult, needle: str) -> None:
+    text = result.stdout.str() + "\n" + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, text
+    assert "_pytest.outcomes.Exit" not in text and "Traceback" not in text and "!!!" not in text
+    errors = [line for line in text.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: conformance: "), text
+    assert needle in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--provider", "nosuch"], "unknown provider 'nosuch'"),
+        (["--base-url", "ftp://x"], "http(s) URL"),
+        (["--replay", "/nonexistent/cassettes"], "--replay"),
+        (["--conformance-min-coverage", "2"], "not between 0 and 1"),
+        (["--api-key-env", "a b", "--base-url", "http://127.0.0.1:9/v1"], "api-key-env"),
+    ],
+    ids=["provider", "base-url", "replay", "min-coverage", "key-env-name"],
+)
+def test_bad_options_end_with_one_readable_line(
+    pytester: pytest.Pytester, args: list[str], needle: str
+) -> None:
+    _assert_one_usage_line(_suite(pytester, *args), needle)
+
+
+def test_an_unreachable_target_is_one_line_not_an_error_per_test(
+    pytester: pytest.Pytester,
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = _suite(pytester, "--provider", "openai", "--base-url", f"http://127.0.0.1:{port}/v1")
+    _assert_one_usage_line(result, "cannot reach")
+
+
+def test_a_refused_key_is_a_configuration_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLUGIN_KEY", "sk-plugin-not-the-right-key")
+    with serve_in_thread(BackendConfig(api_keys=("sk-plugin-right-key",))) as root:
+        result = _suite(
+            pytester, "--provider", "openai", "--base-url", root + "/v1",
+            "--api-key-env", "PLUGIN_KEY",
+        )  # fmt: skip
+    _assert_one_usage_line(result, "the key in $PLUGIN_KEY was refused")
+    assert "sk-plugin-not-the-right-key" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_key_no_header_can_carry_is_refused_before_sending(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLUGIN_KEY", "sk-plugin\nsecond-line")
+    result = _suite(
+        pytester, "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1",
+        "--api-key-env", "PLUGIN_KEY",
+    )  # fmt: skip
+    _assert_one_usage_line(result, "$PLUGIN_KEY holds a line break")
+    assert "second-line" not in result.stdout.str() + result.stderr.str()
+
+
+# --- what does not apply is deselected, not skipped ------------------------------------
+
+
+def test_checks_of_another_dialect_or_an_undocumented_feature_are_deselected(
+    pytester: pytest.Pytester,
+) -> None:
+    from conformance.checks import CHECKS, load_families
+    from conformance.providers import get_provider
+
+    load_families()
+    profile = get_provider("nebulablock")
+    applicable = [
+        spec
+        for spec in CHECKS.values()
+        if spec.applies_to(profile.dialect)
+        and (not spec.requires or getattr(profile.capabilities, spec.requires))
+    ]
+    out = pytester.path / "n.json"
+    result = _suite(pytester, "--provider", "nebulablock", "-rs", "--conformance-json", str(out))
+    outcomes = result.parseoutcomes()
+    text = result.stdout.str()
+    assert result.ret == 0, text
+    assert outcomes.get("deselected") == len(CHECKS) - len(applicable)
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == len(applicable)
+    assert "not documented by" not in text and "does not apply" not in text
+    assert f"judged {outcomes['passed']} of {len(applicable)} applicable checks" in text
+    ran = {c["id"] for c in json.loads(out.read_text())["checks"]}
+    assert ran == {spec.id for spec in applicable}  # the engine ran only what was kept
+
+
+def test_the_encoding_suite_deselects_the_other_profiles(pytester: pytest.Pytester) -> None:
+    from conformance.providers import PROVIDERS
+
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--pyargs", "conformance.suites.test_encoding", "-q",
+        "--provider", "weai", "-k", "no_key_sends_no_auth_header", "-rs",
+    )  # fmt: skip
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes.get("passed") == 1
+    assert outcomes.get("deselected", 0) >= len(PROVIDERS) - 1
+    assert "skipped" not in outcomes
+
+
+# --- thin evidence fails the session ----------------------------------------------------
+
+
+def test_a_replay_that_judges_nothing_fails_the_session(pytester: pytest.Pytester) -> None:
+    replay = str(FIXTURES / "weai" / "documented")
+    result = _suite(pytester, "--provider", "weai", "--replay", replay)
+    outcomes = result.parseoutcomes()
+    text = result.stdout.str()
+    assert "failed" not in outcomes and outcomes.get("skipped", 0) > 40  # no test failed...
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, text  # ...yet nothing was judged
+    assert "judged 0 of 57 applicable checks" in text and "too little was judged" in text
+    lowered = _suite(pytester, "--provider", "weai", "--replay", replay,
+                     "--conformance-min-coverage", "0")  # fmt: skip
+    assert lowered.ret == 0, lowered.stdout.str()

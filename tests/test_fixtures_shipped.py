@@ -35,15 +35,17 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _run(argv: list[str]) -> int:
+    """The exit code of ``conformance ARGV`` (``main`` returns it, or exits with it)."""
     try:
-        main(argv)
+        returned = main(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    return 0
+    return int(returned or 0)
 
 
-def _check(provider: str, path: Path, out: Path) -> tuple[int, dict[str, object]]:
-    code = _run(["check", "--provider", provider, "--replay", str(path), "-q", "--json", str(out)])
+def _check(provider: str, path: Path, out: Path, *extra: str) -> tuple[int, dict[str, object]]:
+    argv = ["check", "--provider", provider, "--replay", str(path), "-q", "--json", str(out)]
+    code = _run([*argv, *extra])
     return code, json.loads(out.read_text())
 
 
@@ -64,6 +66,8 @@ def test_replaying_the_fixtures_passes_offline(
     assert isinstance(summary, dict)
     assert code == 0, summary
     assert summary["passed"] > 0
+    coverage = result["coverage"]
+    assert isinstance(coverage, dict) and coverage["ratio"] >= 0.9, coverage
     assert summary["failed"] == 0 and summary["error"] == 0
     target = result.get("target")
     assert isinstance(target, dict) and target.get("mode") == "replay"
@@ -77,6 +81,20 @@ def test_documented_examples_replay_without_failures(
     summary = result["summary"]
     assert isinstance(summary, dict)
     assert summary["failed"] == 0 and summary["error"] == 0
+    coverage = result["coverage"]
+    assert isinstance(coverage, dict)
+    # NebulaBlock's and Wetrocloud's documented examples answer enough probes to pass;
+    # WeAI documents only a quickstart conversation that no probe sends: replayed alone
+    # it judges nothing, which is inconclusive (exit 3), never a silent pass
+    if provider == "weai":
+        assert coverage["judged"] == 0 and coverage["enough"] is False
+        assert code == 3
+        code, result = _check(
+            provider, FIXTURES / provider / "documented", tmp_path / "d0.json",
+            "--min-coverage", "0",
+        )  # fmt: skip
+    else:
+        assert coverage["enough"] is True, coverage
     assert code == 0
     checks = result["checks"]
     assert isinstance(checks, list)

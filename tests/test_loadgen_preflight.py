@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -27,12 +28,19 @@ def roots() -> Iterator[tuple[str, str]]:
         yield open_root, keyed_root
 
 
+@pytest.fixture(autouse=True)
+def _no_default_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
 def _run(base_url: str, timeout_s: float = 2.0) -> Preflight:
+    """``--api-key-env PREFLIGHT_KEY`` when a test set it; otherwise the profile's own
+    variable, unset (a variable named with --api-key-env that is unset is exit 2)."""
     return preflight(
         "openai",
         base_url,
         model=None,
-        api_key_env="PREFLIGHT_KEY",
+        api_key_env="PREFLIGHT_KEY" if "PREFLIGHT_KEY" in os.environ else None,
         stream=True,
         timeout_s=timeout_s,
     )
@@ -49,7 +57,7 @@ def test_a_correct_target_changes_nothing(
 def test_no_key_is_a_note_when_the_target_accepts_that(roots: tuple[str, str]) -> None:
     found = _run(roots[0] + "/v1")
     assert found.stop is None and found.notes == [
-        "no key in $PREFLIGHT_KEY: requests are sent without credentials"
+        "no key in $OPENAI_API_KEY: requests are sent without credentials"
     ]
 
 
@@ -75,7 +83,7 @@ def test_a_wrong_key_stops_the_bench_with_what_to_fix(
 def test_a_missing_key_is_named_as_missing(roots: tuple[str, str]) -> None:
     found = _run(roots[1] + "/v1")
     assert found.stop is not None and "HTTP 401" in found.stop
-    assert "no key in $PREFLIGHT_KEY" in found.stop
+    assert "no key in $OPENAI_API_KEY" in found.stop
 
 
 def test_a_hanging_target_stops_the_bench_within_the_timeout(
@@ -111,7 +119,7 @@ def test_a_closed_port_stops_the_bench(roots: tuple[str, str]) -> None:
     ("mode", "needles"),
     [
         ("status500", ["HTTP 500", "boom", "check the server"]),
-        ("status401", ["HTTP 401", "Incorrect API key provided", "no key in $PREFLIGHT_KEY"]),
+        ("status401", ["HTTP 401", "Incorrect API key provided", "no key in $OPENAI_API_KEY"]),
         ("headers100k", ["100 KiB", "header limit"]),
     ],
 )

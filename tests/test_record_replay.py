@@ -54,11 +54,12 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _run(argv: list[str]) -> int:
+    """The exit code of ``conformance ARGV`` (``main`` returns it, or exits with it)."""
     try:
-        main(argv)
+        returned = main(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    return 0
+    return int(returned or 0)
 
 
 def _record(provider: str, root: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> int:

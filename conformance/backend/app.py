@@ -175,14 +175,18 @@ class BackendApp:
         scheme = "Token" if ctx.flavour == "wetrocloud" else "Bearer"
         given_scheme, _, key = (authorization or "").strip().partition(" ")
         key = key.strip()
-        if fault == "wc_token_scheme_rejected" and given_scheme.lower() == "token":
-            return RequestError(
-                401,
-                "Invalid authentication scheme.",
-                "invalid_request_error",
-                None,
-                "invalid_api_key",
-            )
+        if fault == "wc_token_scheme_rejected":
+            # a server that implemented OpenAI's Bearer instead of the documented Token
+            if given_scheme.lower() == "token":
+                return RequestError(
+                    401,
+                    "Invalid authentication scheme.",
+                    "invalid_request_error",
+                    None,
+                    "invalid_api_key",
+                )
+            if given_scheme.lower() == "bearer" and (not self._keys or key in self._keys):
+                return None
         if not self._keys:
             return None
         if not authorization or not authorization.strip():

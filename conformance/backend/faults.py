@@ -159,7 +159,8 @@ _ALL: tuple[Fault, ...] = (
     _f("wc_multipart_rejected", "wetrocloud",
        "a valid multipart/form-data request is refused (415)", dialects=_WC),
     _f("wc_token_scheme_rejected", "wetrocloud",
-       "`Authorization: Token <key>` is refused (401) even with a valid key", dialects=_WC),
+       "`Authorization: Token <key>` is refused (401) even with a valid key; "
+       "`Bearer <key>` is accepted instead", dialects=_WC),
     # --- valid variants: a correct checker must accept every one of these
     _f("ok_no_space", "valid", "`data:` lines have no space after the colon", _S, correct=True),
     _f("ok_crlf", "valid", "SSE lines end with CRLF", _S, correct=True),

@@ -45,6 +45,7 @@ __all__ = [
     "ProbeFunc",
     "ProbeRequest",
     "ProbeSpec",
+    "Refused",
     "Severity",
     "Skipped",
     "Status",
@@ -120,6 +121,11 @@ class Skipped(Outcome):
     """The check cannot be judged (capability refused, probe not made, wrong dialect...)."""
 
     status = Status.SKIPPED
+
+
+class Refused(Skipped):
+    """The target refused an optional feature cleanly (a 4xx): not judged, by the target's
+    choice. Unlike other skips it does not count against the run's coverage."""
 
 
 class Errored(Outcome):
@@ -312,6 +318,9 @@ class CheckContext:
         self._exchanges = exchanges
         self._unavailable = unavailable
         self._broken = broken or {}
+        #: the clean refusals :meth:`accepted` met (a skip that reports one of them is a
+        #: skip by design, even when the check re-raises it in its own words)
+        self.refusals: list[str] = []
 
     @property
     def dialect(self) -> Dialect:
@@ -397,7 +406,9 @@ class CheckContext:
         if 400 <= status < 500:
             message = self.provider.decode_error(status, ex.body).message
             why = f": {message}" if message else ""
-            raise Skipped(f"the target refuses {feature} with HTTP {status}{why}")
+            refusal = f"the target refuses {feature} with HTTP {status}{why}"
+            self.refusals.append(refusal)
+            raise Refused(refusal)
         if status == 501:
             # RFC 9110 section 15.6.2: "the server does not support the functionality
             # required to fulfill the request" - a real refusal, not a crash; but the

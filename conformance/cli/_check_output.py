@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from conformance.engine import Progress as EngineProgress
-from conformance.results import CheckResult, scrub
+from conformance.results import CheckResult, coverage_line, scrub
 from conformance.wire.exchange import Exchange
 
 __all__ = ["RichProgress", "configuration_hints", "print_summary"]
@@ -117,6 +117,8 @@ def print_summary(
     )
     for capability, why in dict(target.get("refused_capabilities") or {}).items():
         console.print(Text(f"adapted: {why} ({capability} checks skipped)"), soft_wrap=True)
+    for note in target.get("notes") or []:
+        console.print(Text(f"note: {note}"), soft_wrap=True)
     console.print(_count_table(checks))
     order = {s: i for i, s in enumerate(_SEVERITIES)}
     problems = sorted(
@@ -145,22 +147,39 @@ def print_summary(
     for hint in configuration_hints(document):
         console.print(Text(f"hint: {hint}", style="bold"), soft_wrap=True)
     summary = document.get("summary", {})
-    verdict = "FAILED" if summary.get("failed") or summary.get("error") else "PASSED"
+    coverage = document.get("coverage") or {}
+    verdict = _verdict(summary, coverage)
     parts = ", ".join(f"{summary.get(s, 0)} {s}" for s in _STATUSES)
+    style = {"PASSED": "passed", "FAILED": "failed", "INCONCLUSIVE": "warned"}[verdict]
     console.print(
         Text(
             f"{verdict}: {len(checks)} checks ({parts}) in {elapsed:.1f} s, "
-            f"{target.get('requests_sent', 0)} requests",
-            style=_STYLE["failed" if verdict == "FAILED" else "passed"],
+            f"{target.get('requests_sent', 0)} requests; {coverage_line(coverage)}",
+            style=_STYLE[style],
         ),
         soft_wrap=True,
     )
 
 
+def _verdict(summary: dict[str, Any], coverage: dict[str, Any]) -> str:
+    """FAILED (a check failed or errored), INCONCLUSIVE (too little judged), PASSED."""
+    if summary.get("failed") or summary.get("error"):
+        return "FAILED"
+    if coverage and not coverage.get("enough", True):
+        return "INCONCLUSIVE"
+    return "PASSED"
+
+
 def configuration_hints(document: dict[str, Any]) -> list[str]:
     """What to fix when the plain request itself was refused in a way that usually means
     the command line is wrong (a base URL without ``/v1``, a missing or wrong key), not
-    the server: the failures stay failures, the hint says where to look first."""
+    the server: the failures stay failures, the hint says where to look first.
+
+    Live and embedded runs stop before the probes on such a refusal (exit 2, see
+    :mod:`conformance.engine._diagnose`), so this concerns replayed cassettes, and runs
+    in which the diagnosis found the target at fault (its notes say why)."""
+    if (document.get("target") or {}).get("notes"):
+        return []
     plain = next(
         (
             c

@@ -1,38 +1,116 @@
-"""Options shared by the commands that talk to one target (``check``, ``record``)."""
+"""Options and early validation shared by the commands that talk to one target
+(``check``, ``record``): everything here fails before any request is sent."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-__all__ = ["target_options"]
+from conformance.errors import ConfigError
+
+__all__ = ["check_base_url", "check_only", "check_output_path", "target_options"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
 
-def target_options(func: F) -> F:
-    """``--provider`` (required, as ``provider_name``), ``--base-url``, ``--model``,
-    ``--api-key-env``: the target and where its key comes from."""
-    options = [
-        click.option(
-            "--provider", "provider_name", required=True, help="Profile name, e.g. openai."
-        ),
-        click.option(
-            "--base-url",
-            default=None,
-            help="The target's base URL. Without it: the embedded reference backend.",
-        ),
-        click.option("--model", default=None, help="Model to ask for (default: the profile's)."),
-        click.option(
-            "--api-key-env",
-            default=None,
-            metavar="VAR",
-            help="Environment variable holding the key (default: the profile's, e.g. "
-            "OPENAI_API_KEY).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def target_options(func: F | None = None, *, provider_required: bool = True) -> Any:
+    """``--provider`` (as ``provider_name``), ``--base-url``, ``--model``,
+    ``--api-key-env``: the target and where its key comes from.
+
+    Use as ``@target_options``, or ``@target_options(provider_required=False)`` for a
+    command that checks for ``--provider`` itself (``check --list`` works without it).
+    """
+
+    def decorate(f: F) -> F:
+        options = [
+            click.option(
+                "--provider",
+                "provider_name",
+                required=provider_required,
+                default=None,
+                help="Profile name, e.g. openai.",
+            ),
+            click.option(
+                "--base-url",
+                default=None,
+                help="The target's base URL. Without it: the embedded reference backend.",
+            ),
+            click.option(
+                "--model", default=None, help="Model to ask for (default: the profile's)."
+            ),
+            click.option(
+                "--api-key-env",
+                default=None,
+                metavar="VAR",
+                help="Environment variable holding the key (default: the profile's, e.g. "
+                "OPENAI_API_KEY); naming one that is unset or empty is an error.",
+            ),
+        ]
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate(func) if func is not None else decorate
+
+
+def check_only(only: str | None, provider_name: str) -> None:
+    """Refuse ``--only`` when any of its patterns selects no check for the provider,
+    naming the patterns (a typo next to a valid pattern would silently check less)."""
+    if only is None:
+        return
+    from conformance.checks import load_families, select_checks
+    from conformance.providers import get_provider
+
+    load_families()
+    dialect = get_provider(provider_name).dialect
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    hint = f"see 'conformance check --provider {provider_name} --list'"
+    if not patterns:
+        raise ConfigError(f"--only {only!r} names no check; {hint}")
+    unmatched = [p for p in patterns if not select_checks(dialect=dialect, only=[p])]
+    if unmatched:
+        names = ", ".join(repr(p) for p in unmatched)
+        verb = "selects" if len(unmatched) == 1 else "select"
+        raise ConfigError(f"--only {names} {verb} no check of {provider_name}; {hint}")
+
+
+def check_output_path(option: str, path: Path | None) -> None:
+    """Fail before the run, not after it, when ``path`` cannot be written: a directory,
+    a name the file system refuses, a directory that cannot be created or written, a
+    file that exists read-only."""
+    if path is None:
+        return
+    text = str(path)
+    if len(os.fsencode(path.name)) > 255:
+        raise ConfigError(f"{option} {text!r}: the file name is too long")
+    if path.is_dir():
+        raise ConfigError(f"{option} {text!r} is a directory: give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{option} {text!r}: cannot create its directory ({exc.strerror or exc})"
+        ) from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {text!r}: its directory is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{option} {text!r}: the file exists and is not writable")
+
+
+def check_base_url(base_url: str) -> None:
+    """Refuse a ``--base-url`` that is not an http(s) URL with a host."""
+    import httpx
+
+    try:
+        url = httpx.URL(base_url)
+    except Exception as exc:
+        raise ConfigError(f"--base-url {base_url!r} is not a URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(
+            f"--base-url {base_url!r} must be an http(s) URL with a host, "
+            "e.g. http://127.0.0.1:8000/v1"
+        )

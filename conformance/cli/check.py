@@ -1,7 +1,10 @@
 """``conformance check``: run every check against a target and say what passed.
 
-Exit codes: 0 every check passed (warnings allowed), 1 a check failed or errored, 2 bad
-usage, bad configuration or an unreachable target (one line says what to fix).
+Exit codes: 0 every check passed (warnings allowed) and at least ``--min-coverage`` of
+the applicable checks was judged; 1 a check failed or errored; 2 bad usage, bad
+configuration (including a plain request answered 401/403/404/405) or an unreachable
+target, with one line that says what to fix, before anything else is sent; 3 no check
+failed but too little was judged (thin evidence: missing exchanges or cassettes).
 """
 
 from __future__ import annotations
@@ -15,24 +18,16 @@ from typing import Any
 
 import click
 
-from conformance.cli._options import target_options
+from conformance.cli._options import (
+    check_base_url,
+    check_only,
+    check_output_path,
+    target_options,
+)
 from conformance.errors import ConfigError
+from conformance.results import DEFAULT_MIN_COVERAGE, EXIT_THIN, coverage_line
 
 __all__ = ["command", "write_junit"]
-
-
-def _check_base_url(base_url: str) -> None:
-    import httpx
-
-    try:
-        url = httpx.URL(base_url)
-    except Exception as exc:
-        raise ConfigError(f"--base-url {base_url!r} is not a URL ({exc})") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(
-            f"--base-url {base_url!r} must be an http(s) URL with a host, "
-            "e.g. http://127.0.0.1:8000/v1"
-        )
 
 
 @contextlib.contextmanager
@@ -46,21 +41,32 @@ def _run_config(
     max_requests: int,
     replay: Path | None,
     only: str | None,
+    min_coverage: float,
     notes: list[str],
 ) -> Iterator[tuple[Any, list[str]]]:
-    """The engine configuration for the target, and the secrets to keep out of outputs."""
+    """The engine configuration for the target, and the secrets to keep out of outputs.
+
+    The key is read (and refused when unusable) only for a live target: the embedded
+    backend makes its own, replay uses the cassettes' placeholder.
+    """
+    import os
+
     from conformance.engine import RunConfig
-    from conformance.engine.target import embedded_target, resolve_api_key
+    from conformance.engine.target import embedded_target, key_variable, resolve_api_key
     from conformance.providers import get_provider
 
     get_provider(provider_name)  # unknown provider: exit 2 before anything else
     if base_url is not None:
-        _check_base_url(base_url)
-    var, key = resolve_api_key(provider_name, api_key_env)
+        check_base_url(base_url)
+    var = key_variable(provider_name, api_key_env)
+    live = base_url is not None and replay is None
+    key = resolve_api_key(provider_name, api_key_env)[1] if live else None
     from conformance.cli import url_secrets
 
-    # a password or ?api-key= written into the URL is kept out of outputs like a key
-    secrets = [*([key] if key else []), *url_secrets(base_url)]
+    # a password or ?api-key= written into the URL is kept out of outputs like a key;
+    # so is whatever the key variable holds, even where it is not sent
+    env_key = (os.environ.get(var) or "").strip()
+    secrets = [*([key] if key else []), *([env_key] if env_key else []), *url_secrets(base_url)]
 
     if replay is not None:
         from conformance.cassettes import open_replay
@@ -92,6 +98,7 @@ def _run_config(
                 timeout=timeout,
                 max_requests=max_requests,
                 only=only,
+                min_coverage=min_coverage,
                 mode="replay",
                 sender=sender,
                 facts={"replay_dir": str(replay)},
@@ -110,6 +117,7 @@ def _run_config(
                     timeout=timeout,
                     max_requests=max_requests,
                     only=only,
+                    min_coverage=min_coverage,
                     mode="embedded",
                 ),
                 [*secrets, *([target.api_key] if target.api_key else [])],
@@ -126,6 +134,7 @@ def _run_config(
             timeout=timeout,
             max_requests=max_requests,
             only=only,
+            min_coverage=min_coverage,
             mode="live",
             facts={"api_key_env": var, "api_key_set": key is not None},
         ),
@@ -134,7 +143,7 @@ def _run_config(
 
 
 @click.command(name="check")
-@target_options
+@target_options(provider_required=False)
 @click.option(
     "--timeout",
     type=click.FloatRange(0.1, 3600),
@@ -171,9 +180,22 @@ def _run_config(
     show_default=True,
     help="Exit 1 only for failures of this severity or worse (sdk > client > cosmetic).",
 )
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0.0, 1.0),
+    default=DEFAULT_MIN_COVERAGE,
+    show_default=True,
+    help="Share of the applicable checks that must be judged (passed, failed or warned) "
+    "for the run to pass; below it the run exits 3. Skips by design (a feature the "
+    "provider does not document, or that the target refused cleanly) are not applicable; "
+    "skips for missing exchanges are. 0 turns the floor off.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no skip reasons.")
 @click.option(
-    "--list", "list_only", is_flag=True, help="List the checks that apply (with --only) and exit."
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="List the checks that apply (with --only; without --provider: every provider's) and exit.",
 )
 @click.pass_context
 def command(
@@ -191,6 +213,7 @@ def command(
     md_path: Path | None,
     html_path: Path | None,
     fail_on: str,
+    min_coverage: float,
     quiet: bool,
     list_only: bool,
 ) -> None:
@@ -198,24 +221,18 @@ def command(
     auth, parameters, robustness and the official SDK, each check with evidence."""
     from rich.console import Console
 
-    from conformance.checks import load_families, select_checks
+    from conformance.checks import load_families
     from conformance.cli._check_output import RichProgress, print_summary
     from conformance.engine import arun_checks
 
     load_families()
     console = Console(stderr=False, highlight=False, soft_wrap=False)
     if list_only:
-        from conformance.providers import get_provider
-
-        dialect = get_provider(provider_name).dialect
-        specs = select_checks(dialect=dialect, only=only)
-        if not specs:
-            raise ConfigError(f"--only {only!r} selects no check; see 'conformance check --list'")
-        for spec in specs:
-            console.print(
-                f"{spec.id:38} {spec.severity.value:8} {spec.title}", markup=False, soft_wrap=True
-            )
+        _list_checks(console, provider_name, only)
         ctx.exit(0)
+    if provider_name is None:
+        raise click.UsageError("Missing option '--provider'.", ctx=ctx)
+    check_only(only, provider_name)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for option, path in (
         ("--json", json_path),
@@ -223,7 +240,7 @@ def command(
         ("--markdown", md_path),
         ("--html", html_path),
     ):
-        _check_output(option, path)
+        check_output_path(option, path)
     notes: list[str] = []
     started = time.perf_counter()
     with _run_config(
@@ -235,10 +252,9 @@ def command(
         max_requests=max_requests,
         replay=replay,
         only=only,
+        min_coverage=min_coverage,
         notes=notes,
     ) as (config, secrets):
-        if not select_checks(dialect=config.provider.dialect, only=only):
-            raise ConfigError(f"--only {only!r} selects no check; see 'conformance check --help'")
         for note in notes:
             err.print(f"conformance: {note}", markup=False)
         import asyncio
@@ -263,27 +279,48 @@ def command(
     for path in (json_path, junit_path, md_path, html_path):
         if path is not None:
             err.print(f"conformance: wrote {path}", markup=False)
-    if run.summary()["passed"] == 0 and run.exit_code == 0:
+    code = run.exit_code_for(fail_on)
+    if code == EXIT_THIN and not document["coverage"]["applicable"]:
         err.print(
-            "conformance: warning: no check could be judged (every one was skipped); "
-            "see the reasons above",
+            "conformance: no selected check applies to this target (each was skipped by "
+            "design: see the reasons above), so nothing was judged",
             markup=False,
         )
-    ctx.exit(run.exit_code_for(fail_on))
+    elif code == EXIT_THIN:
+        cov = document["coverage"]
+        err.print(
+            f"conformance: only {cov['judged']} of {cov['applicable']} applicable checks "
+            f"were judged, below --min-coverage {min_coverage:g}: the evidence is too thin "
+            "to pass (see the skip reasons; record the missing exchanges, or lower "
+            "--min-coverage on purpose)",
+            markup=False,
+        )
+    ctx.exit(code)
 
 
-def _check_output(option: str, path: Path | None) -> None:
-    """Fail before the run, not after it, when ``path`` cannot be written."""
-    if path is None:
+def _list_checks(console: Any, provider_name: str | None, only: str | None) -> None:
+    """``--list``: the checks of one provider, or of every provider with their dialects."""
+    from conformance.checks import select_checks
+    from conformance.providers import get_provider
+
+    if provider_name is not None:
+        check_only(only, provider_name)
+        specs = select_checks(dialect=get_provider(provider_name).dialect, only=only)
+        for spec in specs:
+            console.print(
+                f"{spec.id:38} {spec.severity.value:8} {spec.title}", markup=False, soft_wrap=True
+            )
         return
-    if path.is_dir():
-        raise ConfigError(f"{option} {str(path)!r} is a directory: give a file path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"{option} {str(path)!r}: cannot create its directory ({exc.strerror or exc})"
-        ) from None
+    specs = select_checks(only=only)
+    if not specs:
+        raise ConfigError(f"--only {only!r} selects no check of any provider")
+    for spec in specs:
+        dialects = ",".join(sorted(d.value for d in spec.dialects))
+        console.print(
+            f"{spec.id:38} {spec.severity.value:8} {dialects:17} {spec.title}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _write(path: Path, text: str) -> None:
@@ -320,6 +357,11 @@ def write_junit(document: dict[str, Any]) -> str:
     props = ET.SubElement(suite, "properties")
     for name in ("provider", "base_url", "model", "harness_version"):
         ET.SubElement(props, "property", name=name, value=str(document.get(name, "")))
+    coverage = document.get("coverage") or {}
+    for name in ("judged", "applicable", "ratio", "min", "enough"):
+        if name in coverage:
+            value = str(coverage[name]).lower() if name == "enough" else str(coverage[name])
+            ET.SubElement(props, "property", name=f"coverage.{name}", value=value)
     for item in checks:
         case = ET.SubElement(
             suite,
@@ -347,6 +389,15 @@ def write_junit(document: dict[str, Any]) -> str:
         elif status == "warned":
             out = ET.SubElement(case, "system-out")
             out.text = f"warning: {detail}\n{evidence}"
+    if coverage and not coverage.get("enough", True):
+        # thin evidence is a red case of its own: a CI view of skipped cases looks green
+        suite.set("tests", str(len(checks) + 1))
+        suite.set("failures", str(int(summary.get("failed", 0)) + 1))
+        case = ET.SubElement(suite, "testcase", classname="conformance.run", name="coverage")
+        node = ET.SubElement(
+            case, "failure", message=coverage_line(coverage), type="coverage below the floor"
+        )
+        node.text = json.dumps(coverage, indent=2)
     ET.indent(suites)
     body: str = ET.tostring(suites, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -8,23 +8,26 @@ from pathlib import Path
 
 import click
 
-from conformance.cli._options import target_options
+from conformance.cli._options import check_only, target_options
 from conformance.errors import ConfigError
 
 
 @contextlib.contextmanager
 def _target(
-    provider_name: str, base_url: str | None, model: str | None, api_key_env: str | None
+    provider_name: str,
+    base_url: str | None,
+    model: str | None,
+    var: str,
+    key: str | None,
 ) -> Iterator[tuple[object, str | None, str]]:
     """(profile, key, description) for a live base URL, or for the embedded backend."""
-    from conformance.engine.target import embedded_target, resolve_api_key
+    from conformance.engine.target import embedded_target
     from conformance.providers import get_provider
 
     if base_url is None:
         with embedded_target(provider_name, model=model) as target:
             yield target.provider, target.api_key, "the embedded reference backend"
         return
-    var, key = resolve_api_key(provider_name, api_key_env)
     provider = get_provider(provider_name, base_url=base_url, model=model)
     where = f"{provider.base_url} (key from ${var})" if key else f"{provider.base_url} (no key)"
     yield provider, key, where
@@ -79,12 +82,12 @@ def command(
         raise ConfigError(
             f"unknown provider {provider_name!r}; use one of {', '.join(sorted(PROVIDERS))}"
         )
-    if only is not None:
-        from conformance.checks import load_families, select_checks
+    check_only(only, provider_name)
+    from conformance.engine.target import key_variable, resolve_api_key
 
-        load_families()
-        if not select_checks(dialect=PROVIDERS[provider_name].dialect, only=only):
-            raise ConfigError(f"--only {only!r} selects no check; see 'conformance check --list'")
+    # the key is read (and refused when unusable) before --out is created
+    var = key_variable(provider_name, api_key_env)
+    key = resolve_api_key(provider_name, api_key_env)[1] if base_url is not None else None
     existing = existing_cassettes(out)
     if existing and not force:
         raise ConfigError(
@@ -94,7 +97,7 @@ def command(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--out {str(out)!r}: cannot create it ({exc.strerror or exc})") from None
-    with _target(provider_name, base_url, model, api_key_env) as (provider, key, where):
+    with _target(provider_name, base_url, model, var, key) as (provider, key, where):
         from conformance.cli import url_secrets
         from conformance.results import scrub
 

@@ -29,12 +29,13 @@ from conformance.engine._collect import (
     HANG_KINDS,
     Collected,
     Sender,
+    TargetMisconfigured,
     TargetUnreachable,
     collect,
 )
 from conformance.engine._evaluate import evaluate, evaluate_one
 from conformance.providers.base import Provider
-from conformance.results import CheckResult, CheckRun
+from conformance.results import DEFAULT_MIN_COVERAGE, CheckResult, CheckRun
 from conformance.wire.exchange import Exchange
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Progress",
     "RunConfig",
     "Sender",
+    "TargetMisconfigured",
     "TargetUnreachable",
     "arun_checks",
     "build_request",
@@ -97,6 +99,8 @@ class RunConfig:
     sender: Sender | None = None
     #: facts added to the result file's ``target`` object
     facts: dict[str, Any] = field(default_factory=dict)
+    #: the share of applicable checks the run must judge to pass (``--min-coverage``)
+    min_coverage: float = DEFAULT_MIN_COVERAGE
 
 
 def probes_for(checks: Iterable[CheckSpec]) -> list[ProbeSpec]:
@@ -148,7 +152,8 @@ async def collect_exchanges(
             max_requests=config.max_requests,
             concurrency=config.concurrency,
             seed=config.seed,
-            fail_if_unreachable=config.mode != "replay",
+            preflight=config.mode != "replay",
+            key_variable=config.facts.get("api_key_env"),
             on_planned=lambda n: prog.planned(n, len(checks)),
             on_exchange=prog.exchanged,
             timeout_hint=config.timeout,
@@ -182,6 +187,7 @@ async def arun_checks(config: RunConfig, *, progress: Progress | None = None) ->
         "probes": sorted(collected.exchanges),
         "probes_not_sent": dict(sorted(collected.unavailable.items())),
         "refused_capabilities": dict(sorted(collected.refused.items())),
+        "notes": list(collected.notes),
         "only": config.only if isinstance(config.only, str | None) else ",".join(config.only),
     }
     target.update(config.facts)
@@ -193,6 +199,7 @@ async def arun_checks(config: RunConfig, *, progress: Progress | None = None) ->
         started_at=started_at,
         duration_s=time.perf_counter() - t0,
         target=target,
+        min_coverage=config.min_coverage,
     )
 
 
@@ -200,7 +207,9 @@ def run_checks(config: RunConfig, *, progress: Progress | None = None) -> CheckR
     """Run the selected checks against the target and return every verdict.
 
     Raises :class:`TargetUnreachable` (a :class:`~conformance.errors.ConfigError`) when
-    the first request cannot connect. Never hangs: every request is bounded by
+    the first request cannot connect, and :class:`TargetMisconfigured` when the plain
+    first request is answered 401/403/404/405 (a wrong key, base URL or model): in both
+    cases nothing else is sent. Never hangs: every request is bounded by
     ``config.timeout`` and a hung target stops the sending of further probes.
     """
     return asyncio.run(arun_checks(config, progress=progress))

@@ -12,7 +12,11 @@ Order and limits:
 - the rest run concurrently (``concurrency`` requests at a time);
 - as soon as one request times out, the target is considered hung: requests not yet sent
   are not sent, and their probes are marked "not judged: the target hung on probe X". A
-  hanging target therefore costs about two timeouts, whatever the number of probes.
+  hanging target therefore costs about two timeouts, whatever the number of probes;
+- with ``preflight`` (live and embedded runs, not replay), a first request that cannot
+  connect raises :class:`TargetUnreachable`, and a plain first request answered
+  401/403/404/405 raises :class:`TargetMisconfigured` (see :mod:`._diagnose`): nothing
+  else is sent. A probe whose request is not the first is never diagnosed this way.
 """
 
 from __future__ import annotations
@@ -27,11 +31,19 @@ import httpx
 
 from conformance.checks.registry import HANG_KINDS, ProbeContext, ProbeRequest, ProbeSpec
 from conformance.engine._build import build_request, key_for
+from conformance.engine._diagnose import TargetMisconfigured, diagnose
 from conformance.errors import ConfigError
 from conformance.providers.base import Adaptation, Provider
 from conformance.wire.exchange import ErrorKind, Exchange
 
-__all__ = ["HANG_KINDS", "Collected", "Sender", "TargetUnreachable", "collect"]
+__all__ = [
+    "HANG_KINDS",
+    "Collected",
+    "Sender",
+    "TargetMisconfigured",
+    "TargetUnreachable",
+    "collect",
+]
 
 
 class Sender(Protocol):
@@ -86,6 +98,11 @@ class Collected:
     hung_on: str | None = None
     #: capability -> why the target refuses it (the profile adapted; checks are skipped)
     refused: dict[str, str] = field(default_factory=dict)
+    #: probes not sent by design: the profile does not document their capability, or
+    #: the target refused it cleanly (their checks' skips do not count against coverage)
+    by_design: set[str] = field(default_factory=set)
+    #: what the first request's diagnosis showed without stopping the run
+    notes: list[str] = field(default_factory=list)
 
     def all(self) -> list[Exchange]:
         return [ex for exs in self.exchanges.values() for ex in exs]
@@ -118,6 +135,7 @@ def plan(
             out.unavailable[spec.name] = (
                 f"not documented by {provider.name}: {spec.requires} (probe {spec.name!r} not sent)"
             )
+            out.by_design.add(spec.name)
             continue
         pctx = ProbeContext(provider=provider, random=random.Random(f"{seed}:{spec.name}"))
         try:
@@ -148,7 +166,8 @@ async def collect(
     max_requests: int | None = 60,
     concurrency: int = 4,
     seed: int = 0,
-    fail_if_unreachable: bool = True,
+    preflight: bool = True,
+    key_variable: str | None = None,
     on_planned: Callable[[int], None] | None = None,
     on_exchange: Callable[[Exchange], None] | None = None,
     rate_limit_retries: int = 2,
@@ -159,7 +178,8 @@ async def collect(
     ``on_planned(n)`` is told how many requests will be sent at most, ``on_exchange`` is
     called after each one (for progress displays). A request answered 429 (rate limited)
     is sent again up to ``rate_limit_retries`` times, after its ``Retry-After`` (at most
-    ``min(timeout_hint, 10)`` s); the retries count as requests sent.
+    ``min(timeout_hint, 10)`` s); the retries count as requests sent. ``key_variable``
+    names where the key came from, for the line of a :class:`TargetMisconfigured`.
     """
     out = Collected()
     planned = plan(provider, probes, max_requests=max_requests, seed=seed, out=out)
@@ -228,20 +248,15 @@ async def collect(
                 out.unavailable[spec.name] = (
                     f"not sent: {adaptation.reason} (probe {spec.name!r} needs {spec.requires})"
                 )
+                out.by_design.add(spec.name)
                 out.exchanges.pop(spec.name, None)
         jobs = [job for job in jobs if job[0].requires != adaptation.capability]
         results = [None] * len(jobs)
         if jobs:
             await run(0)
             first = results[0]
-    if (
-        fail_if_unreachable
-        and first is not None
-        and first.error is not None
-        and first.error.kind is ErrorKind.CONNECT
-    ):
-        hint = "" if "--base-url" in first.error.message else " (check --base-url)"
-        raise TargetUnreachable(f"cannot reach {provider.base_url}: {first.error.message}{hint}")
+    if preflight and first is not None and jobs:
+        await _preflight(provider, jobs[0][1], first, sender, out, api_key, key_variable)
 
     semaphore = asyncio.Semaphore(max(1, concurrency))
 
@@ -273,6 +288,31 @@ async def collect(
                 out.unavailable[name] = reasons[0]
     out.hung_on = state.hung_on
     return out
+
+
+async def _preflight(
+    provider: Provider,
+    preq: ProbeRequest,
+    first: Exchange,
+    sender: Sender,
+    out: Collected,
+    api_key: str | None,
+    key_variable: str | None,
+) -> None:
+    """Raise when the first request shows an unreachable or misconfigured target."""
+    if first.error is not None and first.error.kind is ErrorKind.CONNECT:
+        hint = "" if "--base-url" in first.error.message else " (check --base-url)"
+        raise TargetUnreachable(f"cannot reach {provider.base_url}: {first.error.message}{hint}")
+
+    async def send(request: httpx.Request) -> Exchange:
+        out.requests_sent += 1
+        return await sender.asend(request, probe="preflight", stream=False, api_key=api_key)
+
+    problem = await diagnose(
+        provider, preq, first, send, api_key=api_key, key_variable=key_variable, notes=out.notes
+    )
+    if problem is not None:
+        raise TargetMisconfigured(problem)
 
 
 def _adapt(provider: Provider, first: Exchange | None) -> Adaptation | None:

@@ -6,7 +6,7 @@ import time
 import traceback
 from collections.abc import Sequence
 
-from conformance.checks.registry import CheckContext, CheckSpec, Outcome, Status
+from conformance.checks.registry import CheckContext, CheckSpec, Outcome, Refused, Status
 from conformance.engine._collect import Collected
 from conformance.providers.base import Provider
 from conformance.results import CheckResult
@@ -31,9 +31,11 @@ def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> C
     if spec.requires in collected.refused:
         result.status = Status.SKIPPED
         result.detail = f"not judged: {collected.refused[spec.requires]}"
+        result.by_design = True
     elif spec.requires and not getattr(provider.capabilities, spec.requires):
         result.status = Status.SKIPPED
         result.detail = f"not documented by {provider.name}: {spec.requires}"
+        result.by_design = True
     else:
         ctx = CheckContext(
             spec=spec,
@@ -52,6 +54,8 @@ def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> C
             result.status = status
             result.detail = outcome.detail
             result.evidence = outcome.evidence
+            if status is Status.SKIPPED:
+                result.by_design = _skipped_by_design(spec, collected, outcome, ctx.refusals)
         except Exception as exc:
             result.status = Status.ERROR
             result.detail = f"the check itself crashed: {type(exc).__name__}: {exc}"
@@ -59,6 +63,22 @@ def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> C
             result.evidence = {"traceback": "".join(frames[-_TRACEBACK_FRAMES:])[-4000:]}
     result.duration_ms = (time.perf_counter() - started) * 1000.0
     return result
+
+
+def _skipped_by_design(
+    spec: CheckSpec, collected: Collected, outcome: Outcome, refusals: list[str]
+) -> bool:
+    """Whether a skip is the profile's or the target's choice, not missing evidence: the
+    target refused the feature cleanly (the skip reports a refusal, possibly in the
+    check's own words), or a probe the check reads was not sent because its capability
+    is undocumented or refused (the skip then carries that probe's reason).
+    """
+    if isinstance(outcome, Refused) or any(r in outcome.detail for r in refusals):
+        return True
+    reasons = {
+        collected.unavailable.get(name) for name in spec.probes if name in collected.by_design
+    }
+    return outcome.detail in reasons
 
 
 def evaluate(

@@ -16,6 +16,7 @@ from conformance.results import CheckRun
 load_families()
 
 
+@pytest.mark.conformance_check
 @pytest.mark.parametrize("check_id", sorted(CHECKS))
 def test_check(check_id: str, conformance_run: CheckRun, request: pytest.FixtureRequest) -> None:
     """The target passes the check (see its description in the report)."""

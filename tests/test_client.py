@@ -903,17 +903,40 @@ def test_a_server_that_always_drops_the_connection_is_tried_twice_then_reported(
     assert attempts == 2
 
 
-def test_a_307_redirect_is_followed_with_method_and_body_like_the_sdk_does() -> None:
-    seen: list[tuple[str, str, bytes]] = []
-
+def _slash_redirect(seen: list[tuple[str, str, bytes]]) -> Any:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append((request.method, request.url.path, request.content))
         if not request.url.path.endswith("/"):
             return httpx.Response(307, headers={"location": str(request.url) + "/"})
         return httpx.Response(200, json={"ok": True})
 
-    with WireClient(timeout=5, transport=mock(handler)) as client:
+    return handler
+
+
+def test_a_redirect_is_not_followed_by_default() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+    with WireClient(timeout=5, transport=mock(_slash_redirect(seen))) as client:
+        ex = client.send(httpx.Request("POST", "http://t/v1/x", content=b"{}"), probe="r")
+    assert ex.error is None and ex.status == 307
+    assert ex.header("location") == "http://t/v1/x/"
+    assert len(seen) == 1 and "redirects" not in ex.meta and client.requests_sent == 1
+
+
+def test_a_307_redirect_is_followed_with_method_and_body_when_asked() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+    with WireClient(
+        timeout=5, transport=mock(_slash_redirect(seen)), follow_redirects=True
+    ) as client:
         ex = client.send(httpx.Request("POST", "http://t/v1/x", content=b"{}"), probe="r")
     assert ex.error is None and ex.status == 200
     assert [m for m, _, _ in seen] == ["POST", "POST"] and seen[1][2] == b"{}"
-    assert ex.meta["redirects"] == [{"status": 307, "location": "http://t/v1/x/"}]
+    assert ex.meta["redirects"] == [
+        {
+            "status": 307,
+            "from": "http://t/v1/x",
+            "to": "http://t/v1/x/",
+            "method": "POST",
+            "credentials_dropped": False,
+        }
+    ]
+    assert client.requests_sent == 2

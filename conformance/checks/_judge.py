@@ -6,7 +6,6 @@ is described in the evidence. Nothing here does I/O.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from conformance.checks.evidence import excerpt, exchange_evidence, request_summ
 from conformance.checks.registry import Failed
 from conformance.providers.base import Dialect, Provider
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = [
     "EnvelopeVerdict",
@@ -48,7 +48,7 @@ class EnvelopeVerdict:
 
 def _json(body: bytes) -> tuple[bool, Any]:
     try:
-        return True, json.loads(body)
+        return True, parse_json_bounded(body)
     except (ValueError, UnicodeDecodeError):
         return False, None
 

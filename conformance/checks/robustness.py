@@ -8,13 +8,12 @@ stops sending and the remaining checks are skipped with that reason.
 
 from __future__ import annotations
 
-import json
-
 from conformance.checks._judge import fail_if_error_instead_of_answer
 from conformance.checks._oai import STREAM_PROBES
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import HANG_KINDS, CheckContext, Failed, Severity, Skipped, check
 from conformance.wire.exchange import ErrorKind, Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 _HTTP = "RFC 9110 (HTTP semantics) and RFC 9112 (message framing)"
 _CORE = ("chat", *STREAM_PROBES)
@@ -104,7 +103,7 @@ def complete_body(ctx: CheckContext) -> str:
                 )
         elif ex.events is None and (ex.content_type or "").startswith("application/json"):
             try:
-                json.loads(ex.body)
+                parse_json_bounded(ex.body)
             except ValueError as exc:
                 raise Failed(
                     f"the JSON body of probe {ex.probe!r} is incomplete or invalid ({exc})",
@@ -130,7 +129,7 @@ def _reports_error(data: str) -> bool:
     """The event reports an error: its JSON has an ``error`` that is set (a chunk that
     carries ``"error": null`` reports nothing), or it is not JSON at all."""
     try:
-        value = json.loads(data)
+        value = parse_json_bounded(data)
     except ValueError:
         return True
     return not isinstance(value, dict) or bool(value.get("error"))

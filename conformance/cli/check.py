@@ -150,6 +150,12 @@ def _run_config(
     help="Requests the run may send at most; probes beyond it are skipped.",
 )
 @click.option(
+    "--follow-redirects",
+    is_flag=True,
+    help="Follow 3xx redirects like the official SDK (each hop counts against "
+    "--max-requests); by default a redirect is itself a failed check (robustness.no_redirect).",
+)
+@click.option(
     "--replay",
     type=click.Path(path_type=Path),
     default=None,
@@ -184,6 +190,7 @@ def command(
     api_key_env: str | None,
     timeout: float,
     max_requests: int,
+    follow_redirects: bool,
     replay: Path | None,
     only: str | None,
     json_path: Path | None,
@@ -237,6 +244,7 @@ def command(
         only=only,
         notes=notes,
     ) as (config, secrets):
+        config.follow_redirects = follow_redirects
         if not select_checks(dialect=config.provider.dialect, only=only):
             raise ConfigError(f"--only {only!r} selects no check; see 'conformance check --help'")
         for note in notes:

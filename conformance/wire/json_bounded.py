@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["MAX_JSON_DEPTH", "JSONTooDeep", "json_depth", "parse_json_bounded"]
+__all__ = ["MAX_JSON_DEPTH", "JSONTooDeep", "json_depth", "json_too_deep", "parse_json_bounded"]
 
 #: the deepest nesting of arrays and objects accepted in a target's JSON
 MAX_JSON_DEPTH = 128
@@ -45,6 +45,12 @@ def json_depth(text: bytes | str, *, stop_at: int | None = None) -> int:
     count); the scan stops as soon as the depth exceeds ``stop_at``. Linear, never
     recursive."""
     return _scan(text, stop_at)
+
+
+def json_too_deep(text: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``text`` nests arrays and objects deeper than ``limit`` (cheap when it
+    holds no more than ``limit`` opening brackets, as nearly every answer does)."""
+    return _opening_brackets(text) > limit and _scan(text, limit) > limit
 
 
 def _scan(text: bytes | str, stop_at: int | None) -> int:
@@ -81,10 +87,8 @@ def parse_json_bounded(
     for a document that is too deep; never ``RecursionError``.
     """
     data: bytes | str = bytes(text) if isinstance(text, bytearray) else text
-    if _opening_brackets(data) > max_depth:
-        depth = _scan(data, max_depth)
-        if depth > max_depth:
-            raise JSONTooDeep(max_depth)
+    if json_too_deep(data, max_depth):
+        raise JSONTooDeep(max_depth)
     try:
         return json.loads(data, **loads_args)
     except RecursionError:

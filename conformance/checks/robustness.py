@@ -374,16 +374,6 @@ def valid_request_succeeds(ctx: CheckContext) -> str:
             if ex.status in (401, 403) and not ex.request.header(ctx.provider.auth_header):
                 var = type(ctx.provider).api_key_env
                 hint = f" (no API key was sent: set ${var} or pass --api-key-env)"
-            location = ex.header("location") if ex.status and 300 <= ex.status < 400 else None
-            if location:
-                kept = ex.status in (307, 308)
-                hint = f" (a redirect to {location}: " + (
-                    "the official SDK follows a 307/308 and resends the request, this "
-                    "harness does not; if that is the endpoint, give its base URL with "
-                    "--base-url)"
-                    if kept
-                    else "clients that follow it resend a POST as a GET and lose the body)"
-                )
             raise Failed(
                 f"a valid request (probe {name!r}) was answered HTTP {ex.status}{why}{hint}",
                 exchange_evidence(ex),

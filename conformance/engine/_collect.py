@@ -217,7 +217,8 @@ async def collect(
             return
         results[pos] = ex
         # followed redirect hops and a resend after a dropped connection were sent too
-        out.requests_sent += 1 + len(ex.meta.get("redirects", ())) + ("retried_after" in ex.meta)
+        hops = [hop for hop in ex.meta.get("redirects", ()) if hop.get("followed", True)]
+        out.requests_sent += 1 + len(hops) + ("retried_after" in ex.meta)
         if on_exchange is not None:
             on_exchange(ex)
         if ex.error is not None and ex.error.kind in HANG_KINDS and state.hung_on is None:

@@ -101,19 +101,14 @@ def guard_failures(
 ) -> list[CheckResult]:
     """The failures of transport guards that ``selected`` leaves out.
 
-    With ``--only schema.*`` a gzip bomb or a redirect would only make the selected checks
-    skip ("not judged: the probe did not complete") and the run pass; the guard that
-    judges it is evaluated too and its failure added, saying it was not selected.
+    With ``--only schema.*`` a gzip bomb, a redirect or JSON nested too deep would only
+    make the selected checks skip ("not judged: the probe did not complete") and the run
+    pass; the guards (cheap scans of the exchanges already collected) are evaluated too
+    and a failure is added, saying it was not selected.
     """
     from conformance.checks.robustness import GUARDS
 
     chosen = {spec.id for spec in selected}
-    suspicious = any(
-        ex.error is not None or (ex.status is not None and 300 <= ex.status < 400)
-        for ex in collected.all()
-    )
-    if not suspicious:
-        return []
     added: list[CheckResult] = []
     for check_id in sorted(GUARDS - chosen):
         spec = CHECKS.get(check_id)

@@ -1,0 +1,295 @@
+"""Proof against hostile servers: every run ends in time, in bounded memory, with a true
+verdict and without a traceback.
+
+Each case starts :mod:`tests.hostile.server` in a process of its own (127.0.0.1, a free
+port) and runs ``python -m conformance check`` against it in a child process, through
+:mod:`tests.hostile.measure`, which reports the child's peak resident memory. Every case
+asserts:
+
+- exit code 1 and the expected check id failed (never exit 0, never only skips);
+- the wall time of the check within ``5 * --timeout + 10`` seconds (a generous bound: the
+  interpreter starts and imports in a second or two);
+- peak memory under :data:`MEMORY_BOUND_MB` (the same run against a 1 GiB bomb or an
+  endless stream took gigabytes before the caps);
+- no ``Traceback`` in stdout or stderr, and the key in no output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "sk-hostile-" + secrets.token_hex(12)
+#: --timeout of every run, in seconds
+TIMEOUT = 2.0
+#: the bound on the peak resident memory of one `conformance check` process
+MEMORY_BOUND_MB = 600
+
+
+@dataclass
+class Run:
+    """One `conformance check` against a hostile server, as observed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    document: dict[str, Any]
+    maxrss_mb: float
+    wall_s: float
+    requests: list[dict[str, Any]]
+    port: int
+    other_port: int | None
+
+    def result(self, check_id: str) -> dict[str, Any]:
+        for item in self.document.get("checks", []):
+            if item["id"] == check_id:
+                return dict(item)
+        raise AssertionError(f"{check_id} is not in the result: {self.summary()}")
+
+    def summary(self) -> str:
+        return ", ".join(f"{c['id']}={c['status']}" for c in self.document.get("checks", []))
+
+
+@contextlib.contextmanager
+def hostile(mode: str, log: Path) -> Iterator[tuple[int, int | None]]:
+    """Start the hostile server in ``mode``; yields (port, second origin's port)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.hostile.server", mode, str(log)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port: int | None = None
+        other: int | None = None
+        while port is None:
+            line = proc.stdout.readline()
+            assert line, f"the hostile server ({mode}) exited without a port"
+            word, _, value = line.partition(" ")
+            if word == "OTHER":
+                other = int(value)
+            elif word == "PORT":
+                port = int(value)
+        yield port, other
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def check(mode: str, tmp_path: Path, *args: str) -> Run:
+    """Run `conformance check` against a fresh server in ``mode``."""
+    log = tmp_path / "requests.jsonl"
+    result_path = tmp_path / "check.json"
+    measured = tmp_path / "measured.json"
+    with hostile(mode, log) as (port, other):
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.hostile.measure",
+            str(measured),
+            sys.executable,
+            "-m",
+            "conformance",
+            "check",
+            "--provider",
+            "openai",
+            "--base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--api-key-env",
+            "HOSTILE_KEY",
+            "--timeout",
+            f"{TIMEOUT:g}",
+            "--json",
+            str(result_path),
+            "--quiet",
+            *args,
+        ]
+        env = {**os.environ, "HOSTILE_KEY": KEY, "NO_COLOR": "1"}
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=5 * TIMEOUT + 60
+        )
+    facts = json.loads(measured.read_text())
+    document = json.loads(result_path.read_text()) if result_path.exists() else {}
+    requests = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return Run(
+        returncode=proc.returncode,
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+        document=document,
+        maxrss_mb=facts["maxrss_kb"] / 1024,
+        wall_s=facts["wall_s"],
+        requests=requests,
+        port=port,
+        other_port=other,
+    )
+
+
+def assert_bounded(run: Run, failed: str, tmp_path: Path) -> dict[str, Any]:
+    """The common verdict: exit 1 with ``failed`` failed, within time and memory, no
+    traceback, no key anywhere. Returns the failed check's result."""
+    where = f"(exit {run.returncode}; {run.summary()}; stderr: {run.stderr[-800:]})"
+    assert run.returncode == 1, where
+    result = run.result(failed)
+    assert result["status"] == "failed", where
+    assert result["evidence"], f"{failed} failed without evidence"
+    assert run.wall_s < 5 * TIMEOUT + 10, f"took {run.wall_s:.1f} s {where}"
+    assert run.maxrss_mb < MEMORY_BOUND_MB, f"peak memory {run.maxrss_mb:.0f} MB {where}"
+    for text in (run.stdout, run.stderr):
+        assert "Traceback" not in text, text[-2000:]
+        assert KEY not in text
+    for path in tmp_path.iterdir():
+        if path.suffix in (".json", ".html", ".md"):
+            assert KEY not in path.read_text(encoding="utf-8", errors="replace"), path
+    return result
+
+
+@dataclass(frozen=True)
+class Case:
+    mode: str
+    args: tuple[str, ...]
+    failed: str
+    #: further assertions on the run and the failed check's result
+    extra: Callable[[Run, dict[str, Any]], None] | None = None
+
+
+def _bomb(run: Run, result: dict[str, Any]) -> None:
+    assert "after decoding" in result["detail"], result["detail"]
+
+
+def _guarded(run: Run, result: dict[str, Any]) -> None:
+    # the selected checks skip; the guard's failure keeps the run from passing
+    assert "--only did not select it" in result["detail"]
+
+
+def _endless(run: Run, result: dict[str, Any]) -> None:
+    assert "exceeded the size cap" in result["detail"]
+
+
+def _loop_not_followed(run: Run, result: dict[str, Any]) -> None:
+    assert "HTTP 307" in result["detail"]
+    planned = run.document["target"]["requests_sent"]
+    assert len(run.requests) == planned <= run.document["target"]["max_requests"]
+
+
+def _loop_followed(run: Run, result: dict[str, Any]) -> None:
+    assert "loop" in result["detail"], result["detail"]
+    assert result["evidence"]["redirects"], result["evidence"]
+    # the budget is a hard cap on what is sent, hops included
+    assert len(run.requests) <= 8, len(run.requests)
+    assert run.document["target"]["requests_sent"] == len(run.requests)
+
+
+def _cross_followed(run: Run, result: dict[str, Any]) -> None:
+    assert "credentials were dropped" in result["detail"], result["detail"]
+    hops = result["evidence"]["redirects"]
+    assert hops[0]["credentials_dropped"] is True
+    assert hops[0]["to"].startswith(f"http://127.0.0.1:{run.other_port}/")
+    to_other = [r for r in run.requests if r["port"] == run.other_port]
+    assert to_other and not any(r["auth"] for r in to_other)
+    assert all(r["auth"] for r in run.requests if r["port"] == run.port)
+
+
+def _cross_not_followed(run: Run, result: dict[str, Any]) -> None:
+    assert f"127.0.0.1:{run.other_port}" in result["detail"]
+    assert not [r for r in run.requests if r["port"] == run.other_port]
+
+
+def _headers(run: Run, result: dict[str, Any]) -> None:
+    detail = result["detail"]
+    assert "head" in detail and "KiB" in detail, detail
+    assert "closed the connection" not in detail
+
+
+CASES = [
+    Case("gzip_bomb", ("--only", "robustness.body_size"), "robustness.body_size", _bomb),
+    Case("gzip_bomb", ("--only", "schema.completion"), "robustness.body_size", _guarded),
+    Case("deflate_bomb", ("--only", "robustness.body_size"), "robustness.body_size", _bomb),
+    Case("endless_sse", ("--only", "robustness.body_size"), "robustness.body_size", _endless),
+    Case("deep_json", ("--only", "schema.*"), "robustness.json_depth", _guarded),
+    Case("deep_stream", ("--only", "stream.*"), "robustness.json_depth", _guarded),
+    Case(
+        "redirect_loop",
+        ("--only", "robustness.no_redirect"),
+        "robustness.no_redirect",
+        _loop_not_followed,
+    ),
+    Case(
+        "redirect_loop",
+        ("--only", "robustness.no_redirect", "--follow-redirects", "--max-requests", "8"),
+        "robustness.no_redirect",
+        _loop_followed,
+    ),
+    Case(
+        "redirect_cross",
+        ("--only", "robustness.no_redirect", "--follow-redirects"),
+        "robustness.no_redirect",
+        _cross_followed,
+    ),
+    Case(
+        "redirect_cross",
+        ("--only", "robustness.no_redirect"),
+        "robustness.no_redirect",
+        _cross_not_followed,
+    ),
+    Case("many_headers", ("--only", "robustness.body_size"), "robustness.body_size", _headers),
+    Case("drip", ("--only", "robustness.no_hang"), "robustness.no_hang"),
+    Case("hang", ("--only", "robustness.no_hang"), "robustness.no_hang"),
+]
+
+
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"{c.mode}-{c.args[1].replace('.', '_')}-{i}" for i, c in enumerate(CASES)]
+)
+def test_hostile_server(case: Case, tmp_path: Path) -> None:
+    run = check(case.mode, tmp_path, *case.args)
+    result = assert_bounded(run, case.failed, tmp_path)
+    if case.extra is not None:
+        case.extra(run, result)
+
+
+def test_deep_json_reports_render(tmp_path: Path) -> None:
+    """The HTML and Markdown reports of a run against deep JSON are written, by `check`
+    and by `conformance report` from the result file."""
+    html = tmp_path / "check.html"
+    run = check("deep_json", tmp_path, "--only", "schema.*,robustness.*", "--html", str(html))
+    assert_bounded(run, "robustness.json_depth", tmp_path)
+    assert html.stat().st_size > 1000
+    report_html = tmp_path / "report.html"
+    report_md = tmp_path / "report.md"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conformance",
+            "report",
+            str(tmp_path / "check.json"),
+            "--html",
+            str(report_html),
+            "--markdown",
+            str(report_md),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "robustness.json_depth" in report_md.read_text(encoding="utf-8")
+    assert report_html.stat().st_size > 1000

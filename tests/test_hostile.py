@@ -293,3 +293,131 @@ def test_deep_json_reports_render(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert "robustness.json_depth" in report_md.read_text(encoding="utf-8")
     assert report_html.stat().st_size > 1000
+
+
+# -- in process: how the engine turns what it does not recognise into failures -------------
+
+
+def _spec(check_id: str, func: Callable[[Any], Any], probes: tuple[str, ...] = ("chat",)) -> Any:
+    from conformance.checks.registry import ALL_DIALECTS, CheckSpec, Severity
+
+    return CheckSpec(
+        id=check_id,
+        title="t",
+        description="d",
+        severity=Severity.CLIENT,
+        source="s",
+        dialects=ALL_DIALECTS,
+        probes=probes,
+        requires=None,
+        warn_only=False,
+        func=func,
+    )
+
+
+def _collected(ex: Any) -> Any:
+    from conformance.engine import Collected
+
+    return Collected(exchanges={"chat": [ex]}, requests_sent=1)
+
+
+def _exchange(**kw: Any) -> Any:
+    from conformance.wire.exchange import Exchange, RecordedRequest
+
+    request = RecordedRequest("POST", "http://t/v1/chat/completions", [], b"{}")
+    return Exchange(probe="chat", request=request, **kw)
+
+
+@pytest.mark.parametrize("exc", [RecursionError("too deep"), MemoryError()])
+def test_a_check_exhausted_by_the_answer_fails_with_evidence(exc: BaseException) -> None:
+    from conformance.engine import evaluate_one
+    from conformance.providers import get_provider
+
+    def crashes(ctx: Any) -> None:
+        raise exc
+
+    provider = get_provider("openai", base_url="http://t/v1")
+    ex = _exchange(status=200, body=b"[" * 5000)
+    result = evaluate_one(_spec("x.deep", crashes), provider, _collected(ex))
+    assert result.status.value == "failed"
+    assert type(exc).__name__ in result.detail
+    assert result.evidence["exchange"]["probe"] == "chat"
+
+
+def test_a_bug_in_a_check_is_an_error_never_a_skip() -> None:
+    from conformance.engine import evaluate_one
+    from conformance.providers import get_provider
+
+    def buggy(ctx: Any) -> None:
+        raise KeyError("choices")
+
+    provider = get_provider("openai", base_url="http://t/v1")
+    result = evaluate_one(_spec("x.bug", buggy), provider, _collected(_exchange(status=200)))
+    assert result.status.value == "error" and "KeyError" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("exchange", "guard"),
+    [
+        (dict(status=200, body=b'{"a":' + b"[" * 300 + b"]" * 300 + b"}"), "robustness.json_depth"),
+        (dict(status=307, headers=[("location", "/v1/x/")]), "robustness.no_redirect"),
+        (dict(status=200, error=("decoding", "zstd")), "robustness.content_encoding"),
+        (dict(status=200, error=("too_large", "cap")), "robustness.body_size"),
+        (dict(status=200, error=("other", "SSLError: bad")), "robustness.transport_error"),
+    ],
+)
+def test_a_guard_left_out_by_only_still_fails_the_run(exchange: dict[str, Any], guard: str) -> None:
+    from conformance.checks import load_families, select_checks
+    from conformance.engine._evaluate import guard_failures
+    from conformance.providers import get_provider
+    from conformance.wire.exchange import ErrorKind, ExchangeError
+
+    load_families()
+    if "error" in exchange:
+        kind, message = exchange.pop("error")
+        exchange["error"] = ExchangeError(ErrorKind(kind), message)
+    provider = get_provider("openai", base_url="http://t/v1")
+    collected = _collected(_exchange(**exchange))
+    selected = select_checks(dialect=provider.dialect, only="schema.completion")
+    added = guard_failures(selected, provider, collected)
+    assert [r.id for r in added] == [guard], [(r.id, r.detail) for r in added]
+    assert "--only did not select it" in added[0].detail
+    # selected, it is judged as usual and not added twice
+    assert not [
+        r
+        for r in guard_failures(select_checks(dialect=provider.dialect), provider, collected)
+        if r.id == guard
+    ]
+
+
+def test_a_clean_run_gets_no_guard_failure() -> None:
+    from conformance.checks import load_families, select_checks
+    from conformance.engine._evaluate import guard_failures
+    from conformance.providers import get_provider
+
+    load_families()
+    provider = get_provider("openai", base_url="http://t/v1")
+    body = json.dumps({"id": "x", "choices": [{"message": {"content": "hi"}}]}).encode()
+    ex = _exchange(status=200, body=body, headers=[("content-type", "application/json")])
+    selected = select_checks(dialect=provider.dialect, only="schema.completion")
+    assert guard_failures(selected, provider, _collected(ex)) == []
+
+
+def test_parse_json_bounded_refuses_depth_and_never_recurses_out() -> None:
+    from conformance.wire.json_bounded import (
+        MAX_JSON_DEPTH,
+        JSONTooDeep,
+        json_depth,
+        parse_json_bounded,
+    )
+
+    ok = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert json_depth(ok) == MAX_JSON_DEPTH and parse_json_bounded(ok)
+    for text in ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "[" * 100_000):
+        with pytest.raises(JSONTooDeep):
+            parse_json_bounded(text.encode())
+    # brackets inside strings (escaped quotes included) do not count
+    quoted = json.dumps({"s": '[[["\\' * 500})
+    assert json_depth(quoted) == 1 and parse_json_bounded(quoted)["s"].startswith("[[[")
+    with pytest.raises(ValueError):
+        parse_json_bounded(b"{not json")

@@ -90,12 +90,12 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 #: SSE events (and, separately, body chunks) one exchange keeps at most
 DEFAULT_MAX_EVENTS = 100_000
 #: body bytes all the exchanges of one client keep together, at most (about)
-DEFAULT_MAX_RUN_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_RUN_BYTES = 32 * 1024 * 1024
 #: SSE events all the exchanges of one client keep together, at most (about)
-DEFAULT_MAX_RUN_EVENTS = 200_000
+DEFAULT_MAX_RUN_EVENTS = 100_000
 #: what each exchange may still keep once the run's budget is spent
-FLOOR_BODY_BYTES = 1024 * 1024
-FLOOR_EVENTS = 2_000
+FLOOR_BODY_BYTES = 256 * 1024
+FLOOR_EVENTS = 1_000
 #: redirect hops followed at most per request (when following is turned on)
 DEFAULT_MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -332,8 +332,6 @@ class WireClient:
                 # redirects are followed (or not) by asend itself, hop by hop, so that
                 # each hop is counted and recorded
                 follow_redirects=False,
-                # only the codings the client can undo in bounded pieces
-                headers={"Accept-Encoding": ACCEPT_ENCODING},
             )
             self._clients[loop] = client
         return client
@@ -414,6 +412,10 @@ class WireClient:
         ``meta`` is copied into ``Exchange.meta`` as given.
         """
         redactor = Redactor((api_key, *self._secrets))
+        if "accept-encoding" not in request.headers:
+            # say what can be undone within bounds: without the header any coding is
+            # acceptable (RFC 9110, 12.5.3), with it an unasked-for coding is a finding
+            request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         try:
             body = await _request_body(request)
         except Exception as exc:  # a streaming request body that fails to produce itself
@@ -578,7 +580,10 @@ class WireClient:
     ) -> ExchangeError | None:
         """Read, decode and keep the body within the caps; the error that stopped it."""
         try:
-            decoder = body_decoder(response.headers.get_list("content-encoding"))
+            decoder = body_decoder(
+                response.headers.get_list("content-encoding"),
+                accepted=response.request.headers.get("accept-encoding", ACCEPT_ENCODING),
+            )
         except UnsupportedEncoding as exc:
             decoder = None
             undecodable: str | None = str(exc)

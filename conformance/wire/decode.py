@@ -130,11 +130,14 @@ class BodyDecoder:
         return sum(stage.trailing for stage in self._stages)
 
 
-def body_decoder(content_encoding: Sequence[str]) -> BodyDecoder | None:
+def body_decoder(
+    content_encoding: Sequence[str], *, accepted: str = ACCEPT_ENCODING
+) -> BodyDecoder | None:
     """The decoder for a response's ``Content-Encoding`` values (comma-split), or
     ``None`` when the body is not encoded.
 
-    Raises :class:`UnsupportedEncoding` for a coding other than gzip, deflate and identity.
+    Raises :class:`UnsupportedEncoding` for a coding other than gzip, deflate and identity
+    (``accepted``, the request's Accept-Encoding, goes into the message).
     """
     codings: list[str] = []
     for value in content_encoding:
@@ -147,8 +150,8 @@ def body_decoder(content_encoding: Sequence[str]) -> BodyDecoder | None:
             if name not in ("gzip", "deflate"):
                 raise UnsupportedEncoding(
                     f"the response is sent with Content-Encoding {name!r}, which the request "
-                    f"did not accept (Accept-Encoding: {ACCEPT_ENCODING}); clients that did "
-                    "not ask for it cannot read the body"
+                    f"did not accept (Accept-Encoding: {accepted}) or the harness cannot undo "
+                    "within bounds; clients that did not ask for it cannot read the body"
                 )
             codings.append(name)
     if len(codings) > MAX_CODINGS:

@@ -11,7 +11,11 @@ Reading rules:
 
 - The body is always read chunk by chunk and every chunk is kept with its
   ``time.perf_counter_ns()`` arrival time (``Exchange.chunks``); ``Exchange.body`` is
-  their concatenation, after any ``Content-Encoding`` was undone by httpx.
+  their concatenation. The raw bytes are read and any ``Content-Encoding`` is undone
+  here, in pieces of at most 64 KiB (:mod:`conformance.wire.decode`), each counted
+  against the size cap, with a pause for the event loop between pieces so that the
+  total timeout interrupts a compression bomb. Requests say ``Accept-Encoding: gzip,
+  deflate``; another coding, or corrupt compressed data, is ``ErrorKind.DECODING``.
 - SSE events are parsed when the response Content-Type is ``text/event-stream``, or
   when the caller asked for a stream and the body looks like an event stream (it starts,
   after an optional BOM and blank lines, with ``data``, ``event``, ``id``, ``retry`` or
@@ -28,8 +32,26 @@ response headers, body, chunks, events and error messages, since a careless serv
 echo the key back (see :mod:`conformance.wire.redact`).
 
 Limits: a connect timeout, a read timeout (longest silence between bytes) and a total
-timeout over the whole exchange, enforced even when bytes keep dribbling in; and a body
-size cap, past which the rest is discarded (``ErrorKind.TOO_LARGE``).
+timeout over the whole exchange, enforced even when bytes keep dribbling in. Memory is
+bounded per exchange and per client (one client serves one run), whatever the target
+sends; going past a cap ends the reading with ``ErrorKind.TOO_LARGE`` and the excess is
+counted in ``meta``, not kept:
+
+- body bytes after decoding (``max_body_bytes``, 16 MiB; ``meta["discarded_bytes"]``);
+- SSE events (``max_events``, 100,000; ``meta["discarded_events"]``), and body chunks:
+  past the same number, further chunks are merged into one (``meta["chunks_merged"]``),
+  so a drip of one-byte chunks stays small;
+- the response head: h11 refuses more than 100 KiB of status line and headers;
+- per client, about ``max_run_bytes`` (32 MiB) and ``max_run_events`` (100,000) in all;
+  once they are spent, each further exchange keeps at most 256 KiB and 1,000 events.
+
+Redirects are not followed by default: a 3xx answer is recorded as it is (and judged by
+``robustness.no_redirect``). With ``follow_redirects=True`` each hop is sent by this
+client, counted against ``max_requests`` (a hard cap on the requests the client sends,
+hops and resends included; a request past it is ``ErrorKind.NOT_SENT``) and recorded in
+``meta["redirects"]`` (status, from, to, method, whether credentials were dropped because
+the origin changed); a loop, more than ``max_redirects`` hops or a spent budget stop the
+following (``meta["redirect_stopped"]``) and the last 3xx is the answer.
 
 The async :meth:`WireClient.asend` does the work. The sync :meth:`WireClient.send` runs
 it on a private event loop in a background thread, so it behaves identically (same

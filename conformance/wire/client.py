@@ -42,8 +42,9 @@ counted in ``meta``, not kept:
   past the same number, further chunks are merged into one (``meta["chunks_merged"]``),
   so a drip of one-byte chunks stays small;
 - the response head: h11 refuses more than 100 KiB of status line and headers;
-- per client, about ``max_run_bytes`` (32 MiB) and ``max_run_events`` (100,000) in all;
-  once they are spent, each further exchange keeps at most 256 KiB and 1,000 events.
+- per client, about ``max_run_bytes`` (32 MiB) and ``max_run_events`` (100,000 events,
+  and as many chunks) in all; once they are spent, each further exchange keeps at most
+  256 KiB, 1,000 events and 1,000 chunks.
 
 Redirects are not followed by default: a 3xx answer is recorded as it is (and judged by
 ``robustness.no_redirect``). With ``follow_redirects=True`` each hop is sent by this
@@ -319,6 +320,7 @@ class WireClient:
         self.requests_sent = 0
         self._run_bytes_left = int(max_run_bytes)
         self._run_events_left = int(max_run_events)
+        self._run_chunks_left = int(max_run_events)
         self._transport = transport
         self._verify = verify
         self._trust_env = trust_env
@@ -373,8 +375,12 @@ class WireClient:
         return min(self.max_body_bytes, max(FLOOR_BODY_BYTES, kept + self._run_bytes_left))
 
     def _event_cap(self) -> int:
-        """How many SSE events (and body chunks) the next exchange may keep."""
+        """How many SSE events the next exchange may keep."""
         return min(self.max_events, max(FLOOR_EVENTS, self._run_events_left))
+
+    def _chunk_cap(self, kept: int) -> int:
+        """How many body chunks this exchange may keep, having kept ``kept`` so far."""
+        return min(self.max_events, max(FLOOR_EVENTS, kept + self._run_chunks_left))
 
     # -- sending ---------------------------------------------------------------------
 
@@ -611,7 +617,6 @@ class WireClient:
             undecodable: str | None = str(exc)
         else:
             undecodable = None
-        chunk_cap = self._event_cap()
         raw_cap = self.max_body_bytes
         async for raw in _raw_chunks(response):
             t = time.perf_counter_ns()
@@ -630,9 +635,10 @@ class WireClient:
                 for piece in pieces:
                     cap = self._byte_cap(reading.kept)
                     if reading.kept + len(piece) > cap:
-                        reading.keep(t, piece[: cap - reading.kept], chunk_cap, self)
-                        reading.discarded = len(piece) - (cap - reading.kept)
-                        ex.meta["discarded_bytes"] = reading.discarded
+                        room = max(0, cap - reading.kept)
+                        reading.keep(t, piece[:room], self)
+                        # what had arrived past the cap; the rest is not read at all
+                        ex.meta["discarded_bytes"] = len(piece) - room
                         coded = f" after decoding {', '.join(decoder.codings)}" if decoder else ""
                         return fail(
                             ErrorKind.TOO_LARGE,
@@ -644,7 +650,7 @@ class WireClient:
                                 else " (the run's memory budget for responses is spent)"
                             ),
                         )
-                    reading.keep(t, piece, chunk_cap, self)
+                    reading.keep(t, piece, self)
                     if decoder is not None:
                         await asyncio.sleep(0)  # let the total timeout interrupt a bomb
             except CorruptEncoding as exc:
@@ -770,24 +776,25 @@ class _Reading:
     """What the body read so far cost: raw and kept bytes, and the chunks past the cap
     on their number (merged into one, so a drip of tiny chunks stays small)."""
 
-    __slots__ = ("discarded", "ex", "kept", "merged", "raw", "tail", "tail_t")
+    __slots__ = ("ex", "kept", "merged", "raw", "tail", "tail_t")
 
     def __init__(self, ex: Exchange | None = None) -> None:
         self.ex = ex
         self.raw = 0
         self.kept = 0
-        self.discarded = 0
         self.merged = 0
         self.tail = bytearray()
         self.tail_t = 0
 
-    def keep(self, t: int, piece: bytes, chunk_cap: int, client: WireClient) -> None:
+    def keep(self, t: int, piece: bytes, client: WireClient) -> None:
         if not piece or self.ex is None:
             return
         self.kept += len(piece)
         client._run_bytes_left -= len(piece)
-        if len(self.ex.chunks) < chunk_cap and not self.tail:
-            self.ex.chunks.append((t, piece))
+        chunks = self.ex.chunks
+        if not self.tail and len(chunks) < client._chunk_cap(len(chunks)):
+            chunks.append((t, piece))
+            client._run_chunks_left -= 1
             return
         if not self.tail:
             self.tail_t = t

@@ -143,6 +143,10 @@ def check(mode: str, tmp_path: Path, *args: str) -> Run:
 def assert_bounded(run: Run, failed: str, tmp_path: Path) -> dict[str, Any]:
     """The common verdict: exit 1 with ``failed`` failed, within time and memory, no
     traceback, no key anywhere. Returns the failed check's result."""
+    # shown with `pytest -s`: what each hostile case cost
+    print(
+        f"\n{failed}: peak {run.maxrss_mb:.0f} MB, {run.wall_s:.1f} s, {len(run.requests)} requests"
+    )
     where = f"(exit {run.returncode}; {run.summary()}; stderr: {run.stderr[-800:]})"
     assert run.returncode == 1, where
     result = run.result(failed)

@@ -425,3 +425,50 @@ def test_parse_json_bounded_refuses_depth_and_never_recurses_out() -> None:
     assert json_depth(quoted) == 1 and parse_json_bounded(quoted)["s"].startswith("[[[")
     with pytest.raises(ValueError):
         parse_json_bounded(b"{not json")
+
+
+def _hop(status: int, *, dropped: bool = False, followed: bool = True) -> dict[str, Any]:
+    hop = {
+        "status": status,
+        "from": "http://t/v1/chat/completions",
+        "to": "http://t/v1/chat/completions/" if not dropped else "http://u/v1/chat/completions",
+        "method": "POST" if status in (307, 308) else "GET",
+        "credentials_dropped": dropped,
+    }
+    if not followed:
+        hop["followed"] = False
+    return hop
+
+
+@pytest.mark.parametrize(
+    ("meta", "status", "verdict", "words"),
+    [
+        ({"redirects": [_hop(307)]}, 200, "warned", "the official SDK follows it"),
+        ({"redirects": [_hop(308)]}, 200, "warned", "HTTP 308"),
+        ({"redirects": [_hop(307, dropped=True)]}, 200, "failed", "credentials were dropped"),
+        ({"redirects": [_hop(302)]}, 200, "failed", "turns the POST into a GET"),
+        (
+            {"redirects": [_hop(307, followed=False)], "redirect_stopped": "loop: back"},
+            307,
+            "failed",
+            "following stopped: loop",
+        ),
+        ({}, 200, "passed", "no redirect"),
+    ],
+)
+def test_no_redirect_judges_followed_hops(
+    meta: dict[str, Any], status: int, verdict: str, words: str
+) -> None:
+    from conformance.checks import load_families
+    from conformance.checks.registry import get_check
+    from conformance.engine import evaluate_one
+    from conformance.providers import get_provider
+
+    load_families()
+    provider = get_provider("openai", base_url="http://t/v1")
+    ex = _exchange(status=status, meta=meta)
+    result = evaluate_one(get_check("robustness.no_redirect"), provider, _collected(ex))
+    assert result.status.value == verdict, result.detail
+    assert words in result.detail
+    if verdict != "passed":
+        assert result.evidence["redirects"] == [dict(h) for h in meta["redirects"]]

@@ -595,7 +595,13 @@ class WireClient:
         if redactor:
             ex.chunks = redactor.chunks(ex.chunks)
         ex.body = b"".join(c for _, c in ex.chunks)
-        attach_events(ex, stream_requested=stream, max_events=self._event_cap())
+        try:
+            attach_events(ex, stream_requested=stream, max_events=self._event_cap())
+        except (MemoryError, RecursionError) as exc:  # bounded above; a last resort
+            ex.chunks, ex.body, ex.events, ex.observations = [], b"", None, None
+            ex.error = ExchangeError(
+                ErrorKind.OTHER, f"parsing the event stream exhausted the harness: {exc!r}"
+            )
         self._run_events_left -= len(ex.events or ())
         return ex
 

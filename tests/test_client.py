@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import itertools
 import json
 import socket
 import threading
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import fields
 from typing import Any
@@ -26,7 +28,8 @@ from conformance.errors import ConfigError
 from conformance.providers import PROVIDERS, get_provider
 from conformance.schemas import schemas_for, violations
 from conformance.wire import REDACTED, ErrorKind, Exchange, WireClient
-from conformance.wire.client import attach_events
+from conformance.wire.client import FLOOR_BODY_BYTES, attach_events
+from conformance.wire.decode import PIECE_BYTES
 from conformance.wire.redact import Redactor
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -903,17 +906,283 @@ def test_a_server_that_always_drops_the_connection_is_tried_twice_then_reported(
     assert attempts == 2
 
 
-def test_a_307_redirect_is_followed_with_method_and_body_like_the_sdk_does() -> None:
-    seen: list[tuple[str, str, bytes]] = []
-
+def _slash_redirect(seen: list[tuple[str, str, bytes]]) -> Any:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append((request.method, request.url.path, request.content))
         if not request.url.path.endswith("/"):
             return httpx.Response(307, headers={"location": str(request.url) + "/"})
         return httpx.Response(200, json={"ok": True})
 
-    with WireClient(timeout=5, transport=mock(handler)) as client:
+    return handler
+
+
+def test_a_redirect_is_not_followed_by_default() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+    with WireClient(timeout=5, transport=mock(_slash_redirect(seen))) as client:
+        ex = client.send(httpx.Request("POST", "http://t/v1/x", content=b"{}"), probe="r")
+    assert ex.error is None and ex.status == 307
+    assert ex.header("location") == "http://t/v1/x/"
+    assert len(seen) == 1 and "redirects" not in ex.meta and client.requests_sent == 1
+
+
+def test_a_307_redirect_is_followed_with_method_and_body_when_asked() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+    with WireClient(
+        timeout=5, transport=mock(_slash_redirect(seen)), follow_redirects=True
+    ) as client:
         ex = client.send(httpx.Request("POST", "http://t/v1/x", content=b"{}"), probe="r")
     assert ex.error is None and ex.status == 200
     assert [m for m, _, _ in seen] == ["POST", "POST"] and seen[1][2] == b"{}"
-    assert ex.meta["redirects"] == [{"status": 307, "location": "http://t/v1/x/"}]
+    assert ex.meta["redirects"] == [
+        {
+            "status": 307,
+            "from": "http://t/v1/x",
+            "to": "http://t/v1/x/",
+            "method": "POST",
+            "credentials_dropped": False,
+        }
+    ]
+    assert client.requests_sent == 2
+
+
+# -- hostile answers: decoding, caps, budgets, redirects --------------------------------------
+
+
+def _zero_gzip(size: int, *, level: int = 9) -> bytes:
+    return gzip.compress(b"\0" * size, level)
+
+
+def _served(body: bytes, headers: dict[str, str], *, piece: int = 4096) -> Any:
+    """A handler that streams ``body`` as given (httpx does not decode a streamed
+    response in the transport)."""
+
+    async def parts() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), piece):
+            yield body[i : i + piece]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=headers, content=parts())
+
+    return handler
+
+
+def test_a_stacked_gzip_bomb_is_decoded_in_bounded_pieces_up_to_the_cap() -> None:
+    bomb = gzip.compress(_zero_gzip(64 << 20), 9)
+    assert len(bomb) < 200_000
+    handler = _served(bomb, {"content-type": "application/json", "content-encoding": "gzip, gzip"})
+    cap = 3 << 20
+    with WireClient(timeout=10, max_body_bytes=cap, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="bomb")
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOO_LARGE
+    assert "after decoding gzip, gzip" in ex.error.message
+    assert len(ex.body) == cap and set(ex.body) == {0}
+    assert max(len(c) for _, c in ex.chunks) <= PIECE_BYTES
+    assert 0 < ex.meta["discarded_bytes"] <= PIECE_BYTES
+
+
+def test_the_total_timeout_interrupts_decoding() -> None:
+    bomb = _zero_gzip(1 << 30, level=1)  # about 1 MB on the wire, 1 GiB decoded
+    handler = _served(bomb, {"content-encoding": "gzip"}, piece=1 << 20)
+    with WireClient(
+        timeout=0.05,
+        max_body_bytes=2 << 30,
+        max_run_bytes=2 << 30,
+        transport=mock(handler),
+    ) as client:
+        ex = client.send(openai_request("http://t"), probe="slow-bomb")
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOTAL_TIMEOUT
+    assert len(ex.body) < 1 << 30
+
+
+@pytest.mark.parametrize(
+    ("coding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda b: zlib.compress(b)[2:-4]),  # raw deflate, as some servers send
+        ("gzip, deflate", lambda b: zlib.compress(gzip.compress(b))),
+        ("identity, gzip", gzip.compress),
+        ("gzip", lambda b: gzip.compress(b[:100]) + gzip.compress(b[100:])),  # two members
+    ],
+)
+def test_content_codings_are_undone_like_httpx_does(
+    coding: str, encode: Callable[[bytes], bytes]
+) -> None:
+    body = json.dumps({"id": "x", "text": "hello " * 5000}).encode()
+    handler = _served(
+        encode(body), {"content-type": "application/json", "content-encoding": coding}
+    )
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="coded")
+    assert ex.error is None, ex.error
+    assert ex.body == body
+
+
+def test_the_client_accepts_only_the_codings_it_can_bound() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("accept-encoding"))
+        return httpx.Response(200, json={})
+
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="p")
+    assert seen == ["gzip, deflate"] == [ex.request.header("accept-encoding")]
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "words"),
+    [
+        ("br", b"\x8b\x02\x80hello\x03", "'br', which the request did not accept"),
+        ("zstd", b"(\xb5/\xfd", "'zstd'"),
+        ("gzip", b"\x1f\x8b\x08\x00garbage-not-deflate", "gzip data is corrupt"),
+        ("deflate", b"\xff\xff\xff\xff", "deflate data is corrupt"),
+        ("gzip, gzip, gzip, gzip, gzip", gzip.compress(b"{}"), "stacks 5 content codings"),
+    ],
+)
+def test_an_undecodable_body_is_a_decoding_error_with_the_bytes_kept(
+    coding: str, body: bytes, words: str
+) -> None:
+    handler = _served(body, {"content-type": "application/json", "content-encoding": coding})
+    with WireClient(timeout=5, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="coded")
+    assert ex.error is not None and ex.error.kind is ErrorKind.DECODING
+    assert words in ex.error.message
+    if "corrupt" not in words:
+        assert ex.body == body  # as received, for the evidence
+
+
+def test_events_past_the_cap_are_counted_not_kept() -> None:
+    stream = b"".join(b'data: {"n": %d}\n\n' % i for i in range(25))
+    handler = _served(stream, {"content-type": "text/event-stream"}, piece=7)
+    with WireClient(timeout=5, max_events=10, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t", stream=True), probe="s", stream=True)
+    assert ex.events is not None and len(ex.events) == 10
+    assert ex.events[-1].data == '{"n": 9}'
+    assert ex.meta["discarded_events"] == 15
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOO_LARGE
+    assert "25 events" in ex.error.message
+    # past the chunk cap, the chunks are merged into one: the bytes are all there
+    assert len(ex.chunks) == 11 and ex.meta["chunks_merged"] > 0
+    assert ex.body == stream
+
+
+def test_the_run_budget_shrinks_the_cap_of_later_exchanges() -> None:
+    body = b"x" * (1 << 20)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=agen(body))
+
+    with WireClient(
+        timeout=5, max_body_bytes=1 << 20, max_run_bytes=(3 << 20) // 2, transport=mock(handler)
+    ) as client:
+        first = client.send(openai_request("http://t"), probe="a")
+        second = client.send(openai_request("http://t"), probe="b")
+        third = client.send(openai_request("http://t"), probe="c")
+    assert first.error is None and len(first.body) == 1 << 20
+    assert second.error is not None and second.error.kind is ErrorKind.TOO_LARGE
+    assert len(second.body) == (1 << 20) // 2 and "budget" in second.error.message
+    assert third.error is not None and len(third.body) == FLOOR_BODY_BYTES
+
+
+def test_max_requests_is_a_hard_cap_on_what_is_sent() -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={})
+
+    with WireClient(timeout=5, max_requests=2, transport=mock(handler)) as client:
+        exs = [client.send(openai_request("http://t"), probe=f"p{i}") for i in range(3)]
+    assert len(sent) == 2 == client.requests_sent
+    assert exs[2].error is not None and exs[2].error.kind is ErrorKind.NOT_SENT
+    assert "--max-requests" in exs[2].error.message
+
+
+def _redirects(to: Callable[[httpx.URL], str], seen: list[httpx.Request]) -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(307, headers={"location": to(request.url)})
+
+    return handler
+
+
+def test_a_followed_redirect_loop_stops_with_the_chain_on_record() -> None:
+    seen: list[httpx.Request] = []
+    flip = {"/v1/chat/completions": "/v1/b", "/v1/b": "/v1/chat/completions"}
+    handler = _redirects(lambda url: flip[url.path], seen)
+    with WireClient(timeout=5, follow_redirects=True, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="loop")
+    assert len(seen) == 2 == client.requests_sent
+    assert ex.status == 307 and "loop" in ex.meta["redirect_stopped"]
+    hops = ex.meta["redirects"]
+    assert [h["to"] for h in hops] == ["http://t/v1/b", "http://t/v1/chat/completions"]
+    assert hops[-1]["followed"] is False
+
+
+def test_endless_redirects_stop_at_max_redirects_and_at_the_request_budget() -> None:
+    seen: list[httpx.Request] = []
+    handler = _redirects(lambda url: url.path + "x", seen)
+    with WireClient(
+        timeout=5, follow_redirects=True, max_redirects=3, transport=mock(handler)
+    ) as client:
+        ex = client.send(openai_request("http://t"), probe="far")
+    assert len(seen) == 4 and "more than 3 redirects" in ex.meta["redirect_stopped"]
+    seen.clear()
+    with WireClient(
+        timeout=5, follow_redirects=True, max_requests=5, transport=mock(handler)
+    ) as client:
+        ex = client.send(openai_request("http://t"), probe="far")
+    assert len(seen) == 5 == client.requests_sent
+    assert "budget" in ex.meta["redirect_stopped"]
+
+
+def test_a_redirect_to_another_origin_drops_the_credentials_and_says_so() -> None:
+    key = "sk-cross-origin-secret-1234"
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "t":
+            return httpx.Response(307, headers={"location": "http://other:8080/v1/x"})
+        return httpx.Response(200, json={})
+
+    request = openai_request("http://t", key=key)
+    request.headers["X-Custom-Key"] = key
+    with WireClient(timeout=5, follow_redirects=True, transport=mock(handler)) as client:
+        ex = client.send(request, probe="cross", api_key=key)
+    assert ex.status == 200
+    assert seen[0].headers.get("authorization") == f"Bearer {key}"
+    assert "authorization" not in seen[1].headers and "x-custom-key" not in seen[1].headers
+    assert seen[1].method == "POST" and seen[1].content == seen[0].content
+    assert ex.meta["redirects"][0]["credentials_dropped"] is True
+    assert key not in json.dumps(ex.meta)
+
+
+def test_a_303_is_followed_with_a_get_without_body() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return httpx.Response(303, headers={"location": "/v1/result"})
+        return httpx.Response(200, json={})
+
+    with WireClient(timeout=5, follow_redirects=True, transport=mock(handler)) as client:
+        ex = client.send(openai_request("http://t"), probe="see-other")
+    assert [r.method for r in seen] == ["POST", "GET"] and seen[1].content == b""
+    assert "content-type" not in seen[1].headers
+    assert ex.meta["redirects"][0]["method"] == "GET"
+
+
+def test_too_many_response_headers_are_named_as_such() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n" + b"X-Filler: 1\r\n" * 20_000 + b"\r\n")
+        await writer.drain()
+
+    with raw_server(handler) as url, WireClient(timeout=5) as client:
+        ex = client.send(openai_request(url), probe="headers")
+    assert ex.error is not None and ex.error.kind is ErrorKind.TOO_LARGE
+    assert "100 KiB" in ex.error.message and "closed" not in ex.error.message

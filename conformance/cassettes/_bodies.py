@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from conformance.cassettes._errors import CassetteError
+from conformance.wire.json_bounded import parse_json_bounded
 
 #: the marker key of a base64-encoded byte string
 BASE64 = "base64"
@@ -55,7 +56,7 @@ def decode_bytes(value: Any, *, where: str) -> bytes:
 
 def _json_body(body: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(body)
+        value = parse_json_bounded(body)
     except ValueError:
         return None
     for style, kwargs in _JSON_STYLES.items():

@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl, urlsplit
 from conformance.cassettes._bodies import multipart_boundary, parse_multipart
 from conformance.cassettes.redact import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS, Redactor
 from conformance.wire.client import media_type
+from conformance.wire.json_bounded import parse_json_bounded
 
 #: top-level JSON fields ignored when matching, unless the caller says otherwise
 DEFAULT_IGNORED_FIELDS: frozenset[str] = frozenset()
@@ -104,7 +105,7 @@ def relative_path(url: str, base_url: str | None) -> str:
 
 def _canonical_json(text: bytes | str, ignore: frozenset[str]) -> str | None:
     try:
-        value = json.loads(text)
+        value = parse_json_bounded(text)
     except ValueError:
         return None
     if isinstance(value, dict) and ignore:

@@ -30,6 +30,7 @@ from conformance.cassettes._io import cassette_files, is_index, load_yaml
 from conformance.cassettes.coverage import Uncovered
 from conformance.errors import ConfigError
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,7 @@ def _judge(model: Any, raw: str | bytes, where: str) -> list[Drift]:
     from conformance.schemas import violations
 
     try:
-        data = json.loads(raw)
+        data = parse_json_bounded(raw)
     except ValueError as exc:
         return [Drift(where, "", "other", f"not JSON ({exc})")]
     return _drift_from_violations(where, violations(model, data))
@@ -167,7 +168,7 @@ def _is_error_event(ev: Any) -> bool:
     if ev.event == "error":
         return True
     try:
-        data = json.loads(ev.data or "")
+        data = parse_json_bounded(ev.data or "")
     except ValueError:
         return False
     return isinstance(data, dict) and "error" in data and "choices" not in data

@@ -6,7 +6,6 @@ is described in the evidence. Nothing here does I/O.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from conformance.checks.evidence import excerpt, exchange_evidence, request_summ
 from conformance.checks.registry import Failed
 from conformance.providers.base import Dialect, Provider
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = [
     "EnvelopeVerdict",
@@ -48,7 +48,7 @@ class EnvelopeVerdict:
 
 def _json(body: bytes) -> tuple[bool, Any]:
     try:
-        return True, json.loads(body)
+        return True, parse_json_bounded(body)
     except (ValueError, UnicodeDecodeError):
         return False, None
 
@@ -202,6 +202,16 @@ def case_evidence(ex: Exchange, **extra: Any) -> dict[str, Any]:
 
 #: words that mark a line of text as an error report
 _ERRORISH = re.compile(r"error|exception|traceback|failed|failure", re.IGNORECASE)
+#: words in data that may hold an error report (the keys judged below, or an escape that
+#: could spell them); other events are chunks, not parsed again (a stream has thousands)
+_MAYBE_ERROR = ("error", "exception", "traceback", "fail", "message", "detail", "\\u")
+
+
+def _maybe_error(data: str) -> bool:
+    low = data.lower()
+    return any(word in low for word in _MAYBE_ERROR)
+
+
 #: a line that is an SSE field or comment
 _SSE_LINE = re.compile(r"^(?::|(?:data|event|id|retry)(?::|$))")
 
@@ -242,6 +252,8 @@ def stream_error_signals(ex: Exchange) -> list[StreamErrorSignal]:
             continue
         if ev.data.strip() == "[DONE]":
             continue
+        if not named and not _maybe_error(ev.data):
+            continue  # an ordinary chunk: no word below can come out of parsing it
         ok, obj = _json(ev.data.encode("utf-8"))
         if not ok:
             if named or _ERRORISH.search(ev.data):

@@ -6,13 +6,13 @@ exchange cannot be judged by the calling check (another check reports that probl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from conformance.checks.registry import CheckContext, Skipped
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 #: the finish reasons the OpenAI specification allows
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
@@ -116,7 +116,7 @@ def annotation_events(ex: Exchange) -> list[int]:
         if event.data.strip() == "[DONE]":
             break
         try:
-            value = json.loads(event.data)
+            value = parse_json_bounded(event.data)
         except ValueError:
             continue
         if is_annotation_chunk(value):
@@ -135,7 +135,7 @@ def iter_chunks(ex: Exchange) -> Iterator[Chunk]:
         if event.data.strip() == "[DONE]":
             return
         try:
-            value = json.loads(event.data)
+            value = parse_json_bounded(event.data)
         except ValueError:
             continue
         if isinstance(value, dict) and not value.get("error") and not is_annotation_chunk(value):
@@ -153,7 +153,7 @@ def chunks_or_skip(ex: Exchange) -> list[Chunk]:
 def json_body_or_skip(ex: Exchange) -> dict[str, Any]:
     """The response body as a JSON object; :class:`Skipped` when it is not one."""
     try:
-        value = json.loads(ex.body)
+        value = parse_json_bounded(ex.body)
     except ValueError as exc:
         raise Skipped(
             f"not judged: the body of probe {ex.probe!r} is not JSON (see schema.completion_json)"
@@ -175,7 +175,7 @@ def non_standard_json(text: str | bytes) -> str | None:
     most other parsers throw on them. Call it only on text that ``json.loads`` accepted.
     """
     try:
-        json.loads(text, parse_constant=_reject_constant)
+        parse_json_bounded(text, parse_constant=_reject_constant)
     except ValueError as exc:
         return str(exc)
     return None

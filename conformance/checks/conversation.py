@@ -19,7 +19,6 @@ The checks read answers the other families also use (``chat``, ``multi_turn``,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +37,7 @@ from conformance.checks.registry import (
 from conformance.checks.semantics import WEATHER_TOOL, _greedy
 from conformance.providers.base import DecodeError, Dialect
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["OTHER_PROMPT", "TOOL_RESULT_TURN"]
 
@@ -310,7 +310,7 @@ def _tool_call_entries(ex: Exchange, problems: list[str]) -> Iterator[tuple[int,
         if not data or data == "[DONE]":
             continue
         try:
-            chunk = json.loads(data)
+            chunk = parse_json_bounded(data)
         except ValueError:
             continue  # sse.data_is_json judges it
         choices = chunk.get("choices") if isinstance(chunk, dict) else None
@@ -432,7 +432,7 @@ def tool_call_stream(ctx: CheckContext) -> str:
     function = calls[0].get("function") or {}
     name, arguments = function.get("name"), function.get("arguments")
     try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+        parsed = parse_json_bounded(arguments) if isinstance(arguments, str) else None
     except ValueError:
         parsed = None
     if name != WEATHER_TOOL["function"]["name"] or not isinstance(parsed, dict):

@@ -6,8 +6,6 @@ ends, ``:`` comment lines, ``id:`` fields, events split or coalesced across writ
 
 from __future__ import annotations
 
-import json
-
 from conformance.checks._oai import (
     STREAM_PROBES,
     events_or_skip,
@@ -18,6 +16,7 @@ from conformance.checks.evidence import excerpt, exchange_evidence
 from conformance.checks.registry import CheckContext, Failed, Severity, Warned, check
 from conformance.providers.base import Dialect
 from conformance.wire.client import is_event_stream
+from conformance.wire.json_bounded import parse_json_bounded
 
 _OAI = {Dialect.OPENAI}
 _WHATWG = "WHATWG HTML, Server-sent events: interpreting an event stream"
@@ -136,7 +135,7 @@ def events_separated(ctx: CheckContext) -> str:
             if data is None or "\n" not in data:
                 continue
             try:
-                json.loads(data)
+                parse_json_bounded(data)
             except ValueError:
                 lines = [line for line in data.split("\n") if line.strip()]
                 if len(lines) > 1 and all(_parses(line) for line in lines):
@@ -184,7 +183,7 @@ def data_is_json(ctx: CheckContext) -> str:
             if event.data is None or event.data.strip() == "[DONE]":
                 continue
             try:
-                value = json.loads(event.data)
+                value = parse_json_bounded(event.data)
             except ValueError as exc:
                 raise Failed(
                     f"event {pos} of probe {ex.probe!r} is not valid JSON ({exc})",
@@ -207,7 +206,7 @@ def data_is_json(ctx: CheckContext) -> str:
 
 def _parses(text: str) -> bool:
     try:
-        json.loads(text)
+        parse_json_bounded(text)
     except ValueError:
         return False
     return True

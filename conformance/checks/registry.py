@@ -367,14 +367,22 @@ class CheckContext:
     def completed(self, probe_name: str, label: str | None = None) -> Exchange:
         """The exchange, or :class:`Skipped` when it did not complete at the transport level.
 
-        Transport trouble (timeouts, truncation, oversize bodies) is judged once by the
-        ``robustness`` family; other checks are then not judged rather than failed twice.
+        Transport trouble (timeouts, truncation, oversize bodies) and redirects are judged
+        once by the ``robustness`` family; other checks are then not judged rather than
+        failed twice.
         """
         ex = self.exchange(probe_name, label)
         if ex.error is not None:
             raise Skipped(
                 f"not judged: probe {probe_name!r} did not complete "
                 f"({ex.error.kind.value}: {ex.error.message})"
+            )
+        if ex.status is not None and 300 <= ex.status < 400:
+            # a redirect that was not followed is judged once, by robustness.no_redirect
+            where = ex.header("location")
+            raise Skipped(
+                f"not judged: probe {probe_name!r} was answered with a redirect "
+                f"(HTTP {ex.status}{' to ' + where if where else ''}; see robustness.no_redirect)"
             )
         return ex
 

@@ -14,7 +14,6 @@ it right, the check warns instead of failing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +23,7 @@ from conformance.checks.evidence import excerpt, exchange_evidence
 from conformance.checks.registry import CheckContext, Failed, Severity, Skipped, Warned, check
 from conformance.providers.base import DecodeError, Dialect, Generation
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 if TYPE_CHECKING:
     import openai
@@ -95,7 +95,7 @@ def _has_error_event(ex: Exchange) -> bool:
         if event.event == "error":
             return True
         try:
-            value = json.loads(event.data or "")
+            value = parse_json_bounded(event.data or "")
         except ValueError:
             continue
         if isinstance(value, dict) and value.get("error"):

@@ -19,7 +19,6 @@ Judgement rules that keep correct servers green:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from conformance.checks.registry import (
 )
 from conformance.providers.base import DecodeError, Dialect, Generation
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["LENGTH_CAP", "LONG_PROMPT", "STOP_STRINGS", "STOP_WORDS"]
 
@@ -837,7 +837,7 @@ def tools(ctx: CheckContext) -> str:
         )
     arguments = function.get("arguments") if isinstance(function, dict) else None
     try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+        parsed = parse_json_bounded(arguments) if isinstance(arguments, str) else None
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
@@ -883,7 +883,7 @@ def json_mode(ctx: CheckContext) -> str:
     if choice.finish_reason == "length":
         _judge_cut_json(ex, choice.text)
     try:
-        value = json.loads(choice.text)
+        value = parse_json_bounded(choice.text)
     except ValueError:
         value = None
     if not isinstance(value, dict):

@@ -7,7 +7,6 @@ JSON string, ``model``) and ``Authorization: Token <key>``; the answer is
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from conformance.checks._oai import is_int, type_name
@@ -15,6 +14,7 @@ from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import CheckContext, Failed, Severity, Skipped, check
 from conformance.providers.base import Dialect
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 _WC = {Dialect.WETROCLOUD}
 _DOC = "Wetrocloud API documentation, Text generation (POST /v1/text-generation/)"
@@ -24,7 +24,7 @@ _FORM_WORDS = ("multipart", "form", "content-type", "content type", "media type"
 def _answer(ctx: CheckContext) -> tuple[Exchange, dict[str, Any]]:
     ex = ctx.successful("chat")
     try:
-        value = json.loads(ex.body)
+        value = parse_json_bounded(ex.body)
     except ValueError:
         raise Skipped("not judged: the answer is not JSON (see wetrocloud.json_object)") from None
     if not isinstance(value, dict):
@@ -105,7 +105,7 @@ def json_object(ctx: CheckContext) -> str:
     """A successful answer is one JSON object (`{"response", "tokens", "success"}`)."""
     ex = ctx.successful("chat")
     try:
-        value = json.loads(ex.body)
+        value = parse_json_bounded(ex.body)
     except ValueError as exc:
         raise Failed(f"the answer is not JSON ({exc})", exchange_evidence(ex)) from None
     if not isinstance(value, dict):
@@ -187,7 +187,7 @@ _TOKEN_ANSWERS: tuple[str, ...] = ("chat", "multi_turn", "other_prompt")
 def _tokens_and_words(ctx: CheckContext, name: str) -> tuple[Exchange, int, int] | None:
     try:
         ex = ctx.successful(name)
-        body = json.loads(ex.body)
+        body = parse_json_bounded(ex.body)
     except (Skipped, ValueError):
         return None
     if not isinstance(body, dict):

@@ -159,6 +159,12 @@ def _run_config(
     help="Requests the run may send at most; probes beyond it are skipped.",
 )
 @click.option(
+    "--follow-redirects",
+    is_flag=True,
+    help="Follow 3xx redirects like the official SDK (each hop counts against "
+    "--max-requests); by default a redirect is itself a failed check (robustness.no_redirect).",
+)
+@click.option(
     "--replay",
     type=click.Path(path_type=Path),
     default=None,
@@ -206,6 +212,7 @@ def command(
     api_key_env: str | None,
     timeout: float,
     max_requests: int,
+    follow_redirects: bool,
     replay: Path | None,
     only: str | None,
     json_path: Path | None,
@@ -255,6 +262,7 @@ def command(
         min_coverage=min_coverage,
         notes=notes,
     ) as (config, secrets):
+        config.follow_redirects = follow_redirects
         for note in notes:
             err.print(f"conformance: {note}", markup=False)
         import asyncio

@@ -33,7 +33,7 @@ from conformance.engine._collect import (
     TargetUnreachable,
     collect,
 )
-from conformance.engine._evaluate import evaluate, evaluate_one
+from conformance.engine._evaluate import evaluate, evaluate_one, guard_failures
 from conformance.providers.base import Provider
 from conformance.results import DEFAULT_MIN_COVERAGE, CheckResult, CheckRun
 from conformance.wire.exchange import Exchange
@@ -101,6 +101,9 @@ class RunConfig:
     facts: dict[str, Any] = field(default_factory=dict)
     #: the share of applicable checks the run must judge to pass (``--min-coverage``)
     min_coverage: float = DEFAULT_MIN_COVERAGE
+    #: follow redirects (each hop counts against ``max_requests``); by default a 3xx
+    #: answer is judged as it is (``robustness.no_redirect``)
+    follow_redirects: bool = False
 
 
 def probes_for(checks: Iterable[CheckSpec]) -> list[ProbeSpec]:
@@ -118,7 +121,12 @@ def _default_sender(config: RunConfig) -> Sender:
     from conformance.wire.client import WireClient
 
     secrets = (config.api_key,) if config.api_key else ()
-    client: Sender = WireClient(timeout=config.timeout, secrets=secrets)
+    client: Sender = WireClient(
+        timeout=config.timeout,
+        secrets=secrets,
+        max_requests=config.max_requests,
+        follow_redirects=config.follow_redirects,
+    )
     return client
 
 
@@ -177,11 +185,15 @@ async def arun_checks(config: RunConfig, *, progress: Progress | None = None) ->
         result = evaluate_one(spec, config.provider, collected)
         prog.judged(result)
         results.append(result)
+    for result in guard_failures(checks, config.provider, collected):
+        prog.judged(result)
+        results.append(result)
     target: dict[str, Any] = {
         "mode": config.mode,
         "dialect": config.provider.dialect.value,
         "timeout_s": config.timeout,
         "max_requests": config.max_requests,
+        "follow_redirects": config.follow_redirects,
         "requests_sent": collected.requests_sent,
         "hung_on_probe": collected.hung_on,
         "probes": sorted(collected.exchanges),

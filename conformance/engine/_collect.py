@@ -216,6 +216,8 @@ async def collect(
                 stream=preq.streaming,
                 api_key=key,
             )
+            if retried.error is not None and retried.error.kind is ErrorKind.NOT_SENT:
+                break  # the budget is spent: the 429 stands
             retried.meta["rate_limited_retries"] = attempt + 1
             ex = retried
         ex.meta.update(preq.meta)
@@ -228,11 +230,15 @@ async def collect(
             }
         )
         missing = _unavailable(sender, ex)
+        if missing is None and ex.error is not None and ex.error.kind is ErrorKind.NOT_SENT:
+            missing = ex.error.message  # the sender's hard cap (redirect hops spent it)
         if missing is not None:
             out.unavailable.setdefault(spec.name, missing)
             return
         results[pos] = ex
-        out.requests_sent += 1
+        # followed redirect hops and a resend after a dropped connection were sent too
+        hops = [hop for hop in ex.meta.get("redirects", ()) if hop.get("followed", True)]
+        out.requests_sent += 1 + len(hops) + ("retried_after" in ex.meta)
         if on_exchange is not None:
             on_exchange(ex)
         if ex.error is not None and ex.error.kind in HANG_KINDS and state.hung_on is None:

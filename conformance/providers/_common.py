@@ -8,6 +8,7 @@ from typing import Any
 
 from conformance._version import __version__
 from conformance.providers.base import APIError
+from conformance.wire.json_bounded import parse_json_bounded
 
 USER_AGENT = f"conformance/{__version__}"
 
@@ -27,7 +28,7 @@ def dumps(obj: Any) -> bytes:
 
 def load_json(body: bytes) -> Any:
     """Parse ``body`` as JSON (raises ``ValueError``)."""
-    return json.loads(body)
+    return parse_json_bounded(body)
 
 
 def _as_str(value: Any) -> str | None:

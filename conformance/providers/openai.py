@@ -30,6 +30,7 @@ from conformance.providers.base import (
     Usage,
 )
 from conformance.wire.exchange import SSEEvent
+from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["OpenAIProvider"]
 
@@ -209,7 +210,7 @@ class OpenAIProvider(Provider):
     def decode(self, body: bytes) -> Generation:
         """Decode a ``chat.completion`` body into a :class:`Generation`."""
         try:
-            data = json.loads(body)
+            data = parse_json_bounded(body)
         except ValueError as exc:
             raise DecodeError(f"response body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -280,7 +281,7 @@ class OpenAIProvider(Provider):
                 err = decode_error_body(200, ev.data.encode("utf-8"))
                 raise DecodeError(f"the stream carried an error event: {err.message}")
             try:
-                chunk = json.loads(ev.data)
+                chunk = parse_json_bounded(ev.data)
             except ValueError as exc:
                 raise DecodeError(f"event data is not JSON: {_excerpt(ev.data)!r}") from exc
             if not isinstance(chunk, dict):

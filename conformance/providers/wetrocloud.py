@@ -42,6 +42,7 @@ from conformance.providers.base import (
     Provider,
     Usage,
 )
+from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["WetrocloudProvider", "encode_form", "parse_form"]
 
@@ -180,7 +181,7 @@ class WetrocloudProvider(Provider):
         ``"success": false``.
         """
         try:
-            data = json.loads(body)
+            data = parse_json_bounded(body)
         except ValueError as exc:
             raise DecodeError(f"response body is not JSON: {exc}") from exc
         if not isinstance(data, dict):

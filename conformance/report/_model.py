@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from conformance.report._format import as_float, fmt_duration, fmt_num, fmt_ratio, truncate
 from conformance.report._load import SEVERITIES, STATUSES
+from conformance.wire.json_bounded import parse_json_bounded
 
 #: Longest piece of evidence text shown; the rest is summarised.
 EVIDENCE_LIMIT = 6000
@@ -428,10 +429,12 @@ def _pretty_body(body: Any) -> str:
     stripped = body.strip()
     if stripped[:1] in ("{", "[") and len(stripped) < 50_000:
         try:
+            # evidence quotes the target's bytes: parsed within a depth limit
             return truncate(
-                json.dumps(json.loads(stripped), indent=2, ensure_ascii=False), EVIDENCE_LIMIT
+                json.dumps(parse_json_bounded(stripped), indent=2, ensure_ascii=False),
+                EVIDENCE_LIMIT,
             )
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     return truncate(body, EVIDENCE_LIMIT)
 

@@ -19,15 +19,18 @@ from conformance.wire.exchange import (
     SSEEvent,
     WireObservations,
 )
+from conformance.wire.json_bounded import MAX_JSON_DEPTH, JSONTooDeep, parse_json_bounded
 from conformance.wire.redact import REDACTED, Redactor
 from conformance.wire.sse import SSEParser, parse_sse
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
     "REDACTED",
     "ErrorKind",
     "Exchange",
     "ExchangeError",
+    "JSONTooDeep",
     "RecordedRequest",
     "Redactor",
     "SSEEvent",
@@ -37,5 +40,6 @@ __all__ = [
     "is_event_stream",
     "is_json_media_type",
     "media_type",
+    "parse_json_bounded",
     "parse_sse",
 ]

@@ -11,7 +11,11 @@ Reading rules:
 
 - The body is always read chunk by chunk and every chunk is kept with its
   ``time.perf_counter_ns()`` arrival time (``Exchange.chunks``); ``Exchange.body`` is
-  their concatenation, after any ``Content-Encoding`` was undone by httpx.
+  their concatenation. The raw bytes are read and any ``Content-Encoding`` is undone
+  here, in pieces of at most 64 KiB (:mod:`conformance.wire.decode`), each counted
+  against the size cap, with a pause for the event loop between pieces so that the
+  total timeout interrupts a compression bomb. Requests say ``Accept-Encoding: gzip,
+  deflate``; another coding, or corrupt compressed data, is ``ErrorKind.DECODING``.
 - SSE events are parsed when the response Content-Type is ``text/event-stream``, or
   when the caller asked for a stream and the body looks like an event stream (it starts,
   after an optional BOM and blank lines, with ``data``, ``event``, ``id``, ``retry`` or
@@ -28,8 +32,27 @@ response headers, body, chunks, events and error messages, since a careless serv
 echo the key back (see :mod:`conformance.wire.redact`).
 
 Limits: a connect timeout, a read timeout (longest silence between bytes) and a total
-timeout over the whole exchange, enforced even when bytes keep dribbling in; and a body
-size cap, past which the rest is discarded (``ErrorKind.TOO_LARGE``).
+timeout over the whole exchange, enforced even when bytes keep dribbling in. Memory is
+bounded per exchange and per client (one client serves one run), whatever the target
+sends; going past a cap ends the reading with ``ErrorKind.TOO_LARGE`` and the excess is
+counted in ``meta``, not kept:
+
+- body bytes after decoding (``max_body_bytes``, 16 MiB; ``meta["discarded_bytes"]``);
+- SSE events (``max_events``, 100,000; ``meta["discarded_events"]``), and body chunks:
+  past the same number, further chunks are merged into one (``meta["chunks_merged"]``),
+  so a drip of one-byte chunks stays small;
+- the response head: h11 refuses more than 100 KiB of status line and headers;
+- per client, about ``max_run_bytes`` (32 MiB) and ``max_run_events`` (100,000 events,
+  and as many chunks) in all; once they are spent, each further exchange keeps at most
+  256 KiB, 1,000 events and 1,000 chunks.
+
+Redirects are not followed by default: a 3xx answer is recorded as it is (and judged by
+``robustness.no_redirect``). With ``follow_redirects=True`` each hop is sent by this
+client, counted against ``max_requests`` (a hard cap on the requests the client sends,
+hops and resends included; a request past it is ``ErrorKind.NOT_SENT``) and recorded in
+``meta["redirects"]`` (status, from, to, method, whether credentials were dropped because
+the origin changed); a loop, more than ``max_redirects`` hops or a spent budget stop the
+following (``meta["redirect_stopped"]``) and the last 3xx is the answer.
 
 The async :meth:`WireClient.asend` does the work. The sync :meth:`WireClient.send` runs
 it on a private event loop in a background thread, so it behaves identically (same
@@ -47,12 +70,18 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from conformance.errors import ConfigError
+from conformance.wire.decode import (
+    ACCEPT_ENCODING,
+    CorruptEncoding,
+    UnsupportedEncoding,
+    body_decoder,
+)
 from conformance.wire.exchange import (
     ErrorKind,
     Exchange,
@@ -65,6 +94,12 @@ from conformance.wire.sse import SSEParser
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_EVENTS",
+    "DEFAULT_MAX_REDIRECTS",
+    "DEFAULT_MAX_RUN_BYTES",
+    "DEFAULT_MAX_RUN_EVENTS",
+    "FLOOR_BODY_BYTES",
+    "FLOOR_EVENTS",
     "WireClient",
     "attach_events",
     "is_event_stream",
@@ -73,7 +108,27 @@ __all__ = [
     "media_type",
 ]
 
+#: body bytes (after decoding) one exchange keeps at most
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+#: SSE events (and, separately, body chunks) one exchange keeps at most
+DEFAULT_MAX_EVENTS = 100_000
+#: body bytes all the exchanges of one client keep together, at most (about)
+DEFAULT_MAX_RUN_BYTES = 32 * 1024 * 1024
+#: SSE events all the exchanges of one client keep together, at most (about)
+DEFAULT_MAX_RUN_EVENTS = 100_000
+#: what each exchange may still keep once the run's budget is spent
+FLOOR_BODY_BYTES = 256 * 1024
+FLOOR_EVENTS = 1_000
+#: redirect hops followed at most per request (when following is turned on)
+DEFAULT_MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: request headers that carry credentials, dropped when a redirect changes the origin
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie"}
+)
+#: what h11 says when the response head outgrows its buffer, and httpcore's limit
+_HEAD_TOO_LONG = "Receive buffer too long"
+_HEAD_LIMIT = 100 * 1024
 #: how long closing a response may take before it is abandoned
 _CLOSE_TIMEOUT_S = 2.0
 _SSE_START = re.compile(rb"^(?::|(?:data|event|id|retry)(?::|\r|\n|$))")
@@ -106,15 +161,19 @@ def looks_like_sse(body: bytes) -> bool:
     return bool(head) and _SSE_START.match(head) is not None
 
 
-def attach_events(ex: Exchange, *, stream_requested: bool) -> None:
+def attach_events(
+    ex: Exchange, *, stream_requested: bool, max_events: int = DEFAULT_MAX_EVENTS
+) -> None:
     """Parse ``ex.chunks`` as an event stream by the client's reading rules.
 
     Sets ``ex.events`` and ``ex.observations`` when the Content-Type is
     ``text/event-stream``, or when ``stream_requested`` and the body looks like an event
     stream; otherwise leaves them ``None`` (and says why in ``meta["sse_skipped"]`` when
     a stream was asked for). An event the body ended in the middle of is described in
-    ``meta["sse_unterminated"]``. Replay uses this too, so recorded and live exchanges
-    are judged alike.
+    ``meta["sse_unterminated"]``. At most ``max_events`` events are kept: the ones past
+    it are counted in ``meta["discarded_events"]`` and the exchange fails with
+    ``ErrorKind.TOO_LARGE`` (unless it had failed already). Replay uses this too, so
+    recorded and live exchanges are judged alike.
     """
     content_type = ex.content_type
     body_head = b"".join(c for _, c in ex.chunks[:4])[:64] if ex.chunks else ex.body[:64]
@@ -130,11 +189,25 @@ def attach_events(ex: Exchange, *, stream_requested: bool) -> None:
     parser = SSEParser()
     events: list[SSEEvent] = []
     chunks = ex.chunks or ([(ex.t_headers_ns or ex.t_send_ns, ex.body)] if ex.body else [])
+    discarded = 0
     for t, chunk in chunks:
-        events.extend(parser.feed(chunk, t))
+        for event in parser.feed(chunk, t):
+            if len(events) < max_events:
+                events.append(event)
+            else:
+                discarded += 1
     parser.close(ex.t_end_ns or (chunks[-1][0] if chunks else 0))
     ex.events = events
     ex.observations = parser.observations
+    if discarded:
+        ex.meta["discarded_events"] = discarded
+        if ex.error is None:
+            ex.error = ExchangeError(
+                ErrorKind.TOO_LARGE,
+                f"the stream sent {max_events + discarded} events, more than the "
+                f"{max_events} kept per exchange; the {discarded} past the cap were counted, "
+                "not kept",
+            )
     if parser.unterminated is not None:
         ev = parser.unterminated
         ex.meta["sse_unterminated"] = {"data": ev.data, "raw": ev.raw, "t_ns": ev.t_ns}
@@ -182,10 +255,17 @@ class WireClient:
     ``timeout`` is the total time one exchange may take, from sending to the last body
     byte. ``connect_timeout`` (default ``min(timeout, 10)``) bounds opening the
     connection and ``read_timeout`` (default ``timeout``) the longest silence while
-    waiting for bytes. ``max_body_bytes`` caps the recorded body. ``transport`` replaces
-    the network: an ``httpx.AsyncBaseTransport`` such as ``httpx.MockTransport``,
-    ``httpx.ASGITransport`` or a configured ``httpx.AsyncHTTPTransport``. ``secrets``
-    are strings redacted from every exchange in addition to each request's ``api_key``.
+    waiting for bytes. ``max_body_bytes`` caps the recorded body (after decoding) and
+    ``max_events`` the SSE events and body chunks kept per exchange; ``max_run_bytes`` and
+    ``max_run_events`` bound what all the exchanges of this client keep together (past
+    them, each further exchange keeps at most :data:`FLOOR_BODY_BYTES` and
+    :data:`FLOOR_EVENTS`). ``max_requests`` is a hard cap on the HTTP requests this client
+    sends, redirect hops and resends included (``None``: no cap). ``follow_redirects``
+    (default off: a 3xx answer is recorded as it is) follows up to ``max_redirects`` hops,
+    each recorded in ``meta["redirects"]``. ``transport`` replaces the network: an
+    ``httpx.AsyncBaseTransport`` such as ``httpx.MockTransport``, ``httpx.ASGITransport``
+    or a configured ``httpx.AsyncHTTPTransport``. ``secrets`` are strings redacted from
+    every exchange in addition to each request's ``api_key``.
     """
 
     def __init__(
@@ -195,10 +275,15 @@ class WireClient:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_run_bytes: int = DEFAULT_MAX_RUN_BYTES,
+        max_run_events: int = DEFAULT_MAX_RUN_EVENTS,
+        max_requests: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         verify: bool | str = True,
         trust_env: bool = True,
-        follow_redirects: bool = True,
+        follow_redirects: bool = False,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
         secrets: tuple[str, ...] = (),
     ) -> None:
         if not timeout or timeout <= 0:
@@ -206,8 +291,18 @@ class WireClient:
         for label, value in (("connect timeout", connect_timeout), ("read timeout", read_timeout)):
             if value is not None and value <= 0:
                 raise ConfigError(f"{label} must be a positive number of seconds, not {value!r}")
-        if max_body_bytes <= 0:
-            raise ConfigError(f"max_body_bytes must be positive, not {max_body_bytes!r}")
+        for label, count in (
+            ("max_body_bytes", max_body_bytes),
+            ("max_events", max_events),
+            ("max_run_bytes", max_run_bytes),
+            ("max_run_events", max_run_events),
+        ):
+            if count <= 0:
+                raise ConfigError(f"{label} must be positive, not {count!r}")
+        if max_requests is not None and max_requests < 0:
+            raise ConfigError(f"--max-requests must not be negative, not {max_requests!r}")
+        if max_redirects < 0:
+            raise ConfigError(f"max_redirects must not be negative, not {max_redirects!r}")
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             raise TypeError(
                 "transport must be an httpx.AsyncBaseTransport "
@@ -217,10 +312,18 @@ class WireClient:
         self.connect_timeout = float(connect_timeout or min(self.timeout, 10.0))
         self.read_timeout = float(read_timeout or self.timeout)
         self.max_body_bytes = int(max_body_bytes)
+        self.max_events = int(max_events)
+        self.max_requests = max_requests
+        self.follow_redirects = follow_redirects
+        self.max_redirects = int(max_redirects)
+        #: HTTP requests sent so far (redirect hops and resends included)
+        self.requests_sent = 0
+        self._run_bytes_left = int(max_run_bytes)
+        self._run_events_left = int(max_run_events)
+        self._run_chunks_left = int(max_run_events)
         self._transport = transport
         self._verify = verify
         self._trust_env = trust_env
-        self._follow_redirects = follow_redirects
         self._secrets = tuple(secrets)
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
         self._clients = weakref.WeakKeyDictionary()
@@ -250,10 +353,34 @@ class WireClient:
                 ),
                 verify=self._verify,
                 trust_env=self._trust_env,
-                follow_redirects=self._follow_redirects,
+                # redirects are followed (or not) by asend itself, hop by hop, so that
+                # each hop is counted and recorded
+                follow_redirects=False,
             )
             self._clients[loop] = client
         return client
+
+    # -- limits ----------------------------------------------------------------------
+
+    def _take_request(self) -> bool:
+        """Count one request about to be sent; ``False`` when the cap forbids it."""
+        with self._lock:
+            if self.max_requests is not None and self.requests_sent >= self.max_requests:
+                return False
+            self.requests_sent += 1
+            return True
+
+    def _byte_cap(self, kept: int) -> int:
+        """How many body bytes this exchange may keep, having kept ``kept`` so far."""
+        return min(self.max_body_bytes, max(FLOOR_BODY_BYTES, kept + self._run_bytes_left))
+
+    def _event_cap(self) -> int:
+        """How many SSE events the next exchange may keep."""
+        return min(self.max_events, max(FLOOR_EVENTS, self._run_events_left))
+
+    def _chunk_cap(self, kept: int) -> int:
+        """How many body chunks this exchange may keep, having kept ``kept`` so far."""
+        return min(self.max_events, max(FLOOR_EVENTS, kept + self._run_chunks_left))
 
     # -- sending ---------------------------------------------------------------------
 
@@ -313,6 +440,10 @@ class WireClient:
         ``meta`` is copied into ``Exchange.meta`` as given.
         """
         redactor = Redactor((api_key, *self._secrets))
+        if "accept-encoding" not in request.headers:
+            # say what can be undone within bounds: without the header any coding is
+            # acceptable (RFC 9110, 12.5.3), with it an unasked-for coding is a finding
+            request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         try:
             body = await _request_body(request)
         except Exception as exc:  # a streaming request body that fails to produce itself
@@ -339,10 +470,18 @@ class WireClient:
                 redactor.text(f"the request body could not be read: {body_error!r}"),
             )
             return ex
+        if not self._take_request():
+            ex.error = ExchangeError(
+                ErrorKind.NOT_SENT,
+                f"not sent: the run's budget of {self.max_requests} requests (--max-requests) "
+                "is spent",
+            )
+            return ex
         client = self._client()
-        n_bytes = 0
+        reading = _Reading(ex)
         error: ExchangeError | None = None
         response: httpx.Response | None = None
+        credentials = (api_key, *self._secrets)
 
         def fail(kind: ErrorKind, message: str) -> ExchangeError:
             after = (time.perf_counter_ns() - ex.t_send_ns) / 1e9
@@ -351,45 +490,30 @@ class WireClient:
         ex.t_send_ns = time.perf_counter_ns()
         try:
             async with asyncio.timeout(self.timeout):
-                response = await client.send(request, stream=True)
+                current = request
+                visited = {str(request.url)}
+                while True:
+                    response = await client.send(current, stream=True)
+                    following = self._next_hop(
+                        current, response, ex, credentials, redactor, visited
+                    )
+                    if following is None:
+                        break
+                    await _close(response)
+                    response = None
+                    current = following
                 ex.t_headers_ns = time.perf_counter_ns()
                 ex.status = response.status_code
-                if response.history:
-                    # followed like the official SDK does (307/308 keep the method and
-                    # body); the hops stay on record for the checks and the evidence
-                    ex.meta["redirects"] = [
-                        {
-                            "status": hop.status_code,
-                            "location": redactor.text(hop.headers.get("location", "")),
-                        }
-                        for hop in response.history
-                    ]
                 ex.headers = [
                     (k.decode("latin-1").lower(), redactor.text(v.decode("latin-1")))
                     for k, v in response.headers.raw
                 ]
-                cap = self.max_body_bytes
-                async for chunk in response.aiter_bytes():
-                    t = time.perf_counter_ns()
-                    if not chunk:
-                        continue
-                    too_large = n_bytes + len(chunk) > cap
-                    if too_large:
-                        chunk = chunk[: cap - n_bytes]
-                    n_bytes += len(chunk)
-                    if chunk:
-                        ex.chunks.append((t, chunk))
-                    if too_large:
-                        error = fail(
-                            ErrorKind.TOO_LARGE,
-                            f"the body exceeded the cap of {cap} bytes; the rest was discarded",
-                        )
-                        break
+                error = await self._read_body(response, ex, reading, fail)
         except TimeoutError:
             error = fail(
                 ErrorKind.TOTAL_TIMEOUT,
                 f"the exchange took longer than the total timeout of {self.timeout:g} s "
-                f"({_phase(ex, n_bytes)}); the server is hanging or too slow, "
+                f"({_phase(ex, reading.kept)}); the server is hanging or too slow, "
                 "raise --timeout if it is just slow",
             )
         except httpx.ConnectTimeout:
@@ -401,7 +525,7 @@ class WireClient:
         except httpx.ReadTimeout:
             error = fail(
                 ErrorKind.READ_TIMEOUT,
-                f"no data for {self.read_timeout:g} s ({_phase(ex, n_bytes)}); "
+                f"no data for {self.read_timeout:g} s ({_phase(ex, reading.kept)}); "
                 "the server stopped answering",
             )
         except httpx.ConnectError as exc:
@@ -417,11 +541,18 @@ class WireClient:
                 "--base-url must be an http:// or https:// URL",
             )
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            if ex.t_headers_ns is not None:
+            if _HEAD_TOO_LONG in str(exc):
+                error = fail(
+                    ErrorKind.TOO_LARGE,
+                    f"the response head (status line and headers) exceeded the HTTP client's "
+                    f"limit of {_HEAD_LIMIT // 1024} KiB ({exc}); clients refuse such a "
+                    "response",
+                )
+            elif ex.t_headers_ns is not None:
                 error = fail(
                     ErrorKind.TRUNCATED,
-                    f"the connection closed before the body was complete, after {n_bytes} "
-                    f"bytes ({exc or type(exc).__name__})",
+                    f"the connection closed before the body was complete, after "
+                    f"{reading.kept} bytes ({exc or type(exc).__name__})",
                 )
             else:
                 error = fail(
@@ -433,12 +564,17 @@ class WireClient:
             error = fail(ErrorKind.PROTOCOL, f"the server broke HTTP: {exc}")
         except httpx.TimeoutException as exc:
             error = fail(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}")
+        except (MemoryError, RecursionError) as exc:
+            # what a hostile answer could still exhaust; judged like any unexpected error
+            reading.drop(ex)
+            error = fail(ErrorKind.OTHER, f"reading the response exhausted the harness: {exc!r}")
         except Exception as exc:
             error = fail(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}")
         finally:
             ex.t_end_ns = time.perf_counter_ns()
             if response is not None:
                 await _close(response)
+        reading.finish(ex)
         if (
             error is not None
             and error.kind is ErrorKind.PROTOCOL
@@ -452,14 +588,128 @@ class WireClient:
             retry = await self.asend(
                 request, probe=probe, stream=stream, api_key=api_key, meta=meta, _retried=True
             )
-            retry.meta["retried_after"] = error.message
-            return retry
+            if retry.error is None or retry.error.kind is not ErrorKind.NOT_SENT:
+                retry.meta["retried_after"] = error.message
+                return retry
         ex.error = error
         if redactor:
             ex.chunks = redactor.chunks(ex.chunks)
         ex.body = b"".join(c for _, c in ex.chunks)
-        attach_events(ex, stream_requested=stream)
+        try:
+            attach_events(ex, stream_requested=stream, max_events=self._event_cap())
+        except (MemoryError, RecursionError) as exc:  # bounded above; a last resort
+            ex.chunks, ex.body, ex.events, ex.observations = [], b"", None, None
+            ex.error = ExchangeError(
+                ErrorKind.OTHER, f"parsing the event stream exhausted the harness: {exc!r}"
+            )
+        self._run_events_left -= len(ex.events or ())
         return ex
+
+    async def _read_body(
+        self,
+        response: httpx.Response,
+        ex: Exchange,
+        reading: _Reading,
+        fail: Callable[[ErrorKind, str], ExchangeError],
+    ) -> ExchangeError | None:
+        """Read, decode and keep the body within the caps; the error that stopped it."""
+        try:
+            decoder = body_decoder(
+                response.headers.get_list("content-encoding"),
+                accepted=response.request.headers.get("accept-encoding", ACCEPT_ENCODING),
+            )
+        except UnsupportedEncoding as exc:
+            decoder = None
+            undecodable: str | None = str(exc)
+        else:
+            undecodable = None
+        raw_cap = self.max_body_bytes
+        async for raw in _raw_chunks(response):
+            t = time.perf_counter_ns()
+            if not raw:
+                continue
+            reading.raw += len(raw)
+            if decoder is not None and reading.raw > raw_cap:
+                # compressed data that decodes to little or nothing, endlessly
+                return fail(
+                    ErrorKind.TOO_LARGE,
+                    f"the encoded body exceeded the cap of {raw_cap} bytes as sent; "
+                    "the rest was not read",
+                )
+            pieces: Iterable[bytes] = (raw,) if decoder is None else decoder.feed(raw)
+            try:
+                for piece in pieces:
+                    cap = self._byte_cap(reading.kept)
+                    if reading.kept + len(piece) > cap:
+                        room = max(0, cap - reading.kept)
+                        reading.keep(t, piece[:room], self)
+                        # what had arrived past the cap; the rest is not read at all
+                        ex.meta["discarded_bytes"] = len(piece) - room
+                        coded = f" after decoding {', '.join(decoder.codings)}" if decoder else ""
+                        return fail(
+                            ErrorKind.TOO_LARGE,
+                            f"the body exceeded the cap of {cap} bytes{coded} "
+                            f"({reading.raw} bytes received); the rest was not read"
+                            + (
+                                ""
+                                if cap == self.max_body_bytes
+                                else " (the run's memory budget for responses is spent)"
+                            ),
+                        )
+                    reading.keep(t, piece, self)
+                    if decoder is not None:
+                        await asyncio.sleep(0)  # let the total timeout interrupt a bomb
+            except CorruptEncoding as exc:
+                return fail(ErrorKind.DECODING, f"{exc}; {reading.kept} bytes were decoded")
+        if undecodable is not None:
+            return fail(ErrorKind.DECODING, f"{undecodable}; the body is kept as received")
+        if decoder is not None and decoder.trailing:
+            ex.meta["encoding_trailing_bytes"] = decoder.trailing
+        return None
+
+    def _next_hop(
+        self,
+        request: httpx.Request,
+        response: httpx.Response,
+        ex: Exchange,
+        credentials: tuple[str | None, ...],
+        redactor: Redactor,
+        visited: set[str],
+    ) -> httpx.Request | None:
+        """The request that follows ``response`` when it is a redirect to follow, else
+        ``None`` (and why following stopped in ``meta["redirect_stopped"]``)."""
+        location = response.headers.get("location")
+        if not self.follow_redirects or response.status_code not in _REDIRECTS or not location:
+            return None
+        hops: list[dict[str, Any]] = ex.meta.setdefault("redirects", [])
+        try:
+            target = request.url.join(location)
+        except httpx.InvalidURL:
+            ex.meta["redirect_stopped"] = "the Location header is not a URL"
+            return None
+        stop = None
+        if str(target) in visited:
+            stop = "loop: the redirect leads back to a URL already visited"
+        elif len(hops) >= self.max_redirects:
+            stop = f"more than {self.max_redirects} redirects"
+        elif not self._take_request():
+            stop = f"the run's budget of {self.max_requests} requests (--max-requests) is spent"
+        follow, dropped = _redirect_request(request, response.status_code, target, credentials)
+        hops.append(
+            {
+                "status": response.status_code,
+                "from": redactor.url(str(request.url)),
+                "to": redactor.url(str(target)),
+                "method": follow.method,
+                "credentials_dropped": dropped,
+            }
+        )
+        if stop is not None:
+            hops[-1]["followed"] = False
+            ex.meta["redirect_stopped"] = stop
+            return None
+        visited.add(str(target))
+        return follow
 
     # -- closing ---------------------------------------------------------------------
 
@@ -505,7 +755,102 @@ async def _request_body(request: httpx.Request) -> bytes:
         return await request.aread()
 
 
+async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as sent (still encoded), chunk by chunk."""
+    if response.is_stream_consumed:
+        # a response built in memory (httpx.MockTransport): httpx has read it already,
+        # and its stream still holds the bytes as they were given
+        stream = response.stream
+        if isinstance(stream, httpx.AsyncByteStream):
+            async for chunk in stream:
+                yield chunk
+        elif isinstance(stream, httpx.SyncByteStream):
+            for chunk in stream:
+                yield chunk
+        return
+    async for chunk in response.aiter_raw():
+        yield chunk
+
+
 async def _close(response: httpx.Response) -> None:
     # a connection that will not close cleanly is simply dropped
     with contextlib.suppress(Exception):
         await asyncio.wait_for(response.aclose(), _CLOSE_TIMEOUT_S)
+
+
+class _Reading:
+    """What the body read so far cost: raw and kept bytes, and the chunks past the cap
+    on their number (merged into one, so a drip of tiny chunks stays small)."""
+
+    __slots__ = ("ex", "kept", "merged", "raw", "tail", "tail_t")
+
+    def __init__(self, ex: Exchange | None = None) -> None:
+        self.ex = ex
+        self.raw = 0
+        self.kept = 0
+        self.merged = 0
+        self.tail = bytearray()
+        self.tail_t = 0
+
+    def keep(self, t: int, piece: bytes, client: WireClient) -> None:
+        if not piece or self.ex is None:
+            return
+        self.kept += len(piece)
+        client._run_bytes_left -= len(piece)
+        chunks = self.ex.chunks
+        if not self.tail and len(chunks) < client._chunk_cap(len(chunks)):
+            chunks.append((t, piece))
+            client._run_chunks_left -= 1
+            return
+        if not self.tail:
+            self.tail_t = t
+        self.tail += piece
+        self.merged += 1
+
+    def finish(self, ex: Exchange) -> None:
+        """Append the merged chunks (stamped with the first one's time)."""
+        if self.tail:
+            ex.chunks.append((self.tail_t, bytes(self.tail)))
+            ex.meta["chunks_merged"] = self.merged
+            self.tail = bytearray()
+
+    def drop(self, ex: Exchange) -> None:
+        """Forget the body (after a MemoryError)."""
+        ex.chunks.clear()
+        self.tail = bytearray()
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+
+
+def _redirect_request(
+    request: httpx.Request,
+    status: int,
+    target: httpx.URL,
+    credentials: tuple[str | None, ...],
+) -> tuple[httpx.Request, bool]:
+    """The request a client sends after a redirect, and whether credentials were dropped.
+
+    Like browsers and httpx: 303 (and 301/302 after a POST) turn into a GET without a
+    body; 307 and 308 resend the method and body. A hop to another origin (scheme, host
+    or port) loses every header that carries credentials.
+    """
+    method = request.method
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method = "GET"
+    headers = httpx.Headers(request.headers)
+    headers.pop("host", None)
+    content = request.content
+    if method != request.method:
+        content = b""
+        for name in ("content-length", "content-type", "transfer-encoding"):
+            headers.pop(name, None)
+    dropped = False
+    if _origin(target) != _origin(request.url):
+        secrets = [c for c in credentials if c]
+        for name, value in list(headers.multi_items()):
+            if name.lower() in _CREDENTIAL_HEADERS or any(s in value for s in secrets):
+                headers.pop(name, None)
+                dropped = True
+    return httpx.Request(method, target, headers=headers, content=content), dropped

@@ -10,10 +10,11 @@ request; only differences between them are meaningful.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from conformance.wire.json_bounded import parse_json_bounded
 
 
 class ErrorKind(StrEnum):
@@ -24,9 +25,16 @@ class ErrorKind(StrEnum):
     READ_TIMEOUT = "read_timeout"  # no byte for longer than the read timeout
     TOTAL_TIMEOUT = "total_timeout"  # the whole exchange took longer than allowed
     TRUNCATED = "truncated"  # the connection closed before the body was complete
-    TOO_LARGE = "too_large"  # the body exceeded the size cap; the rest was discarded
+    #: the body (after decoding), its events or its header block exceeded a cap; the rest
+    #: was not read
+    TOO_LARGE = "too_large"
     PROTOCOL = "protocol"  # the peer broke HTTP itself
-    OTHER = "other"
+    #: the body's Content-Encoding was not asked for, or its compressed data is corrupt
+    DECODING = "decoding"
+    #: not sent: the run's request budget (``--max-requests``) was spent, for example by
+    #: redirects that were followed
+    NOT_SENT = "not_sent"
+    OTHER = "other"  # anything else; judged by robustness.transport_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +63,11 @@ class SSEEvent:
     raw: str = ""
 
     def json(self) -> Any:
-        """The event's data parsed as JSON (raises ``ValueError`` when it is not)."""
+        """The event's data parsed as JSON, within the nesting limit of
+        :mod:`conformance.wire.json_bounded` (raises ``ValueError`` when it is not)."""
         if self.data is None:
             raise ValueError("event has no data")
-        return json.loads(self.data)
+        return parse_json_bounded(self.data)
 
 
 @dataclass(slots=True)
@@ -137,8 +146,9 @@ class Exchange:
         return self.error is None and self.status is not None and 200 <= self.status < 300
 
     def json(self) -> Any:
-        """The body parsed as JSON (raises ``ValueError`` when it is not)."""
-        return json.loads(self.body)
+        """The body parsed as JSON, within the nesting limit of
+        :mod:`conformance.wire.json_bounded` (raises ``ValueError`` when it is not)."""
+        return parse_json_bounded(self.body)
 
     def body_excerpt(self, limit: int = 2000) -> str:
         text = self.body[:limit].decode("utf-8", errors="replace")

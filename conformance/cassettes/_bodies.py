@@ -33,6 +33,19 @@ _JSON_STYLES: dict[str, dict[str, Any]] = {
 }
 
 
+def parse_json(raw: bytes | str) -> Any:
+    """``json.loads(raw)``; a document nested too deeply to parse raises ValueError too.
+
+    Bodies in a cassette are what a server sent, so they may be hostile: Python's parser
+    gives up on deep nesting with a RecursionError, which is turned into a ValueError
+    that says so, like any other malformed JSON.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to parse") from None
+
+
 def encode_bytes(data: bytes) -> str | dict[str, str]:
     """``data`` as text when it is valid UTF-8, else as ``{base64: ...}``."""
     try:
@@ -55,13 +68,13 @@ def decode_bytes(value: Any, *, where: str) -> bytes:
 
 def _json_body(body: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(body)
+        value = parse_json(body)
     except ValueError:
         return None
     for style, kwargs in _JSON_STYLES.items():
         try:
             again = json.dumps(value, allow_nan=False, **kwargs).encode("utf-8")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if again == body:
             out: dict[str, Any] = {"json": value}
@@ -182,7 +195,10 @@ def decode_request_body(value: Any, *, where: str) -> bytes:
         style = value.get("json_style", "compact")
         if style not in _JSON_STYLES:
             raise CassetteError(f"{where}: unknown json_style {style!r}")
-        return json.dumps(value["json"], **_JSON_STYLES[style]).encode("utf-8")
+        try:
+            return json.dumps(value["json"], **_JSON_STYLES[style]).encode("utf-8")
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise CassetteError(f"{where}.json: not a JSON value ({exc})") from None
     if "form" in value:
         form = value["form"]
         if not isinstance(form, dict) or not isinstance(form.get("boundary"), str):

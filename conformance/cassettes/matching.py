@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from conformance.cassettes._bodies import multipart_boundary, parse_multipart
+from conformance.cassettes._bodies import multipart_boundary, parse_json, parse_multipart
 from conformance.cassettes.redact import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS, Redactor
 from conformance.wire.client import media_type
 
@@ -104,12 +104,15 @@ def relative_path(url: str, base_url: str | None) -> str:
 
 def _canonical_json(text: bytes | str, ignore: frozenset[str]) -> str | None:
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except ValueError:
-        return None
+        return None  # compared as text
     if isinstance(value, dict) and ignore:
         value = {k: v for k, v in value.items() if k not in ignore}
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _field_value(value: bytes) -> str:

@@ -169,6 +169,17 @@ def _form_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     return {"form": {"boundary": boundary, "parts": written}}
 
 
+def _form_text(value: Any) -> bool:
+    """Whether ``value`` can go into a multipart header line as written."""
+    if not isinstance(value, str) or any(c in value for c in '\r\n"'):
+        return False
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode_request_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     """The readable cassette form of a request body (``None`` for an empty body)."""
     if not body:
@@ -201,14 +212,21 @@ def decode_request_body(value: Any, *, where: str) -> bytes:
             raise CassetteError(f"{where}.json: not a JSON value ({exc})") from None
     if "form" in value:
         form = value["form"]
-        if not isinstance(form, dict) or not isinstance(form.get("boundary"), str):
+        if not isinstance(form, dict) or not _form_text(form.get("boundary")):
             raise CassetteError(f"{where}.form: needs a boundary and parts")
+        raw_parts = form.get("parts") or []
+        if not isinstance(raw_parts, list):
+            raise CassetteError(f"{where}.form.parts: expected a list")
         parts = []
-        for i, raw in enumerate(form.get("parts") or []):
-            if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-                raise CassetteError(f"{where}.form.parts[{i}]: needs a name and a value")
-            part = {k: v for k, v in raw.items() if k != "value"}
-            part["value"] = decode_bytes(raw.get("value", ""), where=f"{where}.form.parts[{i}]")
+        for i, raw in enumerate(raw_parts):
+            pw = f"{where}.form.parts[{i}]"
+            if not isinstance(raw, dict) or not _form_text(raw.get("name")):
+                raise CassetteError(f"{pw}: needs a name and a value")
+            for key in ("filename", "content_type"):
+                if key in raw and not _form_text(raw[key]):
+                    raise CassetteError(f"{pw}.{key}: expected Latin-1 text on one line")
+            part = {k: raw[k] for k in ("name", "filename", "content_type") if k in raw}
+            part["value"] = decode_bytes(raw.get("value", ""), where=pw)
             parts.append(part)
         return build_multipart(parts, form["boundary"])
     if "text" in value:

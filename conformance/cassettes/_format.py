@@ -114,6 +114,17 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def check_url(url: str, *, where: str) -> None:
+    """Raise CassetteError unless ``url`` is an http(s) URL with a host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what raises
+    except ValueError as exc:
+        raise CassetteError(f"{where}: not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CassetteError(f"{where}: expected an http(s) URL with a host, got {_shown(url)}")
+
+
 def _ns(ms: Any, *, where: str) -> int | None:
     if ms is None:
         return None
@@ -232,13 +243,7 @@ def exchange_from_data(data: Any, *, probe: str, where: str) -> Exchange:
         raise CassetteError(f"{where}.request: needs a method and a url")
     if not _HEADER_NAME.fullmatch(req["method"]):
         raise CassetteError(f"{where}.request.method: {_shown(req['method'])} is not a method")
-    try:
-        url = urlsplit(req["url"])
-        url.port  # noqa: B018 - parsing the port is what raises
-    except ValueError as exc:
-        raise CassetteError(f"{where}.request.url: not a URL ({exc})") from None
-    if url.scheme not in ("http", "https") or not url.netloc:
-        raise CassetteError(f"{where}.request.url: expected an http(s) URL with a host")
+    check_url(req["url"], where=f"{where}.request.url")
     request = RecordedRequest(
         method=req["method"].upper(),
         url=req["url"],
@@ -348,6 +353,8 @@ def cassette_from_data(data: Any, *, where: str, path: Path | None = None) -> Ca
     for key in ("provider", "base_url", "model", "note"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise CassetteError(f"{where}: {key}: expected text")
+    if data.get("base_url") is not None:
+        check_url(data["base_url"], where=f"{where}: base_url")
     raw_exchanges = data.get("exchanges")
     if not isinstance(raw_exchanges, list):
         raise CassetteError(f"{where}: exchanges: expected a list")

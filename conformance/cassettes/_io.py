@@ -25,6 +25,7 @@ from conformance.cassettes._format import (
     Cassette,
     cassette_from_data,
     cassette_to_data,
+    check_url,
 )
 from conformance.cassettes._load import MAX_FILES, cassette_files, check_total, load_yaml
 from conformance.cassettes.redact import Redactor
@@ -226,6 +227,11 @@ def read_cassettes(paths: Iterable[Path]) -> CassetteSet:
                     f"{path}: index format version {data.get('version')!r} is not "
                     f"supported (this harness reads version {FORMAT_VERSION})"
                 )
+            for key in ("provider", "base_url", "model"):
+                if data.get(key) is not None and not isinstance(data[key], str):
+                    raise CassetteError(f"{path}: {key}: expected text")
+            if data.get("base_url") is not None:
+                check_url(data["base_url"], where=f"{path}: base_url")
             indexes.append(data)
             continue
         cassettes.append(cassette_from_data(data, where=str(path), path=path))

@@ -124,8 +124,9 @@ def _children(node: Node) -> Iterator[Node]:
 
 def load_yaml_text(text: str, *, where: str) -> Any:
     """The data of one YAML document, read within the limits (raises CassetteError)."""
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)  # the reader checks the characters already
         return loader.get_single_data()
     except _Refused as exc:
         raise CassetteError(f"{where}: refused: {exc}") from None
@@ -141,7 +142,8 @@ def load_yaml_text(text: str, *, where: str) -> Any:
         # (a 31 February, an integer of 5,000 digits)
         raise CassetteError(f"{where}: not valid YAML: {_first_line(exc)}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -149,12 +151,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Any:
+def load_yaml(path: Path, *, max_bytes: int | None = None) -> Any:
     """The YAML data of the file ``path``, read within the limits.
 
     Raises :class:`CassetteError` when the file cannot be read, is larger than
-    ``max_bytes``, is not UTF-8 text, or is not YAML within the nesting and alias limits.
+    ``max_bytes`` (default :data:`MAX_FILE_BYTES`), is not UTF-8 text, or is not YAML
+    within the nesting and alias limits.
     """
+    if max_bytes is None:
+        max_bytes = MAX_FILE_BYTES
     try:
         with path.open("rb") as f:
             raw = f.read(max_bytes + 1)
@@ -212,8 +217,11 @@ def _walk_error(exc: OSError) -> None:
     raise CassetteError(f"{exc.filename}: cannot read ({exc.strerror or exc})")
 
 
-def check_total(paths: list[Path], *, limit: int = MAX_TOTAL_BYTES) -> None:
-    """Refuse (CassetteError) when ``paths`` hold more than ``limit`` bytes together."""
+def check_total(paths: list[Path], *, limit: int | None = None) -> None:
+    """Refuse (CassetteError) when ``paths`` hold more than ``limit`` bytes together
+    (default :data:`MAX_TOTAL_BYTES`)."""
+    if limit is None:
+        limit = MAX_TOTAL_BYTES
     total = 0
     for path in paths:
         try:

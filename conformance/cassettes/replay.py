@@ -251,6 +251,10 @@ class ReplayRouter:
             headers = [
                 (k, str(len(recorded.body)) if k == "content-length" else v) for k, v in headers
             ]
+        # as bytes: httpx would encode text as ASCII, and a server may send Latin-1
+        raw_headers = [
+            (k.encode("latin-1", "replace"), v.encode("latin-1", "replace")) for k, v in headers
+        ]
         scale = self.time_scale if self.delays else 0.0
         # the headers are answered at once; the wait until the first chunk covers the
         # recorded time to first byte, so chunk times keep their offsets from the send
@@ -264,7 +268,7 @@ class ReplayRouter:
             previous = max(previous, t)
         return httpx.Response(
             recorded.status,
-            headers=headers,
+            headers=raw_headers,
             stream=_ReplayStream(chunks, error),
             request=request,
             extensions={"conformance_replayed": True},

@@ -112,6 +112,59 @@ def test_the_runs_key_and_a_wrong_key_are_told_apart(no_network: None) -> None:
     assert _post(router, {"model": "m"}, key="sk-wrong-000000").status_code == 401
 
 
+@pytest.mark.parametrize(
+    "recorded_auth", ["Bearer <REDACTED>", "Bearer sk-made-up-by-hand", "Bearer <API_KEY>"]
+)
+def test_the_runs_key_matches_whatever_the_recorded_placeholder(
+    recorded_auth: str, no_network: None
+) -> None:
+    """A cassette written with another placeholder (or a made-up key) still answers."""
+    router = _router(_recorded(b'{"model": "m"}', auth=recorded_auth, chunks=[(1, b"{}")]))
+    assert _post(router, {"model": "m"}).status_code == 200
+
+
+def test_a_recording_without_a_key_answers_a_replay_with_one(no_network: None) -> None:
+    router = _router(
+        _recorded(b'{"model": "m", "max_tokens": 16}', auth=None, chunks=[(1, b"{}")]),
+        _recorded(b'{"model": "m", "max_tokens": 4}', status=401, auth=None, chunks=[]),
+        _recorded(b'{"model": "m", "max_tokens": 4}', status=403, auth="Bearer <REDACTED>"),
+    )
+    # the run's key: answered by the keyless recording of the same request
+    assert _post(router, {"model": "m", "max_tokens": 16}).status_code == 200
+    # the probes about keys keep their own recordings: no key, a wrong key
+    assert _post(router, {"model": "m", "max_tokens": 4}, key=None).status_code == 401
+    assert _post(router, {"model": "m", "max_tokens": 4}, key="sk-wrong-0000").status_code == 403
+
+
+def test_the_probes_about_keys_are_never_answered_by_the_runs_key(no_network: None) -> None:
+    """Without a key, or with a wrong one, only a recording of the same kind answers."""
+    router = _router(_recorded(b'{"model": "m"}', chunks=[(1, b"{}")]))
+    for key in (None, "sk-wrong-0000"):
+        with pytest.raises(CassetteMiss):
+            _post(router, {"model": "m"}, key=key)
+    # and a run's key is never answered by the recording of another key, when the same
+    # request was recorded without one
+    router = _router(
+        _recorded(b'{"model": "m"}', status=401, auth="Bearer <REDACTED>", chunks=[]),
+        _recorded(b'{"model": "m"}', auth=None, chunks=[(1, b"{}")]),
+    )
+    assert _post(router, {"model": "m"}).status_code == 200
+
+
+def test_restore_keeps_the_recorded_credentials_as_placeholders() -> None:
+    sent = _recorded(b"{}", auth="Bearer <redacted>", chunks=[])
+    sent.request.headers.append(("X-Api-Key", "<redacted>"))
+    for recorded_auth, expected in [
+        (None, None),
+        ("Bearer <API_KEY>", "Bearer <API_KEY>"),
+        ("Bearer sk-live-a-real-key-by-mistake", "Bearer <REDACTED>"),
+    ]:
+        restored = restore(sent, _recorded(b"{}", auth=recorded_auth, chunks=[]))
+        assert restored.request.header("authorization") == expected
+        assert restored.request.header("x-api-key") is None
+        assert restored.request.header("content-type") == "application/json"
+
+
 def test_repeated_requests_are_served_in_recorded_order(no_network: None) -> None:
     router = _router(
         _recorded(b'{"model": "m"}', chunks=[(1, b"first")]),

@@ -103,7 +103,7 @@ def _number(value: Any, *, where: str, unit: str, limit: float) -> float:
         raise CassetteError(f"{where}: expected {unit} as a number, got {_shown(value)}")
     if not math.isfinite(value) or not 0 <= value <= limit:
         raise CassetteError(
-            f"{where}: expected {unit} between 0 and {limit:g}, got {_shown(value)}"
+            f"{where}: expected {unit} between 0 and {limit:.15g} (one day), got {_shown(value)}"
         )
     return value
 

@@ -122,11 +122,12 @@ class VerifyReport:
         if self.unreadable:
             lines.extend(_one_line(f.path, f.unreadable or "") for f in self.unreadable)
             return "\n".join(lines)
+        if not self.files:
+            lines.append("no cassette files found (files named *.yaml or *.yml)")
+            return "\n".join(lines)
         n_files = len(self.files)
         bodies = sum(f.bodies for f in self.files)
         n_drift = sum(len(f.drift) for f in self.files)
-        if not self.files:
-            lines.append("no cassette files found")
         summary = (
             f"verified {n_files} file(s), {bodies} recorded bod{'y' if bodies == 1 else 'ies'}: "
             f"{n_drift} drift(s) in {len(self.drifted)} file(s)"

@@ -117,8 +117,7 @@ def _corrupt(tmp_path: Path, case: str) -> tuple[Path, Path]:
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     try:
-        main(argv)
-        code = 0
+        code = int(main(argv) or 0)
     except SystemExit as exc:
         code = int(exc.code or 0)
     out = capsys.readouterr()

@@ -363,3 +363,74 @@ def test_recording_sender_tells_the_runs_key_from_other_credentials() -> None:
 
     assert asyncio.run(go()) == list(cases.values())
     assert len(sender.exchanges) == len(cases)
+
+
+def _documented(
+    probe: str, body: bytes, *, stands_for: str | None, stream: bool = False
+) -> Cassette:
+    example = _recorded(
+        body, chunks=CHUNKS if stream else [(0, b'{"documented": true}')], auth="Bearer <API_KEY>"
+    )
+    if not stream:
+        example.events = None
+    example.meta = {"messages": [{"role": "user", "content": "documented question"}], "params": {}}
+    return Cassette(
+        probe, [example], base_url=BASE, source="documented", note="docs", stands_for=stands_for
+    )
+
+
+def test_a_documented_example_stands_for_its_probe_with_its_own_request(
+    no_network: None,
+) -> None:
+    cassettes = CassetteSet(
+        [
+            _documented(
+                "docs.example", b'{"model": "m", "messages": ["documented"]}', stands_for="chat"
+            )
+        ],
+        [],
+    )
+    sender = ReplaySender(cassettes, base_url="http://elsewhere:1/nb/v1", api_key="k-run-1234")
+
+    async def send(probe: str, stream: bool = False) -> Exchange:
+        request = httpx.Request(
+            "POST",
+            "http://elsewhere:1/nb/v1/chat/completions",
+            json={"model": "m", "messages": ["the probe's own"]},
+            headers={"authorization": "Bearer k-run-1234"},
+        )
+        return await sender.asend(request, probe=probe, stream=stream, api_key="k-run-1234")
+
+    chat = asyncio.run(send("chat"))
+    assert chat.status == 200 and chat.body == b'{"documented": true}'
+    assert chat.request.body == b'{"model": "m", "messages": ["documented"]}'  # its own request
+    assert chat.meta["messages"] == [{"role": "user", "content": "documented question"}]
+    assert chat.meta["stand_in"].startswith("docs.example (documented example")
+    assert chat.request.header("authorization") == "Bearer <API_KEY>"
+    assert sender.missed == {}
+    # another probe, or the same probe streamed, is not answered by it
+    other = asyncio.run(send("other_prompt"))
+    assert other.error is not None and sender.unavailable(other)
+    streamed = asyncio.run(send("chat", stream=True))
+    assert streamed.error is not None and "other_prompt" in sender.missed
+
+
+def test_a_recording_of_the_probe_answers_before_a_documented_stand_in(no_network: None) -> None:
+    own = _recorded(b'{"model": "m", "messages": ["own"]}', chunks=[(1, b'{"recorded": true}')])
+    own.events = None
+    cassettes = CassetteSet(
+        [
+            Cassette("chat", [own], base_url=BASE),
+            _documented("docs.example", b'{"model": "m", "messages": ["doc"]}', stands_for="chat"),
+        ],
+        [],
+    )
+    sender = ReplaySender(cassettes, base_url="http://elsewhere:1/nb/v1", api_key="k-run-1234")
+    request = httpx.Request(
+        "POST",
+        "http://elsewhere:1/nb/v1/chat/completions",
+        content=b'{"model": "m", "messages": ["own"]}',
+        headers={"authorization": "Bearer k-run-1234", "content-type": "application/json"},
+    )
+    ex = asyncio.run(sender.asend(request, probe="chat", stream=False, api_key="k-run-1234"))
+    assert ex.body == b'{"recorded": true}' and "stand_in" not in ex.meta

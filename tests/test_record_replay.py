@@ -55,11 +55,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _run(argv: list[str]) -> int:
+    """The exit code of ``conformance ARGV`` (returned by ``main``, or raised)."""
     try:
-        main(argv)
+        return int(main(argv) or 0)
     except SystemExit as exc:
         return int(exc.code or 0)
-    return 0
 
 
 def _record(provider: str, root: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> int:

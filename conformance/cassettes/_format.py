@@ -8,6 +8,7 @@ A cassette file holds the exchanges of one probe::
     base_url: http://127.0.0.1:8000/v1
     model: conformance-echo
     source: recorded               # or "documented": built from a provider's docs
+    stands_for: chat               # documented only: the probe it answers (optional)
     exchanges:
     - request:
         method: POST
@@ -87,6 +88,11 @@ class Cassette:
     source: str = "recorded"
     #: free text, e.g. where a documented example comes from
     note: str | None = None
+    #: a documented example only: the probe of the harness it stands for (``chat``: the
+    #: plain valid request). When a replay has no recording of that probe's own request,
+    #: the example answers it with its own request, so the checks judge the documented
+    #: pair as a whole (see :class:`conformance.cassettes.ReplaySender`)
+    stands_for: str | None = None
     #: the file it was read from (``None`` when built in memory)
     path: Path | None = field(default=None, compare=False)
 
@@ -325,7 +331,7 @@ def exchange_from_data(data: Any, *, probe: str, where: str) -> Exchange:
 def cassette_to_data(cassette: Cassette) -> dict[str, Any]:
     """A whole cassette as data, ready for YAML."""
     data: dict[str, Any] = {"version": FORMAT_VERSION, "probe": cassette.probe}
-    for key in ("provider", "base_url", "model", "source", "note"):
+    for key in ("provider", "base_url", "model", "source", "note", "stands_for"):
         value = getattr(cassette, key)
         if value is not None:
             data[key] = value
@@ -350,9 +356,11 @@ def cassette_from_data(data: Any, *, where: str, path: Path | None = None) -> Ca
     source = data.get("source", "recorded")
     if not isinstance(source, str) or source not in SOURCES:
         raise CassetteError(f"{where}: source: expected one of {', '.join(SOURCES)}")
-    for key in ("provider", "base_url", "model", "note"):
+    for key in ("provider", "base_url", "model", "note", "stands_for"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise CassetteError(f"{where}: {key}: expected text")
+    if data.get("stands_for") is not None and source != "documented":
+        raise CassetteError(f"{where}: stands_for: only a documented example stands for a probe")
     if data.get("base_url") is not None:
         check_url(data["base_url"], where=f"{where}: base_url")
     raw_exchanges = data.get("exchanges")
@@ -370,5 +378,6 @@ def cassette_from_data(data: Any, *, where: str, path: Path | None = None) -> Ca
         model=data.get("model"),
         source=source,
         note=data.get("note"),
+        stands_for=data.get("stands_for"),
         path=path,
     )

@@ -103,6 +103,7 @@ def write_cassette(path: Path, cassette: Cassette, redactor: Redactor | None = N
         model=cassette.model,
         source=cassette.source,
         note=redactor.text(cassette.note) if cassette.note else None,
+        stands_for=cassette.stands_for,
     )
     _write_text(path, dump_yaml(cassette_to_data(redacted)), redactor)
     return path

@@ -11,6 +11,7 @@ Nothing else may escape.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.cassettes import CassetteError, CassetteSet, ReplayRouter
+from conformance.cassettes import CassetteError, CassetteSet, ReplayRouter, ReplaySender
 from conformance.cassettes._format import cassette_from_data
 from conformance.cassettes._load import load_yaml_text
 from conformance.cassettes.verify import FileReport, verify_exchange
@@ -33,6 +34,7 @@ SOURCES = [
     FIXTURES / "openai" / "recorded" / "wrong_key.yaml",
     FIXTURES / "wetrocloud" / "recorded" / "chat.yaml",
     FIXTURES / "nebulablock" / "documented" / "stream.yaml",
+    FIXTURES / "weai" / "documented" / "docs.quickstart.yaml",
 ]
 TEXTS = {path.name + path.parent.parent.name: path.read_text() for path in SOURCES}
 
@@ -95,6 +97,11 @@ def _read_all_the_way(text: str) -> None:
     report = FileReport(path=Path("fuzzed.yaml"))
     for i, exchange in enumerate(cassette.exchanges):
         verify_exchange(exchange, "openai", f"exchanges[{i}]", report)
+    if cassette.stands_for:  # a documented example answers its probe's other request
+        sender = ReplaySender(CassetteSet([cassette], []), base_url=cassette.base_url)
+        url = str(cassette.base_url or "http://h/v1") + "/chat/completions"
+        other = httpx.Request("POST", url, json={"another": "request"})
+        asyncio.run(sender.asend(other, probe=cassette.stands_for, stream=False, api_key=None))
     if cassette.exchanges:
         first = cassette.exchanges[0].request
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in first.headers]

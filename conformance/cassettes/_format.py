@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from conformance.cassettes._bodies import (
     decode_bytes,
     decode_request_body,
@@ -125,10 +127,16 @@ def check_url(url: str, *, where: str) -> None:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - parsing the port is what raises
-    except ValueError as exc:
-        raise CassetteError(f"{where}: not a URL ({exc})") from None
+        httpx.URL(url)  # what recorded it could parse it: a replay can too
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise CassetteError(f"{where}: not a URL ({_first_line(exc)})") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CassetteError(f"{where}: expected an http(s) URL with a host, got {_shown(url)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _ns(ms: Any, *, where: str) -> int | None:

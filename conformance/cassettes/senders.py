@@ -193,13 +193,16 @@ class ReplaySender:
         (``stand_in`` names the example), so checks judge the documented request and
         answer together, never the documented answer against another question.
         """
+        # as bytes: a recorded header may hold Latin-1 text, which httpx would not encode
         headers = [
-            (k, v)
+            (k.encode("latin-1", "replace"), v.encode("latin-1", "replace"))
             for k, v in example.request.headers
             if k.lower() not in CREDENTIAL_HEADERS and k.lower() not in ("host", "content-length")
         ]
         headers += [
-            (k, v) for k, v in request.headers.multi_items() if k.lower() in CREDENTIAL_HEADERS
+            (k, v)
+            for k, v in request.headers.raw
+            if k.decode("latin-1").lower() in CREDENTIAL_HEADERS
         ]
         own = httpx.Request(
             example.request.method, request.url, headers=headers, content=example.request.body

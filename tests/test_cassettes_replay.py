@@ -112,6 +112,59 @@ def test_the_runs_key_and_a_wrong_key_are_told_apart(no_network: None) -> None:
     assert _post(router, {"model": "m"}, key="sk-wrong-000000").status_code == 401
 
 
+@pytest.mark.parametrize(
+    "recorded_auth", ["Bearer <REDACTED>", "Bearer sk-made-up-by-hand", "Bearer <API_KEY>"]
+)
+def test_the_runs_key_matches_whatever_the_recorded_placeholder(
+    recorded_auth: str, no_network: None
+) -> None:
+    """A cassette written with another placeholder (or a made-up key) still answers."""
+    router = _router(_recorded(b'{"model": "m"}', auth=recorded_auth, chunks=[(1, b"{}")]))
+    assert _post(router, {"model": "m"}).status_code == 200
+
+
+def test_a_recording_without_a_key_answers_a_replay_with_one(no_network: None) -> None:
+    router = _router(
+        _recorded(b'{"model": "m", "max_tokens": 16}', auth=None, chunks=[(1, b"{}")]),
+        _recorded(b'{"model": "m", "max_tokens": 4}', status=401, auth=None, chunks=[]),
+        _recorded(b'{"model": "m", "max_tokens": 4}', status=403, auth="Bearer <REDACTED>"),
+    )
+    # the run's key: answered by the keyless recording of the same request
+    assert _post(router, {"model": "m", "max_tokens": 16}).status_code == 200
+    # the probes about keys keep their own recordings: no key, a wrong key
+    assert _post(router, {"model": "m", "max_tokens": 4}, key=None).status_code == 401
+    assert _post(router, {"model": "m", "max_tokens": 4}, key="sk-wrong-0000").status_code == 403
+
+
+def test_the_probes_about_keys_are_never_answered_by_the_runs_key(no_network: None) -> None:
+    """Without a key, or with a wrong one, only a recording of the same kind answers."""
+    router = _router(_recorded(b'{"model": "m"}', chunks=[(1, b"{}")]))
+    for key in (None, "sk-wrong-0000"):
+        with pytest.raises(CassetteMiss):
+            _post(router, {"model": "m"}, key=key)
+    # and a run's key is never answered by the recording of another key, when the same
+    # request was recorded without one
+    router = _router(
+        _recorded(b'{"model": "m"}', status=401, auth="Bearer <REDACTED>", chunks=[]),
+        _recorded(b'{"model": "m"}', auth=None, chunks=[(1, b"{}")]),
+    )
+    assert _post(router, {"model": "m"}).status_code == 200
+
+
+def test_restore_keeps_the_recorded_credentials_as_placeholders() -> None:
+    sent = _recorded(b"{}", auth="Bearer <redacted>", chunks=[])
+    sent.request.headers.append(("X-Api-Key", "<redacted>"))
+    for recorded_auth, expected in [
+        (None, None),
+        ("Bearer <API_KEY>", "Bearer <API_KEY>"),
+        ("Bearer sk-live-a-real-key-by-mistake", "Bearer <REDACTED>"),
+    ]:
+        restored = restore(sent, _recorded(b"{}", auth=recorded_auth, chunks=[]))
+        assert restored.request.header("authorization") == expected
+        assert restored.request.header("x-api-key") is None
+        assert restored.request.header("content-type") == "application/json"
+
+
 def test_repeated_requests_are_served_in_recorded_order(no_network: None) -> None:
     router = _router(
         _recorded(b'{"model": "m"}', chunks=[(1, b"first")]),
@@ -310,3 +363,74 @@ def test_recording_sender_tells_the_runs_key_from_other_credentials() -> None:
 
     assert asyncio.run(go()) == list(cases.values())
     assert len(sender.exchanges) == len(cases)
+
+
+def _documented(
+    probe: str, body: bytes, *, stands_for: str | None, stream: bool = False
+) -> Cassette:
+    example = _recorded(
+        body, chunks=CHUNKS if stream else [(0, b'{"documented": true}')], auth="Bearer <API_KEY>"
+    )
+    if not stream:
+        example.events = None
+    example.meta = {"messages": [{"role": "user", "content": "documented question"}], "params": {}}
+    return Cassette(
+        probe, [example], base_url=BASE, source="documented", note="docs", stands_for=stands_for
+    )
+
+
+def test_a_documented_example_stands_for_its_probe_with_its_own_request(
+    no_network: None,
+) -> None:
+    cassettes = CassetteSet(
+        [
+            _documented(
+                "docs.example", b'{"model": "m", "messages": ["documented"]}', stands_for="chat"
+            )
+        ],
+        [],
+    )
+    sender = ReplaySender(cassettes, base_url="http://elsewhere:1/nb/v1", api_key="k-run-1234")
+
+    async def send(probe: str, stream: bool = False) -> Exchange:
+        request = httpx.Request(
+            "POST",
+            "http://elsewhere:1/nb/v1/chat/completions",
+            json={"model": "m", "messages": ["the probe's own"]},
+            headers={"authorization": "Bearer k-run-1234"},
+        )
+        return await sender.asend(request, probe=probe, stream=stream, api_key="k-run-1234")
+
+    chat = asyncio.run(send("chat"))
+    assert chat.status == 200 and chat.body == b'{"documented": true}'
+    assert chat.request.body == b'{"model": "m", "messages": ["documented"]}'  # its own request
+    assert chat.meta["messages"] == [{"role": "user", "content": "documented question"}]
+    assert chat.meta["stand_in"].startswith("docs.example (documented example")
+    assert chat.request.header("authorization") == "Bearer <API_KEY>"
+    assert sender.missed == {}
+    # another probe, or the same probe streamed, is not answered by it
+    other = asyncio.run(send("other_prompt"))
+    assert other.error is not None and sender.unavailable(other)
+    streamed = asyncio.run(send("chat", stream=True))
+    assert streamed.error is not None and "other_prompt" in sender.missed
+
+
+def test_a_recording_of_the_probe_answers_before_a_documented_stand_in(no_network: None) -> None:
+    own = _recorded(b'{"model": "m", "messages": ["own"]}', chunks=[(1, b'{"recorded": true}')])
+    own.events = None
+    cassettes = CassetteSet(
+        [
+            Cassette("chat", [own], base_url=BASE),
+            _documented("docs.example", b'{"model": "m", "messages": ["doc"]}', stands_for="chat"),
+        ],
+        [],
+    )
+    sender = ReplaySender(cassettes, base_url="http://elsewhere:1/nb/v1", api_key="k-run-1234")
+    request = httpx.Request(
+        "POST",
+        "http://elsewhere:1/nb/v1/chat/completions",
+        content=b'{"model": "m", "messages": ["own"]}',
+        headers={"authorization": "Bearer k-run-1234", "content-type": "application/json"},
+    )
+    ex = asyncio.run(sender.asend(request, probe="chat", stream=False, api_key="k-run-1234"))
+    assert ex.body == b'{"recorded": true}' and "stand_in" not in ex.meta

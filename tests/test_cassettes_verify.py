@@ -107,7 +107,9 @@ def test_an_old_format_version_is_drift_and_garbage_is_unreadable(tmp_path: Path
     (tmp_path / "bad.yaml").write_text("version: 1\nprobe: chat\nexchanges: 3\n")
     report = verify_paths([tmp_path])
     assert report.exit_code == 2
-    assert "unreadable" in report.render()
+    assert (
+        report.render().splitlines()[-1] == f"{tmp_path / 'bad.yaml'}: exchanges: expected a list"
+    )
     assert verify_paths([tmp_path / "absent"]).exit_code == 2
 
 

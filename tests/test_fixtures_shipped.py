@@ -8,6 +8,7 @@ examples replay on their own without a failure; ``conformance verify`` finds no 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +36,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _run(argv: list[str]) -> int:
-    """The exit code of ``conformance ARGV`` (``main`` returns it, or exits with it)."""
+    """The exit code of ``conformance ARGV`` (returned by ``main``, or raised)."""
     try:
-        returned = main(argv)
+        return int(main(argv) or 0)
     except SystemExit as exc:
         return int(exc.code or 0)
-    return int(returned or 0)
 
 
 def _check(provider: str, path: Path, out: Path, *extra: str) -> tuple[int, dict[str, object]]:
@@ -84,10 +84,12 @@ def test_documented_examples_replay_without_failures(
     coverage = result["coverage"]
     assert isinstance(coverage, dict)
     # NebulaBlock's and Wetrocloud's documented examples answer enough probes to pass;
-    # WeAI documents only a quickstart conversation that no probe sends: replayed alone
-    # it judges nothing, which is inconclusive (exit 3), never a silent pass
+    # WeAI documents only a quickstart conversation, which stands for the plain request:
+    # replayed alone it judges that request's checks, too few to pass the default floor,
+    # which is inconclusive (exit 3), never a silent pass
     if provider == "weai":
-        assert coverage["judged"] == 0 and coverage["enough"] is False
+        assert 0 < coverage["judged"] < coverage["applicable"] / 2
+        assert coverage["enough"] is False
         assert code == 3
         code, result = _check(
             provider, FIXTURES / provider / "documented", tmp_path / "d0.json",
@@ -106,10 +108,49 @@ def test_documented_examples_replay_without_failures(
 def test_documented_examples_that_answer_probes_pass_checks(
     tmp_path: Path, no_network: None
 ) -> None:
-    for provider in ("nebulablock", "wetrocloud"):
+    for provider in ("nebulablock", "wetrocloud", "weai"):
         _, result = _check(provider, FIXTURES / provider / "documented", tmp_path / "p.json")
         summary = result["summary"]
         assert isinstance(summary, dict) and summary["passed"] > 0, provider
+
+
+def _by_id(result: dict[str, object]) -> dict[str, dict[str, object]]:
+    checks = result["checks"]
+    assert isinstance(checks, list)
+    return {c["id"]: c for c in checks}
+
+
+def test_the_weai_quickstart_is_judged_as_the_documented_pair(
+    tmp_path: Path, no_network: None
+) -> None:
+    """The quickstart stands for the plain request: the checks of the chat probe judge
+    the documented conversation and its answer together (not 57 of 57 skipped)."""
+    code, result = _check(
+        "weai", FIXTURES / "weai" / "documented", tmp_path / "q.json", "--min-coverage", "0"
+    )
+    assert code == 0
+    checks = _by_id(result)
+    judged = [c for c in checks.values() if c["status"] != "skipped"]
+    assert len(judged) >= 15
+    for name in ("schema.completion", "sdk.completion", "semantics.usage_consistent"):
+        assert checks[name]["status"] == "passed", checks[name]
+
+
+def test_a_broken_documented_answer_fails_the_checks_it_stands_for(
+    tmp_path: Path, no_network: None
+) -> None:
+    """The documented example is really judged: break its answer and the checks fail."""
+    broken = tmp_path / "weai"
+    shutil.copytree(FIXTURES / "weai" / "documented", broken)
+    path = broken / "docs.quickstart.yaml"
+    text = path.read_text()
+    assert '"object":"chat.completion"' in text
+    path.write_text(text.replace('"object":"chat.completion"', '"object":"text_completion"'))
+    code, result = _check("weai", broken, tmp_path / "b.json")
+    assert code == 1
+    checks = _by_id(result)
+    assert checks["schema.object_values"]["status"] == "failed"
+    assert "Where was it played?" in json.dumps(checks["schema.object_values"]["evidence"])
 
 
 def test_wetrocloud_documented_response_is_verbatim() -> None:

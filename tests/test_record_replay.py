@@ -8,6 +8,7 @@ as the live run did.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 from collections import Counter
@@ -54,12 +55,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _run(argv: list[str]) -> int:
-    """The exit code of ``conformance ARGV`` (``main`` returns it, or exits with it)."""
+    """The exit code of ``conformance ARGV`` (returned by ``main``, or raised)."""
     try:
-        returned = main(argv)
+        return int(main(argv) or 0)
     except SystemExit as exc:
         return int(exc.code or 0)
-    return int(returned or 0)
 
 
 def _record(provider: str, root: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -264,3 +264,65 @@ def test_verify_coverage_names_the_requests_a_recording_lacks(
     report = capsys.readouterr().out
     assert "+ probe stream_usage: POST /chat/completions" in report
     assert "record the cassettes again" in report
+
+
+def _replayed_statuses(
+    out: Path, key_env: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> dict[str, str]:
+    """``check --replay OUT`` through the command line: each check's status."""
+    result = tmp_path / f"replay-{key_env or 'nokey'}.json"
+    argv = ["check", "--provider", "openai", "--replay", str(out), "--json", str(result)]
+    if key_env is not None:
+        argv += ["--api-key-env", key_env]
+    assert _run(argv) in (0, 1)
+    printed = capsys.readouterr()
+    assert KEY not in printed.out + printed.err
+    checks = json.loads(result.read_text())["checks"]
+    assert not [c["id"] for c in checks if "not in the replayed cassettes" in c["detail"]]
+    return {c["id"]: c["status"] for c in checks}
+
+
+def test_a_recording_without_a_key_replays_with_a_key_to_the_live_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recorded from an open backend with no key, replayed with --api-key-env set: the
+    requests that carried no key match, and the same checks are judged the same way
+    (the key checks are skipped, as they were live, since the recording had no key)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with serve_in_thread(BackendConfig()) as root:
+        base = PROVIDERS["openai"].embedded_base_url(root)
+        out = tmp_path / "keyless"
+        argv = ["record", "--provider", "openai", "--base-url", base, "--out", str(out)]
+        assert _run([*argv, "--timeout", "10"]) == 0
+        live = _statuses("openai", base, None, None)  # type: ignore[arg-type]
+    capsys.readouterr()
+    assert "Authorization" not in (out / "chat.yaml").read_text()
+    monkeypatch.setenv(KEY_ENV, KEY)
+    with monkeypatch.context() as m:
+        m.setattr(socket.socket, "connect", _refuse)
+        m.setattr(socket.socket, "connect_ex", _refuse)
+        replayed = _replayed_statuses(out, KEY_ENV, tmp_path, capsys)
+        assert _replayed_statuses(out, None, tmp_path, capsys) == replayed
+    assert replayed == live
+    assert live["auth.missing_key_refused"] == "skipped"
+    assert Counter(replayed.values())["passed"] > 10
+
+
+def test_a_recording_with_a_key_replays_without_one_to_the_live_verdicts(
+    openai_recording: Path,
+    backend_root: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The other way round: recorded with a key, replayed with none or another key."""
+    live = _statuses("openai", PROVIDERS["openai"].embedded_base_url(backend_root), KEY, None)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv(KEY_ENV, "sk-another-key-for-the-replay-0000")
+    with monkeypatch.context() as m:
+        m.setattr(socket.socket, "connect", _refuse)
+        m.setattr(socket.socket, "connect_ex", _refuse)
+        without = _replayed_statuses(openai_recording, None, tmp_path, capsys)
+        another = _replayed_statuses(openai_recording, KEY_ENV, tmp_path, capsys)
+    assert without == another == live
+    assert live["auth.missing_key_refused"] == "passed"

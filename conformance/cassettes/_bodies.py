@@ -62,7 +62,7 @@ def _json_body(body: bytes) -> dict[str, Any] | None:
     for style, kwargs in _JSON_STYLES.items():
         try:
             again = json.dumps(value, allow_nan=False, **kwargs).encode("utf-8")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if again == body:
             out: dict[str, Any] = {"json": value}
@@ -157,6 +157,17 @@ def _form_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     return {"form": {"boundary": boundary, "parts": written}}
 
 
+def _form_text(value: Any) -> bool:
+    """Whether ``value`` can go into a multipart header line as written."""
+    if not isinstance(value, str) or any(c in value for c in '\r\n"'):
+        return False
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode_request_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     """The readable cassette form of a request body (``None`` for an empty body)."""
     if not body:
@@ -183,17 +194,27 @@ def decode_request_body(value: Any, *, where: str) -> bytes:
         style = value.get("json_style", "compact")
         if style not in _JSON_STYLES:
             raise CassetteError(f"{where}: unknown json_style {style!r}")
-        return json.dumps(value["json"], **_JSON_STYLES[style]).encode("utf-8")
+        try:
+            return json.dumps(value["json"], **_JSON_STYLES[style]).encode("utf-8")
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise CassetteError(f"{where}.json: not a JSON value ({exc})") from None
     if "form" in value:
         form = value["form"]
-        if not isinstance(form, dict) or not isinstance(form.get("boundary"), str):
+        if not isinstance(form, dict) or not _form_text(form.get("boundary")):
             raise CassetteError(f"{where}.form: needs a boundary and parts")
+        raw_parts = form.get("parts") or []
+        if not isinstance(raw_parts, list):
+            raise CassetteError(f"{where}.form.parts: expected a list")
         parts = []
-        for i, raw in enumerate(form.get("parts") or []):
-            if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-                raise CassetteError(f"{where}.form.parts[{i}]: needs a name and a value")
-            part = {k: v for k, v in raw.items() if k != "value"}
-            part["value"] = decode_bytes(raw.get("value", ""), where=f"{where}.form.parts[{i}]")
+        for i, raw in enumerate(raw_parts):
+            pw = f"{where}.form.parts[{i}]"
+            if not isinstance(raw, dict) or not _form_text(raw.get("name")):
+                raise CassetteError(f"{pw}: needs a name and a value")
+            for key in ("filename", "content_type"):
+                if key in raw and not _form_text(raw[key]):
+                    raise CassetteError(f"{pw}.{key}: expected Latin-1 text on one line")
+            part = {k: raw[k] for k in ("name", "filename", "content_type") if k in raw}
+            part["value"] = decode_bytes(raw.get("value", ""), where=pw)
             parts.append(part)
         return build_multipart(parts, form["boundary"])
     if "text" in value:

@@ -8,6 +8,7 @@ A cassette file holds the exchanges of one probe::
     base_url: http://127.0.0.1:8000/v1
     model: conformance-echo
     source: recorded               # or "documented": built from a provider's docs
+    stands_for: chat               # documented only: the probe it answers (optional)
     exchanges:
     - request:
         method: POST
@@ -38,9 +39,14 @@ times are relative to a send time of 0, with SSE events re-parsed from the chunk
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from conformance.cassettes._bodies import (
     decode_bytes,
@@ -64,6 +70,12 @@ SOURCES = ("recorded", "documented")
 
 _NS_PER_MS = 1_000_000
 
+#: the largest time a cassette may give, in milliseconds after the send (one day); times
+#: must be finite and not negative
+MAX_MS = 86_400_000.0
+#: the HTTP status codes a cassette may give (three digits)
+STATUS_RANGE = range(100, 1000)
+
 
 @dataclass(slots=True)
 class Cassette:
@@ -78,6 +90,11 @@ class Cassette:
     source: str = "recorded"
     #: free text, e.g. where a documented example comes from
     note: str | None = None
+    #: a documented example only: the probe of the harness it stands for (``chat``: the
+    #: plain valid request). When a replay has no recording of that probe's own request,
+    #: the example answers it with its own request, so the checks judge the documented
+    #: pair as a whole (see :class:`conformance.cassettes.ReplaySender`)
+    stands_for: str | None = None
     #: the file it was read from (``None`` when built in memory)
     path: Path | None = field(default=None, compare=False)
 
@@ -88,12 +105,50 @@ def _ms(t_ns: int | None, t0: int) -> float | None:
     return round((t_ns - t0) / _NS_PER_MS, 3)
 
 
+def _number(value: Any, *, where: str, unit: str, limit: float) -> float:
+    """``value`` when it is a finite number in ``[0, limit]`` (raises CassetteError)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise CassetteError(f"{where}: expected {unit} as a number, got {_shown(value)}")
+    if not math.isfinite(value) or not 0 <= value <= limit:
+        raise CassetteError(
+            f"{where}: expected {unit} between 0 and {limit:.15g} (one day), got {_shown(value)}"
+        )
+    return value
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error line: short, and never more than one line."""
+    text = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_url(url: str, *, where: str) -> None:
+    """Raise CassetteError unless ``url`` is an http(s) URL with a host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what raises
+        httpx.URL(url)  # what recorded it could parse it: a replay can too
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise CassetteError(f"{where}: not a URL ({_first_line(exc)})") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CassetteError(f"{where}: expected an http(s) URL with a host, got {_shown(url)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _ns(ms: Any, *, where: str) -> int | None:
     if ms is None:
         return None
-    if not isinstance(ms, int | float) or isinstance(ms, bool):
-        raise CassetteError(f"{where}: expected milliseconds as a number, got {ms!r}")
-    return round(ms * _NS_PER_MS)
+    return round(_number(ms, where=where, unit="milliseconds", limit=MAX_MS) * _NS_PER_MS)
+
+
+#: an HTTP header name (RFC 9110 token)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: what an HTTP header value may hold once read: Latin-1 text without CR, LF or NUL
+_HEADER_VALUE = re.compile(r"[^\r\n\x00\u0100-\U0010ffff]*")
 
 
 def headers_to_data(headers: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -112,9 +167,17 @@ def headers_from_data(data: Any, *, where: str, lower: bool) -> list[tuple[str, 
         if not isinstance(item, dict) or len(item) != 1:
             raise CassetteError(f"{where}[{i}]: expected one 'name: value' entry")
         ((name, value),) = item.items()
-        if not isinstance(name, str) or not isinstance(value, str | int | float):
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise CassetteError(f"{where}[{i}]: header name and value must be text")
-        out.append((name.lower() if lower else name, str(value)))
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise CassetteError(f"{where}[{i}]: {_shown(name)} is not a header name")
+        value = str(value)
+        if not _HEADER_VALUE.fullmatch(value):
+            raise CassetteError(
+                f"{where}[{i}]: the value of {name!r} holds a line break, a control "
+                "character or a character beyond Latin-1"
+            )
+        out.append((name.lower() if lower else name, value))
     return out
 
 
@@ -192,6 +255,9 @@ def exchange_from_data(data: Any, *, probe: str, where: str) -> Exchange:
     req = _mapping(data.get("request"), where=f"{where}.request")
     if not isinstance(req.get("method"), str) or not isinstance(req.get("url"), str):
         raise CassetteError(f"{where}.request: needs a method and a url")
+    if not _HEADER_NAME.fullmatch(req["method"]):
+        raise CassetteError(f"{where}.request.method: {_shown(req['method'])} is not a method")
+    check_url(req["url"], where=f"{where}.request.url")
     request = RecordedRequest(
         method=req["method"].upper(),
         url=req["url"],
@@ -202,12 +268,19 @@ def exchange_from_data(data: Any, *, probe: str, where: str) -> Exchange:
     )
     resp = _mapping(data.get("response") or {}, where=f"{where}.response")
     status = resp.get("status")
-    if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
-        raise CassetteError(f"{where}.response.status: expected an integer, got {status!r}")
+    if status is not None and (
+        not isinstance(status, int) or isinstance(status, bool) or status not in STATUS_RANGE
+    ):
+        raise CassetteError(
+            f"{where}.response.status: expected an HTTP status code (100 to 999), "
+            f"got {_shown(status)}"
+        )
     timing = _mapping(data.get("timing") or {}, where=f"{where}.timing")
     t_headers = _ns(timing.get("headers_ms"), where=f"{where}.timing.headers_ms")
     t_end = _ns(timing.get("end_ms"), where=f"{where}.timing.end_ms")
-    streamed = bool(resp.get("stream", False))
+    streamed = resp.get("stream") or False
+    if not isinstance(streamed, bool):
+        raise CassetteError(f"{where}.response.stream: expected true or false")
     chunks: list[tuple[int, bytes]] = []
     if streamed:
         raw_chunks = resp.get("chunks") or []
@@ -233,7 +306,15 @@ def exchange_from_data(data: Any, *, probe: str, where: str) -> Exchange:
             kind = ErrorKind(str(err.get("kind")))
         except ValueError as exc:
             raise CassetteError(f"{where}.error.kind: unknown kind {err.get('kind')!r}") from exc
-        error = ExchangeError(kind, str(err.get("message", "")), err.get("after_s"))
+        message = err.get("message", "")
+        if not isinstance(message, str | None):
+            raise CassetteError(f"{where}.error.message: expected text")
+        after = err.get("after_s")
+        if after is not None:
+            after = _number(
+                after, where=f"{where}.error.after_s", unit="seconds", limit=MAX_MS / 1000
+            )
+        error = ExchangeError(kind, message or "", after)
     meta = data.get("meta") or {}
     exchange = Exchange(
         probe=probe,
@@ -258,7 +339,7 @@ def exchange_from_data(data: Any, *, probe: str, where: str) -> Exchange:
 def cassette_to_data(cassette: Cassette) -> dict[str, Any]:
     """A whole cassette as data, ready for YAML."""
     data: dict[str, Any] = {"version": FORMAT_VERSION, "probe": cassette.probe}
-    for key in ("provider", "base_url", "model", "source", "note"):
+    for key in ("provider", "base_url", "model", "source", "note", "stands_for"):
         value = getattr(cassette, key)
         if value is not None:
             data[key] = value
@@ -272,25 +353,31 @@ def cassette_from_data(data: Any, *, where: str, path: Path | None = None) -> Ca
     version = data.get("version")
     if version != FORMAT_VERSION:
         raise CassetteError(
-            f"{where}: cassette format version {version!r} is not supported "
+            f"{where}: cassette format version {_shown(version)} is not supported "
             f"(this harness reads version {FORMAT_VERSION})"
         )
     probe = data.get("probe")
-    if not isinstance(probe, str) or not probe:
+    if not isinstance(probe, str) or not probe.strip():
         raise CassetteError(f"{where}: needs a probe name")
+    if not probe.isprintable() or len(probe) > 200:
+        raise CassetteError(f"{where}: probe: expected a name on one line, got {_shown(probe)}")
     source = data.get("source", "recorded")
-    if source not in SOURCES:
-        raise CassetteError(f"{where}.source: expected one of {', '.join(SOURCES)}")
+    if not isinstance(source, str) or source not in SOURCES:
+        raise CassetteError(f"{where}: source: expected one of {', '.join(SOURCES)}")
+    for key in ("provider", "base_url", "model", "note", "stands_for"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise CassetteError(f"{where}: {key}: expected text")
+    if data.get("stands_for") is not None and source != "documented":
+        raise CassetteError(f"{where}: stands_for: only a documented example stands for a probe")
+    if data.get("base_url") is not None:
+        check_url(data["base_url"], where=f"{where}: base_url")
     raw_exchanges = data.get("exchanges")
     if not isinstance(raw_exchanges, list):
-        raise CassetteError(f"{where}.exchanges: expected a list")
+        raise CassetteError(f"{where}: exchanges: expected a list")
     exchanges = [
-        exchange_from_data(item, probe=probe, where=f"{where}.exchanges[{i}]")
+        exchange_from_data(item, probe=probe, where=f"{where}: exchanges[{i}]")
         for i, item in enumerate(raw_exchanges)
     ]
-    for key in ("provider", "base_url", "model", "note"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise CassetteError(f"{where}.{key}: expected text")
     return Cassette(
         probe=probe,
         exchanges=exchanges,
@@ -299,5 +386,6 @@ def cassette_from_data(data: Any, *, where: str, path: Path | None = None) -> Ca
         model=data.get("model"),
         source=source,
         note=data.get("note"),
+        stands_for=data.get("stands_for"),
         path=path,
     )

@@ -1,5 +1,8 @@
 """Reading and writing cassette files and directories.
 
+Reading is bounded (file size, number of files, YAML nesting and aliases): see
+:mod:`conformance.cassettes._load`.
+
 A recording directory holds one YAML file per probe (named after the probe) and an
 ``index.yaml`` that lists them with the provider, base URL and model they were recorded
 with. Readers accept any directory tree of cassettes: every ``*.yaml`` / ``*.yml`` file
@@ -22,7 +25,9 @@ from conformance.cassettes._format import (
     Cassette,
     cassette_from_data,
     cassette_to_data,
+    check_url,
 )
+from conformance.cassettes._load import MAX_FILES, cassette_files, check_total, load_yaml
 from conformance.cassettes.redact import Redactor
 
 INDEX_NAME = "index.yaml"
@@ -30,7 +35,14 @@ INDEX_KIND = "cassette-index"
 
 
 class _Dumper(yaml.SafeDumper):
-    """Writes multi-line text as literal blocks wherever YAML can hold it exactly."""
+    """Writes multi-line text as literal blocks wherever YAML can hold it exactly.
+
+    It never writes anchors or aliases (a value used twice is written twice), so what
+    it writes is always within the reader's alias budget.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 #: YAML line breaks other than LF: folded by plain and block styles, escaped when quoted
@@ -59,18 +71,6 @@ def dump_yaml(data: Any) -> str:
         width=10**9,
         default_flow_style=False,
     )
-
-
-def load_yaml(path: Path) -> Any:
-    """The YAML data of ``path`` (raises :class:`CassetteError` when unreadable)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CassetteError(f"{path}: cannot read ({exc})") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CassetteError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
 
 
 def probe_filename(probe: str, taken: set[str]) -> str:
@@ -103,6 +103,7 @@ def write_cassette(path: Path, cassette: Cassette, redactor: Redactor | None = N
         model=cassette.model,
         source=cassette.source,
         note=redactor.text(cassette.note) if cassette.note else None,
+        stands_for=cassette.stands_for,
     )
     _write_text(path, dump_yaml(cassette_to_data(redacted)), redactor)
     return path
@@ -208,29 +209,31 @@ def is_index(data: Any) -> bool:
     return isinstance(data, dict) and data.get("kind") == INDEX_KIND
 
 
-def cassette_files(root: Path) -> list[Path]:
-    """Every YAML file at or below ``root``, in path order."""
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise CassetteError(f"{root}: no such cassette file or directory")
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-
-
 def read_cassettes(paths: Iterable[Path]) -> CassetteSet:
     """Read every cassette and index under ``paths`` (raises :class:`CassetteError`)."""
     cassettes: list[Cassette] = []
     indexes: list[dict[str, Any]] = []
-    for root in paths:
-        for path in cassette_files(root):
-            data = load_yaml(path)
-            if is_index(data):
-                if data.get("version") != FORMAT_VERSION:
-                    raise CassetteError(
-                        f"{path}: index format version {data.get('version')!r} is not "
-                        f"supported (this harness reads version {FORMAT_VERSION})"
-                    )
-                indexes.append(data)
-                continue
-            cassettes.append(cassette_from_data(data, where=str(path), path=path))
+    files = [path for root in paths for path in cassette_files(root)]
+    if len(files) > MAX_FILES:
+        raise CassetteError(
+            f"refused: more than {MAX_FILES} cassette files under "
+            f"{', '.join(str(p) for p in paths)}; point at the directory of one recording"
+        )
+    check_total(files)
+    for path in files:
+        data = load_yaml(path)
+        if is_index(data):
+            if data.get("version") != FORMAT_VERSION:
+                raise CassetteError(
+                    f"{path}: index format version {data.get('version')!r} is not "
+                    f"supported (this harness reads version {FORMAT_VERSION})"
+                )
+            for key in ("provider", "base_url", "model"):
+                if data.get(key) is not None and not isinstance(data[key], str):
+                    raise CassetteError(f"{path}: {key}: expected text")
+            if data.get("base_url") is not None:
+                check_url(data["base_url"], where=f"{path}: base_url")
+            indexes.append(data)
+            continue
+        cassettes.append(cassette_from_data(data, where=str(path), path=path))
     return CassetteSet(cassettes=cassettes, indexes=indexes)

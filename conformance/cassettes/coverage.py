@@ -54,7 +54,6 @@ def uncovered_requests(
         model=cassettes.meta("model"),
     )
     router = ReplayRouter(cassettes, base_url=provider.base_url, api_key=REPLAY_API_KEY)
-    known = set(router.keys())
     probes = probes_for(select_checks(dialect=provider.dialect))
     # the engine's own planning: same order, capabilities, seeds and budget as check
     planned = plan(provider, probes, max_requests=max_requests, seed=seed, out=Collected())
@@ -62,6 +61,6 @@ def uncovered_requests(
     for item in planned:
         for preq in item.requests:
             key = router.key_of(build_request(provider, preq, REPLAY_API_KEY))
-            if key not in known:
+            if router.match(key) is None:
                 missing.append(Uncovered(item.spec.name, preq.label, key.describe()))
     return missing

@@ -16,7 +16,8 @@ Two requests match when they agree on all of:
    canonicalised too; any other body is compared byte for byte;
 6. the **credentials**: which credential headers were sent, with which scheme word
    (``Bearer``, ``Token``), and whether the value was the run's key (``<API_KEY>``),
-   something else (``<REDACTED>``) or empty. Keys themselves are never compared;
+   something else (``<REDACTED>``) or empty. Keys themselves are never compared, and
+   the placeholder is only a preference (see below);
 7. every **other request header** (names case-insensitive), such as ``Accept`` or a
    fault-selecting ``X-Conformance-Fault``, except those that vary by machine or by
    connection (:data:`VOLATILE_HEADERS`: ``Host``, ``Content-Length``, ``User-Agent``,
@@ -27,6 +28,26 @@ Nothing in the body is ignored by default, ``stream_options`` included: asking f
 usage chunk changes the response, so a recording made without it must not answer a
 request made with it. Callers may name top-level JSON fields to ignore
 (``ignore_fields``), e.g. a ``user`` or ``seed`` that a client randomises.
+
+Credentials are matched in tiers; the first that finds a recording wins:
+
+a. the same credential classes (``Bearer <API_KEY>`` answers ``Bearer <API_KEY>``);
+b. the same credential *shape* (the same headers with the same scheme words, whatever
+   the value: :func:`credential_shape`), from a recording of the same kind: the run's
+   key answered by a recording of the run's key, no key or another key by a recording
+   of no key or another key;
+
+and only for a request that carries the run's key:
+
+c. the same request recorded without any credential, or with the run's key in another
+   header or scheme: a recording made without a key answers a replay run with one;
+d. the same credential shape recorded with another placeholder (a cassette written by
+   another tool that writes every key as ``<REDACTED>``).
+
+So the probes about credentials stay apart: a request sent without a key is only
+answered by a recording sent without one, and one sent with a deliberately wrong key
+only by a recording that carried a key that was not the run's; neither is ever
+answered by a recording of the run's key.
 
 When several recorded exchanges match (the same request sent more than once) they are
 served in recorded order, and the last one is repeated; recordings (``source:
@@ -39,11 +60,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, urlsplit
 
 from conformance.cassettes._bodies import multipart_boundary, parse_multipart
-from conformance.cassettes.redact import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS, Redactor
+from conformance.cassettes.redact import (
+    API_KEY,
+    CREDENTIAL_HEADERS,
+    CREDENTIAL_PARAMS,
+    REDACTED,
+    Redactor,
+)
 from conformance.wire.client import media_type
 from conformance.wire.json_bounded import parse_json_bounded
 
@@ -93,6 +120,44 @@ class MatchKey:
         return f"{self.method} {self.path}{q} [{self.media_type or 'no body'}; {creds}] {body}"
 
 
+#: what the value of a credential becomes in a credential shape
+_ANY_CREDENTIAL = "<credential>"
+
+
+def _shape(credential_class: str) -> str:
+    """A credential class with its value, whatever it was, replaced by one word."""
+    scheme, sep, value = credential_class.partition(" ")
+    if sep and value.strip():
+        return f"{scheme} {_ANY_CREDENTIAL}"
+    if credential_class in (API_KEY, REDACTED):
+        return _ANY_CREDENTIAL
+    return credential_class  # a bare scheme word, or an empty header: kept as sent
+
+
+def credential_shape(key: MatchKey) -> MatchKey:
+    """``key`` with every credential value (key or placeholder) made the same.
+
+    Which credential headers were sent, and with which scheme word, still counts.
+    """
+    creds = tuple((name, _shape(value)) for name, value in key.credentials)
+    return replace(key, credentials=creds)
+
+
+def without_credentials(key: MatchKey) -> MatchKey:
+    """``key`` with no credentials at all."""
+    return replace(key, credentials=())
+
+
+def carries_run_key(key: MatchKey) -> bool:
+    """Whether the request carried the run's own key (under any header or scheme)."""
+    return any(value.rpartition(" ")[2] == API_KEY for _, value in key.credentials)
+
+
+def carries_other_key(key: MatchKey) -> bool:
+    """Whether the request carried a credential that is not the run's key."""
+    return any(value.rpartition(" ")[2] == REDACTED for _, value in key.credentials)
+
+
 def relative_path(url: str, base_url: str | None) -> str:
     """The path of ``url`` below the path of ``base_url`` (the whole path if not below)."""
     path = urlsplit(url).path or "/"
@@ -107,10 +172,13 @@ def _canonical_json(text: bytes | str, ignore: frozenset[str]) -> str | None:
     try:
         value = parse_json_bounded(text)
     except ValueError:
-        return None
+        return None  # compared as text
     if isinstance(value, dict) and ignore:
         value = {k: v for k, v in value.items() if k not in ignore}
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _field_value(value: bytes) -> str:

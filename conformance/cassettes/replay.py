@@ -29,9 +29,17 @@ import respx
 from respx.patterns import Lookup, Pattern
 
 from conformance.cassettes._io import CassetteSet
-from conformance.cassettes.matching import DEFAULT_IGNORED_FIELDS, MatchKey, request_key
-from conformance.cassettes.redact import Redactor
-from conformance.wire.exchange import ErrorKind, Exchange
+from conformance.cassettes.matching import (
+    DEFAULT_IGNORED_FIELDS,
+    MatchKey,
+    carries_other_key,
+    carries_run_key,
+    credential_shape,
+    request_key,
+    without_credentials,
+)
+from conformance.cassettes.redact import CREDENTIAL_HEADERS, Redactor
+from conformance.wire.exchange import ErrorKind, Exchange, RecordedRequest
 from conformance.wire.sse import SSEParser
 
 #: response headers not replayed as recorded: the recorded body is already decoded and
@@ -40,8 +48,11 @@ _HOP_HEADERS = frozenset({"content-encoding", "transfer-encoding", "connection",
 
 #: what the message of a miss starts with (the engine turns it into "skipped")
 MISS_PREFIX = "no recorded exchange matches"
-#: where a request's match key is cached while respx tries the routes
+#: where the key of the recording that answers a request is cached while respx tries
+#: the routes (the request's own key when none does)
 _KEY_EXTENSION = "conformance_match_key"
+#: where the request's own match key is cached
+_OWN_KEY_EXTENSION = "conformance_own_match_key"
 
 
 class _CassetteKey(Pattern):
@@ -181,6 +192,12 @@ class ReplayRouter:
                 if entry is None:
                     entry = self._entries[key] = _Entry(key)
                 entry.exchanges.append(ex)
+        #: the looser tiers of matching: credential shape, and no credentials at all
+        self._by_shape: dict[MatchKey, list[_Entry]] = {}
+        self._by_bare: dict[MatchKey, list[_Entry]] = {}
+        for entry in self._entries.values():
+            self._by_shape.setdefault(credential_shape(entry.key), []).append(entry)
+            self._by_bare.setdefault(without_credentials(entry.key), []).append(entry)
         self.router = respx.Router(assert_all_called=False, assert_all_mocked=True)
         for n, entry in enumerate(self._entries.values()):
             name = f"{entry.exchanges[0].probe}#{n}"
@@ -206,12 +223,38 @@ class ReplayRouter:
             ignore_fields=self.ignore_fields,
         )
 
+    def match(self, key: MatchKey) -> MatchKey | None:
+        """The key of the recording that answers a request of key ``key``, if any.
+
+        The tiers of :mod:`conformance.cassettes.matching`.
+        """
+        if key in self._entries:
+            return key
+        run_key = carries_run_key(key)
+        shaped = self._by_shape.get(credential_shape(key), [])
+        same = [e for e in shaped if carries_run_key(e.key) == run_key]
+        if same:
+            return same[0].key
+        if not run_key:
+            return None  # no key, or another key: only a recording of that answers
+        bare = [
+            e
+            for e in self._by_bare.get(without_credentials(key), [])
+            if not carries_other_key(e.key)
+        ]
+        bare.sort(key=lambda e: not carries_run_key(e.key))  # stable: recorded order
+        if bare:
+            return bare[0].key
+        return shaped[0].key if shaped else None
+
     def _cached_key(self, request: httpx.Request) -> MatchKey:
-        key = request.extensions.get(_KEY_EXTENSION)
+        """The request's own match key (computed once per request)."""
+        key = request.extensions.get(_OWN_KEY_EXTENSION)
         if not isinstance(key, MatchKey):
             request.read()
             key = self.key_of(request)
-            request.extensions[_KEY_EXTENSION] = key
+            request.extensions[_OWN_KEY_EXTENSION] = key
+            request.extensions[_KEY_EXTENSION] = self.match(key) or key
         return key
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -251,6 +294,10 @@ class ReplayRouter:
             headers = [
                 (k, str(len(recorded.body)) if k == "content-length" else v) for k, v in headers
             ]
+        # as bytes: httpx would encode text as ASCII, and a server may send Latin-1
+        raw_headers = [
+            (k.encode("latin-1", "replace"), v.encode("latin-1", "replace")) for k, v in headers
+        ]
         scale = self.time_scale if self.delays else 0.0
         # the headers are answered at once; the wait until the first chunk covers the
         # recorded time to first byte, so chunk times keep their offsets from the send
@@ -264,7 +311,7 @@ class ReplayRouter:
             previous = max(previous, t)
         return httpx.Response(
             recorded.status,
-            headers=headers,
+            headers=raw_headers,
             stream=_ReplayStream(chunks, error),
             request=request,
             extensions={"conformance_replayed": True},
@@ -282,6 +329,22 @@ class ReplayRouter:
             return self._answered.pop(id(request), None)
 
 
+def _recorded_credentials(sent: RecordedRequest, recorded: RecordedRequest) -> RecordedRequest:
+    """``sent`` with the credential headers of ``recorded`` instead of its own.
+
+    The recorded values pass through :meth:`Redactor.credential` again, so a cassette
+    written by hand with a real key in it puts only a placeholder into a report.
+    """
+    redactor = Redactor()
+
+    def is_credential(name: str) -> bool:
+        return name.lower() in CREDENTIAL_HEADERS and name.lower() not in ("cookie", "set-cookie")
+
+    headers = [(k, v) for k, v in sent.headers if not is_credential(k)]
+    headers += [(k, redactor.credential(v)) for k, v in recorded.headers if is_credential(k)]
+    return RecordedRequest(sent.method, sent.url, headers, sent.body)
+
+
 def restore(exchange: Exchange, recorded: Exchange) -> Exchange:
     """``exchange`` (made during replay) with ``recorded``'s timing and transport error.
 
@@ -289,9 +352,14 @@ def restore(exchange: Exchange, recorded: Exchange) -> Exchange:
     the chunks are the recorded ones), SSE events are re-timed to match, and the recorded
     header and end times and transport error replace the ones replay produced (replay
     can only imitate a timeout or a cut body).
+
+    The request keeps the credential headers that were recorded (as placeholders, never
+    a value): checks that ask whether the run had a key see the recorded answer, so a
+    recording made without a key is judged as it was live whatever key the replay has.
     """
     t0 = exchange.t_send_ns
     chunks = exchange.chunks
+    exchange = replace(exchange, request=_recorded_credentials(exchange.request, recorded.request))
     if [c for _, c in chunks] == [c for _, c in recorded.chunks]:
         chunks = [(t0 + t, c) for t, c in recorded.chunks]
     restored = replace(

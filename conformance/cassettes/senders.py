@@ -13,7 +13,11 @@ as live ones.
   handed to the wire client as its transport: no socket is opened. Each exchange gets
   the recorded arrival times back, and a request that no cassette holds comes back as
   an exchange whose error says so; :meth:`ReplaySender.unavailable` gives the reason,
-  which the engine reports as ``skipped``.
+  which the engine reports as ``skipped``. A documented example that declares the probe
+  it stands for (``stands_for: chat``) answers that probe when no recording does: its
+  own request is sent instead, and its conversation goes into the exchange's ``meta``
+  (``stand_in`` names it), so the checks judge the documented pair, not the documented
+  answer against another question.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from typing import Any
 
 import httpx
 
+from conformance.cassettes._format import Cassette, plain_data
 from conformance.cassettes._io import CassetteSet, read_cassettes
+from conformance.cassettes.matching import relative_path
 from conformance.cassettes.redact import (
     API_KEY,
     AUTH_SCHEMES,
@@ -127,19 +133,92 @@ class ReplaySender:
             ignore_fields=ignore_fields,
         )
         self.client = WireClient(timeout=timeout, transport=self.router.transport())
+        #: probe -> the documented examples that stand for it, with their cassettes
+        self._stand_ins: dict[str, list[tuple[Cassette, Exchange]]] = {}
+        for cassette in cassettes.cassettes:
+            if cassette.source == "documented" and cassette.stands_for:
+                for example in cassette.exchanges:
+                    self._stand_ins.setdefault(cassette.stands_for, []).append((cassette, example))
         #: exchanges no cassette held: probe -> the reason
         self.missed: dict[str, str] = {}
 
     async def asend(
         self, request: httpx.Request, *, probe: str, stream: bool, api_key: str | None
     ) -> Exchange:
-        """Answer ``request`` from the cassettes, with the recorded timing restored."""
+        """Answer ``request`` from the cassettes, with the recorded timing restored.
+
+        A request no recording holds is answered by a documented example that stands for
+        its probe (same method, path and streaming), sent with the example's own request.
+        """
         ex: Exchange = await self.client.asend(request, probe=probe, stream=stream, api_key=api_key)
         recorded = self.router.answered(request)
         if recorded is not None:
-            ex = restore(ex, recorded)
-        elif is_miss(ex) and ex.error is not None:
+            return restore(ex, recorded)
+        if is_miss(ex) and ex.error is not None:
+            for cassette, example in self._stand_ins.get(probe, []):
+                if self._can_stand_in(cassette, example, request, stream):
+                    answered = await self._send_example(
+                        cassette, example, request, probe=probe, stream=stream, api_key=api_key
+                    )
+                    if answered is not None:
+                        return answered
             self.missed.setdefault(probe, self.unavailable(ex) or ex.error.message)
+        return ex
+
+    def _can_stand_in(
+        self, cassette: Cassette, example: Exchange, request: httpx.Request, stream: bool
+    ) -> bool:
+        """Whether ``example`` asks what ``request`` asks, in its own words."""
+        base = cassette.base_url or self.cassettes.meta("base_url")
+        return (
+            example.request.method == request.method
+            and relative_path(example.request.url, base)
+            == relative_path(str(request.url), self.router.base_url)
+            and (example.events is not None) == stream
+        )
+
+    async def _send_example(
+        self,
+        cassette: Cassette,
+        example: Exchange,
+        request: httpx.Request,
+        *,
+        probe: str,
+        stream: bool,
+        api_key: str | None,
+    ) -> Exchange | None:
+        """Send ``example``'s own request (with ``request``'s credentials) and replay it.
+
+        The exchange carries the example's conversation and parameters in its ``meta``
+        (``stand_in`` names the example), so checks judge the documented request and
+        answer together, never the documented answer against another question.
+        """
+        # as bytes: a recorded header may hold Latin-1 text, which httpx would not encode
+        headers = [
+            (k.encode("latin-1", "replace"), v.encode("latin-1", "replace"))
+            for k, v in example.request.headers
+            if k.lower() not in CREDENTIAL_HEADERS and k.lower() not in ("host", "content-length")
+        ]
+        headers += [
+            (k, v)
+            for k, v in request.headers.raw
+            if k.decode("latin-1").lower() in CREDENTIAL_HEADERS
+        ]
+        own = httpx.Request(
+            example.request.method, request.url, headers=headers, content=example.request.body
+        )
+        ex: Exchange = await self.client.asend(own, probe=probe, stream=stream, api_key=api_key)
+        recorded = self.router.answered(own)
+        if recorded is None:
+            return None
+        ex = restore(ex, recorded)
+        ex.meta.update(
+            plain_data({k: example.meta[k] for k in ("messages", "params") if k in example.meta})
+        )
+        ex.meta["custom_body"] = "messages" not in example.meta
+        ex.meta["stand_in"] = (
+            f"{cassette.probe} (documented example{': ' + cassette.note if cassette.note else ''})"
+        )
         return ex
 
     def unavailable(self, exchange: Exchange) -> str | None:

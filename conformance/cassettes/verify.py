@@ -26,7 +26,8 @@ from typing import Any
 
 from conformance.cassettes._errors import CassetteError
 from conformance.cassettes._format import FORMAT_VERSION, Cassette, cassette_from_data
-from conformance.cassettes._io import cassette_files, is_index, load_yaml
+from conformance.cassettes._io import is_index
+from conformance.cassettes._load import cassette_files, check_total, load_yaml
 from conformance.cassettes.coverage import Uncovered
 from conformance.errors import ConfigError
 from conformance.wire.exchange import Exchange
@@ -45,10 +46,14 @@ class Drift:
     kind: str
     message: str
 
+    def where_line(self) -> str:
+        """The hunk header naming the exchange and body (one line)."""
+        return f"@@ {' '.join(self.where.split())} @@"
+
     def line(self) -> str:
         """The drift as one diff line."""
         mark = {"missing": "-", "type": "~"}.get(self.kind, "!")
-        return f"{mark} {self.loc or '(body)'}: {self.message}"
+        return " ".join(f"{mark} {self.loc or '(body)'}: {self.message}".split())
 
 
 @dataclass(slots=True)
@@ -92,13 +97,14 @@ class VerifyReport:
         return 1 if self.drifted or any(self.uncovered.values()) else 0
 
     def render(self) -> str:
-        """A readable report: one block per file with drift, then a summary line."""
+        """A readable report: one block per file with drift, then a summary line.
+
+        An unreadable file is one line that names it and says what is wrong; when there
+        is one, the summary is left out (the exit code is 2: fix the file first).
+        """
         lines: list[str] = [f"{path}: ignored, not a .yaml cassette file" for path in self.ignored]
         for report in self.files:
-            if report.unreadable:
-                lines.append(f"{report.path}: unreadable: {report.unreadable}")
-                continue
-            if not report.drift:
+            if report.unreadable or not report.drift:
                 continue
             lines.append(f"--- {report.path} (as recorded)")
             lines.append(f"+++ schemas of provider {report.provider!r} (now)")
@@ -106,24 +112,26 @@ class VerifyReport:
             for drift in report.drift:
                 if drift.where != where:
                     where = drift.where
-                    lines.append(f"@@ {where} @@")
+                    lines.append(drift.where_line())
                 lines.append(drift.line())
         for root, missing in self.uncovered.items():
             if missing:
                 lines.append(f"--- {root} (the cassettes)")
                 lines.append("+++ the requests 'check --replay' sends now")
                 lines.extend(u.line() for u in missing)
+        if self.unreadable:
+            lines.extend(_one_line(f.path, f.unreadable or "") for f in self.unreadable)
+            return "\n".join(lines)
+        if not self.files:
+            lines.append("no cassette files found (files named *.yaml or *.yml)")
+            return "\n".join(lines)
         n_files = len(self.files)
         bodies = sum(f.bodies for f in self.files)
         n_drift = sum(len(f.drift) for f in self.files)
-        if not self.files:
-            lines.append("no cassette files found")
         summary = (
             f"verified {n_files} file(s), {bodies} recorded bod{'y' if bodies == 1 else 'ies'}: "
             f"{n_drift} drift(s) in {len(self.drifted)} file(s)"
         )
-        if self.unreadable:
-            summary += f", {len(self.unreadable)} unreadable file(s)"
         if self.uncovered:
             n_missing = sum(len(m) for m in self.uncovered.values())
             summary += f", {n_missing} request(s) of the current probes not recorded"
@@ -131,6 +139,12 @@ class VerifyReport:
                 summary += " (record the cassettes again)"
         lines.append(summary)
         return "\n".join(lines)
+
+
+def _one_line(path: Path, message: str) -> str:
+    """``message`` about ``path`` as one line that starts with the path."""
+    text = " ".join(message.split())
+    return text if text.startswith(str(path)) else f"{path}: {text}"
 
 
 def _drift_from_violations(where: str, violations: Iterable[Any]) -> list[Drift]:
@@ -209,13 +223,10 @@ def verify_exchange(exchange: Exchange, provider: str, label: str, report: FileR
         report.drift += _judge(model, ev.data, f"{head} event {i}")
 
 
-def _verify_file(path: Path, provider: str | None, index_provider: str | None) -> FileReport:
+def _verify_file(
+    path: Path, data: Any, provider: str | None, index_provider: str | None
+) -> FileReport:
     report = FileReport(path=path)
-    try:
-        data = load_yaml(path)
-    except CassetteError as exc:
-        report.unreadable = str(exc)
-        return report
     version = data.get("version") if isinstance(data, dict) else None
     if isinstance(version, int) and version != FORMAT_VERSION:
         message = (
@@ -264,16 +275,18 @@ def verify_paths(
             continue
         try:
             files = cassette_files(root)
+            check_total(files)
         except CassetteError as exc:
             report.files.append(FileReport(path=root, unreadable=str(exc)))
             continue
         index_provider = None
-        plain: list[Path] = []
+        plain: list[tuple[Path, Any]] = []
+        reports: list[FileReport] = []
         for path in files:
             try:
                 data = load_yaml(path)
-            except CassetteError:
-                plain.append(path)
+            except CassetteError as exc:
+                reports.append(FileReport(path=path, unreadable=str(exc)))
                 continue
             if is_index(data):
                 if isinstance(data.get("provider"), str):
@@ -291,8 +304,9 @@ def verify_paths(
                     )
                     report.files.append(fr)
                 continue
-            plain.append(path)
-        reports = [_verify_file(path, provider, index_provider) for path in plain]
+            plain.append((path, data))
+        reports += [_verify_file(path, data, provider, index_provider) for path, data in plain]
+        reports.sort(key=lambda r: r.path)
         report.files.extend(reports)
         if coverage and root.is_dir() and reports and not any(r.unreadable for r in reports):
             report.uncovered[root] = _uncovered(root, provider or reports[0].provider)

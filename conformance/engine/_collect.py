@@ -220,15 +220,19 @@ async def collect(
                 break  # the budget is spent: the 429 stands
             retried.meta["rate_limited_retries"] = attempt + 1
             ex = retried
-        ex.meta.update(preq.meta)
-        ex.meta.update(
-            {
-                "label": preq.label,
-                "messages": list(preq.messages),
-                "params": dict(preq.params),
-                "custom_body": preq.body is not None,
-            }
-        )
+        fields = {
+            "label": preq.label,
+            "messages": list(preq.messages),
+            "params": dict(preq.params),
+            "custom_body": preq.body is not None,
+        }
+        if ex.meta.get("stand_in"):
+            # replay answered with a documented example's own request: its conversation
+            # and parameters are the ones the answer belongs to
+            fields = {k: v for k, v in fields.items() if k not in ex.meta}
+        else:
+            ex.meta.update(preq.meta)
+        ex.meta.update(fields)
         missing = _unavailable(sender, ex)
         if missing is None and ex.error is not None and ex.error.kind is ErrorKind.NOT_SENT:
             missing = ex.error.message  # the sender's hard cap (redirect hops spent it)

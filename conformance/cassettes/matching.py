@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from conformance.cassettes._bodies import multipart_boundary, parse_multipart
-from conformance.cassettes.redact import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS, Redactor
+from conformance.cassettes.redact import CREDENTIAL_HEADERS, Redactor, is_credential_param
 from conformance.wire.client import media_type
 
 #: top-level JSON fields ignored when matching, unless the caller says otherwise
@@ -188,7 +188,7 @@ def request_key(
         if k.lower() in CREDENTIAL_HEADERS and k.lower() not in ("cookie", "set-cookie")
     )
     query = sorted(
-        (k, redactor.credential(v) if k.lower() in CREDENTIAL_PARAMS else v)
+        (k, redactor.credential(v) if is_credential_param(k) else v)
         for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)
     )
     media = media_type(content_type) if body else ""

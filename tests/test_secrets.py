@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from urllib.parse import quote, quote_plus
 
@@ -124,3 +125,137 @@ def test_chunks_keep_their_times_or_merge_where_a_secret_was_split() -> None:
 def test_leaks_name_only_a_prefix_of_what_survived() -> None:
     assert S.Scrubber([KEY]).leaks(b"x" + KEY.encode()) == ["sk-p..."]
     assert S.Scrubber([KEY]).leaks(b"nothing") == []
+
+
+# -- every spelling a server may echo (issue 16) ---------------------------------------------
+
+ODD = "sk-Odd/Key+9f=ab-Zz\u00e9\u4e2d"
+
+
+def _all_u(secret: str, upper: bool = False) -> str:
+    form = "\\u%04X" if upper else "\\u%04x"
+    return "".join(form % unit for c in secret for unit in _utf16(c))
+
+
+def _utf16(char: str) -> list[int]:
+    data = char.encode("utf-16-be")
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+
+
+SPELLINGS = {
+    "raw": ODD,
+    "json ascii": json.dumps(ODD)[1:-1],
+    "json \\/": ODD.replace("/", "\\/"),
+    "json \\u002d": ODD.replace("-", "\\u002d"),
+    "json \\u002D": ODD.replace("-", "\\u002D"),
+    "all \\uXXXX": _all_u(ODD),
+    "all \\uXXXX upper": _all_u(ODD, upper=True),
+    "json in json": json.dumps(json.dumps(ODD)[1:-1])[1:-1],
+    "percent": quote(ODD, safe=""),
+    "percent lower-case hex": quote(ODD, safe="").replace("%2F", "%2f").replace("%E4", "%e4"),
+    "form": quote_plus(ODD, safe=""),
+    "html decimal": "".join(f"&#{ord(c)};" for c in ODD),
+    "html hex": "".join(f"&#x{ord(c):X};" for c in ODD),
+    "html named": ODD.replace("/", "&sol;").replace("+", "&plus;").replace("=", "&equals;"),
+    "mixed": "sk\\u002dOdd%2FKey&plus;9f=ab-Zz\\u00E9%E4%B8%AD",
+    "upper case": ODD.upper(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPELLINGS))
+def test_every_spelling_is_found_in_text_and_bytes(name: str) -> None:
+    spelled = SPELLINGS[name]
+    scrubber = S.Scrubber([ODD])
+    assert scrubber.text(f"<p>key: {spelled}.</p>") == "<p>key: <redacted>.</p>"
+    assert scrubber.data(f"key: {spelled}.".encode()) == b"key: <redacted>."
+    assert scrubber.leaks(spelled.encode())
+    assert scrub({"detail": [f"x{spelled}"]}, [ODD]) == {"detail": ["x<redacted>"]}
+
+
+def test_a_base64_echo_of_a_basic_credential_is_found() -> None:
+    secret = "sk-base64-canary-0123456789"
+    for prefix in ("", "u:", "us:", "Bearer "):
+        encoded = base64.b64encode(f"{prefix}{secret}".encode()).decode()
+        assert secret not in encoded
+        out = S.Scrubber([secret]).text(f"echo {encoded}")
+        assert encoded[6:-6] not in out, prefix
+        urlsafe = base64.urlsafe_b64encode(f"{prefix}{secret}?".encode()).decode()
+        assert urlsafe[6:-6] not in S.Scrubber([secret]).text(urlsafe)
+
+
+def _event(content: str, *, escape: str = "") -> bytes:
+    payload = json.dumps({"id": "c1", "choices": [{"index": 0, "delta": {"content": content}}]})
+    if escape == "all":
+        inner = json.dumps(content)[1:-1]
+        payload = payload.replace(inner, _all_u(content))
+    return b"data: " + payload.encode() + b"\n\n"
+
+
+def _contents(body: bytes) -> list[str]:
+    out = []
+    for line in body.split(b"\n"):
+        if line.startswith(b"data: {"):
+            out.append(json.loads(line[6:])["choices"][0]["delta"]["content"])
+    return out
+
+
+@pytest.mark.parametrize("escape", ["", "all"])
+@pytest.mark.parametrize("cut", [1, 7, 12, len(ODD) - 1])
+def test_a_key_split_across_deltas_loses_its_part_in_each_piece(escape: str, cut: int) -> None:
+    pieces = ["Hello ", f"my key {ODD[:cut]}", f"{ODD[cut:]} bye", "!"]
+    body = b"".join(_event(p, escape=escape) for p in pieces) + b"data: [DONE]\n\n"
+    out = S.Scrubber([ODD]).data(body)
+    contents = _contents(out)  # still valid JSON, event by event
+    assert contents == ["Hello ", "my key <redacted>", "<redacted> bye", "!"]
+    text = "".join(contents)
+    assert ODD[:4] not in text and ODD[-4:] not in text
+
+
+def test_a_key_split_across_plain_events_ndjson_lines_and_a_json_array() -> None:
+    scrubber = S.Scrubber([ODD])
+    plain = f"data: {ODD[:9]}\n\ndata: {ODD[9:]}\n\n".encode()
+    assert scrubber.data(plain) == b"data: <redacted>\n\ndata: <redacted>\n\n"
+    lines = [json.dumps({"message": {"content": p}}) for p in ("a " + ODD[:5], ODD[5:] + " b")]
+    ndjson = ("\n".join(lines) + "\n").encode()
+    out = [json.loads(line) for line in scrubber.data(ndjson).splitlines()]
+    assert [o["message"]["content"] for o in out] == ["a <redacted>", "<redacted> b"]
+    array = json.dumps([{"text": ODD[:10]}, {"text": ODD[10:]}]).encode()
+    assert json.loads(scrubber.data(array)) == [{"text": "<redacted>"}, {"text": "<redacted>"}]
+
+
+def test_pieces_in_different_places_are_not_joined() -> None:
+    # the first half as an id, the second as content: no client joins those
+    body = _event(ODD[:8]).replace(b'"c1"', b'"x"') + _event(ODD[8:])
+    body = body.replace(b'"content": "' + ODD[:8].encode(), b'"content": "')
+    out = S.Scrubber([ODD]).data(body)
+    assert json.dumps(ODD[8:])[1:-1].encode() in out
+
+
+def test_a_key_cut_off_by_the_end_of_the_body_is_covered() -> None:
+    scrubber = S.Scrubber([ODD])
+    assert scrubber.data(b'{"echo": "' + ODD[:10].encode()) == b'{"echo": "<redacted>'
+    truncated = _event("x " + ODD[:3]) + b'data: {"choices":[{"index":0,"delta":{"content":"'
+    truncated += ODD[3:12].encode()
+    assert ODD[3:12].encode() not in scrubber.data(truncated)
+    assert scrubber.data(b"short sk-Odd") == b"short sk-Odd"  # under FRAGMENT_MIN: kept
+
+
+def test_split_across_chunks_and_deltas_at_once_keeps_every_chunk_time() -> None:
+    body = _event("k=" + ODD[:6]) + _event(ODD[6:])
+    cut = body.index(b"data", 3) - 5
+    chunks = [(10, body[:cut]), (20, body[cut:])]
+    out = S.Scrubber([ODD]).chunks(chunks)
+    assert [t for t, _ in out] == [10, 20]
+    assert _contents(b"".join(c for _, c in out)) == ["k=<redacted>", "<redacted>"]
+
+
+def test_scrubbing_never_breaks_on_odd_bodies() -> None:
+    scrubber = S.Scrubber([ODD])
+    for body in (
+        b'data: {"a": "\\ud83d" \n\n',
+        b"[" * 5000 + b'"x"',
+        b'data: \xff\xfe"\\u12"\n\n' * 3,
+        b'{"a": "\\',
+        b"",
+    ):
+        assert isinstance(scrubber.data(body), bytes)

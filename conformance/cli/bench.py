@@ -251,6 +251,7 @@ def command(
     spec.validate()
     _check_output(json_path, "--json")
     _check_output(html_path, "--html")
+    key: str | None = None
     if base_url is not None:
         from conformance.engine.target import resolve_api_key
         from conformance.loadgen.runner import check_reachable
@@ -272,8 +273,8 @@ def command(
     from conformance.cli import url_secrets
     from conformance.results import scrub
 
-    # a password or ?api-key= written into --base-url is kept out of the result files
-    result = scrub(result, url_secrets(base_url))
+    # the key, and a password or ?api-key= written into --base-url, never reach the files
+    result = scrub(result, [key, *url_secrets(base_url)])
     _write(result, json_path, html_path)
     click.echo(("partial: " if result.get("partial") else "") + _summary(result))
     if interrupted:

@@ -365,7 +365,10 @@ class WireClient:
                         for hop in response.history
                     ]
                 ex.headers = [
-                    (k.decode("latin-1").lower(), redactor.text(v.decode("latin-1")))
+                    (
+                        k.decode("latin-1").lower(),
+                        redactor.header(k.decode("latin-1"), v.decode("latin-1")),
+                    )
                     for k, v in response.headers.raw
                 ]
                 cap = self.max_body_bytes

@@ -14,18 +14,26 @@ log lines) removes keys through this module, so there is one rule for each quest
   corrupt the text it occurs in, and such a string is no usable secret);
 - what a hidden secret is replaced with (:data:`REDACTED` in records, results and on the
   console; cassettes keep their own :data:`CASSETTE_KEY` / :data:`CASSETTE_REDACTED`);
+- which spellings of a secret are searched for (:mod:`conformance.secrets.spellings`:
+  raw in any letter case, JSON escapes such as ``\\/`` and ``\\u002d``, percent-encoding,
+  HTML character references, base64);
+- how a secret split across the pieces of a stream is found
+  (:mod:`conformance.secrets.streams`: the reassembled text of the events' data and of
+  the JSON strings at each place, decoded, as a client would put them together);
 - and the scrubbing itself, of text, bytes, URLs, headers, chunked bodies and JSON-like
   structures (:class:`Scrubber`).
 
-This module sits at the bottom of the layers: it imports the standard library only.
+The package sits at the bottom of the layers: it imports the standard library only.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
+
+from conformance.secrets.spellings import pattern, text_pattern
+from conformance.secrets.streams import FRAGMENT_MIN, reassembled_spans
 
 __all__ = [
     "AUTH_SCHEMES",
@@ -145,20 +153,13 @@ def url_secrets(url: str | None) -> list[str]:
     return [s for s in found if len(s) >= MIN_SECRET_LENGTH]
 
 
-def _spellings(secret: str) -> set[str]:
-    """The ways ``secret`` is written in URLs and JSON text."""
-    return {
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-        json.dumps(secret, ensure_ascii=True)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-    }
-
-
 class Scrubber:
     """Replaces every spelling of the given secrets with ``placeholder``.
 
+    The spellings are those of :mod:`conformance.secrets.spellings` (raw in any case,
+    JSON escapes, percent-encoding, HTML references, base64). Bytes and chunked bodies
+    are also read as a client would reassemble them (:mod:`conformance.secrets.streams`),
+    so a secret split across stream events is found and each piece loses its part.
     Secrets shorter than :data:`MIN_SECRET_LENGTH` are ignored by the text methods;
     credential headers and parameters lose their value whatever the secrets are.
     """
@@ -166,12 +167,6 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str | None] = (), placeholder: str = REDACTED) -> None:
         self.secrets = usable_secrets(secrets)
         self.placeholder = placeholder
-        variants: set[str] = set()
-        for secret in self.secrets:
-            variants |= _spellings(secret)
-        # longest first, so a spelling that contains another is replaced whole
-        self._text = sorted(variants, key=len, reverse=True)
-        self._bytes = [v.encode("utf-8", "surrogatepass") for v in self._text]
         self._mark = placeholder.encode("utf-8")
 
     def __bool__(self) -> bool:
@@ -186,34 +181,34 @@ class Scrubber:
 
     def text(self, value: str) -> str:
         """``value`` with every spelling of every secret replaced."""
-        for secret in self._text:
-            if secret in value:
-                value = value.replace(secret, self.placeholder)
+        for secret in self.secrets:
+            value = text_pattern(secret).sub(self.placeholder, value)
         return value
 
     def data(self, value: bytes) -> bytes:
-        """``value`` with every spelling of every secret replaced."""
-        for secret in self._bytes:
-            if secret in value:
-                value = value.replace(secret, self._mark)
-        return value
+        """``value`` with every spelling of every secret replaced, also where only the
+        reassembled stream text holds it."""
+        if not self.secrets or not value:
+            return value
+        return _apply(value, self.spans(value), self._mark)
 
     def spans(self, data: bytes) -> list[tuple[int, int]]:
-        """The byte ranges of ``data`` that spell a secret, merged and in order."""
+        """The byte ranges of ``data`` that spell a secret, merged and in order: every
+        spelling, a prefix of one cut off by the end of ``data``, and the characters of
+        one that only the reassembled stream text holds."""
         found: list[tuple[int, int]] = []
-        for needle in self._bytes:
-            start = data.find(needle)
-            while start != -1:
-                found.append((start, start + len(needle)))
-                start = data.find(needle, start + 1)
+        for secret in self.secrets:
+            found += [(m.start(), m.end()) for m in pattern(secret).finditer(data)]
+            tail = _trailing_prefix(data, secret.encode("utf-8", "surrogatepass"))
+            if tail:
+                found.append((len(data) - tail, len(data)))
+        found += reassembled_spans(data, self.secrets)
         return _merge(found)
 
     def leaks(self, data: bytes) -> list[str]:
-        """Which secrets still occur in ``data`` (a last check before writing a file).
-
-        Only the first four characters of a leaked secret are named.
-        """
-        return [s[:4] + "..." for s in self.secrets if s.encode("utf-8", "surrogatepass") in data]
+        """Which secrets still occur in ``data``, in any spelling (a last check before a
+        file is written). Only the first four characters of a leaked secret are named."""
+        return [s[:4] + "..." for s in self.secrets if pattern(s).search(data)]
 
     def value(self, value: Any) -> Any:
         """A JSON-like structure with secrets removed from every string (keys included)."""
@@ -279,7 +274,7 @@ class Scrubber:
         if not spans:
             return list(chunks)
         if merge:
-            return _merge_chunks(chunks, spans, self.data)
+            return _merge_chunks(chunks, joined, spans, self._mark)
         return _cut_chunks(chunks, joined, spans, self._mark)
 
 
@@ -293,7 +288,7 @@ def scrub(value: Any, secrets: Iterable[str | None]) -> Any:
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):
-        if merged and s <= merged[-1][1]:
+        if merged and s < merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], e))
         else:
             merged.append((s, e))
@@ -325,9 +320,7 @@ def _cut_chunks(
 
 
 def _merge_chunks(
-    chunks: list[tuple[int, bytes]],
-    spans: list[tuple[int, int]],
-    replace: Callable[[bytes], bytes],
+    chunks: list[tuple[int, bytes]], joined: bytes, spans: list[tuple[int, int]], mark: bytes
 ) -> list[tuple[int, bytes]]:
     bounds = [0]
     for _, c in chunks:
@@ -338,10 +331,34 @@ def _merge_chunks(
             if start < bounds[i + 1] < end:
                 merge_with_next[i] = True
     out: list[tuple[int, bytes]] = []
-    pending = b""
-    for i, (t, c) in enumerate(chunks):
-        pending += c
+    first = 0
+    for i, (t, _) in enumerate(chunks):
         if not merge_with_next[i]:
-            out.append((t, replace(pending)))
-            pending = b""
+            lo, hi = bounds[first], bounds[i + 1]
+            inside = [(max(s, lo) - lo, min(e, hi) - lo) for s, e in spans if s < hi and e > lo]
+            out.append((t, _apply(joined[lo:hi], inside, mark)))
+            first = i + 1
     return out
+
+
+def _apply(data: bytes, spans: list[tuple[int, int]], mark: bytes) -> bytes:
+    """``data`` with each of the (merged, ordered) ``spans`` replaced by ``mark``."""
+    if not spans:
+        return data
+    pieces: list[bytes] = []
+    cur = 0
+    for start, end in spans:
+        pieces += [data[cur:start], mark]
+        cur = end
+    pieces.append(data[cur:])
+    return b"".join(pieces)
+
+
+def _trailing_prefix(data: bytes, secret: bytes) -> int:
+    """How many bytes at the end of ``data`` begin ``secret`` (a secret cut off by the
+    end of a body), counting only prefixes of :data:`FRAGMENT_MIN` bytes or more."""
+    tail = data[-len(secret) :]
+    for size in range(len(secret) - 1, FRAGMENT_MIN - 1, -1):
+        if tail.endswith(secret[:size]):
+            return size
+    return 0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conformance import secrets as S
 from conformance.cassettes.redact import Redactor as CassetteRedactor
@@ -206,21 +209,22 @@ def test_a_key_split_across_deltas_loses_its_part_in_each_piece(escape: str, cut
     body = b"".join(_event(p, escape=escape) for p in pieces) + b"data: [DONE]\n\n"
     out = S.Scrubber([ODD]).data(body)
     contents = _contents(out)  # still valid JSON, event by event
-    assert contents == ["Hello ", "my key <redacted>", "<redacted> bye", "!"]
-    text = "".join(contents)
-    assert ODD[:4] not in text and ODD[-4:] not in text
+    # the piece where the key began holds the placeholder, the next loses its part: the
+    # reassembled text reads as the same answer sent in one piece would
+    assert contents == ["Hello ", "my key <redacted>", " bye", "!"]
+    assert "".join(contents) == "Hello my key <redacted> bye!"
 
 
 def test_a_key_split_across_plain_events_ndjson_lines_and_a_json_array() -> None:
     scrubber = S.Scrubber([ODD])
     plain = f"data: {ODD[:9]}\n\ndata: {ODD[9:]}\n\n".encode()
-    assert scrubber.data(plain) == b"data: <redacted>\n\ndata: <redacted>\n\n"
+    assert scrubber.data(plain) == b"data: <redacted>\n\ndata: \n\n"
     lines = [json.dumps({"message": {"content": p}}) for p in ("a " + ODD[:5], ODD[5:] + " b")]
     ndjson = ("\n".join(lines) + "\n").encode()
     out = [json.loads(line) for line in scrubber.data(ndjson).splitlines()]
-    assert [o["message"]["content"] for o in out] == ["a <redacted>", "<redacted> b"]
+    assert [o["message"]["content"] for o in out] == ["a <redacted>", " b"]
     array = json.dumps([{"text": ODD[:10]}, {"text": ODD[10:]}]).encode()
-    assert json.loads(scrubber.data(array)) == [{"text": "<redacted>"}, {"text": "<redacted>"}]
+    assert json.loads(scrubber.data(array)) == [{"text": "<redacted>"}, {"text": ""}]
 
 
 def test_pieces_in_different_places_are_not_joined() -> None:
@@ -246,7 +250,7 @@ def test_split_across_chunks_and_deltas_at_once_keeps_every_chunk_time() -> None
     chunks = [(10, body[:cut]), (20, body[cut:])]
     out = S.Scrubber([ODD]).chunks(chunks)
     assert [t for t, _ in out] == [10, 20]
-    assert _contents(b"".join(c for _, c in out)) == ["k=<redacted>", "<redacted>"]
+    assert _contents(b"".join(c for _, c in out)) == ["k=<redacted>", ""]
 
 
 def test_scrubbing_never_breaks_on_odd_bodies() -> None:
@@ -259,3 +263,45 @@ def test_scrubbing_never_breaks_on_odd_bodies() -> None:
         b"",
     ):
         assert isinstance(scrubber.data(body), bytes)
+
+
+def _escape(piece: str, how: int) -> str:
+    """``piece`` as the body of a JSON string, in one of four spellings."""
+    if how == 0:
+        return json.dumps(piece, ensure_ascii=False)[1:-1]
+    if how == 1:
+        return json.dumps(piece)[1:-1]
+    if how == 2:
+        return json.dumps(piece)[1:-1].replace("/", "\\/")
+    return _all_u(piece, upper=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, len(ODD) - 1), max_size=3),
+    escapes=st.lists(st.integers(0, 3), min_size=5, max_size=5),
+    before=st.text("xyz .", max_size=6),
+    after=st.text("xyz .", max_size=6),
+    tcp=st.lists(st.integers(0, 2000), max_size=4),
+)
+def test_a_key_split_anyhow_across_deltas_and_chunks_never_survives(
+    cuts: list[int], escapes: list[int], before: str, after: str, tcp: list[int]
+) -> None:
+    bounds = sorted({0, len(ODD), *cuts})
+    parts = [ODD[a:b] for a, b in itertools.pairwise(bounds)]
+    parts[0] = before + parts[0]
+    parts[-1] = parts[-1] + after
+    body = b""
+    for i, part in enumerate(parts):
+        payload = json.dumps({"choices": [{"index": 0, "delta": {"content": "@"}}]})
+        body += b"data: " + payload.replace("@", _escape(part, escapes[i])).encode() + b"\n\n"
+    body += b"data: [DONE]\n\n"
+    points = sorted({0, len(body), *(c % (len(body) + 1) for c in tcp)})
+    chunks = [(i, body[a:b]) for i, (a, b) in enumerate(itertools.pairwise(points)) if b > a]
+    out = b"".join(c for _, c in S.Scrubber([ODD]).chunks(chunks))
+    contents = _contents(out)  # every event is still JSON
+    assert len(contents) == len(parts)
+    text = "".join(contents)
+    assert text == before + "<redacted>" + after
+    for piece in contents:  # no piece keeps even three characters of the key
+        assert not any(ODD[i : i + 3] in piece for i in range(len(ODD) - 2)), piece

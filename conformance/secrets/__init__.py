@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 from conformance.secrets.spellings import pattern, text_pattern
-from conformance.secrets.streams import FRAGMENT_MIN, reassembled_spans
+from conformance.secrets.streams import FRAGMENT_MIN, Span, reassembled_spans
 
 __all__ = [
     "AUTH_SCHEMES",
@@ -192,16 +192,17 @@ class Scrubber:
             return value
         return _apply(value, self.spans(value), self._mark)
 
-    def spans(self, data: bytes) -> list[tuple[int, int]]:
+    def spans(self, data: bytes) -> list[Span]:
         """The byte ranges of ``data`` that spell a secret, merged and in order: every
         spelling, a prefix of one cut off by the end of ``data``, and the characters of
-        one that only the reassembled stream text holds."""
-        found: list[tuple[int, int]] = []
+        one that only the reassembled stream text holds. A range whose flag is false
+        continues a secret whose placeholder is elsewhere: it is dropped."""
+        found: list[Span] = []
         for secret in self.secrets:
-            found += [(m.start(), m.end()) for m in pattern(secret).finditer(data)]
+            found += [(m.start(), m.end(), True) for m in pattern(secret).finditer(data)]
             tail = _trailing_prefix(data, secret.encode("utf-8", "surrogatepass"))
             if tail:
-                found.append((len(data) - tail, len(data)))
+                found.append((len(data) - tail, len(data), True))
         found += reassembled_spans(data, self.secrets)
         return _merge(found)
 
@@ -285,18 +286,20 @@ def scrub(value: Any, secrets: Iterable[str | None]) -> Any:
     return scrubber.value(value) if scrubber else value
 
 
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for s, e in sorted(spans):
+def _merge(spans: list[Span]) -> list[Span]:
+    """Overlapping ranges as one (marked if any of them was), in order."""
+    merged: list[Span] = []
+    for s, e, marked in sorted(spans):
         if merged and s < merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            last = merged[-1]
+            merged[-1] = (last[0], max(last[1], e), last[2] or marked)
         else:
-            merged.append((s, e))
+            merged.append((s, e, marked))
     return merged
 
 
 def _cut_chunks(
-    chunks: list[tuple[int, bytes]], joined: bytes, spans: list[tuple[int, int]], mark: bytes
+    chunks: list[tuple[int, bytes]], joined: bytes, spans: list[Span], mark: bytes
 ) -> list[tuple[int, bytes]]:
     out: list[tuple[int, bytes]] = []
     pos = 0
@@ -305,12 +308,12 @@ def _cut_chunks(
         pos = c_end
         pieces: list[bytes] = []
         cur = c_start
-        for s, e in spans:
+        for s, e, marked in spans:
             if e <= cur or s >= c_end:
                 continue
             if s > cur:
                 pieces.append(joined[cur:s])
-            if s >= c_start:
+            if s >= c_start and marked:
                 pieces.append(mark)
             cur = min(e, c_end)
         if cur < c_end:
@@ -320,13 +323,13 @@ def _cut_chunks(
 
 
 def _merge_chunks(
-    chunks: list[tuple[int, bytes]], joined: bytes, spans: list[tuple[int, int]], mark: bytes
+    chunks: list[tuple[int, bytes]], joined: bytes, spans: list[Span], mark: bytes
 ) -> list[tuple[int, bytes]]:
     bounds = [0]
     for _, c in chunks:
         bounds.append(bounds[-1] + len(c))
     merge_with_next = [False] * len(chunks)
-    for start, end in spans:
+    for start, end, _ in spans:
         for i in range(len(chunks) - 1):
             if start < bounds[i + 1] < end:
                 merge_with_next[i] = True
@@ -335,20 +338,23 @@ def _merge_chunks(
     for i, (t, _) in enumerate(chunks):
         if not merge_with_next[i]:
             lo, hi = bounds[first], bounds[i + 1]
-            inside = [(max(s, lo) - lo, min(e, hi) - lo) for s, e in spans if s < hi and e > lo]
+            inside = [(s - lo, e - lo, m) for s, e, m in spans if s < hi and e > lo]
             out.append((t, _apply(joined[lo:hi], inside, mark)))
             first = i + 1
     return out
 
 
-def _apply(data: bytes, spans: list[tuple[int, int]], mark: bytes) -> bytes:
-    """``data`` with each of the (merged, ordered) ``spans`` replaced by ``mark``."""
+def _apply(data: bytes, spans: list[Span], mark: bytes) -> bytes:
+    """``data`` with each of the (merged, ordered) ``spans`` replaced by ``mark`` (or
+    dropped, for a range that continues a secret marked elsewhere)."""
     if not spans:
         return data
     pieces: list[bytes] = []
     cur = 0
-    for start, end in spans:
-        pieces += [data[cur:start], mark]
+    for start, end, marked in spans:
+        pieces.append(data[cur:start])
+        if marked:
+            pieces.append(mark)
         cur = end
     pieces.append(data[cur:])
     return b"".join(pieces)

@@ -18,7 +18,8 @@ prefix behind; a prefix of :data:`FRAGMENT_MIN` characters or more at the very e
 reassembled text is covered too.
 
 The caller replaces each range where it lies, so every piece loses exactly the
-characters of the secret it carried and the rest of the evidence stays readable.
+characters of the secret it carried and the rest of the evidence stays readable: the
+piece where the secret began gets the placeholder, later pieces lose their part.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 from conformance.secrets.spellings import text_pattern
 
-__all__ = ["FRAGMENT_MIN", "reassembled_spans"]
+__all__ = ["FRAGMENT_MIN", "Span", "reassembled_spans"]
 
 #: a trailing prefix of a secret this long (or longer) is covered as well
 FRAGMENT_MIN = 8
@@ -44,6 +45,8 @@ _SHORT = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
 Path = tuple[str | int, ...]
+#: a byte range to replace, and whether the placeholder goes there (else it is dropped)
+Span = tuple[int, int, bool]
 #: where a piece lies: a plain range (start, end), or the ``ordinal``-th JSON string at
 #: ``path`` in the value between start and end (found again only when it matters)
 _Where = tuple[int, int, Path | None, int]
@@ -63,7 +66,7 @@ class _Text:
             self.parts.append(text)
             self.offsets.append(self.offsets[-1] + len(text))
 
-    def spans(self, data: bytes, secrets: Sequence[str]) -> Iterator[tuple[int, int]]:
+    def spans(self, data: bytes, secrets: Sequence[str]) -> Iterator[Span]:
         """Byte ranges of the characters of ``data`` that spell a secret here."""
         if len(self.parts) < 2:
             return  # a single piece holds nothing the raw search missed
@@ -77,8 +80,9 @@ class _Text:
         for start, end in covered:
             yield from self._byte_ranges(data, start, end)
 
-    def _byte_ranges(self, data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    def _byte_ranges(self, data: bytes, start: int, end: int) -> Iterator[Span]:
         first = bisect.bisect_right(self.offsets, start) - 1
+        marked = True
         for index in range(first, len(self.parts)):
             base = self.offsets[index]
             if base >= end:
@@ -92,11 +96,16 @@ class _Text:
             bounds = _char_bounds(data, *located)
             hi = min(hi, len(bounds) - 1)
             if lo < hi:
-                yield bounds[lo], bounds[hi]
+                yield bounds[lo], bounds[hi], marked
+                marked = False
 
 
-def reassembled_spans(data: bytes, secrets: Sequence[str]) -> list[tuple[int, int]]:
-    """Byte ranges of ``data`` holding a secret that only its reassembled text shows."""
+def reassembled_spans(data: bytes, secrets: Sequence[str]) -> list[Span]:
+    """Byte ranges of ``data`` holding a secret that only its reassembled text shows.
+
+    The first piece of each secret is marked (it gets the placeholder); later pieces
+    are not (their part is dropped), so the reassembled text holds one placeholder
+    where the secret was, as the same answer sent in one piece would."""
     if not secrets or not data:
         return []
     lines = [(m.start(), m.end()) for m in _LINE.finditer(data) if m.end() > m.start()]
@@ -112,7 +121,7 @@ def reassembled_spans(data: bytes, secrets: Sequence[str]) -> list[tuple[int, in
         for path, piece in _strings(raw, data, start, end):
             ordinal = seen[path] = seen.get(path, -1) + 1
             by_path.setdefault(path, _Text()).add(piece, (start, end, path, ordinal))
-    found: list[tuple[int, int]] = []
+    found: list[Span] = []
     for reassembled in (joined, *by_path.values()):
         found.extend(reassembled.spans(data, secrets))
     return found

@@ -305,3 +305,9 @@ def test_a_key_split_anyhow_across_deltas_and_chunks_never_survives(
     assert text == before + "<redacted>" + after
     for piece in contents:  # no piece keeps even three characters of the key
         assert not any(ODD[i : i + 3] in piece for i in range(len(ODD) - 2)), piece
+
+
+def test_a_non_ascii_secret_echoed_in_a_header_read_as_latin_1_is_found() -> None:
+    as_read = f"echo {ODD}".encode().decode("latin-1")  # how httpx hands header bytes over
+    assert WireRedactor([ODD]).header("x-echo", as_read) == "echo <redacted>"
+    assert WireRedactor([ODD]).header("x-echo", "caf\u00e9 ok") == "caf\u00e9 ok"

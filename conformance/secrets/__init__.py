@@ -224,10 +224,21 @@ class Scrubber:
     # -- headers and URLs -------------------------------------------------------------
 
     def header(self, name: str, value: str) -> str:
-        """A header value without its credential (a credential header) or secrets."""
+        """A header value without its credential (a credential header) or secrets.
+
+        Header bytes are read as Latin-1, so a non-ASCII secret echoed in a header
+        arrives as its UTF-8 bytes spelled in Latin-1: those are searched for too.
+        """
         if is_credential_header(name):
             return credential_value(value, self.for_token)
-        return self.text(value)
+        value = self.text(value)
+        if not value.isascii():
+            try:
+                raw = value.encode("latin-1")
+            except UnicodeEncodeError:
+                return value
+            value = self.data(raw).decode("latin-1")
+        return value
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """:meth:`header` applied to every pair."""

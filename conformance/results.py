@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from conformance import secrets as secrets_module
 from conformance._version import __version__
 from conformance.checks.registry import Severity, Status
 
@@ -285,22 +286,7 @@ def load_check_run(path: str | Path) -> CheckRun:
     return CheckRun.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def scrub(value: Any, secrets: Iterable[str]) -> Any:
-    """``value`` with every occurrence of a secret (4+ chars) replaced by ``<redacted>``."""
-    masks = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-    if not masks:
-        return value
-    return _scrub(value, masks)
-
-
-def _scrub(value: Any, masks: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in masks:
-            if secret in value:
-                value = value.replace(secret, "<redacted>")
-        return value
-    if isinstance(value, Mapping):
-        return {_scrub(k, masks): _scrub(v, masks) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v, masks) for v in value]
-    return value
+def scrub(value: Any, secrets: Iterable[str | None]) -> Any:
+    """``value`` with every spelling of a secret replaced by ``<redacted>`` (the rules are
+    :mod:`conformance.secrets`)."""
+    return secrets_module.scrub(value, secrets)

@@ -67,9 +67,9 @@ from conformance.cassettes._bodies import multipart_boundary, parse_multipart
 from conformance.cassettes.redact import (
     API_KEY,
     CREDENTIAL_HEADERS,
-    CREDENTIAL_PARAMS,
     REDACTED,
     Redactor,
+    is_credential_param,
 )
 from conformance.wire.client import media_type
 from conformance.wire.json_bounded import parse_json_bounded
@@ -257,7 +257,7 @@ def request_key(
         if k.lower() in CREDENTIAL_HEADERS and k.lower() not in ("cookie", "set-cookie")
     )
     query = sorted(
-        (k, redactor.credential(v) if k.lower() in CREDENTIAL_PARAMS else v)
+        (k, redactor.credential(v) if is_credential_param(k) else v)
         for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)
     )
     media = media_type(content_type) if body else ""

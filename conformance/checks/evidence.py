@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.secrets import REDACTED, credential_value, is_credential_header
 from conformance.wire.exchange import Exchange, RecordedRequest, SSEEvent
 
 __all__ = [
@@ -27,9 +28,6 @@ __all__ = [
 BODY_LIMIT = 1500
 #: characters of one SSE event kept as evidence
 EVENT_LIMIT = 600
-_SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie", "set-cookie"}
-)
 _RESPONSE_HEADERS_KEPT = 12
 
 
@@ -53,17 +51,10 @@ def excerpt(data: bytes | str | None, limit: int = BODY_LIMIT) -> str:
 
 def redact_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
     """Headers as a dict with credentials masked (keeps the auth scheme word)."""
-    out: dict[str, str] = {}
-    for name, value in headers:
-        if name.lower() in _SECRET_HEADERS:
-            scheme, _, rest = value.partition(" ")
-            if rest and scheme.isalpha() and len(scheme) <= 10:
-                out[name] = f"{scheme} <redacted>" if rest != "<redacted>" else value
-            else:
-                out[name] = "<redacted>" if value else value
-        else:
-            out[name] = value
-    return out
+    return {
+        name: credential_value(value, REDACTED) if is_credential_header(name) else value
+        for name, value in headers
+    }
 
 
 def request_summary(request: RecordedRequest) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import click
 
 from conformance._version import __version__
 from conformance.errors import ConfigError
+from conformance.secrets import Scrubber, url_secrets
 
 #: subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -78,12 +79,10 @@ def main(argv: list[str] | None = None) -> Any:
     # credentials written into a URL argument (--base-url URL or --base-url=URL) never
     # reach an error line
     urls = [a.partition("=")[2] if a.startswith("--") else a for a in args if "://" in a]
-    hidden = [secret for url in urls for secret in url_secrets(url)]
+    hidden = Scrubber(secret for url in urls for secret in url_secrets(url))
 
     def say(line: str) -> None:
-        for secret in sorted(hidden, key=len, reverse=True):
-            line = line.replace(secret, "<redacted>")
-        click.echo(line, err=True)
+        click.echo(hidden.text(line), err=True)
 
     try:
         return cli.main(args=args, prog_name="conformance", standalone_mode=False)
@@ -137,27 +136,3 @@ def _empty_argument(args: list[str]) -> str | None:
             after = f" after {args[i - 1]}" if i > 0 else ""
             return f"an empty argument{after}; give a value (is a shell variable unset?)"
     return None
-
-
-#: query parameters whose values are credentials (``?api-key=`` on Azure-style gateways)
-_SECRET_PARAMS = ("key", "token", "secret", "password", "sig", "auth")
-
-
-def url_secrets(url: str | None) -> list[str]:
-    """The credentials written into ``url`` itself: a userinfo password and the values of
-    key-like query parameters. They are sent, but kept out of every output like a key."""
-    if not url:
-        return []
-    from urllib.parse import unquote, unquote_plus, urlsplit
-
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return []
-    found = [password, unquote(password)] if password else []
-    for pair in parts.query.split("&"):
-        name, _, raw = pair.partition("=")
-        if raw and any(word in unquote_plus(name).lower() for word in _SECRET_PARAMS):
-            found += [raw, unquote_plus(raw)]
-    return [s for s in found if len(s) >= 4]

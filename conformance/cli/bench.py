@@ -273,7 +273,10 @@ def command(
     spec.validate()
     _check_output(json_path, "--json")
     _check_output(html_path, "--html")
-    _check_key(provider, api_key_env)
+    from conformance.engine.target import resolve_api_key
+
+    # a named variable that is unset, or a key no header can carry: exit 2, nothing sent
+    _, key = resolve_api_key(provider, api_key_env)
     if base_url is not None:
         from conformance.loadgen.runner import check_reachable
 
@@ -289,8 +292,8 @@ def command(
     from conformance.cli import url_secrets
     from conformance.results import scrub
 
-    # a password or ?api-key= written into --base-url is kept out of the result files
-    result = scrub(result, url_secrets(base_url))
+    # the key, and a password or ?api-key= written into --base-url, never reach the files
+    result = scrub(result, [key, *url_secrets(base_url)])
     _write(result, json_path, html_path)
     prefix = "partial: " if result.get("partial") else ""
     for i, step in enumerate(result.get("steps") or [], 1):
@@ -304,24 +307,6 @@ def command(
     if verdict["status"] != "passed":
         click.echo(f"conformance: bench failed: {verdict['reason']}", err=True)
         sys.exit(1)
-
-
-def _check_key(provider: str, api_key_env: str | None) -> None:
-    """A named key variable must hold a key an HTTP header can carry (checked, never shown)."""
-    from conformance.engine.target import resolve_api_key
-
-    var, key = resolve_api_key(provider, api_key_env)
-    if api_key_env is not None and key is None:
-        raise ConfigError(
-            f"--api-key-env {var}: ${var} is not set or empty: export the key, "
-            "or drop --api-key-env to send requests without one"
-        )
-    if key is not None and not all(0x20 <= ord(ch) < 0x7F for ch in key):
-        what = "a line break or control character" if key.isascii() else "a non-ASCII character"
-        raise ConfigError(
-            f"the key in ${var} contains {what}, which an HTTP header cannot carry: "
-            "check the variable"
-        )
 
 
 def _write(result: dict[str, Any], json_path: str | None, html_path: str | None) -> None:

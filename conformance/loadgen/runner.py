@@ -34,6 +34,7 @@ from conformance.loadgen.result import (
     result_from_snapshot,
 )
 from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE, judge
+from conformance.secrets import Scrubber, url_secrets
 
 __all__ = ["BenchInterrupted", "BenchSpec", "run_bench"]
 
@@ -374,10 +375,7 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
 
 
 def _redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+    return Scrubber(secrets).text(text)
 
 
 def _run_step(
@@ -436,7 +434,7 @@ def _run_step(
     result = _read(out)
     if result is not None and result.get("snapshot"):
         result = result_from_snapshot(result)  # the load process did not finish its result
-    secrets = [os.environ.get(spec.api_key_env or "", "")]
+    secrets = [os.environ.get(spec.api_key_env or "", ""), *url_secrets(spec.base_url)]
     if result is None:
         tail = _redact(log_path.read_text("utf-8", "replace"), secrets).strip().splitlines()[-5:]
         if interrupted:

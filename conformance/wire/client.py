@@ -505,7 +505,10 @@ class WireClient:
                 ex.t_headers_ns = time.perf_counter_ns()
                 ex.status = response.status_code
                 ex.headers = [
-                    (k.decode("latin-1").lower(), redactor.text(v.decode("latin-1")))
+                    (
+                        k.decode("latin-1").lower(),
+                        redactor.header(k.decode("latin-1"), v.decode("latin-1")),
+                    )
                     for k, v in response.headers.raw
                 ]
                 error = await self._read_body(response, ex, reading, fail)

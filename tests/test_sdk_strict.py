@@ -34,7 +34,7 @@ def _client(base_url: str, key: str = KEY) -> openai.OpenAI:
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[str]:
-    with serve_in_thread(BackendConfig(api_keys=(KEY,))) as url:
+    with serve_in_thread(BackendConfig(api_keys=(KEY,), models=("m",))) as url:
         yield url
 
 

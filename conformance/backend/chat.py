@@ -14,10 +14,10 @@ events in the write of the last one (see :func:`group_writes`).
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 

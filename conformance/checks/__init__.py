@@ -78,6 +78,7 @@ FAMILIES: tuple[str, ...] = (
     "conformance.checks.auth",
     "conformance.checks.robustness",
     "conformance.checks.sdk",
+    "conformance.checks.models",
     "conformance.checks.wetrocloud",
 )
 

@@ -20,7 +20,6 @@ from test_backend_helpers import (
 )
 
 from conformance.backend import BackendConfig, create_app
-from conformance.errors import ConfigError
 from conformance.backend.generation import (
     VOCABULARY,
     Sampling,
@@ -29,6 +28,7 @@ from conformance.backend.generation import (
     count_tokens,
     prompt_key,
 )
+from conformance.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
 

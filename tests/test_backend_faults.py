@@ -470,7 +470,7 @@ def unknown_model_500(t: Target) -> None:
 
 
 def model_renamed(t: Target) -> None:
-    response, data = t.raw("model_renamed", chat_body(model="gpt-4o-mini", **STREAM))
+    _, data = t.raw("model_renamed", chat_body(model="gpt-4o-mini", **STREAM))
     chunks = [c for c in chunks_of(data) if c.get("choices")]
     assert chunks and {c["model"] for c in chunks} == {"unrelated-model-7b"}
 

@@ -538,7 +538,7 @@ def unknown_refused(ctx: CheckContext) -> str:
 #: versions, release channels, quantisations and sizes, file suffixes
 _VERSION_TOKEN = re.compile(
     r"^(\d+[a-z]?|v\d+(\.\d+)*|latest|preview|stable|exp|experimental|instruct|chat|it|hf|"
-    r"gguf|ggml|awq|gptq|fp\d+|bf\d+|int\d+|q\d+(_[a-z0-9]+)*|\d+(\.\d+)?[bmk])$"
+    r"gguf|ggml|awq|gptq|fp\d+|bf\d+|int\d+|\d+(\.\d+)?[bmk])$"
 )
 _SEPARATORS = re.compile(r"[-_:.@]")
 
@@ -549,8 +549,12 @@ def _normal(name: str) -> str:
     return re.sub(r"\.(gguf|bin|safetensors|ggml)$", "", base)
 
 
+#: a llama.cpp / Ollama quantisation tag (``q4_K_M``, ``iq3_xs``), whose ``_`` is no separator
+_QUANT = re.compile(r"(?<![a-z0-9])i?q\d+(_[a-z0-9]+)*")
+
+
 def _versions_only(tail: str) -> bool:
-    tokens = [t for t in _SEPARATORS.split(tail) if t]
+    tokens = [t for t in _SEPARATORS.split(_QUANT.sub("", tail)) if t]
     return all(_VERSION_TOKEN.match(t) for t in tokens)
 
 

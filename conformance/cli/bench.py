@@ -257,6 +257,12 @@ def command(
 
         var, key = resolve_api_key(provider, api_key_env)
         check_reachable(base_url)  # an unreachable target: that one line, not the note too
+        from conformance.engine.discovery import discover
+
+        found = discover(provider, base_url, model=model, api_key=key, api_key_env=var)
+        spec.model = found.model  # without --model: a listed model, said in one line
+        if found.note:
+            click.echo(f"conformance: {found.note}", err=True)
         if key is None:
             click.echo(
                 f"conformance: no key in ${var}: requests are sent without credentials", err=True

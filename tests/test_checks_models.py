@@ -9,6 +9,7 @@ false alarms.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -296,3 +297,19 @@ def test_the_list_probe_keeps_a_query_in_the_base_url() -> None:
     )
     run_checks(config)
     assert "http://azure.invalid/openai/models?api-version=1" in seen, seen
+
+
+def test_azure_annotation_events_with_an_empty_model_are_not_another_model() -> None:
+    """Azure sends content-filter annotations (`model: ""`) before the chunks."""
+    from selftest import RewritingTransport, rewrite_chunks
+
+    annotation = json.dumps(
+        {"id": "", "object": "", "created": 0, "model": "", "choices": [],
+         "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}
+    )  # fmt: skip
+    app = httpx.ASGITransport(app=create_app(BackendConfig(api_keys=(KEY,))))
+    transport = RewritingTransport(app, rewrite_chunks(lambda datas: [annotation, *datas]))
+    sender = WireClient(timeout=5.0, transport=transport)
+    run = _run("http://azure.invalid/v1", sender=sender)
+    result = _by_id(run)["models.answer_model"]
+    assert result.status is Status.PASSED, result.detail

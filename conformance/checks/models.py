@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from conformance.checks._judge import fail_if_error_instead_of_answer, judge_envelope
-from conformance.checks._oai import STREAM_PROBES, is_int, type_name
+from conformance.checks._oai import STREAM_PROBES, is_annotation_chunk, is_int, type_name
 from conformance.checks.evidence import excerpt, exchange_evidence
 from conformance.checks.probes import base_params
 from conformance.checks.registry import (
@@ -271,8 +271,8 @@ def list_sdk(ctx: CheckContext) -> str:
             exchange_evidence(ex, sdk_exception=type(exc).__name__),
         ) from None
     wire = listed_ids(document) or []
-    has_data = isinstance(document, dict) and isinstance(document.get("data"), list)
-    if not has_data or len(models) != len(wire):
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list) or len(models) != len(data):
         raise Failed(
             f"the SDK's models.list() yields {len(models)} model(s) where the wire lists "
             f"{len(wire)}: it is {_shape_hint(document)}",
@@ -432,17 +432,23 @@ def retrieve(ctx: CheckContext) -> str:
 # --------------------------------------------------------------------------- chat side
 
 
+def _named(data: Any) -> str | None:
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) and model.strip() else None
+
+
 def _answered_model(ex: Exchange) -> str | None:
-    """The `model` a 2xx answer names (the first chunk's, for a stream)."""
-    if ex.events is not None:
-        for event in ex.events:
-            is_json, data = _json((event.data or "").encode())
-            if is_json and isinstance(data, dict) and isinstance(data.get("model"), str):
-                return str(data["model"])
-        return None
-    is_json, data = _json(ex.body)
-    if is_json and isinstance(data, dict) and isinstance(data.get("model"), str):
-        return str(data["model"])
+    """The `model` a 2xx answer names: the body's, or the first chunk's that names one
+    (Azure's content-filter annotations say `model: ""`; an empty name names nothing)."""
+    if ex.events is None:
+        return _named(_json(ex.body)[1])
+    for event in ex.events:
+        _, data = _json((event.data or "").encode())
+        if is_annotation_chunk(data):
+            continue
+        said = _named(data)
+        if said is not None:
+            return said
     return None
 
 
@@ -470,6 +476,8 @@ def unknown_refused(ctx: CheckContext) -> str:
     for ex in exchanges:
         if ex.error is not None:
             continue  # transport trouble: robustness.*
+        if ex.status == 429:
+            continue  # still rate-limited after the engine's retries: not a verdict
         judged += 1
         name = str(ex.meta.get("unknown_model") or "?")
         label = ex.meta.get("label") or "plain"

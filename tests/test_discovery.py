@@ -266,3 +266,15 @@ def test_non_openai_profiles_have_no_model_list() -> None:
     transport, seen = _target({})
     found = discover("wetrocloud", "http://t.invalid", model=None, api_key=KEY, transport=transport)
     assert found.model is None and seen == []
+
+
+def test_run_discovers_once_for_all_its_steps(
+    root: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """capfd: the steps are child processes, their lines count too."""
+    out = tmp_path / "run"
+    argv = ["run", "--provider", "weai", "--base-url", root + "/weai/v1", "--no-bench"]
+    code, stdout, err = _cli([*argv, "--timeout", "5", "--out", str(out)], capfd)
+    assert code == 0, stdout + err
+    assert len(_lines(err + stdout, "using model 'llama3.1-8B'")) == 1
+    assert json.loads((out / "check-weai.json").read_text())["model"] == "llama3.1-8B"

@@ -10,7 +10,11 @@ small ``httpx.MockTransport`` targets.
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,3 +282,29 @@ def test_run_discovers_once_for_all_its_steps(
     assert code == 0, stdout + err
     assert len(_lines(err + stdout, "using model 'llama3.1-8B'")) == 1
     assert json.loads((out / "check-weai.json").read_text())["model"] == "llama3.1-8B"
+
+
+def test_serve_model_adds_a_listed_and_answered_model(tmp_path: Path) -> None:
+    """`conformance serve --model NAME`: a stand-in for a server that serves NAME."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "serve", "--port", "0", "--model", "my-served"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        root = None
+        while root is None and time.monotonic() < deadline:
+            line = proc.stdout.readline().decode()
+            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            root = found.group(1) if found else None
+        assert root is not None
+        ids = [m["id"] for m in httpx.get(root + "/v1/models", timeout=10).json()["data"]]
+        assert ids[-1] == "my-served"
+        body = {"model": "my-served", "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(root + "/v1/chat/completions", json=body, timeout=10)
+        assert answer.status_code == 200 and answer.json()["model"] == "my-served"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

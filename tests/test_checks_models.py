@@ -313,3 +313,23 @@ def test_azure_annotation_events_with_an_empty_model_are_not_another_model() -> 
     run = _run("http://azure.invalid/v1", sender=sender)
     result = _by_id(run)["models.answer_model"]
     assert result.status is Status.PASSED, result.detail
+
+
+@pytest.mark.parametrize("key", [None, "sk-wrong"])
+def test_a_run_without_the_right_key_does_not_blame_the_model_surface(
+    root: str, key: str | None
+) -> None:
+    """The keyed backend refuses every route without the key: that is the run's
+    configuration, judged by auth.* and robustness.*, not a model-surface defect."""
+    config = RunConfig(
+        provider=get_provider("openai", base_url=root + "/v1"),
+        api_key=key,
+        timeout=5.0,
+        only="models",
+    )
+    run = run_checks(config)
+    assert not [r for r in run.checks if r.status in (Status.FAILED, Status.WARNED)], [
+        (r.id, r.detail) for r in run.checks if r.status is not Status.SKIPPED
+    ]
+    skipped = _by_id(run)["models.list_served"]
+    assert skipped.status is Status.SKIPPED and "--api-key-env" in skipped.detail

@@ -159,6 +159,22 @@ def _served_list(ctx: CheckContext) -> tuple[Exchange, Any]:
     return ex, document
 
 
+def _skip_if_key_refused(ctx: CheckContext, status: int) -> None:
+    """:class:`Skipped` when ``status`` refuses the key and the chat route refuses it too
+    (no key, or a wrong one: that is the run's configuration, not the model surface)."""
+    if status not in (401, 403):
+        return
+    try:
+        chat = ctx.completed("chat").status
+    except Skipped:
+        return
+    if chat in (401, 403):
+        raise Skipped(
+            f"not judged: the chat route refuses the run's key too (HTTP {chat}); give a key "
+            "with --api-key-env"
+        )
+
+
 def _names(names: list[str]) -> str:
     shown = ", ".join(names[:_MAX_LISTED])
     return shown + (f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else "")
@@ -172,7 +188,7 @@ def _names(names: list[str]) -> str:
     title="GET /models answers with a JSON model list",
     severity=Severity.CLIENT,
     source=_LIST_REF,
-    probes=("models_list",),
+    probes=("models_list", "chat"),
     dialects=_OAI,
 )
 def list_served(ctx: CheckContext) -> str:
@@ -189,6 +205,7 @@ def list_served(ctx: CheckContext) -> str:
             "discover models (models.list(), Open WebUI, LiteLLM health checks) find none",
             exchange_evidence(ex),
         )
+    _skip_if_key_refused(ctx, status)
     if status in (401, 403):
         raise Failed(
             f"GET {url} refuses the run's key with HTTP {status}: clients that list models "
@@ -374,7 +391,7 @@ def listed(ctx: CheckContext) -> str:
     title="GET /models/{id} returns the model (models.retrieve())",
     severity=Severity.SDK,
     source=_SDK + "; " + _RETRIEVE_REF,
-    probes=("models_retrieve",),
+    probes=("models_retrieve", "chat"),
     dialects=_OAI,
 )
 def retrieve(ctx: CheckContext) -> str:
@@ -385,6 +402,7 @@ def retrieve(ctx: CheckContext) -> str:
     ex = ctx.completed("models_retrieve")
     status = ex.status or 0
     model = ctx.provider.model
+    _skip_if_key_refused(ctx, status)
     if 400 <= status < 500:
         raise Warned(
             f"GET {ex.request.url} is answered HTTP {status}: the server does not serve "
@@ -460,7 +478,7 @@ _MODEL_WORDS = re.compile(r"model", re.IGNORECASE)
     title="A request for an unknown model is refused with 404 (or 400)",
     severity=Severity.CLIENT,
     source="OpenAI API reference, Error codes (404 model_not_found); openai-python NotFoundError",
-    probes=("unknown_model",),
+    probes=("unknown_model", "chat"),
     dialects=_OAI,
 )
 def unknown_refused(ctx: CheckContext) -> str:
@@ -495,6 +513,7 @@ def unknown_refused(ctx: CheckContext) -> str:
                 )
             )
             continue
+        _skip_if_key_refused(ctx, status)
         if status >= 500:
             raise Failed(
                 f"{what} was answered HTTP {status}: the SDK retries a 5xx and then raises "

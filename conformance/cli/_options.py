@@ -24,7 +24,12 @@ def target_options(func: F) -> F:
             default=None,
             help="The target's base URL. Without it: the embedded reference backend.",
         ),
-        click.option("--model", default=None, help="Model to ask for (default: the profile's)."),
+        click.option(
+            "--model",
+            default=None,
+            help="Model to ask for (default: with --base-url, one the target lists at /models; "
+            "else the profile's).",
+        ),
         click.option(
             "--api-key-env",
             default=None,

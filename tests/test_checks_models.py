@@ -333,3 +333,17 @@ def test_a_run_without_the_right_key_does_not_blame_the_model_surface(
     ]
     skipped = _by_id(run)["models.list_served"]
     assert skipped.status is Status.SKIPPED and "--api-key-env" in skipped.detail
+
+
+def test_an_azure_deployment_lists_its_resources_models() -> None:
+    base = "https://res.openai.azure.com/openai/deployments/my-dep?api-version=2024-10-21"
+    provider = get_provider("openai", base_url=base, model="my-dep")
+    assert provider.models_url() == (
+        "https://res.openai.azure.com/openai/models?api-version=2024-10-21"
+    )
+    assert provider.models_url("gpt-4o") == (
+        "https://res.openai.azure.com/openai/models/gpt-4o?api-version=2024-10-21"
+    )
+    other = get_provider("openai", base_url="http://h/v1?x=1")
+    assert other.models_url("a/b") == "http://h/v1/models/a%2Fb?x=1"
+    assert get_provider("wetrocloud").models_url() is None

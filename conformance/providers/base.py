@@ -12,6 +12,7 @@ translates them into its own wire format. A parameter that is not set is absent 
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ Params = dict[str, Any]
 #: characters RFC 3986 allows unencoded in a path segment (``pchar``, less the unreserved
 #: ones that ``quote`` never encodes)
 _SEGMENT_SAFE = "!$&'()*+,;=:@"
+#: an Azure OpenAI deployment base URL, ``.../openai/deployments/<name>``
+_AZURE_DEPLOYMENT = re.compile(r"(/openai)/deployments/[^/]+/?$")
 
 
 class Dialect(StrEnum):
@@ -183,10 +186,14 @@ class Provider(ABC):
         """The URL of the model list, or of one model (``model_id``, percent-encoded as
         one path segment, as the official SDK's ``models.retrieve`` sends it: a ``/`` in
         ``meta-llama/Llama-3.3-70B-Instruct`` becomes ``%2F``); ``None`` when the profile
-        has no model list. A query in the base URL is kept at the end."""
+        has no model list. A query in the base URL is kept at the end. An Azure OpenAI
+        deployment URL (``.../openai/deployments/<name>``) lists the resource's models at
+        ``.../openai/models``, where the SDK's ``AzureOpenAI`` client looks."""
         if self.models_endpoint is None:
             return None
         path, sep, query = self.base_url.partition("?")
+        # Azure OpenAI: the base URL names a deployment; the models are the resource's
+        path = _AZURE_DEPLOYMENT.sub(r"\1", path)
         url = path + self.models_endpoint
         if model_id is not None:
             url += "/" + quote(model_id, safe=_SEGMENT_SAFE)

@@ -610,8 +610,8 @@ def _ollama_native(flavor: Flavor) -> Doc:
 
 
 def _single_model(flavor: Flavor) -> Doc:
-    """One model object instead of a list (text-generation-inference's /v1/models)."""
-    return model_object(flavor, flavor.models[0]) | {"owned_by": "tgi"}
+    """One model object instead of a list (a server describing the one model it serves)."""
+    return model_object(flavor, flavor.models[0])
 
 
 def _no_created(flavor: Flavor) -> Doc:
@@ -2855,7 +2855,7 @@ OPENAI_BROKEN += [
         Flavor("models_single_object", models_body=_single_model),
         trips=("models.list_sdk",),
         only=_MODELS_ONLY,
-        why="one model object instead of a list (TGI): models.list() yields nothing",
+        why="one model object instead of a list: models.list() yields nothing",
     ),
     Case(
         "models_no_created",

@@ -6,9 +6,8 @@ The ``mock:*`` faults rewrite the correct backend's answer the way real servers 
 
 - a catch-all web page (``200 text/html``) at ``/v1/models``, as a UI served in front of
   the API answers every unknown path;
-- one model object instead of a list (text-generation-inference's ``/v1/models`` in some
-  versions);
-- model entries without ``created`` (DeepSeek's list) or with ``created`` as a string;
+- one model object instead of a list (a server that describes the one model it serves);
+- model entries without ``created`` or with ``created`` as a string;
 - a 404 for an unknown model with a plain-text body instead of the error envelope.
 """
 

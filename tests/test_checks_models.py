@@ -347,3 +347,21 @@ def test_an_azure_deployment_lists_its_resources_models() -> None:
     other = get_provider("openai", base_url="http://h/v1?x=1")
     assert other.models_url("a/b") == "http://h/v1/models/a%2Fb?x=1"
     assert get_provider("wetrocloud").models_url() is None
+
+
+@pytest.mark.parametrize(
+    ("answered_id", "expected"),
+    [("m", Status.PASSED), ("m:latest", Status.PASSED), ("other", Status.FAILED)],
+)
+def test_retrieve_accepts_the_latest_tag_and_nothing_else(
+    answered_id: str, expected: Status
+) -> None:
+    """Ollama names a model with or without its `:latest` tag; another id is not the model."""
+    run = _served(
+        {
+            ("GET", "/models"): (200, REAL_LISTS["ollama"]),
+            ("GET", "/models/m"): (200, _entry(answered_id, owned_by="library")),
+        }
+    )()
+    result = _by_id(run)["models.retrieve"]
+    assert result.status is expected, result.detail

@@ -424,7 +424,7 @@ def retrieve(ctx: CheckContext) -> str:
             exchange_evidence(ex, sdk_exception=type(exc).__name__),
         ) from None
     got_id = getattr(got, "id", None)
-    if got_id != model:
+    if got_id not in (model, f"{model}:latest") and f"{got_id}:latest" != model:
         raise Failed(
             f"models.retrieve({model!r}) returns a model whose id is {got_id!r}: the answer "
             "is not the model object asked for",

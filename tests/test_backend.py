@@ -28,6 +28,7 @@ from conformance.backend.generation import (
     count_tokens,
     prompt_key,
 )
+from conformance.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
 
@@ -455,16 +456,75 @@ async def test_weai_knows_only_its_models(client: httpx.AsyncClient) -> None:
 
 
 async def test_nebulablock_adds_its_fields(client: httpx.AsyncClient) -> None:
-    body = (await _chat(client, "/nebulablock/v1/chat/completions", model="any/model")).json()
+    model = "meta-llama/Llama-3.3-70B-Instruct"
+    body = (await _chat(client, "/nebulablock/v1/chat/completions", model=model)).json()
     assert_valid_completion(body)
     assert body["service_tier"] and "prompt_logprobs" in body
     assert "function_calls" in body["choices"][0]["message"]
 
 
-async def test_plain_path_accepts_any_model_and_lists_models(client: httpx.AsyncClient) -> None:
-    assert (await _chat(client, model="whatever-model")).status_code == 200
-    models = (await client.get("/v1/models")).json()
-    assert models["object"] == "list" and models["data"]
+@pytest.mark.parametrize(
+    ("prefix", "models"),
+    [
+        ("/v1", ["gpt-4o-mini", "reference-small", "reference-large"]),
+        ("/nebulablock/v1", ["meta-llama/Llama-3.3-70B-Instruct"]),
+        ("/weai/v1", ["llama3.1-8B", "llama3.1-70B"]),
+    ],
+)
+async def test_each_path_lists_and_serves_only_its_documented_models(
+    client: httpx.AsyncClient, prefix: str, models: list[str]
+) -> None:
+    listed = (await client.get(f"{prefix}/models")).json()
+    assert listed["object"] == "list"
+    assert [m["id"] for m in listed["data"]] == models
+    for entry in listed["data"]:
+        assert entry["object"] == "model" and isinstance(entry["created"], int)
+        assert isinstance(entry["owned_by"], str) and entry["owned_by"]
+    ok = await _chat(client, f"{prefix}/chat/completions", model=models[-1])
+    assert ok.status_code == 200 and ok.json()["model"] == models[-1]
+    unknown = await _chat(client, f"{prefix}/chat/completions", model="no-such-model")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "model_not_found"
+    assert unknown.json()["error"]["param"] == "model"
+    streamed = await _chat(client, f"{prefix}/chat/completions", model="nope", stream=True)
+    assert streamed.status_code == 404
+
+
+async def test_one_model_is_retrieved_with_its_id_percent_encoded(
+    client: httpx.AsyncClient,
+) -> None:
+    one = await client.get("/nebulablock/v1/models/meta-llama%2FLlama-3.3-70B-Instruct")
+    assert one.status_code == 200
+    assert one.json() == {
+        "id": "meta-llama/Llama-3.3-70B-Instruct",
+        "object": "model",
+        "created": 1700000000,
+        "owned_by": "nebulablock",
+    }
+    missing = await client.get("/v1/models/no-such-model")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+
+
+async def test_extra_models_are_listed_and_answered_on_every_openai_path() -> None:
+    async with _client(BackendConfig(models=("my-model",))) as client:
+        for prefix in ("/v1", "/weai/v1"):
+            ids = [m["id"] for m in (await client.get(f"{prefix}/models")).json()["data"]]
+            assert ids[-1] == "my-model"
+            answer = await _chat(client, f"{prefix}/chat/completions", model="my-model")
+            assert answer.status_code == 200 and answer.json()["model"] == "my-model"
+    with pytest.raises(ConfigError):
+        BackendConfig(models=(" padded",))
+    config = BackendConfig(models=("a",))
+    assert BackendConfig.from_json(config.to_json()).models == ("a",)
+
+
+async def test_models_routes_need_the_key_like_the_chat_route() -> None:
+    async with _client(BackendConfig(api_keys=("k-1",))) as client:
+        assert (await client.get("/v1/models")).status_code == 401
+        assert (await client.get("/v1/models/gpt-4o-mini")).status_code == 401
+        headers = {"Authorization": "Bearer k-1"}
+        assert (await client.get("/v1/models", headers=headers)).status_code == 200
+        assert (await client.get("/v1/models/gpt-4o-mini", headers=headers)).status_code == 200
 
 
 # ---------------------------------------------------------------- Wetrocloud

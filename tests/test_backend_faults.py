@@ -424,6 +424,57 @@ def wc_token_scheme_rejected(t: Target) -> None:
     assert t.wetrocloud("none", url=t.keyed_url, headers=token).status_code == 200
 
 
+def _get(t: Target, fault: str, path: str) -> httpx.Response:
+    return t.client.get(f"{t.open_url}/fault/{fault}{path}")
+
+
+def models_missing(t: Target) -> None:
+    assert _get(t, "models_missing", "/v1/models").status_code == 404
+    assert _get(t, "models_missing", "/weai/v1/models/llama3.1-8B").status_code == 404
+    assert _get(t, "none", "/v1/models").status_code == 200
+
+
+def models_bare_array(t: Target) -> None:
+    listed = _get(t, "models_bare_array", "/v1/models").json()
+    assert isinstance(listed, list) and listed[0]["object"] == "model"
+
+
+def models_ollama_shape(t: Target) -> None:
+    listed = _get(t, "models_ollama_shape", "/v1/models").json()
+    assert "data" not in listed and listed["models"][0]["name"] == "gpt-4o-mini"
+
+
+def models_unlisted(t: Target) -> None:
+    ids = [m["id"] for m in _get(t, "models_unlisted", "/weai/v1/models").json()["data"]]
+    assert ids == ["llama3.1-70B"]
+    answered = t.raw("models_unlisted", chat_body(model="llama3.1-8B"), "/weai/v1/chat/completions")
+    assert answered[0].status_code == 200
+
+
+def models_retrieve_broken(t: Target) -> None:
+    one = _get(t, "models_retrieve_broken", "/v1/models/gpt-4o-mini").json()
+    assert one["object"] == "list" and "id" not in one
+    assert _get(t, "none", "/v1/models/gpt-4o-mini").json()["id"] == "gpt-4o-mini"
+
+
+def unknown_model_served(t: Target) -> None:
+    response, data = t.raw("unknown_model_served", chat_body(model="no-such-model"))
+    assert response.status_code == 200
+    assert json.loads(data)["model"] == "gpt-4o-mini"
+    assert t.raw("none", chat_body(model="no-such-model"))[0].status_code == 404
+
+
+def unknown_model_500(t: Target) -> None:
+    response, data = t.raw("unknown_model_500", chat_body(model="no-such-model"))
+    assert response.status_code == 500 and json.loads(data)["error"]["message"]
+
+
+def model_renamed(t: Target) -> None:
+    _, data = t.raw("model_renamed", chat_body(model="gpt-4o-mini", **STREAM))
+    chunks = [c for c in chunks_of(data) if c.get("choices")]
+    assert chunks and {c["model"] for c in chunks} == {"unrelated-model-7b"}
+
+
 BREAKAGE: dict[str, Callable[[Target], None]] = {
     name: fn
     for name, fn in list(globals().items())

@@ -34,7 +34,7 @@ def _client(base_url: str, key: str = KEY) -> openai.OpenAI:
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[str]:
-    with serve_in_thread(BackendConfig(api_keys=(KEY,))) as url:
+    with serve_in_thread(BackendConfig(api_keys=(KEY,), models=("m",))) as url:
         yield url
 
 
@@ -185,10 +185,12 @@ def test_wrong_key_is_an_authentication_error(root: str) -> None:
 @pytest.mark.parametrize("prefix", ["/nebulablock/v1", "/weai/v1"])
 def test_flavours_pass_strict_validation(root: str, prefix: str) -> None:
     with _client(root + prefix) as sdk:
-        done = sdk.chat.completions.create(model="llama3.1-8B", messages=MESSAGES, max_tokens=4)
+        model = sdk.models.list().data[0].id  # the flavour's own model, read strictly
+        assert sdk.models.retrieve(model).id == model
+        done = sdk.chat.completions.create(model=model, messages=MESSAGES, max_tokens=4)
         assert done.choices[0].finish_reason == "length"
         streamed = sdk.chat.completions.create(
-            model="llama3.1-8B", messages=MESSAGES, max_tokens=4, stream=True
+            model=model, messages=MESSAGES, max_tokens=4, stream=True
         )
         text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
         assert text == done.choices[0].message.content

@@ -3,11 +3,12 @@
 Routes (each also below a ``/fault/<name>`` prefix):
 
 ==============================================  =====================================
-``POST /v1/chat/completions``                   OpenAI Chat Completions (any model)
-``POST /nebulablock/v1/chat/completions``       NebulaBlock flavour (any model)
+``POST /v1/chat/completions``                   OpenAI Chat Completions (gpt-4o-mini...)
+``POST /nebulablock/v1/chat/completions``       NebulaBlock flavour (Llama 3.3 70B)
 ``POST /weai/v1/chat/completions``              WeAI flavour (llama3.1-8B, llama3.1-70B)
 ``POST /v1/text-generation/``                   Wetrocloud (form, ``Token`` auth)
 ``GET  /v1/models`` (and the flavours' own)     the models list
+``GET  /v1/models/<id>`` (and the flavours')    one model (404 model_not_found)
 ``GET  /stats``, ``POST /stats/reset``          the backend's own timing lateness
 ``GET  /faults``                                the fault registry as JSON
 ``GET  /``                                      routes and configuration
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -34,12 +36,13 @@ from starlette.types import Receive, Scope, Send
 from conformance._version import __version__
 from conformance.backend.asgi import ClientGone
 from conformance.backend.chat import RequestContext, handle_chat, send_error
-from conformance.backend.config import DEFAULT_MODELS, WEAI_MODELS, BackendConfig
+from conformance.backend.config import FLAVOUR_OWNERS, BackendConfig
 from conformance.backend.errors import (
     RequestError,
     invalid,
     method_not_allowed,
     missing_key,
+    model_not_found,
     not_found,
     wrong_key,
 )
@@ -58,12 +61,15 @@ MODEL_PATHS: dict[str, str] = {
     "/nebulablock/v1/models": "nebulablock",
     "/weai/v1/models": "weai",
 }
+#: ``created`` of every model entry (a fixed Unix time: 2023-11-14)
+MODELS_CREATED = 1700000000
 ROUTES: tuple[tuple[str, str, str], ...] = (
-    ("POST", "/v1/chat/completions", "OpenAI Chat Completions (any model name)"),
-    ("POST", "/nebulablock/v1/chat/completions", "NebulaBlock flavour"),
+    ("POST", "/v1/chat/completions", "OpenAI Chat Completions (the models GET /v1/models lists)"),
+    ("POST", "/nebulablock/v1/chat/completions", "NebulaBlock flavour (its listed model)"),
     ("POST", "/weai/v1/chat/completions", "WeAI flavour (llama3.1-8B, llama3.1-70B)"),
     ("POST", "/v1/text-generation/", "Wetrocloud (multipart form, Token auth)"),
     ("GET", "/v1/models", "models (also /nebulablock/v1/models, /weai/v1/models)"),
+    ("GET", "/v1/models/<id>", "one model (also below the flavours' prefixes)"),
     ("GET", "/stats", "the backend's own timing lateness (POST /stats/reset clears it)"),
     ("GET", "/faults", "the fault registry"),
     ("ANY", "/fault/<name>/...", "any route above with a fault mode"),
@@ -125,7 +131,7 @@ class BackendApp:
             return
         ctx.ttft, ctx.itl, ctx.midstream_error_after = ttft_ms / 1000, itl_ms / 1000, midstream
         method: str = scope["method"]
-        is_models = path in MODEL_PATHS
+        is_models = _models_path(path)
         if flavour is not None or is_models:
             if flavour is not None and method != "POST":
                 await send_error(send, ctx, method_not_allowed(method, path))
@@ -236,17 +242,39 @@ class BackendApp:
             )
 
         async def models(request: Request) -> Response:
+            ctx: RequestContext = request.scope["conformance.context"]
             flavour = MODEL_PATHS[request.url.path]
-            names = WEAI_MODELS if flavour == "weai" else DEFAULT_MODELS
-            owner = {"openai": "conformance", "nebulablock": "nebulablock", "weai": "weai"}
-            body = {
-                "object": "list",
-                "data": [
-                    {"id": n, "object": "model", "created": 1700000000, "owned_by": owner[flavour]}
-                    for n in names
-                ],
-            }
+            fault = ctx.fault_name
+            if fault == "models_missing":
+                raise HTTPException(404)
+            names = self.config.models_of(flavour)
+            if fault == "models_unlisted":
+                names = names[1:]
+            entries = [_model_entry(n, flavour, fault) for n in names]
+            if fault == "models_bare_array":
+                return JSONResponse(entries)
+            if fault == "models_ollama_shape":
+                return JSONResponse({"models": [_ollama_tag(n) for n in names]})
+            body: dict[str, Any] = {"object": "list", "data": entries}
+            if fault == "ok_extra_fields":
+                body["models"] = [{"name": n, "model": n} for n in names]  # as llama.cpp adds
             return JSONResponse(body)
+
+        async def model(request: Request) -> Response:
+            ctx: RequestContext = request.scope["conformance.context"]
+            flavour = MODEL_PATHS[request.url.path.rsplit("/models/", 1)[0] + "/models"]
+            fault = ctx.fault_name
+            if fault == "models_missing":
+                raise HTTPException(404)
+            names = self.config.models_of(flavour)
+            wanted = request.path_params["model"]
+            if wanted not in names:
+                error = model_not_found(wanted, names)
+                return Response(error.envelope_bytes(), 404, media_type="application/json")
+            if fault == "models_retrieve_broken":
+                entries = [_model_entry(n, flavour, fault) for n in names]
+                return JSONResponse({"object": "list", "data": entries})
+            return JSONResponse(_model_entry(wanted, flavour, fault))
 
         async def http_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, HTTPException)
@@ -264,8 +292,43 @@ class BackendApp:
             Route("/stats/reset", reset, methods=["POST"]),
             Route("/faults", faults, methods=["GET"]),
             *(Route(path, models, methods=["GET"]) for path in MODEL_PATHS),
+            *(Route(path + "/{model:path}", model, methods=["GET"]) for path in MODEL_PATHS),
         ]
         return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+
+
+def _models_path(path: str) -> bool:
+    """``path`` is a model list (``/v1/models``) or one model (``/v1/models/<id>``)."""
+    if path in MODEL_PATHS:
+        return True
+    head, sep, rest = path.rpartition("/models/")
+    return bool(sep and rest) and head + "/models" in MODEL_PATHS
+
+
+def _model_entry(name: str, flavour: str, fault: str) -> dict[str, Any]:
+    """One model object: ``id``, ``object: "model"``, integer ``created``, ``owned_by``."""
+    entry: dict[str, Any] = {
+        "id": name,
+        "object": "model",
+        "created": MODELS_CREATED,
+        "owned_by": FLAVOUR_OWNERS.get(flavour, "conformance"),
+    }
+    if fault == "ok_extra_fields":
+        # what vLLM adds to each entry
+        entry.update(root=name, parent=None, max_model_len=16384, permission=[])
+    return entry
+
+
+def _ollama_tag(name: str) -> dict[str, Any]:
+    """One entry of Ollama's native model list (``GET /api/tags``)."""
+    return {
+        "name": name,
+        "model": name,
+        "modified_at": "2024-11-14T10:00:00.000000000Z",
+        "size": 4920753328,
+        "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+        "details": {"format": "gguf", "family": "llama"},
+    }
 
 
 def _for(ctx: RequestContext, error: RequestError) -> RequestError:

@@ -14,6 +14,7 @@ events in the write of the last one (see :func:`group_writes`).
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
@@ -30,8 +31,8 @@ from conformance.backend.asgi import (
     send_endless,
     sleep_until,
 )
-from conformance.backend.config import WEAI_MODELS, BackendConfig
-from conformance.backend.errors import RequestError, invalid
+from conformance.backend.config import BackendConfig
+from conformance.backend.errors import RequestError, invalid, model_not_found
 from conformance.backend.faults import Fault
 from conformance.backend.generation import (
     Completion,
@@ -56,6 +57,9 @@ IGNORED_BY_FAULT: dict[str, frozenset[str]] = {
     ),
     "response_format_ignored": frozenset({"response_format"}),
 }
+
+#: the model an answer names under the ``model_renamed`` fault
+RENAMED_MODEL = "unrelated-model-7b"
 
 # event kinds in a stream plan
 ROLE, CONTENT, FINISH, USAGE, DONE, OTHER = range(6)
@@ -221,7 +225,7 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
     return Answer(
         id="chatcmpl-" + secrets.token_hex(12),
         created=int(time.time()),
-        model=request.model,
+        model=RENAMED_MODEL if fault == "model_renamed" else request.model,
         choices=choices,
         indexes=[i + 1 if fault == "choice_index_wrong" else i for i in range(n)],
         finish=finish,
@@ -334,16 +338,14 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
         if fault in IGNORED_BY_FAULT and isinstance(body, dict):
             body = {k: v for k, v in body.items() if k not in IGNORED_BY_FAULT[fault]}
         request = validate_chat(body, max_output_tokens=ctx.config.max_output_tokens)
-        if ctx.flavour == "weai" and request.model not in WEAI_MODELS:
-            raise RequestError(
-                404,
-                f"The model `{request.model}` does not exist. Known models: "
-                + ", ".join(WEAI_MODELS)
-                + ".",
-                "invalid_request_error",
-                "model",
-                "model_not_found",
-            )
+        known = ctx.config.models_of(ctx.flavour)
+        if request.model not in known:
+            if fault == "unknown_model_served":
+                request = dataclasses.replace(request, model=known[0])
+            elif fault == "unknown_model_500":
+                raise RequestError(500, "Internal error while loading the model.", "server_error")
+            else:
+                raise model_not_found(request.model, known)
     except RequestError as error:
         if fault == "invalid_accepted" and error.status in (400, 404):
             request = lenient_chat(body)

@@ -11,8 +11,21 @@ from conformance.errors import ConfigError
 
 #: the models the WeAI flavour knows (the seed documentation names exactly these)
 WEAI_MODELS: tuple[str, ...] = ("llama3.1-8B", "llama3.1-70B")
-#: what GET /v1/models and /nebulablock/v1/models list (any model name is accepted there)
+#: the backend's own model names, served on the plain OpenAI path besides gpt-4o-mini
 DEFAULT_MODELS: tuple[str, ...] = ("reference-small", "reference-large")
+#: per flavour, the models it lists at GET .../models and answers for (the first being the
+#: one its profile uses by default); any other name is refused with 404 model_not_found
+FLAVOUR_MODELS: dict[str, tuple[str, ...]] = {
+    "openai": ("gpt-4o-mini", *DEFAULT_MODELS),
+    "nebulablock": ("meta-llama/Llama-3.3-70B-Instruct",),
+    "weai": WEAI_MODELS,
+}
+#: ``owned_by`` of each flavour's model entries
+FLAVOUR_OWNERS: dict[str, str] = {
+    "openai": "conformance",
+    "nebulablock": "nebulablock",
+    "weai": "weai",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +59,8 @@ class BackendConfig:
     huge_body_bytes: int = 256 * 1024 * 1024
     #: uvicorn's log level; the access log is always off
     log_level: str = "warning"
+    #: more model names every OpenAI-style path lists and answers for (after its own)
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from conformance.backend.faults import FAULTS  # local: faults imports nothing of ours
@@ -68,8 +83,15 @@ class BackendConfig:
             raise ConfigError("max_output_tokens must be at least 1")
         if any((not isinstance(k, str)) or not k or k != k.strip() for k in self.api_keys):
             raise ConfigError("API keys must be non-empty strings without surrounding spaces")
+        if any(not isinstance(m, str) or not m.strip() or m != m.strip() for m in self.models):
+            raise ConfigError("model names must be non-empty strings without surrounding spaces")
         if self.max_body_bytes < 1024 or self.huge_body_bytes < 1 or self.hang_s <= 0:
             raise ConfigError("max_body_bytes, huge_body_bytes and hang_s must be positive")
+
+    def models_of(self, flavour: str) -> tuple[str, ...]:
+        """The models a flavour lists and answers for: its own, then :attr:`models`."""
+        own = FLAVOUR_MODELS.get(flavour, ())
+        return own + tuple(m for m in self.models if m not in own)
 
     def replace(self, **changes: Any) -> BackendConfig:
         """A copy with some fields changed (validated again)."""
@@ -79,6 +101,7 @@ class BackendConfig:
         """The configuration as JSON, keys included (only for handing to a child process)."""
         data = dataclasses.asdict(self)
         data["api_keys"] = list(self.api_keys)
+        data["models"] = list(self.models)
         return json.dumps(data)
 
     @classmethod
@@ -88,6 +111,7 @@ class BackendConfig:
         if not isinstance(data, dict):
             raise ConfigError("backend configuration must be a JSON object")
         data["api_keys"] = tuple(data.get("api_keys") or ())
+        data["models"] = tuple(data.get("models") or ())
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -75,6 +75,17 @@ def not_found(path: str) -> RequestError:
     )
 
 
+def model_not_found(model: str, known: tuple[str, ...]) -> RequestError:
+    """OpenAI's answer for a model that does not exist: 404 ``model_not_found``."""
+    return RequestError(
+        404,
+        f"The model `{model}` does not exist. Known models: {', '.join(known)}.",
+        "invalid_request_error",
+        "model",
+        "model_not_found",
+    )
+
+
 def method_not_allowed(method: str, path: str) -> RequestError:
     return RequestError(
         405,

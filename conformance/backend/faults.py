@@ -138,6 +138,26 @@ _ALL: tuple[Fault, ...] = (
        NEEDS_KEYS, NEEDS_WRONG_KEY, dialects=_BOTH),
     _f("missing_key_accepted", "auth", "a request without any API key is accepted although "
        "keys are configured", NEEDS_KEYS, NEEDS_NO_KEY, dialects=_BOTH),
+    # --- the model surface
+    _f("models_missing", "models",
+       "GET .../models (and .../models/<id>) is not served: 404, as on a server that has "
+       "only the chat route"),
+    _f("models_bare_array", "models",
+       "the model list is a bare JSON array of model objects, not {\"object\": \"list\", "
+       "\"data\": [...]}"),
+    _f("models_ollama_shape", "models",
+       "the model list is in Ollama's native /api/tags shape ({\"models\": [{\"name\", "
+       "\"size\", \"digest\"...}]}), not the OpenAI list"),
+    _f("models_unlisted", "models",
+       "the model list leaves out the first (default) model, which is still served"),
+    _f("models_retrieve_broken", "models",
+       "GET .../models/<id> answers the whole list instead of the one model object"),
+    _f("unknown_model_served", "models",
+       "a request for a model that does not exist is answered 200 by the first listed model"),
+    _f("unknown_model_500", "models",
+       "a request for a model that does not exist is answered 500 instead of 404"),
+    _f("model_renamed", "models",
+       "answers name another model (`model: \"unrelated-model-7b\"`) than the one asked for"),
     # --- robustness
     _f("hang_before_headers", "robustness", "the server never sends response headers",
        dialects=_BOTH, hangs=True),
@@ -169,7 +189,8 @@ _ALL: tuple[Fault, ...] = (
        _S, correct=True),
     _f("ok_sse_id", "valid", "events carry an `id:` field besides `data:`", _S, correct=True),
     _f("ok_extra_fields", "valid",
-       "unknown extra fields in chunks, choices, messages and responses", correct=True,
+       "unknown extra fields in chunks, choices, messages, responses and model lists (vLLM's "
+       "`root`, `max_model_len`..., llama.cpp's top-level `models`)", correct=True,
        dialects=_BOTH),
     _f("ok_usage_key_absent", "valid",
        "chunks other than the usage chunk omit `usage` instead of sending null",

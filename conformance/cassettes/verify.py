@@ -188,6 +188,18 @@ def _is_error_event(ev: Any) -> bool:
     return isinstance(data, dict) and "error" in data and "choices" not in data
 
 
+def _body_model(shapes: Any, req: Any) -> Any:
+    """The schema of a 2xx body: the model list or one model for ``GET .../models[/id]``,
+    else the completion."""
+    path = req.url.partition("?")[0].rstrip("/")
+    if req.method == "GET" and shapes.model_list is not None:
+        if path.endswith("/models"):
+            return shapes.model_list
+        if "/models/" in path:
+            return shapes.model
+    return shapes.response
+
+
 def verify_exchange(exchange: Exchange, provider: str, label: str, report: FileReport) -> None:
     """Judge one recorded exchange's bodies, adding to ``report``."""
     from conformance.schemas import schemas_for
@@ -208,7 +220,7 @@ def verify_exchange(exchange: Exchange, provider: str, label: str, report: FileR
         return
     if exchange.events is None:
         report.bodies += 1
-        report.drift += _judge(shapes.response, exchange.body, f"{head} response body")
+        report.drift += _judge(_body_model(shapes, req), exchange.body, f"{head} response body")
         return
     for i, ev in enumerate(exchange.events):
         if ev.data is None or ev.data.strip() == "[DONE]":

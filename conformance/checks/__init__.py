@@ -80,6 +80,7 @@ FAMILIES: tuple[str, ...] = (
     "conformance.checks.auth",
     "conformance.checks.robustness",
     "conformance.checks.sdk",
+    "conformance.checks.models",
     "conformance.checks.wetrocloud",
 )
 

@@ -40,7 +40,10 @@ def target_options(func: F | None = None, *, provider_required: bool = True) -> 
                 help="The target's base URL. Without it: the embedded reference backend.",
             ),
             click.option(
-                "--model", default=None, help="Model to ask for (default: the profile's)."
+                "--model",
+                default=None,
+                help="Model to ask for (default: with --base-url, one the target lists at "
+                "/models; else the profile's).",
             ),
             click.option(
                 "--api-key-env",

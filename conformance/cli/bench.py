@@ -276,11 +276,17 @@ def command(
     from conformance.engine.target import resolve_api_key
 
     # a named variable that is unset, or a key no header can carry: exit 2, nothing sent
-    _, key = resolve_api_key(provider, api_key_env)
+    var, key = resolve_api_key(provider, api_key_env)
     if base_url is not None:
         from conformance.loadgen.runner import check_reachable
 
         check_reachable(base_url)  # an unreachable target: that one line, not the note too
+        from conformance.engine.discovery import discover
+
+        found = discover(provider, base_url, model=model, api_key=key, api_key_env=var)
+        spec.model = found.model  # without --model: a listed model, said in one line
+        if found.note:
+            click.echo(f"conformance: {found.note}", err=True)
     interrupted = False
     try:
         result = run_bench(spec, progress=_Progress())

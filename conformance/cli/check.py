@@ -124,7 +124,12 @@ def _run_config(
             )
         return
 
-    provider = get_provider(provider_name, base_url=base_url, model=model)
+    from conformance.engine.discovery import discover
+
+    found = discover(provider_name, base_url, model=model, api_key=key, api_key_env=var,
+                     timeout=timeout)  # fmt: skip
+    notes.extend([found.note] if found.note else [])
+    provider = get_provider(provider_name, base_url=base_url, model=found.model)
     if key is None:
         notes.append(f"no key in ${var}: requests are sent without credentials")
     yield (

@@ -28,7 +28,12 @@ def _target(
         with embedded_target(provider_name, model=model) as target:
             yield target.provider, target.api_key, "the embedded reference backend"
         return
-    provider = get_provider(provider_name, base_url=base_url, model=model)
+    from conformance.engine.discovery import discover
+
+    found = discover(provider_name, base_url, model=model, api_key=key, api_key_env=var)
+    if found.note:
+        click.echo(f"conformance: {found.note}", err=True)
+    provider = get_provider(provider_name, base_url=base_url, model=found.model)
     where = f"{provider.base_url} (key from ${var})" if key else f"{provider.base_url} (no key)"
     yield provider, key, where
 

@@ -136,6 +136,14 @@ def _plan(
         from conformance.loadgen.runner import check_reachable
 
         check_reachable(base_url)  # one line here, rather than one per step
+        from conformance.engine.discovery import discover
+        from conformance.engine.target import resolve_api_key
+
+        _, key = resolve_api_key(chosen[0], api_key_env)
+        found = discover(chosen[0], base_url, model=model, api_key=key, api_key_env=api_key_env)
+        model = found.model  # discovered once, passed to every step as --model
+        if found.note:
+            click.echo(f"conformance: {found.note}", err=True)
 
     common: list[str] = []
     if base_url is not None:

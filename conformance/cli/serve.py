@@ -65,6 +65,13 @@ def _check_fault(ctx: click.Context, param: click.Parameter, value: str | None) 
     metavar="VAR",
     help="Accept the key held in this environment variable (repeatable; keeps it off argv).",
 )
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="NAME",
+    help="Also list and answer for this model name on every OpenAI path (repeatable).",
+)
 def command(
     host: str,
     port: int,
@@ -73,6 +80,7 @@ def command(
     fault: str | None,
     api_keys: tuple[str, ...],
     api_key_envs: tuple[str, ...],
+    models: tuple[str, ...],
 ) -> None:
     """Run the embedded reference backend (every profile's dialect, faults, timing)."""
     from conformance.backend.app import ROUTES
@@ -96,7 +104,13 @@ def command(
         if not key or not key.isascii() or not key.isprintable() or " " in key:
             raise ConfigError("--api-key: a key must be printable ASCII text with no spaces")
     config = BackendConfig(
-        host=host, port=port, ttft_ms=ttft_ms, itl_ms=itl_ms, fault=fault, api_keys=tuple(keys)
+        host=host,
+        port=port,
+        ttft_ms=ttft_ms,
+        itl_ms=itl_ms,
+        fault=fault,
+        api_keys=tuple(keys),
+        models=tuple(dict.fromkeys(m.strip() for m in models)),
     )
 
     def announce(url: str) -> None:

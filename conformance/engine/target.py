@@ -99,7 +99,10 @@ def embedded_target(
     from conformance.backend import BackendConfig, serve_in_thread
 
     key = "sk-embedded-" + secrets.token_hex(12)
-    config = BackendConfig(api_keys=(key,), ttft_ms=ttft_ms, itl_ms=itl_ms)
+    # a --model of the user's choice is served too (the backend refuses unknown models)
+    config = BackendConfig(
+        api_keys=(key,), ttft_ms=ttft_ms, itl_ms=itl_ms, models=(model,) if model else ()
+    )
     if hang_s is not None:
         config = config.replace(hang_s=hang_s)
     probe = get_provider(provider_name)

@@ -230,6 +230,8 @@ def _target(spec: BenchSpec) -> Iterator[tuple[str, str | None]]:
         # every answer runs to max_tokens, so the ideal rate is known
         min_natural_tokens=spec.max_tokens,
         max_natural_tokens=spec.max_tokens,
+        # a --model of the user's choice is served too (the backend refuses unknown models)
+        models=(spec.model,) if spec.model else (),
     )
     with serve_in_process(config) as root:
         yield PROVIDERS[spec.provider.strip().lower()].embedded_base_url(root), root

@@ -12,11 +12,13 @@ translates them into its own wire format. A parameter that is not set is absent 
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -24,6 +26,12 @@ from conformance.wire.exchange import SSEEvent
 
 Message = dict[str, Any]
 Params = dict[str, Any]
+
+#: characters RFC 3986 allows unencoded in a path segment (``pchar``, less the unreserved
+#: ones that ``quote`` never encodes)
+_SEGMENT_SAFE = "!$&'()*+,;=:@"
+#: an Azure OpenAI deployment base URL, ``.../openai/deployments/<name>``
+_AZURE_DEPLOYMENT = re.compile(r"(/openai)/deployments/[^/]+/?$")
 
 
 class Dialect(StrEnum):
@@ -148,6 +156,9 @@ class Provider(ABC):
     docs: ClassVar[str] = ""
     #: path prefix below the embedded backend's root where this profile is served
     embedded_prefix: ClassVar[str] = "/v1"
+    #: path below the base URL of the model list (``GET``; ``/models/{id}`` retrieves one
+    #: model); ``None`` when the provider documents no model list
+    models_endpoint: ClassVar[str | None] = "/models"
     #: the parameters :meth:`encode` puts on the wire; ``None`` means all of them.
     #: A profile whose provider documents no parameters drops the rest (see
     #: :meth:`dropped_params`) rather than sending what the provider never promised to read.
@@ -170,6 +181,29 @@ class Provider(ABC):
         ``?api-version=...``, is kept after the endpoint path)."""
         path, sep, query = self.base_url.partition("?")
         return path + self.endpoint + sep + query
+
+    def models_url(self, model_id: str | None = None) -> str | None:
+        """The URL of the model list, or of one model (``model_id``, percent-encoded as
+        one path segment, as the official SDK's ``models.retrieve`` sends it: a ``/`` in
+        ``meta-llama/Llama-3.3-70B-Instruct`` becomes ``%2F``); ``None`` when the profile
+        has no model list. A query in the base URL is kept at the end. An Azure OpenAI
+        deployment URL (``.../openai/deployments/<name>``) lists the resource's models at
+        ``.../openai/models``, where the SDK's ``AzureOpenAI`` client looks."""
+        if self.models_endpoint is None:
+            return None
+        path, sep, query = self.base_url.partition("?")
+        # Azure OpenAI: the base URL names a deployment; the models are the resource's
+        path = _AZURE_DEPLOYMENT.sub(r"\1", path)
+        url = path + self.models_endpoint
+        if model_id is not None:
+            url += "/" + quote(model_id, safe=_SEGMENT_SAFE)
+        return url + sep + query
+
+    @classmethod
+    def documented_prefix(cls) -> str:
+        """The path of the documented base URL (``/v1`` for ``https://api.openai.com/v1``):
+        what a base URL given as a bare host most likely lacks."""
+        return urlsplit(cls.default_base_url).path.rstrip("/")
 
     @classmethod
     def embedded_base_url(cls, root: str) -> str:

@@ -128,6 +128,8 @@ class WetrocloudProvider(Provider):
     )
     docs = "https://docs.wetrocloud.com (Text Generation)"
     embedded_prefix = ""
+    #: the Text Generation page documents no model list
+    models_endpoint = None
     sent_params = frozenset({"model"})
 
     def encode(

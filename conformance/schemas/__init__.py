@@ -32,6 +32,8 @@ from conformance.schemas.openai import (
     CompletionUsage,
     ErrorBody,
     ErrorEnvelope,
+    Model,
+    ModelList,
 )
 from conformance.schemas.wetrocloud import WetrocloudError, WetrocloudResponse
 
@@ -43,6 +45,8 @@ __all__ = [
     "DialectSchemas",
     "ErrorBody",
     "ErrorEnvelope",
+    "Model",
+    "ModelList",
     "NebulaBlockChatCompletion",
     "NebulaBlockChatCompletionChunk",
     "SchemaViolation",
@@ -64,14 +68,17 @@ class DialectSchemas:
     chunk: type[BaseModel] | None
     #: an error body (and a mid-stream error event)
     error: type[BaseModel]
+    #: the model list (``GET /models``) and one model; ``None`` when there is none
+    model_list: type[BaseModel] | None = None
+    model: type[BaseModel] | None = None
 
 
-_OPENAI = DialectSchemas(ChatCompletion, ChatCompletionChunk, ErrorEnvelope)
+_OPENAI = DialectSchemas(ChatCompletion, ChatCompletionChunk, ErrorEnvelope, ModelList, Model)
 _BY_PROVIDER: dict[str, DialectSchemas] = {
     "openai": _OPENAI,
     "weai": _OPENAI,
     "nebulablock": DialectSchemas(
-        NebulaBlockChatCompletion, NebulaBlockChatCompletionChunk, ErrorEnvelope
+        NebulaBlockChatCompletion, NebulaBlockChatCompletionChunk, ErrorEnvelope, ModelList, Model
     ),
     "wetrocloud": DialectSchemas(WetrocloudResponse, None, WetrocloudError),
 }

@@ -30,6 +30,8 @@ __all__ = [
     "FinishReason",
     "FunctionCall",
     "FunctionCallDelta",
+    "Model",
+    "ModelList",
     "ToolCall",
 ]
 
@@ -159,3 +161,19 @@ class ErrorEnvelope(StrictModel):
     error event."""
 
     error: ErrorBody
+
+
+class Model(StrictModel):
+    """One model object (``GET /models/{id}``, and each entry of the list)."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(StrictModel):
+    """The model list, ``GET /models``."""
+
+    object: Literal["list"]
+    data: list[Model]

@@ -7,10 +7,21 @@ this test so that it gets looked at, and a check that errors is always a harness
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from litellm_proxy import check_proxy, find_litellm, running_proxy, summary
+from litellm_proxy import (
+    KEY_ENV,
+    MASTER_KEY,
+    check_proxy,
+    find_litellm,
+    running_proxy,
+    summary,
+)
 
 #: check id -> why it is not a false alarm (the long form is in docs/interop-litellm.md)
 KNOWN_FINDINGS: dict[str, str] = {
@@ -54,3 +65,27 @@ def test_litellm_proxy_findings_are_all_classified() -> None:
         if c["status"] in ("failed", "warned") and c["id"] not in KNOWN_FINDINGS
     }
     assert not new, f"classify these in docs/interop-litellm.md: {new}"
+
+
+def test_litellm_first_contact_needs_only_the_base_url(tmp_path: Path) -> None:
+    """No --model: the proxy's model list (served at /v1/models and /models) gives
+    `mock-gpt`, and the model surface passes: the list, one model, a 400 naming the
+    model for an unknown name, answers naming the model."""
+    litellm = find_litellm()
+    if litellm is None:
+        pytest.skip("litellm is not installed (tox -e interop installs litellm[proxy])")
+    out = tmp_path / "models.json"
+    with running_proxy(litellm, tmp_path) as proxy:
+        for base in (proxy.base_url, proxy.base_url.removesuffix("/v1")):
+            done = subprocess.run(
+                [sys.executable, "-m", "conformance", "check", "--provider", "openai",
+                 "--base-url", base, "--api-key-env", KEY_ENV, "--timeout", "20",
+                 "--only", "models", "--json", str(out), "-q"],
+                capture_output=True, text=True, timeout=300, check=False,
+                env={**os.environ, KEY_ENV: MASTER_KEY},
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "using model 'mock-gpt', the one model listed" in done.stderr
+            result = json.loads(out.read_text())
+            assert result["model"] == "mock-gpt"
+            assert {c["status"] for c in result["checks"]} == {"passed"}, result["checks"]

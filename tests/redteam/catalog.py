@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tests.redteam.openai_like import KEY, Flavor, default_sse, envelope, handle_openai
+from tests.redteam.openai_like import (
+    KEY,
+    Flavor,
+    default_sse,
+    envelope,
+    handle_openai,
+    model_object,
+)
 from tests.redteam.server import STALL, Part, Reply, Request, serve
 from tests.redteam.wetro_like import WKEY, WetroFlavor, handle_wetro
 
@@ -535,6 +542,88 @@ def _auth_400(status: int, message: str, param: str | None) -> tuple[int, Any]:
     return envelope(400 if status == 401 else status, message, param)
 
 
+# --------------------------------------------------------------------------- model lists
+
+
+def _vllm_models(flavor: Flavor) -> Doc:
+    """vLLM's /v1/models: root, parent, max_model_len and a permission list per entry."""
+    data = []
+    for name in flavor.models:
+        entry = model_object(flavor, name) | {"owned_by": "vllm", "root": name, "parent": None}
+        entry["max_model_len"] = 32768
+        entry["permission"] = [
+            {"id": "modelperm-9f1c", "object": "model_permission", "created": flavor.created,
+             "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
+             "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False,
+             "organization": "*", "group": None, "is_blocking": False}
+        ]  # fmt: skip
+        data.append(entry)
+    return {"object": "list", "data": data}
+
+
+def _llamacpp_models(flavor: Flavor) -> Doc:
+    """llama.cpp's /v1/models: an Ollama-style ``models`` array beside the OpenAI ``data``,
+    ``owned_by: "llamacpp"`` and a ``meta`` object per entry."""
+    return {
+        "models": [
+            {"name": n, "model": n, "modified_at": "", "size": "", "digest": "", "type": "model",
+             "description": "", "tags": [""], "capabilities": ["completion"], "parameters": "",
+             "details": {"parent_model": "", "format": "gguf", "family": "", "families": [""],
+                         "parameter_size": "", "quantization_level": ""}}
+            for n in flavor.models
+        ],
+        "object": "list",
+        "data": [
+            model_object(flavor, n) | {"owned_by": "llamacpp", "meta": {
+                "vocab_type": 2, "n_vocab": 128256, "n_ctx_train": 131072, "n_embd": 2048,
+                "n_params": 1235814432, "size": 799862912}}
+            for n in flavor.models
+        ],
+    }  # fmt: skip
+
+
+def _ollama_models(flavor: Flavor) -> Doc:
+    """Ollama's OpenAI endpoint: ``owned_by: "library"``, names with a tag."""
+    return {
+        "object": "list",
+        "data": [model_object(flavor, n) | {"owned_by": "library"} for n in flavor.models],
+    }
+
+
+def _bare_array(flavor: Flavor) -> Any:
+    """Together AI's /v1/models: a bare JSON array of model objects."""
+    return [
+        model_object(flavor, n) | {"type": "chat", "display_name": n, "context_length": 8192}
+        for n in flavor.models
+    ]
+
+
+def _ollama_native(flavor: Flavor) -> Doc:
+    """Ollama's native /api/tags list, served where the OpenAI list belongs."""
+    return {
+        "models": [
+            {"name": n, "model": n, "modified_at": "2024-11-14T10:00:00Z", "size": 4920753328,
+             "digest": "a80c4f17acd5", "details": {"format": "gguf", "family": "llama"}}
+            for n in flavor.models
+        ]
+    }  # fmt: skip
+
+
+def _single_model(flavor: Flavor) -> Doc:
+    """One model object instead of a list (a server describing the one model it serves)."""
+    return model_object(flavor, flavor.models[0])
+
+
+def _no_created(flavor: Flavor) -> Doc:
+    """Entries without ``created``."""
+    data = [{"id": n, "object": "model", "owned_by": "rt"} for n in flavor.models]
+    return {"object": "list", "data": data}
+
+
+def _models_retrieve_list(flavor: Flavor, wanted: str) -> Doc:
+    return {"object": "list", "data": [model_object(flavor, n) for n in flavor.models]}
+
+
 # --------------------------------------------------------------------------- the cases
 
 _STREAM_ONLY = "sse.*,stream.*,schema.*,sdk.*,robustness.*"
@@ -553,9 +642,13 @@ OPENAI_CORRECT: list[Case] = [
             sampling_ignores_seed=True,
             chunks_hook=_each_chunk(_vllm_chunk),
             completion_hook=_vllm_tool_completion,
+            models=("gpt-4o-mini",),
+            models_body=_vllm_models,
+            retrieve=False,
         ),
         why="vLLM: role chunk with content '', finish on the last content chunk, logprobs null, "
-        "stop_reason, prompt_tokens_details null, int error code, model optional, unseeded",
+        "stop_reason, prompt_tokens_details null, int error code, model optional, unseeded; "
+        "its model list with root/max_model_len/permission, no /v1/models/<id> route (warned)",
     ),
     Case(
         "llamacpp",
@@ -569,9 +662,15 @@ OPENAI_CORRECT: list[Case] = [
             error_body=_llamacpp_error,
             chunks_hook=_each_chunk(_llamacpp_chunk),
             completion_hook=_llamacpp_completion,
+            models=("gpt-4o-mini",),
+            models_body=_llamacpp_models,
+            retrieve=False,
+            unknown_model="answer",
         ),
         why="llama.cpp server: timings, system_fingerprint b4514-..., id without chatcmpl-, "
-        "model echoed as gpt-3.5-turbo, n>1 refused, error without param, int code",
+        "model echoed as gpt-3.5-turbo, n>1 refused, error without param, int code; its model "
+        "list with a `models` array and `meta`; any model name served by its one model "
+        "(warned), no /v1/models/<id> (warned)",
     ),
     Case(
         "ollama",
@@ -582,8 +681,12 @@ OPENAI_CORRECT: list[Case] = [
             logprobs="refuse400",
             chunks_hook=_each_chunk(_ollama_chunk),
             completion_hook=_ollama_completion,
+            models=("gpt-4o-mini", "llama3.2:latest"),
+            models_body=_ollama_models,
+            unknown_model_message=lambda m: f'model "{m}" not found, try pulling it first',
         ),
-        why="Ollama-like: fp_ollama, no logprobs/refusal keys, role with first content",
+        why="Ollama-like: fp_ollama, no logprobs/refusal keys, role with first content; "
+        "owned_by library, 404 'model not found, try pulling it first'",
     ),
     Case(
         "azure",
@@ -721,9 +824,17 @@ def _multiline_data(payloads: list[str]) -> list[Part]:
 OPENAI_CORRECT += [
     Case(
         "litellm",
-        Flavor("litellm", chunks_hook=_each_chunk(_litellm_chunk)),
+        Flavor(
+            "litellm",
+            chunks_hook=_each_chunk(_litellm_chunk),
+            unknown_model=400,
+            unknown_model_message=lambda m: (
+                f"Invalid model name passed in model={m}. Call "
+                "`/v1/models` to view available models for your key."
+            ),
+        ),
         why="LiteLLM proxy: every delta key present, null when unused (role null after the "
-        "first), citations / provider_specific_fields null",
+        "first), citations / provider_specific_fields null; an unknown model is a 400",
     ),
     Case(
         "sse_event_named",
@@ -2713,6 +2824,74 @@ OPENAI_CORRECT += [
     ),
 ]
 
+
+OPENAI_CORRECT += [
+    Case(
+        "models_listed_alias_only",
+        Flavor("models_listed_alias_only", models=("gpt-4o-mini", "gpt-4o-mini-2024-07-18")),
+        why="a model list with a dated snapshot beside the alias, as OpenAI lists them",
+    ),
+]
+
+_MODELS_ONLY = "models"
+OPENAI_BROKEN += [
+    Case(
+        "models_bare_array",
+        Flavor("models_bare_array", models_body=_bare_array),
+        trips=("models.list_sdk",),
+        only=_MODELS_ONLY,
+        why="Together AI's model list: a bare array; the SDK's models.list() raises",
+    ),
+    Case(
+        "models_ollama_native",
+        Flavor("models_ollama_native", models_body=_ollama_native),
+        trips=("models.list_sdk",),
+        only=_MODELS_ONLY,
+        why="Ollama's /api/tags shape at /v1/models: the SDK's models.list() raises",
+    ),
+    Case(
+        "models_single_object",
+        Flavor("models_single_object", models_body=_single_model),
+        trips=("models.list_sdk",),
+        only=_MODELS_ONLY,
+        why="one model object instead of a list: models.list() yields nothing",
+    ),
+    Case(
+        "models_no_created",
+        Flavor("models_no_created", models_body=_no_created),
+        trips=("models.list_schema",),
+        only=_MODELS_ONLY,
+        why="entries without `created`: strict validation rejects them",
+    ),
+    Case(
+        "models_not_served",
+        Flavor("models_not_served", list_models=False),
+        trips=("models.list_served",),
+        only=_MODELS_ONLY,
+        why="only the chat route: GET /v1/models is a 404",
+    ),
+    Case(
+        "models_retrieve_list",
+        Flavor("models_retrieve_list", retrieve_body=_models_retrieve_list),
+        trips=("models.retrieve",),
+        only=_MODELS_ONLY,
+        why="GET /v1/models/<id> answers the whole list",
+    ),
+    Case(
+        "unknown_model_500",
+        Flavor("unknown_model_500", unknown_model=500),
+        trips=("models.unknown_refused",),
+        only=_MODELS_ONLY,
+        why="an unknown model crashes the server: 500",
+    ),
+    Case(
+        "unknown_model_answered",
+        Flavor("unknown_model_answered", unknown_model="answer", model_out="rt-model"),
+        trips=("models.unknown_refused", "models.answer_model"),
+        only=_MODELS_ONLY,
+        why="any model name answered by the one loaded model, named in the answer",
+    ),
+]
 
 CASES: list[Case] = [
     *OPENAI_CORRECT,

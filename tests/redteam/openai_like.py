@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from tests.redteam.server import DROP_STATUS, STALL, Part, Pause, Reply, Request
 
@@ -130,6 +131,26 @@ class Flavor:
     #: an invalid request (other than unparseable JSON) closes the connection without any
     #: answer, as a handler that raises does under Python's http.server
     drop_on_invalid: bool = False
+    #: the model names GET /v1/models lists and the chat route answers for (the harness
+    #: asks for the openai profile's gpt-4o-mini)
+    models: tuple[str, ...] = ("gpt-4o-mini", "rt-model")
+    #: the model list document, given this flavour (None: the OpenAI list of ``models``)
+    models_body: Callable[[Flavor], Any] | None = None
+    #: GET /v1/models is served (False: a 404, the server has only the chat route)
+    list_models: bool = True
+    #: GET /v1/models/<id> is served (False: a 404, as vLLM and llama.cpp have no such route)
+    retrieve: bool = True
+    #: the document GET /v1/models/<id> answers, given the flavour and the id (None: the
+    #: model object)
+    retrieve_body: Callable[[Flavor, str], Any] | None = None
+    #: the body of a 404 on a path the server does not route (None: the flavour's error)
+    not_found_body: Any = None
+    #: a chat request for a model not in ``models``: refused with this status (404 as
+    #: OpenAI, vLLM and Ollama; 400 as LiteLLM), or "answer" (llama.cpp serves its one model
+    #: whatever the name)
+    unknown_model: int | Literal["answer"] = 404
+    #: the message of that refusal, given the model name
+    unknown_model_message: Callable[[str], str] = lambda m: f"The model `{m}` does not exist."
 
 
 # --------------------------------------------------------------------------- helpers
@@ -532,24 +553,40 @@ _MIDSTREAM: dict[str, list[str]] = {
 }
 
 
+def model_object(flavor: Flavor, name: str) -> Doc:
+    """One entry of the OpenAI model list."""
+    return {"id": name, "object": "model", "created": flavor.created, "owned_by": "rt"}
+
+
+def _models_reply(flavor: Flavor, path: str) -> Reply | None:
+    """The answer to GET /v1/models or /v1/models/<id> (``None``: not such a path)."""
+    trimmed = path.rstrip("/")
+    routed = trimmed == "/v1/models" or trimmed.startswith("/v1/models/")
+    if routed and not flavor.list_models:
+        return _json_reply(flavor, 404, flavor.not_found_body or {"detail": "Not Found"})
+    if trimmed == "/v1/models":
+        if flavor.models_body is not None:
+            return _json_reply(flavor, 200, flavor.models_body(flavor))
+        data = [model_object(flavor, n) for n in flavor.models]
+        return _json_reply(flavor, 200, {"object": "list", "data": data})
+    if not trimmed.startswith("/v1/models/"):
+        return None
+    wanted = unquote(trimmed[len("/v1/models/") :])
+    if not flavor.retrieve:
+        return _json_reply(flavor, 404, flavor.not_found_body or {"detail": "Not Found"})
+    if wanted not in flavor.models:
+        return _error(flavor, 404, flavor.unknown_model_message(wanted), "model")
+    if flavor.retrieve_body is not None:
+        return _json_reply(flavor, 200, flavor.retrieve_body(flavor, wanted))
+    return _json_reply(flavor, 200, model_object(flavor, wanted))
+
+
 def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
     """Answer one request to ``path`` (below the flavour's prefix)."""
-    if path.rstrip("/") == "/v1/models" and request.method == "GET":
-        return _json_reply(
-            flavor,
-            200,
-            {
-                "object": "list",
-                "data": [
-                    {
-                        "id": "rt-model",
-                        "object": "model",
-                        "created": flavor.created,
-                        "owned_by": "rt",
-                    }
-                ],
-            },
-        )
+    if request.method == "GET":
+        models = _models_reply(flavor, path)
+        if models is not None:
+            return models
     if flavor.redirect_to_slash is not None and path == "/v1/chat/completions":
         return Reply(flavor.redirect_to_slash, [("Location", request.path + "/")], [b""])
     if path.rstrip("/") != "/v1/chat/completions" or request.method != "POST":
@@ -605,6 +642,9 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
     refused = _refusal(body, flavor)
     if refused is not None:
         return _error(flavor, *refused)
+    model = body.get("model")
+    if isinstance(model, str) and model not in flavor.models and flavor.unknown_model != "answer":
+        return _error(flavor, flavor.unknown_model, flavor.unknown_model_message(model), "model")
     rng = random.Random()
     n = body.get("n", 1) if flavor.n in ("honour",) else 1
     top = None
@@ -637,4 +677,12 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
     return reply
 
 
-__all__ += ["STALL", "Pause", "chunk_docs", "completion_doc", "default_sse", "envelope"]
+__all__ += [
+    "STALL",
+    "Pause",
+    "chunk_docs",
+    "completion_doc",
+    "default_sse",
+    "envelope",
+    "model_object",
+]

@@ -244,7 +244,18 @@ def _console_with_peak(argv: list[str]) -> tuple[int, str, str, float]:
 
 
 def _bench(root: str, mode: str, *extra: str) -> list[str]:
-    return ["bench", "--base-url", f"{root}/{mode}/v1", "--users", "2", "--duration", "3", *extra]
+    return [
+        "bench",
+        "--base-url",
+        f"{root}/{mode}/v1",
+        "--model",
+        "gpt-4o-mini",
+        "--users",
+        "2",
+        "--duration",
+        "3",
+        *extra,
+    ]
 
 
 def test_failures_over_the_default_rate_exit_1_and_under_a_given_one_exit_0(
@@ -363,14 +374,14 @@ def test_a_wrong_key_stops_before_the_load_and_never_shows_the_key(
         # the /v1 prefix forgotten: a 404, and the likely fix
         code, _, err = _run(["bench", "--base-url", root, "--duration", "2"], capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1
-        assert "HTTP 404" in err and f"try {root}/v1" in err
+        assert "HTTP 404" in err and f"use --base-url {root}/v1" in err
     assert not (tmp_path / "x.json").exists()
 
 
 @pytest.mark.parametrize(
     ("value", "needle"),
     [
-        ("", "is not set or empty"),
+        ("", "is empty"),
         ("sk-line\nbreak", "line break"),
         ("sk-caf\u00e9", "non-ASCII"),
     ],
@@ -391,7 +402,15 @@ def test_a_sweep_judges_every_step(
     hostile: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_json = tmp_path / "sweep.json"
-    argv = ["bench", "--base-url", f"{hostile}/after1_status500/v1", "--users", "1,2"]
+    argv = [
+        "bench",
+        "--base-url",
+        f"{hostile}/after1_status500/v1",
+        "--model",
+        "gpt-4o-mini",
+        "--users",
+        "1,2",
+    ]
     code, out, err = _run([*argv, "--duration", "2", "--json", str(out_json)], capsys)
     assert code == 1, err
     result = json.loads(out_json.read_text())

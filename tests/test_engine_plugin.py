@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,14 +224,16 @@ def test_the_encoding_suite_deselects_the_other_profiles(pytester: pytest.Pytest
 # --- thin evidence fails the session ----------------------------------------------------
 
 
-def test_a_replay_that_judges_nothing_fails_the_session(pytester: pytest.Pytester) -> None:
+def test_a_replay_that_judges_too_little_fails_the_session(pytester: pytest.Pytester) -> None:
+    """The WeAI quickstart stands for the plain request only: most checks go unjudged."""
     replay = str(FIXTURES / "weai" / "documented")
     result = _suite(pytester, "--provider", "weai", "--replay", replay)
     outcomes = result.parseoutcomes()
     text = result.stdout.str()
     assert "failed" not in outcomes and outcomes.get("skipped", 0) > 40  # no test failed...
-    assert result.ret == pytest.ExitCode.TESTS_FAILED, text  # ...yet nothing was judged
-    assert "judged 0 of 57 applicable checks" in text and "too little was judged" in text
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, text  # ...yet too little was judged
+    assert re.search(r"judged \d+ of \d+ applicable checks \(\d+%\), below", text), text
+    assert "too little was judged" in text
     lowered = _suite(pytester, "--provider", "weai", "--replay", replay,
                      "--conformance-min-coverage", "0")  # fmt: skip
     assert lowered.ret == 0, lowered.stdout.str()

@@ -111,6 +111,8 @@ def check(mode: str, tmp_path: Path, *args: str) -> Run:
             "openai",
             "--base-url",
             f"http://127.0.0.1:{port}/v1",
+            "--model",  # a hostile server has no model list to discover one from
+            "gpt-4o-mini",
             "--api-key-env",
             "HOSTILE_KEY",
             "--timeout",

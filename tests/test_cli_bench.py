@@ -132,6 +132,10 @@ def test_short_real_bench_against_the_embedded_backend(
         result["timeseries"][0]
     )
     assert len(result["samples"]["ttft_ms"]) == m["ttft_ms"]["count"]
+    # every inter-token gap is sampled (up to 5000): the values the ITL row summarises
+    gaps = sorted(result["samples"]["itl_gap_ms"])
+    assert len(gaps) == min(5000, m["itl_ms"]["count"]) > len(result["samples"]["itl_ms"])
+    assert gaps[len(gaps) // 2] == pytest.approx(m["itl_ms"]["p50"], rel=0.02, abs=0.01)
     assert result["client"]["cpu_s"] > 0
     assert "TTFT p50" in out
 

@@ -34,7 +34,7 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
-from conformance.report._format import as_float
+from conformance.report._format import as_float, fmt_ms
 from conformance.report._model import BenchRun, run_health
 from conformance.report._stats import clean
 
@@ -396,7 +396,7 @@ def itl_histogram(
             # one line apart, so the two labels never overlap; on the side with room
             left_of_line = (x - x_lo) / ((x_hi - x_lo) or 1.0) > 0.7
             ax.annotate(
-                f"{name} {x:,.1f} ms",
+                f"{name} {fmt_ms(x)}",  # written as the table writes it
                 (x, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(-3 if left_of_line else 3, drop),

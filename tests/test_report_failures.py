@@ -204,6 +204,17 @@ def test_tick_labels_get_enough_decimals_to_differ() -> None:
     assert fmt.format_ticks([-1e-12, 0.5]) == ["0.0", "0.5"]
 
 
+def test_table_numbers_are_never_in_scientific_notation() -> None:
+    assert [fmt_num(v) for v in (2e-9, -3.2e-7, 1e-5, 0.00123, 0.5, 1e-14)] == [
+        "0.000000002",
+        "-0.00000032",
+        "0.00001",
+        "0.00123",
+        "0.5",
+        "0",
+    ]
+
+
 def test_plots_of_degenerate_data_show_no_offset_or_scientific_notation() -> None:
     tiny = [1e-9 * (1 + i % 3) for i in range(60)]
     constant = [1000.0001] * 40
@@ -243,6 +254,35 @@ def test_colliding_tick_labels_are_thinned_and_titles_fit() -> None:
         assert len(ax.get_xticks()) == 5  # every tick mark stays
         title = ax.title.get_window_extent(renderer)
         assert title.x0 >= 0 and title.x1 <= fig.bbox.x1
+
+
+def test_wide_y_tick_labels_get_room_at_the_edge_and_between_panels() -> None:
+    """Tens of thousands of tokens/s on the left, a twin axis in thousands of requests/s on
+    its right, then a panel in ms: every y-axis label is inside the figure and clear of
+    the next panel's (the fixed margins put the left label past the edge and the twin's
+    into its neighbour's)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with plots._figure(plots.FULL_IN, 2.6, ncols=2, twin=True) as (fig, axes):
+        left, right = axes[0]
+        twin = left.twinx()
+        left.plot([0, 1, 2], [16_000, 12_000, 14_500])
+        left.set_ylabel("output tokens/s")
+        twin.bar([0, 1, 2], [7_500, 5_000, 6_200])
+        twin.set_ylabel("requests/s")
+        right.plot([0, 1, 2], [0.24, 0.16, 0.2])
+        right.set_ylabel("ms")
+        for ax in (left, twin, right):
+            ax.yaxis.set_major_formatter(plots.PlainFormatter())
+        plots.tidy(fig)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.canvas.draw()
+        boxes = {
+            n: a.yaxis.get_tightbbox(renderer) for n, a in (("l", left), ("t", twin), ("r", right))
+        }
+        assert boxes["l"].x0 >= 0 and boxes["r"].x1 <= fig.bbox.x1
+        assert boxes["t"].x1 < boxes["r"].x0  # the twin's label clears the next panel's
+        assert boxes["t"].x0 >= left.get_window_extent(renderer).x1 - 1
 
 
 # --- ITL histogram and table agree ------------------------------------------------------

@@ -545,6 +545,27 @@ def test_a_real_run_refused_with_401_is_red_everywhere() -> None:
     assert "❌ no request succeeded | 0 | 0 |" in md
 
 
+def test_a_real_result_with_every_gap_draws_the_itl_histogram_from_them() -> None:
+    """Written by today's ``conformance bench`` (4 users against the reference backend with
+    a key, ITL 5 ms): the histogram shows every gap, not each request's mean, and its
+    markers read as the ITL row of the table; throughput is the successful rate."""
+    result = sample("real_bench_openai_u4_every_gap.json")
+    m, gaps = result["metrics"], result["samples"]["itl_gap_ms"]
+    assert len(gaps) == m["itl_ms"]["count"] > len(result["samples"]["itl_ms"])
+    html = render_html([result])
+    assert "Inter-token latency" in html and "Mean inter-token gap per request" not in html
+    assert "ITL, mean per request" not in html
+    row = re.search(r"<td>ITL.*?</tr>", html, re.S)
+    assert row is not None
+    cells = re.findall(r'<td class="num">([\d,.]+) ms', row.group(0))
+    assert _itl_marks(html) == {"p50": cells[1], "p99": cells[3]}
+    assert cells[1] == fmt_num(m["itl_ms"]["p50"]) and cells[3] == fmt_num(m["itl_ms"]["p99"])
+    ok_rps = fmt_num(m["successful_requests_per_s"])
+    assert re.search(rf'<td>Successful requests/s</td><td class="num">{re.escape(ok_rps)} ', html)
+    card = _card(html, "openai · gpt-4o-mini")
+    assert 'data-health="ok"' in card
+
+
 def test_a_result_without_request_counts_is_neither_green_nor_red() -> None:
     result = failing_bench(failures=0)
     del result["metrics"]["requests"], result["metrics"]["failures"]

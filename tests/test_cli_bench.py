@@ -132,6 +132,10 @@ def test_short_real_bench_against_the_embedded_backend(
         result["timeseries"][0]
     )
     assert len(result["samples"]["ttft_ms"]) == m["ttft_ms"]["count"]
+    # every inter-token gap is sampled (up to 5000): the values the ITL row summarises
+    gaps = sorted(result["samples"]["itl_gap_ms"])
+    assert len(gaps) == min(5000, m["itl_ms"]["count"]) > len(result["samples"]["itl_ms"])
+    assert gaps[len(gaps) // 2] == pytest.approx(m["itl_ms"]["p50"], rel=0.02, abs=0.01)
     assert result["client"]["cpu_s"] > 0
     assert "TTFT p50" in out
 
@@ -287,6 +291,56 @@ def test_failures_over_the_default_rate_exit_1_and_under_a_given_one_exit_0(
         "reason": None,
         "max_failure_rate": 0.6,
     }
+
+
+def _console(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``conformance ARGV`` in a process of its own, as CI runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _overview(html: str) -> str:
+    start = html.index('id="overview"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_a_partly_failing_bench_exits_1_and_its_report_says_failed_with_the_rate(
+    hostile: str, tmp_path: Path
+) -> None:
+    """End to end, as a CI job would: `bench` against a target that refuses every second
+    request under load exits 1, and `report` on its result shows a red overview card
+    that says the bench partly failed, with the failure rate and the failure kind; the
+    bench's own HTML page says the same, and so does the Markdown summary."""
+    bench_json, bench_html = tmp_path / "bench.json", tmp_path / "bench.html"
+    argv = [*_bench(hostile, "flaky~e2e"), "--warmup", "0", "--json", str(bench_json)]
+    bench = _console([*argv, "--html", str(bench_html)])
+    assert bench.returncode == 1, bench.stderr
+    assert "Traceback" not in bench.stderr
+    result = json.loads(bench_json.read_text())
+    m = result["metrics"]
+    assert result["verdict"]["status"] == "failed" and 0.4 < m["failure_rate"] < 0.6
+    assert result["errors"] == {"http_503": m["failed_requests"]}
+
+    report_html, report_md = tmp_path / "report.html", tmp_path / "summary.md"
+    report = _console(
+        ["report", str(bench_json), "--html", str(report_html), "--markdown", str(report_md)]
+    )
+    assert report.returncode == 0, report.stderr
+    share = f"{m['failure_rate'] * 100:.1f}%"
+    said = f"{m['failed_requests']:,} of {m['requests']:,} requests failed ({share})"
+    assert f"partly failed: {said}" in report.stdout + report.stderr
+    for page in (report_html, bench_html):
+        card = _overview(page.read_text())
+        assert 'data-health="partial"' in card and "Partly failed" in card, page
+        assert said in card and f"http_503 {m['failed_requests']:,}" in card, page
+        assert 'data-health="ok"' not in card, page
+    summary = report_md.read_text()
+    assert f"Partly failed**: {said}" in summary, summary
 
 
 @pytest.mark.parametrize(

@@ -234,9 +234,117 @@ def test_reservoir_bounds_and_merge() -> None:
     for _ in range(1000):
         b.add(-1.0)
     assert len(a.values) == 100 and a.seen == 3000
+    assert len(set(a.values)) == 100 and all(0 <= v < 3000 for v in a.values)
     a.merge(Reservoir.from_wire(b.to_wire()))
     assert a.seen == 4000 and len(a.values) == 100
-    assert sum(1 for v in a.values if v < 0) == 25  # in proportion to what each side saw
+
+
+def test_a_merged_sample_has_each_sides_share_as_a_uniform_sample_would() -> None:
+    """Merging 3000 values with 1000 into 100: the count from the smaller side is
+    hypergeometric (mean 25, variance 100 * 1/4 * 3/4 * 3900/3999 = 18.3), not fixed."""
+    counts = []
+    for seed in range(400):
+        a, b = Reservoir(100, seed=seed), Reservoir(100, seed=10_000 + seed)
+        a.add_many([float(i) for i in range(3000)])
+        b.add_many([-1.0] * 1000)
+        a.merge(Reservoir.from_wire(b.to_wire(), 100, seed))
+        assert len(a.values) == 100
+        counts.append(sum(1 for v in a.values if v < 0))
+    mean = sum(counts) / len(counts)
+    var = sum((c - mean) ** 2 for c in counts) / (len(counts) - 1)
+    assert 24.0 < mean < 26.0, mean
+    assert 13.0 < var < 25.0, var
+
+
+def _deciles(values: list[float], n: int) -> list[int]:
+    out = [0] * 10
+    for v in values:
+        out[int(v) * 10 // n] += 1
+    return out
+
+
+def test_a_master_merging_small_deltas_keeps_a_uniform_sample() -> None:
+    """A Locust master folds in a delta from a worker every few seconds: 400 deltas of 50
+    values into a sample of 500. Every tenth of the stream keeps its tenth of the sample
+    (a merge that rounds each side's share leaves the small late deltas out)."""
+    n, cap, runs = 20_000, 500, 40
+    total = [0] * 10
+    for seed in range(runs):
+        master = Reservoir(cap, seed=seed)
+        for start in range(0, n, 50):
+            delta = Reservoir(cap, seed=100_000 + start)
+            delta.add_many([float(v) for v in range(start, start + 50)])
+            master.merge(Reservoir.from_wire(delta.to_wire(), cap))
+        assert master.seen == n and len(master.values) == cap == len(set(master.values))
+        total = [t + d for t, d in zip(total, _deciles(master.values, n), strict=True)]
+    expected = runs * cap / 10  # 2000 per tenth; a binomial sd of 42
+    assert all(abs(t - expected) < 200 for t in total), total
+
+
+def test_offering_a_batch_is_offering_each_value() -> None:
+    one, many = Reservoir(50, seed=3), Reservoir(50, seed=3)
+    values = [float(v) for v in range(5000)]
+    for v in values:
+        one.add(v * 0.5)
+    for start in range(0, 5000, 37):
+        many.add_many(values[start : start + 37], 0.5)
+    assert one.seen == many.seen == 5000
+    assert one.values == many.values
+
+
+def test_batches_and_merges_keep_every_part_of_the_stream_equally() -> None:
+    """Batches of every size, then a merge, then more values: each tenth keeps a tenth."""
+    n, cap, runs = 10_000, 200, 100
+    total = [0] * 10
+    for seed in range(runs):
+        first, second = Reservoir(cap, seed=seed), Reservoir(cap, seed=seed + 500)
+        first.add_many([float(v) for v in range(n // 2)])
+        second.add_many([float(v) for v in range(n // 2, 3 * n // 4)])
+        first.merge(second)
+        for start in range(3 * n // 4, n, 7):
+            first.add_many([float(v) for v in range(start, min(n, start + 7))])
+        assert first.seen == n and len(set(first.values)) == cap
+        total = [t + d for t, d in zip(total, _deciles(first.values, n), strict=True)]
+    expected = runs * cap / 10  # 2000 per tenth
+    assert all(abs(t - expected) < 200 for t in total), total
+
+
+def test_the_aggregate_samples_every_gap_as_the_itl_histogram_counts_them() -> None:
+    window = Window(start=0.0, warmup_s=1.0, duration_s=None)
+    agg = RunAggregate(sample_capacity=300)
+    agg.record(_timing(0, 50, 350, tokens=4), 0.5, 0.9, window)  # warm-up: left out
+    for i in range(100):  # 100 requests, gaps of (i + 1) ms, 3 each
+        agg.record(_timing(0, 50, 50 + 3 * (i + 1), tokens=4), 1.0 + i, 1.5 + i, window)
+    failed = RequestTiming(t_send_ns=0, error=ErrorKind.TRUNCATED, itl_ns=[7 * MS])
+    agg.record(failed, 2.0, 2.1, window)  # a failed request's gaps are not counted
+    samples = agg.sample_values()
+    assert sorted(samples["itl_gap_ms"]) == sorted(
+        float(i + 1) for i in range(100) for _ in range(3)
+    )
+    assert len(samples["itl_ms"]) == 100  # each request's mean gap, as before
+    m = agg.metrics_block(10.0, open_loop=False)
+    assert m["itl_ms"]["count"] == len(samples["itl_gap_ms"]) == 300
+    # past the capacity the sample is bounded, and still follows the histogram
+    for i in range(2000):
+        agg.record(_timing(0, 50, 50 + 3 * (i % 100 + 1), tokens=4), 200.0, 200.5, window)
+    gaps = agg.sample_values()["itl_gap_ms"]
+    assert len(gaps) == 300 and set(gaps) <= {float(i + 1) for i in range(100)}
+    hist = agg.metrics_block(10.0, open_loop=False)["itl_ms"]
+    assert hist["count"] == 6300
+    assert summarize_values(gaps)["p50"] == pytest.approx(hist["p50"], abs=8)
+
+
+def test_every_gap_sample_survives_the_trip_from_workers_to_the_master() -> None:
+    window = Window(start=0.0, warmup_s=0.0, duration_s=None)
+    workers = [RunAggregate(sample_capacity=400, seed=s) for s in (1, 2)]
+    for i in range(120):
+        workers[i % 2].record(_timing(0, 40, 40 + 3 * (1 + i % 2), tokens=4), 1.0, 1.2, window)
+    master = RunAggregate(sample_capacity=400)
+    for w in workers:
+        master.merge_wire(json.loads(json.dumps(w.to_wire())))
+    gaps = master.sample_values()["itl_gap_ms"]
+    # 360 gaps fit: all of them, 180 of 1 ms (the first worker) and 180 of 2 ms
+    assert sorted(gaps) == [1.0] * 180 + [2.0] * 180
 
 
 def _timing(t_send_ms: float, ttft_ms: float, e2e_ms: float, tokens: int = 4) -> RequestTiming:

@@ -286,6 +286,8 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
                     "2",
                     "--duration",
                     "3",
+                    "--warmup",
+                    "0",  # the first requests count: a busy machine still measures some
                     "--max-tokens",
                     "16",
                     "--json",
@@ -362,7 +364,9 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
                     "--users",
                     "1",
                     "--duration",
-                    "1",
+                    "2",
+                    "--warmup",
+                    "0",  # the first request counts: a busy machine still measures one
                     "--max-tokens",
                     "8",
                     "--json",

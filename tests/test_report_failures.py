@@ -22,6 +22,7 @@ from test_report_support import bench_step, failing_bench, sample, sweep_bench
 from conformance.report import _plots as plots
 from conformance.report import compare, render_html, render_markdown
 from conformance.report._compare import REGRESSED, shared_levels
+from conformance.report._format import fmt_num
 from conformance.report._model import (
     bench_health,
     bench_runs,
@@ -203,6 +204,17 @@ def test_tick_labels_get_enough_decimals_to_differ() -> None:
     assert fmt.format_ticks([-1e-12, 0.5]) == ["0.0", "0.5"]
 
 
+def test_table_numbers_are_never_in_scientific_notation() -> None:
+    assert [fmt_num(v) for v in (2e-9, -3.2e-7, 1e-5, 0.00123, 0.5, 1e-14)] == [
+        "0.000000002",
+        "-0.00000032",
+        "0.00001",
+        "0.00123",
+        "0.5",
+        "0",
+    ]
+
+
 def test_plots_of_degenerate_data_show_no_offset_or_scientific_notation() -> None:
     tiny = [1e-9 * (1 + i % 3) for i in range(60)]
     constant = [1000.0001] * 40
@@ -244,6 +256,35 @@ def test_colliding_tick_labels_are_thinned_and_titles_fit() -> None:
         assert title.x0 >= 0 and title.x1 <= fig.bbox.x1
 
 
+def test_wide_y_tick_labels_get_room_at_the_edge_and_between_panels() -> None:
+    """Tens of thousands of tokens/s on the left, a twin axis in thousands of requests/s on
+    its right, then a panel in ms: every y-axis label is inside the figure and clear of
+    the next panel's (the fixed margins put the left label past the edge and the twin's
+    into its neighbour's)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with plots._figure(plots.FULL_IN, 2.6, ncols=2, twin=True) as (fig, axes):
+        left, right = axes[0]
+        twin = left.twinx()
+        left.plot([0, 1, 2], [16_000, 12_000, 14_500])
+        left.set_ylabel("output tokens/s")
+        twin.bar([0, 1, 2], [7_500, 5_000, 6_200])
+        twin.set_ylabel("requests/s")
+        right.plot([0, 1, 2], [0.24, 0.16, 0.2])
+        right.set_ylabel("ms")
+        for ax in (left, twin, right):
+            ax.yaxis.set_major_formatter(plots.PlainFormatter())
+        plots.tidy(fig)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.canvas.draw()
+        boxes = {
+            n: a.yaxis.get_tightbbox(renderer) for n, a in (("l", left), ("t", twin), ("r", right))
+        }
+        assert boxes["l"].x0 >= 0 and boxes["r"].x1 <= fig.bbox.x1
+        assert boxes["t"].x1 < boxes["r"].x0  # the twin's label clears the next panel's
+        assert boxes["t"].x0 >= left.get_window_extent(renderer).x1 - 1
+
+
 # --- ITL histogram and table agree ------------------------------------------------------
 
 
@@ -256,11 +297,16 @@ def test_itl_histogram_markers_are_the_tables_p50_and_p99() -> None:
     itl = result["metrics"]["itl_ms"]
     html = render_html([result])
     marks = _itl_marks(html)
-    assert marks == {"p50": f"{itl['p50']:,.1f}", "p99": f"{itl['p99']:,.1f}"}
+    assert marks == {"p50": fmt_num(itl["p50"]), "p99": fmt_num(itl["p99"])}
+    # written as the ITL row of the table writes them
+    row = re.search(r"<td>ITL.*?</tr>", html, re.S)
+    assert row is not None
+    cells = re.findall(r'<td class="num">([\d,.]+) ms', row.group(0))
+    assert [cells[1], cells[3]] == [marks["p50"], marks["p99"]]
     # and they are not what the sample alone would give, so the test can tell
     sampled = np.quantile(result["samples"]["itl_gap_ms"], 0.99)
     result["metrics"]["itl_ms"]["p99"] = round(float(sampled) + 3.0, 3)
-    assert _itl_marks(render_html([result]))["p99"] == f"{sampled + 3.0:,.1f}"
+    assert _itl_marks(render_html([result]))["p99"] == fmt_num(round(float(sampled) + 3.0, 3))
 
 
 def test_itl_histogram_of_request_means_has_its_own_table_row() -> None:
@@ -273,7 +319,7 @@ def test_itl_histogram_of_request_means_has_its_own_table_row() -> None:
     means = np.asarray(result["samples"]["itl_ms"])
     p99 = float(np.quantile(means, 0.99))
     marks = _itl_marks(html)
-    assert marks["p99"] == f"{p99:,.1f}"
+    assert marks["p99"] == cells[3]  # written as the table writes it
     assert float(cells[3].replace(",", "")) == pytest.approx(p99, rel=0.01)
 
 
@@ -497,6 +543,27 @@ def test_a_real_run_refused_with_401_is_red_everywhere() -> None:
     assert re.search(r"<td>Successful requests/s</td><td class=\"num\">0 ", html)
     md = render_markdown([result])
     assert "❌ no request succeeded | 0 | 0 |" in md
+
+
+def test_a_real_result_with_every_gap_draws_the_itl_histogram_from_them() -> None:
+    """Written by today's ``conformance bench`` (4 users against the reference backend with
+    a key, ITL 5 ms): the histogram shows every gap, not each request's mean, and its
+    markers read as the ITL row of the table; throughput is the successful rate."""
+    result = sample("real_bench_openai_u4_every_gap.json")
+    m, gaps = result["metrics"], result["samples"]["itl_gap_ms"]
+    assert len(gaps) == m["itl_ms"]["count"] > len(result["samples"]["itl_ms"])
+    html = render_html([result])
+    assert "Inter-token latency" in html and "Mean inter-token gap per request" not in html
+    assert "ITL, mean per request" not in html
+    row = re.search(r"<td>ITL.*?</tr>", html, re.S)
+    assert row is not None
+    cells = re.findall(r'<td class="num">([\d,.]+) ms', row.group(0))
+    assert _itl_marks(html) == {"p50": cells[1], "p99": cells[3]}
+    assert cells[1] == fmt_num(m["itl_ms"]["p50"]) and cells[3] == fmt_num(m["itl_ms"]["p99"])
+    ok_rps = fmt_num(m["successful_requests_per_s"])
+    assert re.search(rf'<td>Successful requests/s</td><td class="num">{re.escape(ok_rps)} ', html)
+    card = _card(html, "openai · gpt-4o-mini")
+    assert 'data-health="ok"' in card
 
 
 def test_a_result_without_request_counts_is_neither_green_nor_red() -> None:

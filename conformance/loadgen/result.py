@@ -108,8 +108,10 @@ def build_result(
     (some requests' output tokens were counted because the server sent no usage),
     ``verdict`` (added by :mod:`conformance.loadgen.verdict`), ``calibration`` (measurement error against
     a target of known timing, else ``None``), ``timeseries`` (one row per second of
-    completions) and ``samples`` (per-request values, a uniform sample of at most 5000
-    each; ``itl_ms`` holds each request's mean gap). Requests/s and output tokens/s count
+    completions) and ``samples`` (uniform samples of at most 5000 values each, in
+    ms: ``ttft_ms``, ``e2e_ms``, ``tpot_ms`` and ``itl_ms`` per request, ``itl_ms``
+    holding each request's mean gap; ``itl_gap_ms`` every inter-token gap of every
+    successful request sent after the warm-up, the values ``metrics.itl_ms`` summarises). Requests/s and output tokens/s count
     successful requests only (failed ones: ``failed_requests_per_s``) and are over the
     measurement window: from the end of the warm-up to the moment the run began
     to stop (``stopping_wall``; requests that complete while it drains are not counted).

@@ -399,8 +399,18 @@ class GenerationUser(User):
 
     @task
     def generate(self) -> None:
-        """One request, measured."""
-        send_one(self._load, self._target, self._client)
+        """Requests, measured, one after the other until the run stops.
+
+        The loop stays inside the task rather than returning to Locust between requests:
+        Locust kills a user it finds between tasks when the run stops (a zero wait is
+        still a wait), and that kill lands once the user has already sent its next
+        request, which would then count as ``unfinished`` although the target did
+        nothing wrong. Inside the task the user is only told to stop, and the request in
+        flight finishes.
+        """
+        while self._state != LOCUST_STATE_STOPPING:
+            send_one(self._load, self._target, self._client)
+            gevent.sleep(0)  # a target that answers from the socket buffer never blocks
 
     def on_stop(self) -> None:
         client = getattr(self, "_client", None)

@@ -35,8 +35,10 @@ HISTOGRAMS = (
     "latency_from_sched",
     "tokens_per_chunk",
 )
-#: per-request values kept as samples (``<name>_ms`` in the result)
-SAMPLES = ("ttft", "e2e", "itl", "tpot")
+#: values kept as samples (``<name>_ms`` in the result): per request, except ``itl_gap``,
+#: which samples every inter-token gap of every successful request (the values the ``itl``
+#: histogram summarises), while ``itl`` holds each request's mean gap
+SAMPLES = ("ttft", "e2e", "itl", "tpot", "itl_gap")
 #: per-request calibration errors kept as samples (signed, so not in histograms)
 _CALIBRATION = ("ttft_error", "itl_error", "true_ttft", "true_itl")
 _COUNTERS = (
@@ -85,7 +87,6 @@ class RunAggregate:
         self.cpu_s = 0.0
         #: encoded histograms of time-series rows that have not changed since
         self._encoded_rows: dict[int, tuple[str, str]] = {}
-        self._capacity = sample_capacity
         self._seed = seed
 
     # -- recording -----------------------------------------------------------------
@@ -145,9 +146,12 @@ class RunAggregate:
         if t.e2e_ns is not None:
             hists["e2e"].record_ns(t.e2e_ns)
             samples["e2e"].add(t.e2e_ns / 1e6)
-        if t.itl_ns:
-            hists["itl"].record_many_ns(t.itl_ns)
-            samples["itl"].add(sum(t.itl_ns) / len(t.itl_ns) / 1e6)
+        gaps = t.itl_ns
+        if gaps:
+            hists["itl"].record_many_ns(gaps)
+            samples["itl"].add(sum(gaps) / len(gaps) / 1e6)
+            # every gap is offered; only those kept are converted (none, mostly, once full)
+            samples["itl_gap"].add_many(gaps, 1e-6)
         tpot = t.tpot_ns
         if tpot is not None:
             hists["tpot"].record_ns(round(tpot))
@@ -215,8 +219,9 @@ class RunAggregate:
             if name in self.hists:
                 self.hists[name].merge(LatencyHistogram.decode(text))
         for name, wire in data.get("samples", {}).items():
-            if name in self.samples:
-                self.samples[name].merge(Reservoir.from_wire(wire, self._capacity, self._seed))
+            mine = self.samples.get(name)
+            if mine is not None:
+                mine.merge(Reservoir.from_wire(wire, mine.capacity, self._seed))
         for sec_text, (req, fail, tok, ttft, e2e) in data.get("series", {}).items():
             sec = int(sec_text)
             self._encoded_rows.pop(sec, None)
@@ -284,7 +289,7 @@ class RunAggregate:
         return {n: summarize_values(self.samples[n].values) for n in _CALIBRATION}
 
     def sample_values(self) -> dict[str, list[float]]:
-        """The per-request samples, in ms, rounded to the microsecond."""
+        """The samples, in ms, rounded to the microsecond (``itl_gap_ms``: every gap)."""
         return {f"{n}_ms": [round(v, 3) for v in self.samples[n].values] for n in SAMPLES}
 
     def timeseries(self, start_wall: float) -> list[dict[str, Any]]:

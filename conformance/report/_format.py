@@ -31,7 +31,14 @@ def fmt_num(value: Any, digits: int | None = None) -> str:
         return f"{f:,.1f}"
     if a >= 1:
         return f"{f:,.2f}"
-    return f"{f:.3g}"
+    text = f"{f:.3g}"
+    if "e" in text:
+        # never scientific notation (2e-09): three significant digits, written out
+        decimals = min(12, 2 - math.floor(math.log10(a)))
+        text = f"{f:.{decimals}f}".rstrip("0").rstrip(".")
+        if text in ("0", "-0", "-", ""):
+            text = "0"
+    return text
 
 
 def fmt_ms(value: Any) -> str:

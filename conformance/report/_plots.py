@@ -34,7 +34,7 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
-from conformance.report._format import as_float
+from conformance.report._format import as_float, fmt_ms
 from conformance.report._model import BenchRun, run_health
 from conformance.report._stats import clean
 
@@ -195,6 +195,8 @@ def tidy(fig: Figure) -> None:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()
+    if _make_room_for_y_axes(fig, renderer):
+        canvas.draw()
     axes = [ax for ax in fig.axes if ax.get_visible()]
     fig_right = fig.bbox.x1 - 2
     for ax in axes:
@@ -230,6 +232,53 @@ def tidy(fig: Figure) -> None:
     for ax in axes:
         for axis in (ax.xaxis, ax.yaxis):
             _thin_labels(axis, renderer)
+
+
+def _make_room_for_y_axes(fig: Figure, renderer: Any) -> bool:
+    """Widen the margins and the gaps between panels where y-axis labels need it.
+
+    The margins are fixed (see :func:`_figure`); wide tick labels ("16,000") push an axis
+    label past the figure's edge, and a twin axis's label on the right of one panel
+    into the next panel's. Returns whether the layout changed (then draw again).
+    """
+    width = fig.bbox.width
+    pad = 6.0
+    over_left: dict[int, float] = {}
+    over_right: dict[int, float] = {}
+    ncols = 0
+    for ax in fig.axes:
+        spec = ax.get_subplotspec() if ax.get_visible() else None
+        box = ax.yaxis.get_tightbbox(renderer) if spec is not None else None
+        if spec is None or box is None:
+            continue
+        ncols = max(ncols, spec.get_geometry()[1])
+        frame = ax.get_window_extent(renderer)
+        first, last = spec.colspan.start, spec.colspan.stop - 1
+        over_left[first] = max(over_left.get(first, 0.0), frame.x0 - box.x0)
+        over_right[last] = max(over_right.get(last, 0.0), box.x1 - frame.x1)
+    if not ncols:
+        return False
+    sp = fig.subplotpars
+    left_px, right_px = sp.left * width, (1.0 - sp.right) * width
+    panel_px = (sp.right - sp.left) * width / (ncols + sp.wspace * (ncols - 1))
+    gap_px = sp.wspace * panel_px
+    need_left = max(left_px, over_left.get(0, 0.0) + pad)
+    need_right = max(right_px, over_right.get(ncols - 1, 0.0) + pad)
+    need_gap = max(
+        [gap_px]
+        + [over_right.get(i, 0.0) + over_left.get(i + 1, 0.0) + 2 * pad for i in range(ncols - 1)]
+    )
+    if need_left <= left_px + 0.5 and need_right <= right_px + 0.5 and need_gap <= gap_px + 0.5:
+        return False
+    panel = (width - need_left - need_right - need_gap * (ncols - 1)) / ncols
+    if panel < width * 0.15 / ncols:
+        return False  # no room to give: leave it as it was rather than crush the panels
+    fig.subplots_adjust(
+        left=need_left / width,
+        right=1.0 - need_right / width,
+        wspace=need_gap / panel if ncols > 1 else sp.wspace,
+    )
+    return True
 
 
 def _thin_labels(axis: Axis, renderer: Any) -> None:
@@ -396,7 +445,7 @@ def itl_histogram(
             # one line apart, so the two labels never overlap; on the side with room
             left_of_line = (x - x_lo) / ((x_hi - x_lo) or 1.0) > 0.7
             ax.annotate(
-                f"{name} {x:,.1f} ms",
+                f"{name} {fmt_ms(x)}",  # written as the table writes it
                 (x, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(-3 if left_of_line else 3, drop),

@@ -10,7 +10,9 @@ The ``real_*.json`` files next to it are not generated here: they were written b
 harness itself (``conformance check --json`` against the reference backend's
 ``role_every_delta`` fault, ``conformance bench --json`` with ``--users 1,4`` and with
 ``--rate 5 --arrival poisson``; and against ``conformance serve --api-key-env`` without
-a key, where every request failed with a 401: ``real_bench_openai_401_every_request_failed``),
+a key, where every request failed with a 401: ``real_bench_openai_401_every_request_failed``;
+with ``--users 4`` against it with its key, sampling every inter-token gap:
+``real_bench_openai_u4_every_gap``),
 so the report is tested on the shapes it really gets.
 """
 

@@ -215,10 +215,6 @@ def test_discover_reads_lists_the_checks_flag() -> None:
     ("routes", "words"),
     [
         ({"/v1/models": (200, _list())}, "lists no model"),
-        (
-            {"/v1/models": (401, {"error": {"message": "bad key"}})},
-            "check the key in $OPENAI_API_KEY",
-        ),
         ({"/v1/models": (200, b"<html>app</html>")}, "HTTP 200, not a model list"),
         ({"/v1/models": (500, {"error": {"message": "down"}})}, "HTTP 500"),
     ],
@@ -229,6 +225,19 @@ def test_discover_without_a_usable_list_asks_for_model(
     with pytest.raises(ConfigError, match="--model NAME") as caught:
         _discover(routes)
     assert words in str(caught.value)
+
+
+def test_a_refused_model_list_names_the_key_to_fix() -> None:
+    """A 401/403 on the model list is the key's problem, worded as the engine says it."""
+    routes = {"/v1/models": (401, {"error": {"message": "bad key"}})}
+    with pytest.raises(ConfigError) as caught:
+        _discover(routes)
+    line = str(caught.value)
+    assert "HTTP 401: the key in $OPENAI_API_KEY was refused" in line and "--model" not in line
+    with pytest.raises(ConfigError) as caught:
+        _discover(routes, api_key=None)
+    line = str(caught.value)
+    assert "HTTP 401 and no key was sent" in line and "$OPENAI_API_KEY" in line
 
 
 def test_with_a_model_given_nothing_but_a_missing_prefix_stops_the_run() -> None:

@@ -249,7 +249,11 @@ def test_record_from_an_unreachable_target_exits_2_and_writes_nothing(
     assert _run([*argv, "--out", str(out), "--timeout", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("conformance: cannot reach http://127.0.0.1:9/v1")
-    assert not out.exists() or not any(out.iterdir())
+    assert not out.exists()  # the --out it created is removed again, being empty
+    kept = tmp_path / "kept"
+    kept.mkdir()  # an --out that was there before stays
+    assert _run([*argv, "--out", str(kept), "--timeout", "2"]) == 2
+    assert kept.is_dir()
 
 
 def test_verify_coverage_names_the_requests_a_recording_lacks(

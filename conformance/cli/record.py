@@ -98,26 +98,32 @@ def command(
         raise ConfigError(
             f"{out} already holds {len(existing)} cassette file(s); pass --force to overwrite them"
         )
+    created = not out.exists()
     try:  # before any request is sent, not after the recording
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--out {str(out)!r}: cannot create it ({exc.strerror or exc})") from None
-    with _target(provider_name, base_url, model, var, key) as (provider, key, where):
-        from conformance.cli import url_secrets
-        from conformance.results import scrub
+    try:
+        with _target(provider_name, base_url, model, var, key) as (provider, key, where):
+            from conformance.cli import url_secrets
+            from conformance.results import scrub
 
-        line = f"recording {provider_name} at {where} into {out}"
-        click.echo(scrub(line, url_secrets(base_url)), err=True)
-        recording = record(
-            provider,  # type: ignore[arg-type]
-            out=out,
-            api_key=key,
-            secrets=url_secrets(base_url),
-            force=force,
-            timeout=timeout,
-            max_requests=max_requests,
-            only=only,
-        )
+            line = f"recording {provider_name} at {where} into {out}"
+            click.echo(scrub(line, url_secrets(base_url)), err=True)
+            recording = record(
+                provider,  # type: ignore[arg-type]
+                out=out,
+                api_key=key,
+                secrets=url_secrets(base_url),
+                force=force,
+                timeout=timeout,
+                max_requests=max_requests,
+                only=only,
+            )
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # stopped before anything was recorded: no empty --out is left
+        raise
     for path in recording.files:
         click.echo(f"wrote {path}")
     if recording.index is not None:

@@ -159,9 +159,7 @@ def discover(
     timeout = min(timeout, DISCOVERY_TIMEOUT_S)
     ex = _get(url, provider, api_key, timeout, transport)
     if ex.error is not None and ex.error.kind is ErrorKind.CONNECT:
-        raise ConfigError(
-            f"cannot reach {_shown_url(provider.base_url)}: {ex.error.message} (check --base-url)"
-        )
+        raise ConfigError(f"cannot reach {_shown_url(provider.base_url)}: {ex.error.message}")
     names = _ids(ex)
     if names is not None:
         if model is not None:
@@ -186,12 +184,22 @@ def discover(
             note=f"no model list at {_shown_url(url)} ({said}); using {provider.name}'s "
             f"documented model {documented[0]!r} (choose another with --model NAME)",
         )
-    hint = ""
     if ex.error is None and ex.status in (401, 403):
+        # the key, not the model, is what to fix first (worded as the engine's diagnosis)
         var = api_key_env or type(provider).api_key_env
-        hint = f"; check the key in ${var}"
+        if api_key is None:
+            what = (
+                f"HTTP {ex.status} and no key was sent: export the key as ${var}, or name "
+                "its variable with --api-key-env"
+            )
+        else:
+            what = (
+                f"HTTP {ex.status}: the key in ${var} was refused; check that it is valid "
+                "for this base URL"
+            )
+        raise ConfigError(f"GET {_shown_url(url)} was answered {what}")
     raise ConfigError(
-        f"cannot list the models at {_shown_url(url)} ({said}){hint}: pass --model NAME, "
+        f"cannot list the models at {_shown_url(url)} ({said}): pass --model NAME, "
         "the model to ask for"
     )
 

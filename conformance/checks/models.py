@@ -37,6 +37,7 @@ from conformance.checks.registry import (
 from conformance.providers.base import Dialect
 from conformance.wire.client import is_json_media_type
 from conformance.wire.exchange import Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["listed_ids", "same_model"]
 
@@ -112,7 +113,7 @@ def unknown_model_probe(pctx: ProbeContext) -> list[ProbeRequest]:
 
 def _json(body: bytes) -> tuple[bool, Any]:
     try:
-        return True, json.loads(body)
+        return True, parse_json_bounded(body)
     except (ValueError, UnicodeDecodeError):
         return False, None
 

@@ -13,7 +13,6 @@ by the wire client's timeouts and size cap.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from conformance.errors import ConfigError
 from conformance.providers import get_provider
 from conformance.providers.base import Provider
 from conformance.wire.exchange import ErrorKind, Exchange
+from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["Discovered", "discover", "pick_model"]
 
@@ -72,7 +72,7 @@ def _ids(ex: Exchange) -> list[str] | None:
     if ex.error is not None or ex.status is None or not 200 <= ex.status < 300:
         return None
     try:
-        document: Any = json.loads(ex.body)
+        document: Any = parse_json_bounded(ex.body)
     except (ValueError, UnicodeDecodeError):
         return None
     names = listed_ids(document)
@@ -112,7 +112,7 @@ def _answers(ex: Exchange) -> bool:
         return True
     if ex.error is None and ex.status in (401, 403):
         try:
-            return isinstance(json.loads(ex.body), dict)
+            return isinstance(parse_json_bounded(ex.body), dict)
         except (ValueError, UnicodeDecodeError):
             return False
     return False

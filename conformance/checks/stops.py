@@ -272,6 +272,21 @@ def _leaked_start(text: str, expected: str, stops: Sequence[str]) -> str | None:
     return None
 
 
+def _stopped_at_a_character(ex: Exchange, text: str, expected: str) -> str | None:
+    """The character the answer stopped before, when ``stop`` was a plain string, the
+    answer is a shorter start of the expected one and the next character that was due is
+    one of the stop string's characters."""
+    params = ex.meta.get("params")
+    stop = params.get("stop") if isinstance(params, dict) else None
+    if not isinstance(stop, str) or len(stop) < 2:
+        return None
+    got, want = text.strip(), expected.strip()
+    if len(got) >= len(want) or not want.startswith(got):
+        return None
+    due = want[len(got) :].lstrip()[:1]
+    return due if due and due in stop else None
+
+
 def _leak_delta(ex: Exchange, expected: str) -> int | None:
     """The index of the first content delta that goes past ``expected``."""
     seen = ""
@@ -337,6 +352,14 @@ def _judge(ctx: CheckContext, ex: Exchange, free: Exchange | None) -> _Verdict:
         problem = (
             f"the {mode} answer ends with {leaked.strip()!r}{where}, the start of the stop "
             "string: it was sent before the rest of the stop string matched"
+        )
+        return _Verdict("fail", problem, exchange_evidence(ex, problem=problem, **facts))
+    early = _stopped_at_a_character(ex, text, expected)
+    if early is not None:
+        problem = (
+            f"the {mode} answer stops before {early!r}, a character of the stop string "
+            f"{stops[0]!r}, not before the stop string itself: a plain-string `stop` was read "
+            "as a list of one-character stop strings"
         )
         return _Verdict("fail", problem, exchange_evidence(ex, problem=problem, **facts))
     problem = (

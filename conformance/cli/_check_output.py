@@ -158,6 +158,7 @@ def print_summary(
     console.print(
         Text(
             f"{verdict}: {len(checks)} checks ({parts}) in {elapsed:.1f} s, "
+            f"{len(target.get('probes') or ())} probes, "
             f"{target.get('requests_sent', 0)} requests; {coverage_line(coverage)}",
             style=_STYLE[style],
         ),

@@ -300,3 +300,28 @@ def test_record_then_replay_judges_dependants_the_same(
 
 def _refuse(self: socket.socket, *args: object) -> None:
     raise OSError("network disabled by the test")
+
+
+@pytest.mark.usefixtures("scratch_registry")
+def test_a_reservation_keeps_budget_for_a_dependant_of_high_priority() -> None:
+    @probe("first", priority=0)
+    def first(pctx: ProbeContext) -> ProbeRequest:
+        return ProbeRequest(messages=pctx.messages("first"))
+
+    @probe("built", after="first", priority=1, reserve=2)
+    def built(pctx: ProbeContext, parent: Sequence[Exchange]) -> list[ProbeRequest]:
+        return [ProbeRequest(messages=pctx.messages(f"built{i}"), label=str(i)) for i in (0, 1)]
+
+    @probe("later", priority=9)
+    def later(pctx: ProbeContext) -> list[ProbeRequest]:
+        return [ProbeRequest(messages=pctx.messages(f"later{i}"), label=str(i)) for i in (0, 1)]
+
+    target = Target()
+    out = _collect(target, ["first", "built", "later"], max_requests=3)
+    assert sorted(out.exchanges) == ["built", "first"]  # type: ignore[attr-defined]
+    assert "--max-requests budget of 3" in out.unavailable["later"]  # type: ignore[attr-defined]
+    out = _collect(Target(), ["first", "built", "later"], max_requests=2)
+    assert "needs up to 2 request(s)" in out.unavailable["built"]  # type: ignore[attr-defined]
+    assert sorted(out.exchanges) == ["first"]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="reserve"):
+        probe("orphan", reserve=2)

@@ -242,6 +242,10 @@ class ProbeSpec:
     priority: int
     #: the probe whose answer this one's requests are built from (sent in a later wave)
     after: str | None = None
+    #: requests of the ``--max-requests`` budget kept for this probe (sent ``after``
+    #: another) when the first wave is planned, so that probes of a lower priority are
+    #: cut before it is
+    reserve: int = 0
 
     def applies_to(self, dialect: Dialect) -> bool:
         return dialect in self.dialects
@@ -279,6 +283,7 @@ def probe(
     requires: str | None = None,
     priority: int = 50,
     after: str | None = None,
+    reserve: int = 0,
 ) -> Callable[[ProbeFunc], ProbeFunc]:
     """Register a probe: a function ``(ProbeContext) -> ProbeRequest | Iterable[ProbeRequest]``.
 
@@ -290,11 +295,17 @@ def probe(
     ``(ProbeContext, Sequence[Exchange]) -> requests``, given ``other``'s successful
     exchanges. When ``other`` was not sent, failed or was refused, this probe is not sent
     and its checks are skipped with the reason. A check that reads a dependent probe
-    declares it like any other (the engine adds the parent).
+    declares it like any other (the engine adds the parent). ``reserve`` keeps that many
+    requests of the budget for it while the first wave is planned (its priority then
+    counts against the independent probes'); without it, it gets what is left.
     """
     _check_capability_name(requires)
     if after is not None and after == name:
         raise ValueError(f"probe {name!r} cannot be sent after itself")
+    if reserve < 0 or (reserve and after is None):
+        raise ValueError(
+            f"probe {name!r}: reserve is a count of requests for a probe sent after another"
+        )
 
     def decorate(func: ProbeFunc) -> ProbeFunc:
         if name in PROBES and PROBES[name].func is not func:
@@ -307,6 +318,7 @@ def probe(
             requires=requires,
             priority=priority,
             after=after,
+            reserve=reserve,
         )
         return func
 

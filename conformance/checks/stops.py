@@ -196,7 +196,14 @@ def _text(pctx_or_ctx: Any, ex: Exchange) -> str | None:
         return None
 
 
-@probe("stop_string", dialects=_OAI, requires="stop", priority=22, after="stop_free")
+@probe(
+    "stop_string",
+    dialects=_OAI,
+    requires="stop",
+    priority=22,
+    after="stop_free",
+    reserve=2 * len(CASES),
+)
 def stop_string_probe(pctx: ProbeContext, parent: Sequence[Exchange]) -> list[ProbeRequest]:
     """The same greedy requests again, with stop strings picked from the middle of the
     answers without stop: a word, a phrase, a string spanning two streamed deltas, and a

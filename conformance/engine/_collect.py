@@ -163,11 +163,23 @@ def plan(
     out: Collected,
 ) -> list[_Planned]:
     """Build every independent probe's requests and cut what the budget does not allow
-    (probes sent ``after`` another are planned wave by wave, by :func:`plan_dependants`)."""
+    (probes sent ``after`` another are planned wave by wave, by :func:`plan_dependants`;
+    their ``reserve`` is kept for them here, in priority order)."""
     planned: list[_Planned] = []
     budget = max_requests
     for spec in sorted(probes, key=lambda s: (s.priority, s.name)):
-        if spec.after is not None or not _gate(provider, spec, out):
+        if not _gate(provider, spec, out):
+            continue
+        if spec.after is not None:
+            # built later, from its parent's answer; its reservation counts now
+            if budget is not None and spec.reserve:
+                if spec.reserve > budget:
+                    out.unavailable[spec.name] = (
+                        f"not sent: beyond the --max-requests budget of {max_requests} "
+                        f"(probe {spec.name!r} needs up to {spec.reserve} request(s))"
+                    )
+                else:
+                    budget -= spec.reserve
             continue
         pctx = ProbeContext(provider=provider, random=random.Random(f"{seed}:{spec.name}"))
         try:
@@ -219,8 +231,8 @@ def plan_dependants(
     for spec in sorted(ready, key=lambda s: (s.priority, s.name)):
         parent = spec.after
         assert parent is not None
-        if not _gate(provider, spec, out):
-            continue
+        if spec.name in out.unavailable or not _gate(provider, spec, out):
+            continue  # the first wave's planning cut it already
         built_on = f"not sent: probe {spec.name!r} is built from the answer of probe {parent!r}"
         if hung_on is not None:
             out.unavailable[spec.name] = (

@@ -41,7 +41,7 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.providers.base import DecodeError, Dialect
+from conformance.providers.base import DecodeError, Dialect, Provider
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
@@ -187,13 +187,23 @@ def content_deltas(ex: Exchange) -> list[str]:
     return out
 
 
-def _text(pctx_or_ctx: Any, ex: Exchange) -> str | None:
+def _text(provider: Provider, ex: Exchange) -> str | None:
+    """The answer's text (``None`` when it cannot be decoded: ``schema.*`` says why)."""
     try:
         if ex.events is not None:
-            return str(pctx_or_ctx.provider.decode_stream(ex.events).text)
-        return str(pctx_or_ctx.provider.decode(ex.body).text)
+            return provider.decode_stream(ex.events).text
+        return provider.decode(ex.body).text
     except DecodeError:
         return None
+
+
+def _asked_again(pctx: ProbeContext, parent: Exchange | None, mode: str) -> dict[str, Any]:
+    """The parameters the answer without stop was asked with (those the engine recorded),
+    to be sent again with ``stop``."""
+    sent = parent.meta.get("params") if parent is not None else None
+    if isinstance(sent, dict) and sent:
+        return dict(sent)
+    return _params(pctx, stream=mode == "streamed")
 
 
 @probe(
@@ -209,7 +219,7 @@ def stop_string_probe(pctx: ProbeContext, parent: Sequence[Exchange]) -> list[Pr
     answers without stop: a word, a phrase, a string spanning two streamed deltas, and a
     list of four where one occurs."""
     by_label = {ex.meta.get("label"): ex for ex in parent}
-    texts = {label: _text(pctx, ex) for label, ex in by_label.items()}
+    texts = {label: _text(pctx.provider, ex) for label, ex in by_label.items()}
     streamed = by_label.get("streamed")
     deltas = content_deltas(streamed) if streamed is not None else []
     out: list[ProbeRequest] = []
@@ -227,7 +237,7 @@ def stop_string_probe(pctx: ProbeContext, parent: Sequence[Exchange]) -> list[Pr
         for case in CASES:
             if case not in picked:
                 continue
-            params = {**_params(pctx, stream=mode == "streamed"), "stop": picked[case]}
+            params = {**_asked_again(pctx, by_label.get(mode), mode), "stop": picked[case]}
             meta = {"case": case, "mode": mode}
             out.append(
                 ProbeRequest(messages=messages, params=params, label=f"{case}_{mode}", meta=meta)
@@ -320,7 +330,7 @@ def _judge(ctx: CheckContext, ex: Exchange, free: Exchange | None) -> _Verdict:
         ) from None
     text = gen.text
     finish = gen.choices[0].finish_reason if gen.choices else None
-    free_text = _text(ctx, free) if free is not None else None
+    free_text = _text(ctx.provider, free) if free is not None else None
     facts: dict[str, Any] = {
         "mode": mode,
         "stop": stops,

@@ -325,3 +325,22 @@ def test_a_reservation_keeps_budget_for_a_dependant_of_high_priority() -> None:
     assert sorted(out.exchanges) == ["first"]  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="reserve"):
         probe("orphan", reserve=2)
+
+
+def test_cassette_coverage_finds_the_missing_requests_of_a_dependant(
+    backend_root: str, tmp_path: Path
+) -> None:
+    """`verify --coverage` replays the recorded parent answers to know the dependants'
+    requests: a recording without them is reported, one with them is complete."""
+    from conformance.cassettes.coverage import uncovered_requests
+
+    load_families()
+    base = PROVIDERS["openai"].embedded_base_url(backend_root)
+    provider = get_provider("openai", base_url=base)
+    record(provider, out=tmp_path, api_key=KEY, timeout=10)
+    assert [u for u in uncovered_requests(read_cassettes([tmp_path]), "openai")
+            if u.probe.startswith("stop")] == []  # fmt: skip
+    (tmp_path / "stop_string.yaml").unlink()
+    missing = uncovered_requests(read_cassettes([tmp_path]), "openai")
+    assert [u.probe for u in missing] == ["stop_string"]
+    assert "not in the replayed cassettes" in missing[0].request

@@ -190,3 +190,25 @@ def test_the_nondeterministic_backend_makes_the_stop_checks_warn_never_fail(root
     assert set(statuses) == set(IDS)
     assert set(statuses.values()) <= {"warned", "passed", "skipped"}
     assert "warned" in statuses.values()
+
+
+class CutsAtTokenBoundary(FakeOpenAI):
+    """Drops the whole word in which a stop string starts (a server that matches stop
+    strings on token boundaries)."""
+
+    def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:
+        stops = body.get("stop")
+        if not stops:
+            return super().choice(body, index)
+        stops = [stops] if isinstance(stops, str) else stops
+        text, _, tokens = super().choice({**body, "stop": None}, index)
+        cut = min(text.find(s) for s in stops if s in text)
+        return text[: max(0, text.rfind(" ", 0, cut + 1))], "stop", tokens
+
+
+def test_a_cut_at_a_token_boundary_only_warns_and_says_so() -> None:
+    results = run(CutsAtTokenBoundary(), ONLY)
+    span = results["semantics.stop_span"]
+    assert str(span.status) == "warned"
+    assert "ends early" in span.detail and "token boundary" in span.detail
+    assert {str(results[i].status) for i in IDS if i != "semantics.stop_span"} == {"passed"}

@@ -98,9 +98,11 @@ def _phrase(text: str) -> str | None:
 
 def _span(deltas: Sequence[str], text: str) -> str | None:
     """The end of one content delta and the start of the next (each with a visible
-    character), first occurring right at that boundary, in the middle of the answer."""
+    character), first occurring right at that boundary, in the middle of the answer;
+    preferably starting inside a word (a server that matches stop strings only at token
+    boundaries shows then)."""
     offset = 0
-    options: list[tuple[float, str]] = []
+    options: list[tuple[bool, float, str]] = []
     for pos in range(len(deltas) - 1):
         offset += len(deltas[pos])
         tail, head = deltas[pos][-3:], deltas[pos + 1][:3]
@@ -108,8 +110,9 @@ def _span(deltas: Sequence[str], text: str) -> str | None:
             continue
         candidate = tail + head
         if _first_in_middle(text, candidate) == offset - len(tail):
-            options.append((abs(offset - len(text) / 2), candidate))
-    return min(options)[1] if options else None
+            inside = len(deltas[pos]) > 3 and deltas[pos][-4].isalnum() and tail[0].isalnum()
+            options.append((not inside, abs(offset - len(text) / 2), candidate))
+    return min(options)[2] if options else None
 
 
 def pick_stops(text: str, deltas: Sequence[str] | None = None) -> dict[str, list[str] | str]:
@@ -379,11 +382,19 @@ def _judge(ctx: CheckContext, ex: Exchange, free: Exchange | None) -> _Verdict:
             "as a list of one-character stop strings"
         )
         return _Verdict("fail", problem, exchange_evidence(ex, problem=problem, **facts))
-    problem = (
-        f"the {mode} answer with stop is worded differently from the same request without "
-        "stop (and contains no stop string): the target is not deterministic at temperature 0, "
-        "so the stop could not be judged exactly"
-    )
+    got, want = text.strip(), expected.strip()
+    if got and len(got) < len(want) and want.startswith(got):
+        problem = (
+            f"the {mode} answer with stop ends early, {len(want) - len(got)} character(s) "
+            f"before the stop string (missing {want[len(got) :][:60]!r}): a server that cuts "
+            "at a token boundary, or one that is not deterministic at temperature 0"
+        )
+    else:
+        problem = (
+            f"the {mode} answer with stop is worded differently from the same request without "
+            "stop (and contains no stop string): the target is not deterministic at "
+            "temperature 0, so the stop could not be judged exactly"
+        )
     return _Verdict("warn", problem, exchange_evidence(ex, problem=problem, **facts))
 
 

@@ -197,7 +197,7 @@ def plan(
     return planned
 
 
-def _parent_failure(parent: str, exchanges: Sequence[Exchange]) -> tuple[str, bool]:
+def _parent_failure(provider: Provider, exchanges: Sequence[Exchange]) -> tuple[str, bool]:
     """Why none of ``exchanges`` can be built on, and whether that is the target's choice
     (a clean 4xx refusal)."""
     for ex in exchanges:
@@ -205,7 +205,9 @@ def _parent_failure(parent: str, exchanges: Sequence[Exchange]) -> tuple[str, bo
             return (f"{ex.error.kind.value}: {ex.error.message}", False)
     for ex in exchanges:
         if ex.status is not None and 400 <= ex.status < 500:
-            return (f"refused with HTTP {ex.status}", True)
+            message = provider.decode_error(ex.status, ex.body or b"").message
+            why = f": {message[:200]}" if message else ""
+            return (f"refused with HTTP {ex.status}{why}", True)
     status = exchanges[0].status if exchanges else None
     return (f"answered HTTP {status}" if exchanges else "no request was made", False)
 
@@ -256,7 +258,7 @@ def plan_dependants(
             if ex.error is None and ex.status is not None and 200 <= ex.status < 300
         ]  # fmt: skip
         if not good:
-            why, refused = _parent_failure(parent, exchanges)
+            why, refused = _parent_failure(provider, exchanges)
             out.unavailable[spec.name] = f"{built_on}, which got no usable answer ({why})"
             if refused:
                 out.by_design.add(spec.name)

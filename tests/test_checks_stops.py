@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from fake_openai import FakeOpenAI, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conformance.backend import BackendConfig, serve_in_thread
 from conformance.checks.stops import MAX_STOPS, pick_stops
@@ -212,3 +214,29 @@ def test_a_cut_at_a_token_boundary_only_warns_and_says_so() -> None:
     assert str(span.status) == "warned"
     assert "ends early" in span.detail and "token boundary" in span.detail
     assert {str(results[i].status) for i in IDS if i != "semantics.stop_span"} == {"passed"}
+
+
+_WORDS = st.sampled_from(["river", "dawn", "mist", "heron", "gold", "a", "the", "light", "Reed"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(words=st.lists(_WORDS, min_size=1, max_size=40), cut=st.integers(1, 4),
+       punct=st.sampled_from(["", ",", "."]))  # fmt: skip
+def test_picked_stop_strings_first_occur_in_the_middle_and_the_list_has_one(
+    words: list[str], cut: int, punct: str
+) -> None:
+    text = " ".join(w + (punct if i % 5 == 4 else "") for i, w in enumerate(words))
+    # streamed deltas: the text cut every `cut` characters
+    deltas = [text[i : i + cut] for i in range(0, len(text), cut)]
+    picked = pick_stops(text, deltas)
+    for case, value in picked.items():
+        stops = [value] if isinstance(value, str) else value
+        assert 1 <= len(stops) <= MAX_STOPS
+        occurring = [s for s in stops if s in text]
+        assert len(occurring) == 1, (case, stops)
+        at = text.find(occurring[0])
+        assert at > 0 and len(text) * 0.25 <= at <= len(text) * 0.75
+    if "span" in picked:
+        (span,) = picked["span"]
+        at = text.find(span)
+        assert any(at < b < at + len(span) for b in range(0, len(text), cut))

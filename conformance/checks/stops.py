@@ -55,6 +55,8 @@ _SOURCE += "API will stop generating further tokens; the returned text will not 
 FREE_PROMPT = "Describe a walk along a river at dawn in four sentences."
 #: enough tokens for the answer to reach its middle and more
 FREE_TOKENS = 80
+#: an answer shorter than this (in characters) has no middle worth the name
+MIN_ANSWER = 24
 #: OpenAI refuses a longer stop list
 MAX_STOPS = 4
 #: the cases, in report order
@@ -72,7 +74,7 @@ _WORD = re.compile(r"[^\W\d_]{4,}")
 def _first_in_middle(text: str, candidate: str) -> int | None:
     """Where ``candidate`` first occurs, when that is in the middle of ``text``."""
     at = text.find(candidate)
-    low, high = (int(len(text) * share) for share in _MIDDLE)
+    low, high = (len(text) * share for share in _MIDDLE)
     return at if at > 0 and low <= at <= high else None
 
 
@@ -109,6 +111,8 @@ def _span(deltas: Sequence[str], text: str) -> str | None:
         if not tail.strip() or not head.strip():
             continue
         candidate = tail + head
+        if len(candidate.strip()) < 4:
+            continue
         if _first_in_middle(text, candidate) == offset - len(tail):
             inside = len(deltas[pos]) > 3 and deltas[pos][-4].isalnum() and tail[0].isalnum()
             options.append((not inside, abs(offset - len(text) / 2), candidate))
@@ -120,9 +124,11 @@ def pick_stops(text: str, deltas: Sequence[str] | None = None) -> dict[str, list
 
     ``word`` is a plain string; the others are lists (``list`` has :data:`MAX_STOPS`
     members of which only one occurs in ``text``). A case the answer gives no material
-    for is left out.
+    for is left out, and every case when the answer is shorter than :data:`MIN_ANSWER`.
     """
     picked: dict[str, list[str] | str] = {}
+    if len(text.strip()) < MIN_ANSWER:
+        return picked
     words = _words_near(text, 0.5)
     if words:
         picked["word"] = words[0][1]

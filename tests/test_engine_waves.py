@@ -218,6 +218,8 @@ def test_a_cycle_or_an_unknown_parent_is_a_broken_probe() -> None:
 
     out = _collect(Target(), ["x", "y"])
     assert "depends on it in turn" in out.broken["x"]  # type: ignore[attr-defined]
+    out = _collect(Target(), ["x"])
+    assert "is not among the probes to send" in out.broken["x"]  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="after itself"):
         probe("z", after="z")
 

@@ -299,7 +299,7 @@ def _waves(probes: Sequence[ProbeSpec], out: Collected) -> list[list[ProbeSpec]]
                 missing = spec.after not in names
                 out.broken[spec.name] = (
                     f"probe {spec.name!r} is built from probe {spec.after!r}, which "
-                    + ("is not registered" if missing else "depends on it in turn")
+                    + ("is not among the probes to send" if missing else "depends on it in turn")
                 )
             break
         waves.append(ready)

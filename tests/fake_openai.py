@@ -39,6 +39,12 @@ WORDS = [
     "eleven,",
     "twelve",
 ]
+#: the answer to a prompt that asks for sentences (the stop-string probes' prompt)
+SENTENCES = (
+    "The river was quiet at dawn, and mist rose slowly over the water. Herons waded near "
+    "the reeds while the first light turned the ripples gold. A fisherman pushed his boat "
+    "from the bank and the birds began to sing."
+)
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
@@ -115,11 +121,14 @@ class FakeOpenAI:
 
     def words(self, body: dict[str, Any], index: int) -> list[str]:
         """The answer's tokens before the cap and stop strings: what a "Repeat exactly:"
-        prompt asks for, otherwise :data:`WORDS`."""
+        prompt asks for, :data:`SENTENCES` when sentences are asked for, otherwise
+        :data:`WORDS`."""
         last = body["messages"][-1] if body.get("messages") else {}
         content = last.get("content") if isinstance(last, dict) else None
         if isinstance(content, str) and content.startswith("Repeat exactly"):
             return content.split(":", 1)[1].split()
+        if isinstance(content, str) and "sentences" in content:
+            return SENTENCES.split()
         return list(WORDS)
 
     def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:

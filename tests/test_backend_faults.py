@@ -241,6 +241,76 @@ def stop_left_in(t: Target) -> None:
     assert body["choices"][0]["finish_reason"] == "stop"
 
 
+_ONE = {"seed": 9, "temperature": 0}
+
+
+def _greedy_text(t: Target) -> str:
+    return str(t.plain("none", **_ONE).json()["choices"][0]["message"]["content"])
+
+
+def _stream_of(t: Target, fault: str, **params: Any) -> tuple[str, list[str | None]]:
+    """(text, finish reasons) of choice 0 of a greedy stream."""
+    _, data = t.stream(fault, n=1, **_ONE, **params)
+    chunks = chunks_of(data)
+    finishes = [c.get("finish_reason") for ch in chunks for c in ch["choices"] if c["index"] == 0]
+    return streamed_text(chunks), finishes
+
+
+def _plain_of(t: Target, fault: str, **params: Any) -> tuple[str, str | None]:
+    choice = t.plain(fault, **_ONE, **params).json()["choices"][0]
+    return choice["message"]["content"], choice["finish_reason"]
+
+
+def stop_ignored_stream(t: Target) -> None:
+    word = _greedy_text(t).split()[4].strip(",.")
+    text, _ = _plain_of(t, "stop_ignored_stream", stop=word)
+    assert word not in text
+    text, _ = _stream_of(t, "stop_ignored_stream", stop=word)
+    assert word in text
+
+
+def stop_leak_delta(t: Target) -> None:
+    words = _greedy_text(t).split()
+    phrase = f"{words[3]} {words[4]}"
+    correct, _ = _plain_of(t, "none", stop=[phrase])
+    assert _plain_of(t, "stop_leak_delta", stop=[phrase])[0] == correct  # plain is right
+    text, finishes = _stream_of(t, "stop_leak_delta", stop=[phrase])
+    assert phrase not in text and text.startswith(correct)
+    leaked = text[len(correct) :].strip()
+    assert leaked and phrase.startswith(leaked)
+    assert "stop" in finishes
+
+
+def stop_list_first_only(t: Target) -> None:
+    word = _greedy_text(t).split()[4].strip(",.")
+    assert word not in _plain_of(t, "none", stop=["qqqq", word])[0]
+    assert word in _plain_of(t, "stop_list_first_only", stop=["qqqq", word])[0]
+    assert word not in _plain_of(t, "stop_list_first_only", stop=[word, "qqqq"])[0]
+
+
+def _stop_finish(t: Target, fault: str, expected: str | None) -> None:
+    word = _greedy_text(t).split()[4].strip(",.")
+    text, finish = _plain_of(t, fault, stop=word)
+    assert word not in text and finish == expected
+    text, finishes = _stream_of(t, fault, stop=word)
+    assert word not in text and "stop" not in finishes
+    assert _plain_of(t, fault)[1] == "stop"  # an answer that ends on its own is right
+
+
+def stop_finish_length(t: Target) -> None:
+    _stop_finish(t, "stop_finish_length", "length")
+
+
+def stop_finish_null(t: Target) -> None:
+    _stop_finish(t, "stop_finish_null", None)
+
+
+def nondeterministic(t: Target) -> None:
+    assert _greedy_text(t) == _greedy_text(t)
+    first, _ = _plain_of(t, "nondeterministic")
+    assert first != _plain_of(t, "nondeterministic")[0]
+
+
 def n_ignored(t: Target) -> None:
     assert len(t.plain("n_ignored", n=3).json()["choices"]) == 1
     _, data = t.stream("n_ignored", n=3)

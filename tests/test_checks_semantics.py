@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import httpx
@@ -114,64 +113,7 @@ def test_answers_that_end_on_their_own_are_not_judged() -> None:
     assert str(verdict.status) == "skipped" and "not judgeable" in verdict.detail
 
 
-# --------------------------------------------------------------------------- stop strings
-
-
-class StopLeaksInStream(FakeOpenAI):
-    """Streams the stop string before noticing it (a partial-match bug); plain is right."""
-
-    def stream_body(self, body: dict[str, Any], request: httpx.Request) -> bytes:
-        if body.get("stop"):
-            body = {**body, "stop": None}
-            free = super().completion(body)["choices"][0]["message"]["content"]
-            leaked = free[: free.index(",") + 1]
-            body["max_tokens"] = 1
-            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": leaked},
-                                  "finish_reason": "stop"}]}  # fmt: skip
-            return b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
-        return super().stream_body(body, request)
-
-
-def test_a_stop_string_leaking_into_the_stream_fails() -> None:
-    verdict = _one(StopLeaksInStream(), "semantics.stop_string")
-    assert str(verdict.status) == "failed"
-    assert "stopped_stream" in verdict.detail and "','" in verdict.detail
-
-
-def test_both_stop_strings_are_judged_on_a_correct_target() -> None:
-    verdict = _one(FakeOpenAI(), "semantics.stop_string")
-    assert str(verdict.status) == "passed"
-    assert "4 answer(s)" in verdict.detail
-
-
-class PartialStopLeak(FakeOpenAI):
-    """Streams each word as soon as it is generated and only then compares with the stop
-    string, so the first word of a two-word stop string escapes."""
-
-    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        if body.get("stop") == ["delta echo"]:
-            body = {**body, "stop": ["echo"]}  # "delta " was already sent when "echo" came
-        return super().chunks(body)
-
-
-def test_the_start_of_a_multi_token_stop_string_leaking_fails() -> None:
-    verdict = _one(PartialStopLeak(), "semantics.stop_string")
-    assert str(verdict.status) == "failed", verdict.detail
-    assert "'delta'" in verdict.detail and "start of the stop string" in verdict.detail
-
-
-class NoCommas(FakeOpenAI):
-    """Answers the list one item per line, so the stop string never shows up."""
-
-    def words(self, body: dict[str, Any], index: int) -> list[str]:
-        return ["apple\nbanana\ncherry"]
-
-
-def test_an_answer_without_the_stop_string_is_not_judgeable() -> None:
-    verdict = _one(NoCommas(), "semantics.stop_string")
-    assert str(verdict.status) == "skipped"
-    assert "not judgeable" in verdict.detail
+# stop strings: tests/test_checks_stops.py
 
 
 # --------------------------------------------------------------------------- n

@@ -148,11 +148,28 @@ async def send_error(send: Send, ctx: RequestContext, error: RequestError) -> No
     await send_body(send, error.status, body)
 
 
+#: faults that report another finish_reason when a stop sequence ended the answer
+_STOP_FINISH: dict[str, str | None] = {"stop_finish_length": "length", "stop_finish_null": None}
+
+
+def _faulty_stops(request: ChatRequest, fault: str) -> tuple[str, ...]:
+    """The stop sequences the backend honours (all of them, unless a fault says otherwise)."""
+    if fault == "stop_ignored_stream" and request.stream:
+        return ()
+    if fault == "stop_list_first_only":
+        return request.stops[:1]
+    return request.stops
+
+
 def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
     """Generate every choice and the usage, applying generation-level faults."""
     fault = ctx.fault_name
     key = prompt_key(request.turns)
+    if fault == "nondeterministic":
+        key += secrets.token_bytes(8)  # every request words its answer anew
     n = 1 if fault == "n_ignored" else request.n
+    stops = _faulty_stops(request, fault)
+    stopped: set[int] = set()  # choices a stop sequence ended (for the _STOP_FINISH faults)
     bounds = (ctx.config.min_natural_tokens, ctx.config.max_natural_tokens)
     choices: list[Completion] = []
     calls: list[ToolCall | None] = []
@@ -179,15 +196,23 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
                 request.sampling,
                 index,
                 max_tokens=request.max_tokens,
-                stops=request.stops,
+                stops=stops,
                 length_bounds=bounds,
                 ignore_eos=request.ignore_eos,
                 keep_stop=fault == "stop_left_in",
+                eager_stop=fault == "stop_leak_delta" and request.stream,
                 json_object=request.json_object,
             )
+            if fault in _STOP_FINISH and stops and done.finish_reason == "stop":
+                free = complete(key, request.sampling, index, max_tokens=request.max_tokens,
+                                length_bounds=bounds, ignore_eos=request.ignore_eos)  # fmt: skip
+                if free.text != done.text:  # the stop sequence ended this answer
+                    stopped.add(index)
         choices.append(done)
         calls.append(call)
     finish: list[str | None] = [c.finish_reason for c in choices]
+    if stopped:
+        finish = [_STOP_FINISH[fault] if i in stopped else f for i, f in enumerate(finish)]
     if fault == "length_reported_as_stop":
         finish = ["stop" for _ in finish]
     elif fault == "finish_bad_value":

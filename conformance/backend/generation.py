@@ -273,6 +273,7 @@ def complete(
     length_bounds: tuple[int, int] = (20, 100),
     ignore_eos: bool = False,
     keep_stop: bool = False,
+    eager_stop: bool = False,
     json_object: bool = False,
 ) -> Completion:
     """Generate one choice, honouring ``max_tokens`` and the stop sequences.
@@ -280,7 +281,9 @@ def complete(
     The answer ends with ``finish_reason`` ``"stop"`` at its natural length or at the
     first stop sequence (which is left out of the text), and with ``"length"`` when
     ``max_tokens`` cut it. With ``ignore_eos`` the answer runs to ``max_tokens``.
-    ``keep_stop`` leaves the matched stop sequence in the text (only for a fault mode).
+    ``keep_stop`` leaves the matched stop sequence in the text, and ``eager_stop`` keeps
+    the tokens sent before the one that completed the match (the start of a stop sequence
+    spanning tokens leaks); both only for fault modes.
     ``json_object`` (JSON mode) wraps the drawn words as ``{"text": "<words>"}``, the
     structural tokens counting like any other; a cut answer is cut JSON, as upstream.
     """
@@ -305,6 +308,8 @@ def complete(
             if hits:
                 first, size = min(hits)
                 end = first + size if keep_stop else first
+                if eager_stop:
+                    end = max(end, len(text) - len(tokens[position]))
                 pieces: list[str] = []
                 offset = 0
                 for token in tokens[: position + 1]:

@@ -4,16 +4,25 @@ When the check families gain a probe, or a probe changes its request, replaying 
 cassettes silently skips the checks that need it ("not in the replayed cassettes").
 :func:`uncovered_requests` plans the requests a ``check --replay`` run would send (same
 selection, seed and budget as the engine) and lists the ones no cassette answers, so CI
-can say "record the fixtures again" instead of quietly judging less.
+can say "record the fixtures again" instead of quietly judging less. A probe built from
+an earlier answer (``@probe(after=...)``) is found by replaying its parent's recorded
+answer, as ``check --replay`` does.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from conformance.cassettes._io import CassetteSet
 from conformance.cassettes.replay import ReplayRouter
 from conformance.cassettes.senders import REPLAY_API_KEY
+
+if TYPE_CHECKING:
+    from conformance.checks.registry import ProbeSpec
+    from conformance.providers.base import Provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,4 +72,47 @@ def uncovered_requests(
             key = router.key_of(build_request(provider, preq, REPLAY_API_KEY))
             if router.match(key) is None:
                 missing.append(Uncovered(item.spec.name, preq.label, key.describe()))
+    if any(spec.after is not None for spec in probes):
+        missing += _uncovered_dependants(cassettes, provider, probes, max_requests, seed)
     return missing
+
+
+def _uncovered_dependants(
+    cassettes: CassetteSet,
+    provider: Provider,
+    probes: Sequence[ProbeSpec],
+    max_requests: int | None,
+    seed: int,
+) -> list[Uncovered]:
+    """The requests of probes built from earlier answers that no cassette holds.
+
+    Their requests depend on the recorded parent answers, so they are found the way
+    ``check --replay`` finds them: the engine replays the cassettes, wave by wave.
+    """
+    from conformance.cassettes.senders import ReplaySender
+    from conformance.engine._collect import collect
+
+    sender = ReplaySender(cassettes, base_url=provider.base_url)
+    run = collect(
+        provider,
+        probes,
+        sender,
+        api_key=REPLAY_API_KEY,
+        max_requests=max_requests,
+        seed=seed,
+        preflight=False,
+        rate_limit_retries=0,
+    )
+    asyncio.run(_closing(sender, run))
+    return [
+        Uncovered(spec.name, "", sender.missed[spec.name])
+        for spec in probes
+        if spec.after is not None and spec.name in sender.missed
+    ]
+
+
+async def _closing(sender: Any, run: Coroutine[Any, Any, object]) -> None:
+    try:
+        await run
+    finally:
+        await sender.aclose()

@@ -75,6 +75,7 @@ FAMILIES: tuple[str, ...] = (
     "conformance.checks.framing",
     "conformance.checks.stream",
     "conformance.checks.semantics",
+    "conformance.checks.stops",
     "conformance.checks.conversation",
     "conformance.checks.errors",
     "conformance.checks.auth",

@@ -235,8 +235,7 @@ _FREE_ANSWERS: tuple[tuple[str, str | None], ...] = (
     ("chat", None),
     ("other_prompt", None),
     ("multi_turn", None),
-    ("stop_string", "free"),
-    ("stop_string", "free_words"),
+    ("stop_free", "plain"),
 )
 
 
@@ -263,7 +262,7 @@ def _free_text(ctx: CheckContext, name: str, label: str | None) -> str | None:
     title="Different conversations get different answers",
     severity=Severity.CLIENT,
     source=_REF + ": messages (the conversation the model answers)",
-    probes=("chat", "other_prompt", "multi_turn", "stop_string"),
+    probes=("chat", "other_prompt", "multi_turn", "stop_free"),
     warn_only=True,
 )
 def answers_the_prompt(ctx: CheckContext) -> str:

@@ -223,7 +223,9 @@ class ProbeContext:
         return [{"role": "user", "content": text if text is not None else self.prompt}]
 
 
-ProbeFunc: TypeAlias = Callable[[ProbeContext], "ProbeRequest | Iterable[ProbeRequest]"]
+ProbeFunc: TypeAlias = Callable[..., "ProbeRequest | Iterable[ProbeRequest]"]
+"""``(ProbeContext) -> requests``, or for a probe sent ``after`` another one
+``(ProbeContext, Sequence[Exchange]) -> requests`` (the parent's successful exchanges)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,13 +240,30 @@ class ProbeSpec:
     requires: str | None
     #: probes are sent in ascending priority; the budget cuts the tail
     priority: int
+    #: the probe whose answer this one's requests are built from (sent in a later wave)
+    after: str | None = None
+    #: requests of the ``--max-requests`` budget kept for this probe (sent ``after``
+    #: another) when the first wave is planned, so that probes of a lower priority are
+    #: cut before it is
+    reserve: int = 0
 
     def applies_to(self, dialect: Dialect) -> bool:
         return dialect in self.dialects
 
-    def build(self, pctx: ProbeContext) -> list[ProbeRequest]:
-        """The requests of this probe for one target."""
-        produced = self.func(pctx)
+    def build(
+        self, pctx: ProbeContext, parent: Sequence[Exchange] | None = None
+    ) -> list[ProbeRequest]:
+        """The requests of this probe for one target.
+
+        A probe sent ``after`` another is given the parent's successful exchanges; it may
+        raise :class:`Skipped` (or :class:`Refused`) when they give it nothing to build on.
+        """
+        if self.after is not None:
+            if parent is None:
+                raise TypeError(f"probe {self.name!r} is built from the answer of {self.after!r}")
+            produced = self.func(pctx, list(parent))
+        else:
+            produced = self.func(pctx)
         if isinstance(produced, ProbeRequest):
             return [produced]
         requests = list(produced)
@@ -263,13 +282,30 @@ def probe(
     dialects: Iterable[Dialect] | None = None,
     requires: str | None = None,
     priority: int = 50,
+    after: str | None = None,
+    reserve: int = 0,
 ) -> Callable[[ProbeFunc], ProbeFunc]:
     """Register a probe: a function ``(ProbeContext) -> ProbeRequest | Iterable[ProbeRequest]``.
 
     The docstring's first line describes the probe. Priority orders the probes (lower is
     sent first, so it survives a small ``--max-requests``); the core probes use 0-20.
+
+    ``after="other"`` makes a probe whose requests depend on an answer: it is sent once
+    ``other`` has been answered, and its function is
+    ``(ProbeContext, Sequence[Exchange]) -> requests``, given ``other``'s successful
+    exchanges. When ``other`` was not sent, failed or was refused, this probe is not sent
+    and its checks are skipped with the reason. A check that reads a dependent probe
+    declares it like any other (the engine adds the parent). ``reserve`` keeps that many
+    requests of the budget for it while the first wave is planned (its priority then
+    counts against the independent probes'); without it, it gets what is left.
     """
     _check_capability_name(requires)
+    if after is not None and after == name:
+        raise ValueError(f"probe {name!r} cannot be sent after itself")
+    if reserve < 0 or (reserve and after is None):
+        raise ValueError(
+            f"probe {name!r}: reserve is a count of requests for a probe sent after another"
+        )
 
     def decorate(func: ProbeFunc) -> ProbeFunc:
         if name in PROBES and PROBES[name].func is not func:
@@ -281,6 +317,8 @@ def probe(
             dialects=frozenset(dialects) if dialects is not None else ALL_DIALECTS,
             requires=requires,
             priority=priority,
+            after=after,
+            reserve=reserve,
         )
         return func
 

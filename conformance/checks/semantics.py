@@ -1,17 +1,18 @@
 """Family d: the parameters do what the specification says.
 
 Length caps (``max_tokens``, ``max_completion_tokens``) are enforced and reported with
-``finish_reason: "length"``; stop strings never reach the output; ``n`` gives n choices
+``finish_reason: "length"``; ``n`` gives n choices
 indexed 0..n-1; usage counts are consistent; a streamed answer at temperature 0 matches
 the plain one; multi-turn conversations are accepted; optional features (n > 1, tools,
-logprobs, JSON mode, seed) are either honoured or refused with a clean 4xx.
+logprobs, JSON mode, seed) are either honoured or refused with a clean 4xx. Stop strings
+are judged in :mod:`conformance.checks.stops` (picked from the target's own answer).
 
 Judgement rules that keep correct servers green:
 
 - token counts come from the server's own ``usage``; without it, a length is judged in
   whitespace-separated words, which can only undercount tokens, with a safety margin;
 - a property that the answer gives no chance to show (the model ended on its own before
-  the cap, the unconstrained answer never contains the stop string) is ``skipped`` as
+  the cap) is ``skipped`` as
   not judgeable, never passed;
 - determinism (stream vs plain, seed) is only ever a warning: many backends batch
   requests and are not bit-for-bit reproducible.
@@ -40,7 +41,7 @@ from conformance.providers.base import DecodeError, Dialect, Generation
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
-__all__ = ["LENGTH_CAP", "LONG_PROMPT", "STOP_STRINGS", "STOP_WORDS"]
+__all__ = ["LENGTH_CAP", "LONG_PROMPT"]
 
 _OAI = {Dialect.OPENAI}
 _REF = "OpenAI API reference, Create chat completion"
@@ -51,20 +52,6 @@ LENGTH_CAP = 5
 LONG_PROMPT = (
     "Write a long story about a lighthouse keeper who finds a message in a bottle. "
     "Use at least three hundred words."
-)
-#: the stop strings of the stop probe, and a prompt whose answer contains them
-STOP_STRINGS: tuple[str, ...] = (",",)
-STOP_PROMPT = "List ten fruits on one line, separated by commas, and nothing else."
-#: a stop string of several tokens, and a prompt whose answer contains it: a streaming
-#: server must hold back "delta" until it knows whether " echo" follows
-STOP_WORDS: tuple[str, ...] = ("delta echo",)
-STOP_WORDS_PROMPT = (
-    "Repeat exactly, with nothing else: alpha bravo charlie delta echo foxtrot golf hotel"
-)
-#: (label of the unconstrained answer, labels of the answers with `stop`)
-_STOP_PAIRS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("free", ("stopped", "stopped_stream")),
-    ("free_words", ("stopped_words_stream", "stopped_words_str")),
 )
 #: a refusal that blames the system message (a chat template without a system role)
 _SYSTEM_REFUSED = re.compile(r"\bsystem\b", re.IGNORECASE)
@@ -113,30 +100,6 @@ def _greedy(pctx: ProbeContext, **extra: Any) -> dict[str, Any]:
         params["max_tokens"] = 40
     params.update(extra)
     return params
-
-
-@probe("stop_string", dialects=_OAI, requires="stop", priority=22)
-def stop_string_probe(pctx: ProbeContext) -> list[ProbeRequest]:
-    """Greedy answers without and with stop strings: a comma (plain and streamed) and a
-    stop string of several tokens (streamed, and plain given as a string)."""
-    messages = pctx.messages(STOP_PROMPT)
-    stop = list(STOP_STRINGS)
-    out = [
-        ProbeRequest(messages=messages, params=_greedy(pctx), label="free"),
-        ProbeRequest(messages=messages, params=_greedy(pctx, stop=stop), label="stopped"),
-    ]
-    if pctx.capabilities.streaming:
-        params = _greedy(pctx, stop=stop, stream=True)
-        out.append(ProbeRequest(messages=messages, params=params, label="stopped_stream"))
-        words = pctx.messages(STOP_WORDS_PROMPT)
-        out.append(ProbeRequest(messages=words, params=_greedy(pctx), label="free_words"))
-        params = _greedy(pctx, stop=list(STOP_WORDS), stream=True)
-        out.append(ProbeRequest(messages=words, params=params, label="stopped_words_stream"))
-        # `stop` as a plain string (the specification allows a string or an array): a
-        # server that iterates it as a list stops at its first character
-        params = _greedy(pctx, stop=STOP_WORDS[0])
-        out.append(ProbeRequest(messages=words, params=params, label="stopped_words_str"))
-    return out
 
 
 @probe("n_choices", dialects=_OAI, requires="n", priority=23)
@@ -475,100 +438,6 @@ def length_finish_reason(ctx: CheckContext) -> str:
             f"({', '.join(natural) or 'no finish_reason'})"
         )
     return f'"length" on {judged} capped answer(s)'
-
-
-def _partial_leak(free_text: str, text: str, stops: list[str]) -> str | None:
-    """The start of a stop string left at the end of ``text``, when the unconstrained
-    answer shows the stop string right there (a streaming server that sent the first
-    tokens of a stop string before it matched the rest)."""
-    cuts = [(free_text.find(s), s) for s in stops if s and s in free_text]
-    if not cuts:
-        return None
-    cut, stop = min(cuts)
-    expected = free_text[:cut]
-    if text == expected or not text.startswith(expected):
-        return None
-    rest = text[len(expected) :].strip()
-    if rest and len(rest) < len(stop) and stop.startswith(rest):
-        return rest
-    return None
-
-
-@check(
-    id="semantics.stop_string",
-    title="Stop strings end the answer and never appear in it",
-    severity=Severity.CLIENT,
-    source=_REF + ": stop (the returned text will not contain the stop sequence)",
-    probes=("stop_string",),
-    dialects=_OAI,
-    requires="stop",
-)
-def stop_string(ctx: CheckContext) -> str:
-    """With `stop`, the answer ends before the first stop string and does not contain it,
-    plain and streamed, nor the first part of a stop string of several tokens; a stop
-    string given as a plain string works like a one-item array (an answer that stops
-    early, before the stop string, is a warning). Judged only
-    when the same greedy request without `stop` does produce the stop string; otherwise
-    the property had no chance to show."""
-    usable, reasons = _usable(ctx, "stop_string")
-    by_label = {ex.meta.get("label"): ex for ex in usable}
-    bad: list[dict[str, Any]] = []
-    judged = 0
-    unjudged: list[str] = []
-    early: list[dict[str, Any]] = []
-    for free_label, stopped_labels in _STOP_PAIRS:
-        free_ex = by_label.get(free_label)
-        free_text = _decode(ctx, free_ex).text if free_ex is not None else None
-        for label in stopped_labels:
-            ex = by_label.get(label)
-            if ex is None:
-                continue
-            stops = _param(ex, "stop") or []
-            stops = [stops] if isinstance(stops, str) else list(stops)
-            text = _decode(ctx, ex).text
-            found = [s for s in stops if s and s in text]
-            leak = _partial_leak(free_text, text, stops) if free_text is not None else None
-            facts: dict[str, Any] = {
-                "stop": stops,
-                "text": text[:300],
-                "unconstrained_text": (free_text or "")[:300],
-            }
-            if found:
-                judged += 1
-                problem = f"the {label} answer contains the stop string {found[0]!r}"
-                bad.append(exchange_evidence(ex, problem=problem, **facts))
-            elif leak is not None:
-                judged += 1
-                problem = (
-                    f"the {label} answer ends with {leak!r}, the start of the stop string: it "
-                    "was sent before the rest of the stop string matched"
-                )
-                bad.append(exchange_evidence(ex, problem=problem, **facts))
-            elif free_text is not None and any(s in free_text for s in stops):
-                judged += 1
-                cut = min(free_text.find(s) for s in stops if s and s in free_text)
-                expected = free_text[:cut].strip()
-                got = text.strip()
-                if got != expected and expected.startswith(got):
-                    problem = (
-                        f"the {label} answer stops at {got!r}, before the stop string: the "
-                        f"same greedy request without stop continues to {expected!r} (a "
-                        "stop string given as a plain string read as a list of characters?)"
-                    )
-                    early.append(exchange_evidence(ex, problem=problem, **facts))
-            else:
-                shown = f"{free_text[:80]!r}" if free_text is not None else "missing"
-                unjudged.append(f"{label}: the unconstrained answer ({shown}) has none of {stops}")
-    if bad:
-        raise Failed(bad[0]["problem"], {"bad": bad, "early": early})
-    if early:
-        # a warning: a server that is not deterministic at temperature 0 could stop early
-        raise Warned(early[0]["problem"], {"early": early})
-    if not judged:
-        if unjudged or not reasons:
-            raise Skipped(f"not judgeable: {'; '.join(unjudged) or 'no answer with stop strings'}")
-        raise Skipped(_joined(reasons))
-    return f"the stop string is cut from {judged} answer(s)"
 
 
 @check(

@@ -72,6 +72,10 @@ class RichProgress(EngineProgress):
     def planned(self, requests: int, checks: int) -> None:
         if self._progress is None:
             return
+        if self._requests is not None:
+            # a wave of probes built from earlier answers adds requests
+            self._progress.update(self._requests, total=max(requests, 1))
+            return
         self._requests = self._progress.add_task("requests", total=max(requests, 1), last="")
         self._checks = self._progress.add_task("checks  ", total=max(checks, 1), last="")
 
@@ -154,6 +158,7 @@ def print_summary(
     console.print(
         Text(
             f"{verdict}: {len(checks)} checks ({parts}) in {elapsed:.1f} s, "
+            f"{len(target.get('probes') or ())} probes, "
             f"{target.get('requests_sent', 0)} requests; {coverage_line(coverage)}",
             style=_STYLE[style],
         ),

@@ -69,7 +69,8 @@ class Progress:
     """Receives progress notices; the default does nothing (the CLI draws a bar)."""
 
     def planned(self, requests: int, checks: int) -> None:
-        """The run will send at most ``requests`` and judge ``checks``."""
+        """The run will send at most ``requests`` and judge ``checks`` (called again with a
+        larger ``requests`` when a wave of probes built from earlier answers is planned)."""
 
     def exchanged(self, exchange: Exchange) -> None:
         """One request completed (or failed at the transport level)."""
@@ -107,13 +108,21 @@ class RunConfig:
 
 
 def probes_for(checks: Iterable[CheckSpec]) -> list[ProbeSpec]:
-    """The registered probes that ``checks`` declare (unknown names raise ``KeyError``)."""
+    """The registered probes that ``checks`` declare, and the probes those are built
+    from (``@probe(after=...)``); unknown names raise ``KeyError``."""
     names: dict[str, None] = {}
     for spec in checks:
         for name in spec.probes:
             if name not in PROBES:
                 raise KeyError(f"check {spec.id!r} declares unknown probe {name!r}")
-            names[name] = None
+            while name not in names:
+                names[name] = None
+                parent = PROBES[name].after
+                if parent is None:
+                    break
+                if parent not in PROBES:
+                    raise KeyError(f"probe {name!r} is built from unknown probe {parent!r}")
+                name = parent
     return [PROBES[name] for name in names]
 
 

@@ -29,7 +29,14 @@ from typing import Protocol
 
 import httpx
 
-from conformance.checks.registry import HANG_KINDS, ProbeContext, ProbeRequest, ProbeSpec
+from conformance.checks.registry import (
+    HANG_KINDS,
+    ProbeContext,
+    ProbeRequest,
+    ProbeSpec,
+    Refused,
+    Skipped,
+)
 from conformance.engine._build import build_request, key_for
 from conformance.engine._diagnose import TargetMisconfigured, diagnose
 from conformance.errors import ConfigError
@@ -114,6 +121,39 @@ class _Planned:
     requests: list[ProbeRequest]
 
 
+def _gate(provider: Provider, spec: ProbeSpec, out: Collected) -> bool:
+    """Whether ``spec`` may be sent to this target (else its reason is recorded)."""
+    if not spec.applies_to(provider.dialect):
+        out.unavailable[spec.name] = (
+            f"not sent: probe {spec.name!r} does not apply to the {provider.dialect} dialect"
+        )
+        return False
+    if spec.requires and not getattr(provider.capabilities, spec.requires):
+        out.unavailable[spec.name] = (
+            f"not documented by {provider.name}: {spec.requires} (probe {spec.name!r} not sent)"
+        )
+        out.by_design.add(spec.name)
+        return False
+    return True
+
+
+def _fits(
+    spec: ProbeSpec,
+    requests: list[ProbeRequest],
+    budget: int | None,
+    out: Collected,
+    max_requests: int | None,
+) -> bool:
+    """Whether ``requests`` fit in ``budget`` (else the probe's reason is recorded)."""
+    if budget is not None and len(requests) > budget:
+        out.unavailable[spec.name] = (
+            f"not sent: beyond the --max-requests budget of {max_requests} "
+            f"(probe {spec.name!r} needs {len(requests)} request(s))"
+        )
+        return False
+    return True
+
+
 def plan(
     provider: Provider,
     probes: Sequence[ProbeSpec],
@@ -122,20 +162,24 @@ def plan(
     seed: int,
     out: Collected,
 ) -> list[_Planned]:
-    """Build every probe's requests and cut what the budget does not allow."""
+    """Build every independent probe's requests and cut what the budget does not allow
+    (probes sent ``after`` another are planned wave by wave, by :func:`plan_dependants`;
+    their ``reserve`` is kept for them here, in priority order)."""
     planned: list[_Planned] = []
     budget = max_requests
     for spec in sorted(probes, key=lambda s: (s.priority, s.name)):
-        if not spec.applies_to(provider.dialect):
-            out.unavailable[spec.name] = (
-                f"not sent: probe {spec.name!r} does not apply to the {provider.dialect} dialect"
-            )
+        if not _gate(provider, spec, out):
             continue
-        if spec.requires and not getattr(provider.capabilities, spec.requires):
-            out.unavailable[spec.name] = (
-                f"not documented by {provider.name}: {spec.requires} (probe {spec.name!r} not sent)"
-            )
-            out.by_design.add(spec.name)
+        if spec.after is not None:
+            # built later, from its parent's answer; its reservation counts now
+            if budget is not None and spec.reserve:
+                if spec.reserve > budget:
+                    out.unavailable[spec.name] = (
+                        f"not sent: beyond the --max-requests budget of {max_requests} "
+                        f"(probe {spec.name!r} needs up to {spec.reserve} request(s))"
+                    )
+                else:
+                    budget -= spec.reserve
             continue
         pctx = ProbeContext(provider=provider, random=random.Random(f"{seed}:{spec.name}"))
         try:
@@ -145,16 +189,123 @@ def plan(
                 f"probe {spec.name!r} could not be built: {type(exc).__name__}: {exc}"
             )
             continue
-        if budget is not None and len(requests) > budget:
-            out.unavailable[spec.name] = (
-                f"not sent: beyond the --max-requests budget of {max_requests} "
-                f"(probe {spec.name!r} needs {len(requests)} request(s))"
-            )
+        if not _fits(spec, requests, budget, out, max_requests):
             continue
         if budget is not None:
             budget -= len(requests)
         planned.append(_Planned(spec, requests))
     return planned
+
+
+def _parent_failure(provider: Provider, exchanges: Sequence[Exchange]) -> tuple[str, bool]:
+    """Why none of ``exchanges`` can be built on, and whether that is the target's choice
+    (a clean 4xx refusal)."""
+    for ex in exchanges:
+        if ex.error is not None:
+            return (f"{ex.error.kind.value}: {ex.error.message}", False)
+    for ex in exchanges:
+        if ex.status is not None and 400 <= ex.status < 500:
+            message = provider.decode_error(ex.status, ex.body or b"").message
+            why = f": {message[:200]}" if message else ""
+            return (f"refused with HTTP {ex.status}{why}", True)
+    status = exchanges[0].status if exchanges else None
+    return (f"answered HTTP {status}" if exchanges else "no request was made", False)
+
+
+def plan_dependants(
+    provider: Provider,
+    ready: Sequence[ProbeSpec],
+    *,
+    budget: int | None,
+    max_requests: int | None,
+    seed: int,
+    out: Collected,
+    hung_on: str | None,
+) -> list[_Planned]:
+    """Build the requests of probes whose parents have been answered (one wave).
+
+    A dependant whose parent was not sent, could not be built, failed or was refused is
+    not sent: its checks are skipped with the parent's reason (a skip by design when the
+    parent's was, or when the target refused the parent cleanly). A builder that raises
+    :class:`Skipped` (the parent's answer gives it nothing to build on) is not sent either.
+    """
+    planned: list[_Planned] = []
+    for spec in sorted(ready, key=lambda s: (s.priority, s.name)):
+        parent = spec.after
+        assert parent is not None
+        if spec.name in out.unavailable or not _gate(provider, spec, out):
+            continue  # the first wave's planning cut it already
+        built_on = f"not sent: probe {spec.name!r} is built from the answer of probe {parent!r}"
+        if hung_on is not None:
+            out.unavailable[spec.name] = (
+                f"not judged: the target hung on probe {hung_on!r}, "
+                "so the remaining probes were not sent"
+            )
+            continue
+        if parent in out.broken:
+            out.unavailable[spec.name] = f"{built_on}, which could not be built"
+            continue
+        if parent in out.unavailable:
+            out.unavailable[spec.name] = (
+                f"{built_on}, which was not made ({out.unavailable[parent]})"
+            )
+            if parent in out.by_design:
+                out.by_design.add(spec.name)
+            continue
+        exchanges = out.exchanges.get(parent, [])
+        good = [
+            ex for ex in exchanges
+            if ex.error is None and ex.status is not None and 200 <= ex.status < 300
+        ]  # fmt: skip
+        if not good:
+            why, refused = _parent_failure(provider, exchanges)
+            out.unavailable[spec.name] = f"{built_on}, which got no usable answer ({why})"
+            if refused:
+                out.by_design.add(spec.name)
+            continue
+        pctx = ProbeContext(provider=provider, random=random.Random(f"{seed}:{spec.name}"))
+        try:
+            requests = spec.build(pctx, good)
+        except Skipped as exc:
+            out.unavailable[spec.name] = exc.detail
+            if isinstance(exc, Refused):
+                out.by_design.add(spec.name)
+            continue
+        except Exception as exc:
+            out.broken[spec.name] = (
+                f"probe {spec.name!r} could not be built: {type(exc).__name__}: {exc}"
+            )
+            continue
+        if not _fits(spec, requests, budget, out, max_requests):
+            continue
+        if budget is not None:
+            budget -= len(requests)
+        planned.append(_Planned(spec, requests))
+    return planned
+
+
+def _waves(probes: Sequence[ProbeSpec], out: Collected) -> list[list[ProbeSpec]]:
+    """The dependent probes in waves: each wave's parents are in an earlier wave (or are
+    independent probes). A probe whose parent is not among ``probes``, or that depends on
+    itself through others, is broken."""
+    names = {spec.name for spec in probes}
+    settled = {spec.name for spec in probes if spec.after is None}
+    pending = [spec for spec in probes if spec.after is not None]
+    waves: list[list[ProbeSpec]] = []
+    while pending:
+        ready = [spec for spec in pending if spec.after in settled]
+        if not ready:
+            for spec in pending:
+                missing = spec.after not in names
+                out.broken[spec.name] = (
+                    f"probe {spec.name!r} is built from probe {spec.after!r}, which "
+                    + ("is not among the probes to send" if missing else "depends on it in turn")
+                )
+            break
+        waves.append(ready)
+        settled.update(spec.name for spec in ready)
+        pending = [spec for spec in pending if spec not in ready]
+    return waves
 
 
 async def collect(
@@ -175,19 +326,23 @@ async def collect(
 ) -> Collected:
     """Send ``probes`` to the target through ``sender`` and gather the exchanges.
 
-    ``on_planned(n)`` is told how many requests will be sent at most, ``on_exchange`` is
-    called after each one (for progress displays). A request answered 429 (rate limited)
-    is sent again up to ``rate_limit_retries`` times, after its ``Retry-After`` (at most
+    Independent probes go first; probes sent ``after`` another follow in dependency waves,
+    each built from its parent's answer, within what is left of ``max_requests``.
+
+    ``on_planned(n)`` is told how many requests will be sent at most (again, with the new
+    total, when a wave of dependent probes adds requests), ``on_exchange`` is called after
+    each one (for progress displays). A request answered 429 (rate limited) is sent again
+    up to ``rate_limit_retries`` times, after its ``Retry-After`` (at most
     ``min(timeout_hint, 10)`` s); the retries count as requests sent. ``key_variable``
     names where the key came from, for the line of a :class:`TargetMisconfigured`.
     """
     out = Collected()
+    waves = _waves(probes, out)
     planned = plan(provider, probes, max_requests=max_requests, seed=seed, out=out)
     jobs = [(item.spec, preq) for item in planned for preq in item.requests]
+    total = len(jobs)
     if on_planned is not None:
-        on_planned(len(jobs))
-    if not jobs:
-        return out
+        on_planned(total)
     for item in planned:
         out.exchanges[item.spec.name] = []
     results: list[Exchange | None] = [None] * len(jobs)
@@ -248,54 +403,90 @@ async def collect(
         if ex.error is not None and ex.error.kind in HANG_KINDS and state.hung_on is None:
             state.hung_on = spec.name
 
-    await run(0)
-    first = results[0]
-    adaptation = _adapt(provider, first)
-    if adaptation is not None:
-        out.refused[adaptation.capability] = adaptation.reason
-        for spec, _ in jobs:
-            if spec.requires == adaptation.capability:
-                out.unavailable[spec.name] = (
-                    f"not sent: {adaptation.reason} (probe {spec.name!r} needs {spec.requires})"
-                )
-                out.by_design.add(spec.name)
-                out.exchanges.pop(spec.name, None)
-        jobs = [job for job in jobs if job[0].requires != adaptation.capability]
-        results = [None] * len(jobs)
-        if jobs:
-            await run(0)
-            first = results[0]
-    if preflight and first is not None and jobs:
-        await _preflight(provider, jobs[0][1], first, sender, out, api_key, key_variable)
-
     semaphore = asyncio.Semaphore(max(1, concurrency))
 
     async def bounded(pos: int) -> None:
         async with semaphore:
             await run(pos)
 
-    await asyncio.gather(*(bounded(pos) for pos in range(1, len(jobs))))
+    def settle() -> None:
+        """File the wave's exchanges under their probes (and why any are missing)."""
+        for pos, (spec, _) in enumerate(jobs):
+            ex = results[pos]
+            if ex is not None:
+                out.exchanges[spec.name].append(ex)
+            elif spec.name in out.unavailable:
+                continue
+            elif state.hung_on is not None:
+                out.unavailable[spec.name] = (
+                    f"not judged: the target hung on probe {state.hung_on!r}, "
+                    "so the remaining probes were not sent"
+                )
+        # A replaying sender (conformance.cassettes.ReplaySender) names the requests its
+        # cassettes do not hold: their probes are not judged (skipped with that reason).
+        why_unavailable = getattr(sender, "unavailable", None)
+        if callable(why_unavailable):
+            for name in {spec.name for spec, _ in jobs}:
+                reasons = [r for r in map(why_unavailable, out.exchanges.get(name, ())) if r]
+                if reasons:
+                    del out.exchanges[name]
+                    out.unavailable[name] = reasons[0]
 
-    for pos, (spec, _) in enumerate(jobs):
-        ex = results[pos]
-        if ex is not None:
-            out.exchanges[spec.name].append(ex)
-        elif spec.name in out.unavailable:
-            continue
-        elif state.hung_on is not None:
+    if jobs:
+        await run(0)
+        first = results[0]
+        adaptation = _adapt(provider, first)
+        if adaptation is not None:
+            out.refused[adaptation.capability] = adaptation.reason
+            for spec, _ in jobs:
+                if spec.requires == adaptation.capability:
+                    out.unavailable[spec.name] = (
+                        f"not sent: {adaptation.reason} (probe {spec.name!r} needs {spec.requires})"
+                    )
+                    out.by_design.add(spec.name)
+                    out.exchanges.pop(spec.name, None)
+            jobs = [job for job in jobs if job[0].requires != adaptation.capability]
+            results = [None] * len(jobs)
+            if jobs:
+                await run(0)
+                first = results[0]
+        if preflight and first is not None and jobs:
+            await _preflight(provider, jobs[0][1], first, sender, out, api_key, key_variable)
+        await asyncio.gather(*(bounded(pos) for pos in range(1, len(jobs))))
+        settle()
+
+    spent = sum(len(item.requests) for item in planned)
+    for wave in waves:
+        used = max(spent, out.requests_sent)
+        budget = None if max_requests is None else max(0, max_requests - used)
+        refused = [spec for spec in wave if spec.requires in out.refused]
+        for spec in refused:
             out.unavailable[spec.name] = (
-                f"not judged: the target hung on probe {state.hung_on!r}, "
-                "so the remaining probes were not sent"
+                f"not sent: {out.refused[str(spec.requires)]} (probe {spec.name!r} needs "
+                f"{spec.requires})"
             )
-    # A replaying sender (conformance.cassettes.ReplaySender) names the requests its
-    # cassettes do not hold: their probes are not judged (skipped with that reason).
-    why_unavailable = getattr(sender, "unavailable", None)
-    if callable(why_unavailable):
-        for name in list(out.exchanges):
-            reasons = [r for r in map(why_unavailable, out.exchanges[name]) if r]
-            if reasons:
-                del out.exchanges[name]
-                out.unavailable[name] = reasons[0]
+            out.by_design.add(spec.name)
+        wave_planned = plan_dependants(
+            provider,
+            [spec for spec in wave if spec not in refused],
+            budget=budget,
+            max_requests=max_requests,
+            seed=seed,
+            out=out,
+            hung_on=state.hung_on,
+        )
+        jobs = [(item.spec, preq) for item in wave_planned for preq in item.requests]
+        if not jobs:
+            continue
+        spent += len(jobs)
+        total += len(jobs)
+        if on_planned is not None:
+            on_planned(total)
+        for item in wave_planned:
+            out.exchanges[item.spec.name] = []
+        results = [None] * len(jobs)
+        await asyncio.gather(*(bounded(pos) for pos in range(len(jobs))))
+        settle()
     out.hung_on = state.hung_on
     return out
 

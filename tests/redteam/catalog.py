@@ -413,18 +413,23 @@ def _max_plus_one_chunks(chunks: list[Doc], body: Doc) -> list[Doc | str]:
 
 
 def _stop_partial(chunks: list[Doc], body: Doc) -> list[Doc | str]:
+    """Streamed, the first word of a stop string of several words is sent before the rest
+    is matched (a detokeniser that flushes each word as soon as it is generated)."""
     stops = body.get("stop") or []
-    if "delta echo" not in stops:
+    stops = [stops] if isinstance(stops, str) else stops
+    phrases = [s for s in stops if isinstance(s, str) and " " in s.strip()]
+    if not phrases:
         return list(chunks)
     out: list[Doc | str] = []
+    leaked = False
     for c in chunks:
-        out.append(c)
-        if any(
-            (ch.get("delta", {}).get("content") or "").strip() == "charlie" for ch in _choices(c)
-        ):
+        if not leaked and any(ch.get("finish_reason") for ch in _choices(c)):
             leak = copy.deepcopy(c)
-            leak["choices"][0]["delta"] = {"content": " delta"}
+            leak["choices"][0]["delta"] = {"content": " " + phrases[0].split()[0]}
+            leak["choices"][0]["finish_reason"] = None
             out.append(leak)
+            leaked = True
+        out.append(c)
     return out
 
 
@@ -1023,8 +1028,8 @@ OPENAI_BROKEN: list[Case] = [
     Case(
         "stop_partial",
         Flavor("stop_partial", chunks_hook=_stop_partial),
-        trips=("semantics.stop_string",),
-        only="semantics.stop_string",
+        trips=("semantics.stop_phrase",),
+        only="semantics.stop_*",
     ),
     Case(
         "stall_after_3",
@@ -1697,15 +1702,20 @@ OPENAI_BROKEN += [
     Case(
         "stop_plain_only",
         Flavor("stop_plain_only", stream_ignores_stop=True),
-        trips=("semantics.stop_string",),
-        only="semantics.stop_string",
+        trips=(
+            "semantics.stop_word",
+            "semantics.stop_phrase",
+            "semantics.stop_span",
+            "semantics.stop_list",
+        ),
+        only="semantics.stop_*",
         why="stop honoured in plain answers, ignored when streaming",
     ),
     Case(
         "stop_str_as_chars",
         Flavor("stop_str_as_chars", stop_str_as_chars=True),
-        trips=("semantics.stop_string",),
-        only="semantics.stop_string",
+        trips=("semantics.stop_word",),
+        only="semantics.stop_*",
         why="`stop` given as a plain string iterated as a list: every character stops",
     ),
     Case(

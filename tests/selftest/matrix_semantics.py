@@ -148,7 +148,6 @@ TRIPS: dict[str, list[str]] = {
     "semantics.max_tokens": ["max_tokens_ignored"],
     "semantics.max_completion_tokens": ["max_tokens_ignored"],
     "semantics.length_finish_reason": ["length_reported_as_stop"],
-    "semantics.stop_string": ["stop_left_in"],
     "semantics.n_choices": ["n_ignored", "choice_index_wrong"],
     "semantics.usage_consistent": ["usage_total_wrong"],
     "semantics.multi_turn": ["mock:multi_turn_refused"],

@@ -293,7 +293,8 @@ def test_nondeterminism_only_warns() -> None:
 
 
 class ZeroPromptTokens(FakeOpenAI):
-    """Reports prompt_tokens 0 (a prompt-cache hit counted as nothing)."""
+    """Reports prompt_tokens 0 (a prompt-cache hit counted as nothing: impossible, OpenAI
+    counts cached tokens inside prompt_tokens)."""
 
     def prompt_tokens(self, body: dict[str, Any]) -> int:
         return 0
@@ -316,7 +317,7 @@ class ConstantPromptTokens(FakeOpenAI):
 
 def test_usage_problems() -> None:
     zero = _one(ZeroPromptTokens(), "semantics.usage_consistent")
-    assert str(zero.status) == "warned" and "prompt_tokens is 0" in zero.detail
+    assert str(zero.status) == "failed" and "prompt_tokens is 0" in zero.detail
     total = _one(StreamTotalWrong(), "semantics.usage_consistent")
     assert str(total.status) == "failed" and "streamed" in total.detail
     constant = _one(ConstantPromptTokens(), "semantics.usage_consistent")

@@ -76,6 +76,7 @@ FAMILIES: tuple[str, ...] = (
     "conformance.checks.stream",
     "conformance.checks.semantics",
     "conformance.checks.conversation",
+    "conformance.checks.features",
     "conformance.checks.errors",
     "conformance.checks.auth",
     "conformance.checks.robustness",

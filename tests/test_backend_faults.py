@@ -531,6 +531,7 @@ _SHOWN_BY: dict[str, dict[str, Any]] = {
     "usage_completion_zero": {},
     "usage_over_cap": {"max_tokens": 3},
     "invalid_500": {"temperature": 5},
+    "invalid_accepted": {"temperature": 5},
 }  # fmt: skip
 
 

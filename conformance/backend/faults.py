@@ -261,6 +261,7 @@ PER_MODE: tuple[str, ...] = (
     "top_logprobs_wrong", "tools_ignored", "tool_choice_none_ignored", "tool_name_ignored",
     "response_format_ignored", "json_schema_violated", "seed_ignored", "usage_total_wrong",
     "usage_prompt_zero", "usage_completion_zero", "usage_over_cap", "invalid_500",
+    "invalid_accepted",
 )  # fmt: skip
 _BY_NAME = {fault.name: fault for fault in _ALL_BASE}
 _ALL: tuple[Fault, ...] = _ALL_BASE + tuple(

@@ -1962,7 +1962,8 @@ def _tool_finish_stop(doc: Doc, body: Doc) -> Doc:
 
 def _together_chunk(c: Doc) -> Doc:
     for ch in _choices(c):
-        ch.update({"text": ch["delta"].get("content") or "", "seed": None, "logprobs": None})
+        ch.update({"text": ch["delta"].get("content") or "", "seed": None})
+        ch.setdefault("logprobs", None)  # null unless asked for (then per chunk, as upstream)
         ch["delta"]["token_id"] = 1264
         ch["delta"].setdefault("tool_calls", None)
     return c
@@ -2446,6 +2447,10 @@ def _single_chunk(chunks: list[Doc], body: Doc) -> list[Doc | str]:
                 target["delta"]["content"] = (target["delta"].get("content") or "") + text
             if ch["delta"].get("tool_calls"):
                 target["delta"]["tool_calls"] = ch["delta"]["tool_calls"]
+            entries = (ch.get("logprobs") or {}).get("content")
+            if entries:  # the whole answer's logprobs ride on the one chunk
+                joined = (target.get("logprobs") or {}).get("content") or []
+                target["logprobs"] = {"content": joined + entries, "refusal": None}
             if ch.get("finish_reason"):
                 target["finish_reason"] = ch["finish_reason"]
     return out

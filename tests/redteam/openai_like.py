@@ -188,7 +188,12 @@ def _answer_words(body: Doc, flavor: Flavor, rng: random.Random) -> list[str]:
     elif last.startswith("Repeat exactly"):
         words = last.split(":", 1)[1].split()
     elif isinstance(body.get("response_format"), dict) and flavor.response_format == "honour":
-        words = ['{"colour":', '"blue"}']
+        # structured output ends when the JSON is complete, never at a natural length
+        fmt = body["response_format"]
+        if fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema") or {}
+            return json.dumps(_instance(schema)).split(" ")
+        return ['{"colour":', '"blue"}']
     else:
         words = list(STORY)
         temperature = body.get("temperature", 1)
@@ -197,6 +202,21 @@ def _answer_words(body: Doc, flavor: Flavor, rng: random.Random) -> list[str]:
     if flavor.natural_length is not None:
         words = words[: flavor.natural_length]
     return words
+
+
+def _instance(schema: Any) -> Any:
+    """A small value that validates against ``schema`` (structured outputs, the subset
+    strict schemas use: objects, arrays, enums, scalars)."""
+    if not isinstance(schema, dict):
+        return "x"
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][-1]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {k: _instance(v) for k, v in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_instance(schema.get("items"))]
+    return {"integer": 3, "number": 0.5, "boolean": False, "null": None}.get(str(kind), "Oslo")
 
 
 def _tokens(words: list[str]) -> list[str]:
@@ -221,12 +241,16 @@ class _Gen:
 
 def _generate(body: Doc, flavor: Flavor, rng: random.Random, top: int | None) -> _Gen:
     if body.get("tools") and flavor.tools == "honour" and body.get("tool_choice") != "none":
+        choice = body.get("tool_choice")
+        named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+        tool = next((t for t in body["tools"] if t["function"]["name"] == named), body["tools"][0])
+        required = (tool["function"].get("parameters") or {}).get("required") or ["city"]
         call = {
             "id": "call_rt1",
             "type": "function",
             "function": {
-                "name": body["tools"][0]["function"]["name"],
-                "arguments": json.dumps({"city": "Paris"}),
+                "name": tool["function"]["name"],
+                "arguments": json.dumps({key: "Paris" for key in required}),
             },
         }
         return _Gen([], "tool_calls", tool_call=call)

@@ -475,13 +475,38 @@ def test_reasoning_tokens_within_the_cap_are_not_a_failure() -> None:
 
 
 class CapNotCountingReasoning(ReasoningInsideTheCap):
-    """Counts reasoning beyond max_completion_tokens: impossible when the cap binds both."""
+    """Counts 40 tokens beyond the cap, none of them reasoning: impossible."""
 
     def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:
         text, finish, tokens = super().choice(body, index)
         return text, finish, tokens + 40 if finish == "length" else tokens
 
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        done = super().completion(body)
+        done["usage"]["completion_tokens_details"] = {"reasoning_tokens": 0}
+        return done
+
 
 def test_completion_tokens_above_the_cap_fail() -> None:
     verdict = _one(CapNotCountingReasoning(), "semantics.usage_consistent")
     assert str(verdict.status) == "failed" and "is above max_" in verdict.detail
+
+
+class CapOnTheAnswerOnly(ReasoningInsideTheCap):
+    """DeepSeek-reasoner style: max_tokens bounds the final answer; the reasoning tokens
+    (reported in completion_tokens_details) come on top of it."""
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        done = super().completion(body)
+        usage = done["usage"]
+        if body.get("max_tokens") or body.get("max_completion_tokens"):
+            usage["completion_tokens"] += 50
+            usage["total_tokens"] += 50
+            usage["completion_tokens_details"] = {"reasoning_tokens": 50}
+        return done
+
+
+def test_reasoning_outside_a_documented_answer_cap_only_warns() -> None:
+    verdict = _one(CapOnTheAnswerOnly(), "semantics.usage_consistent")
+    assert str(verdict.status) == "warned", verdict.detail
+    assert "reasoning tokens counted outside the cap" in verdict.detail

@@ -615,6 +615,46 @@ def _raw_usage(gen: Generation) -> dict[str, Any]:
     return {}
 
 
+def _reasoning_tokens(gen: Generation) -> int | None:
+    """The reasoning tokens the usage reports, or ``None`` (a reasoning text without a
+    count counts as an unknown number: ``-1``)."""
+    details = _raw_usage(gen).get("completion_tokens_details")
+    count = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+        return count
+    return -1 if gen.extras.get("reasoning") else None
+
+
+def _over_cap(ex: Exchange, gen: Generation, where: str) -> tuple[str, bool] | None:
+    """(problem, certain) when completion_tokens exceed the request's cap. OpenAI counts
+    reasoning tokens inside completion_tokens and inside max_completion_tokens, so any
+    excess is impossible there; but some reasoning servers document a cap on the final
+    answer only (DeepSeek's max_tokens): when the visible part fits the cap, or the count
+    of reasoning tokens is unknown, the excess is only doubtful."""
+    u = gen.usage
+    cap = _cap_of(ex)
+    if u is None or u.completion_tokens is None or cap is None:
+        return None
+    n = _param(ex, "n")
+    choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+    limit = cap[1] * choices
+    if u.completion_tokens <= limit:
+        return None
+    problem = (
+        f"completion_tokens {u.completion_tokens} is above {cap[0]}={cap[1]}"
+        + (f" x n={choices}" if choices > 1 else "")
+        + f": a capped answer cannot cost more ({where})"
+    )
+    reasoning = _reasoning_tokens(gen)
+    if reasoning == -1 or (reasoning is not None and u.completion_tokens - reasoning <= limit):
+        return (
+            problem + "; the excess looks like reasoning tokens counted outside the cap "
+            "(OpenAI counts them inside max_completion_tokens)",
+            False,
+        )
+    return problem, True
+
+
 def _impossible_usage(ex: Exchange, gen: Generation, where: str) -> list[str]:
     """The counts of one answer that cannot be right, whatever the tokenizer."""
     u = gen.usage
@@ -634,17 +674,9 @@ def _impossible_usage(ex: Exchange, gen: Generation, where: str) -> list[str]:
     called = any(c.tool_calls for c in gen.choices)
     if u.completion_tokens <= 0 and (text.strip() or called):
         out.append(f"completion_tokens is {u.completion_tokens} for a non-empty answer ({where})")
-    cap = _cap_of(ex)
-    n = _param(ex, "n")
-    choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
-    if cap is not None and u.completion_tokens > cap[1] * choices:
-        # reasoning tokens count inside completion_tokens and inside the cap (OpenAI:
-        # max_completion_tokens bounds visible and reasoning tokens together)
-        out.append(
-            f"completion_tokens {u.completion_tokens} is above {cap[0]}={cap[1]}"
-            + (f" x n={choices}" if choices > 1 else "")
-            + f": a capped answer cannot cost more ({where})"
-        )
+    over = _over_cap(ex, gen, where)
+    if over is not None and over[1]:
+        out.append(over[0])
     return out
 
 
@@ -689,6 +721,9 @@ def usage_consistent(ctx: CheckContext) -> str:
                       "total": u.total_tokens}  # fmt: skip
             for problem in _impossible_usage(ex, gen, where):
                 fails.append(case_evidence(ex, problem=problem, usage=counts, mode=mode))
+            over = _over_cap(ex, gen, where)
+            if over is not None and not over[1]:
+                warns.append(case_evidence(ex, problem=over[0], usage=counts, mode=mode))
             cap = _cap_of(ex)
             finish = gen.choices[0].finish_reason if len(gen.choices) == 1 else None
             if cap is not None and finish == "length" and u.completion_tokens < cap[1]:

@@ -130,6 +130,12 @@ class Flavor:
     #: an invalid request (other than unparseable JSON) closes the connection without any
     #: answer, as a handler that raises does under Python's http.server
     drop_on_invalid: bool = False
+    #: tool_choice is never read: with tools offered the first tool is always called
+    #: (Ollama's OpenAI layer: "none" and a named function mean nothing)
+    tool_choice_unread: bool = False
+    #: a streamed request is validated only after the stream started: 200, then an event
+    #: carrying the error envelope (validation inside the generator)
+    stream_errors_in_band: bool = False
 
 
 # --------------------------------------------------------------------------- helpers
@@ -240,8 +246,12 @@ class _Gen:
 
 
 def _generate(body: Doc, flavor: Flavor, rng: random.Random, top: int | None) -> _Gen:
-    if body.get("tools") and flavor.tools == "honour" and body.get("tool_choice") != "none":
-        choice = body.get("tool_choice")
+    if (
+        body.get("tools")
+        and flavor.tools == "honour"
+        and (body.get("tool_choice") != "none" or flavor.tool_choice_unread)
+    ):
+        choice = None if flavor.tool_choice_unread else body.get("tool_choice")
         named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
         tool = next((t for t in body["tools"] if t["function"]["name"] == named), body["tools"][0])
         required = (tool["function"].get("parameters") or {}).get("required") or ["city"]
@@ -625,6 +635,10 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
     if problem is not None:
         if flavor.drop_on_invalid:
             return Reply(DROP_STATUS)
+        if flavor.stream_errors_in_band and isinstance(body, dict) and body.get("stream") is True:
+            _status, error = envelope(*problem)
+            headers = [("Content-Type", flavor.sse_content_type), *flavor.extra_headers]
+            return Reply(200, headers, default_sse([json.dumps(error), "[DONE]"]))
         return _error(flavor, *problem)
     refused = _refusal(body, flavor)
     if refused is not None:

@@ -3,8 +3,10 @@
 Length caps (``max_tokens``, ``max_completion_tokens``) are enforced and reported with
 ``finish_reason: "length"``; stop strings never reach the output; ``n`` gives n choices
 indexed 0..n-1; usage counts are consistent; a streamed answer at temperature 0 matches
-the plain one; multi-turn conversations are accepted; optional features (n > 1, tools,
-logprobs, JSON mode, seed) are either honoured or refused with a clean 4xx.
+the plain one; multi-turn conversations are accepted. Length caps, ``n`` and usage are
+judged in plain and streamed answers, and each verdict names the mode. The optional
+features (logprobs, tools and tool_choice, JSON mode and json_schema, seed) are judged
+both ways in :mod:`conformance.checks.features`.
 
 Judgement rules that keep correct servers green:
 

@@ -1850,7 +1850,7 @@ OPENAI_BROKEN += [
             "tools_ignored_streaming",
             chunks_hook=_chain(_tool_chunks(_as_text), _each_chunk(_stop_not_tool_calls)),
         ),
-        trips=("semantics.tool_call_stream",),
+        trips=("semantics.tools",),
         only="semantics.tool*",
         why="the forced tool call is honoured plain but answered with text when streaming",
     ),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import httpx
@@ -524,6 +524,23 @@ class InvalidRequest:
             )
         payload = json.dumps(self.body, ensure_ascii=False).encode("utf-8")
         return payload, self.content_type or "application/json"
+
+    def streamed(self) -> InvalidRequest | None:
+        """The same mistake in a request asking for a stream (``"stream": true`` added), or
+        ``None`` when that is not the same mistake: a body that is not a JSON object (raw
+        or multipart), or a case about ``stream`` / ``stream_options`` themselves.
+
+        A server must refuse it the same way, with a 4xx and the error envelope before any
+        event: streamed requests are often validated by another code path."""
+        if not isinstance(self.body, dict) or self.param in ("stream", "stream_options"):
+            return None
+        if self.body.get("stream") is not None:
+            return None
+        return replace(
+            self,
+            label=f"{self.label} (streamed)",
+            body={**self.body, "stream": True},
+        )
 
     def to_request(self, provider: Provider, *, api_key: str | None = None) -> httpx.Request:
         """The ``httpx.Request`` that sends this case to ``provider``'s endpoint."""

@@ -45,6 +45,9 @@ SENTENCES = (
     "the reeds while the first light turned the ripples gold. A fisherman pushed his boat "
     "from the bank and the birds began to sing."
 )
+#: the JSON a json_schema request gets: it validates against the checks' schema
+SCHEMA_ANSWER = {"name": "Pip", "colour": "green", "tags": ["small"],
+                 "owner": {"city": "Oslo", "size": "small"}}  # fmt: skip
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
@@ -156,12 +159,19 @@ class FakeOpenAI:
         return total
 
     def message(self, body: dict[str, Any], text: str) -> dict[str, Any]:
-        if body.get("tools") and body.get("tool_choice") not in (None, "none"):
+        choice = body.get("tool_choice")
+        if body.get("tools") and choice not in (None, "none", "auto"):
+            named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+            name = named or body["tools"][0]["function"]["name"]
+            arguments = '{"city": "Paris"}' if name == "get_weather" else '{"timezone": "UTC"}'
             call = {"id": "call_1", "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}  # fmt: skip
+                    "function": {"name": name, "arguments": arguments}}  # fmt: skip
             return {"role": "assistant", "content": None, "tool_calls": [call]}
-        if (body.get("response_format") or {}).get("type") == "json_object":
+        kind = (body.get("response_format") or {}).get("type")
+        if kind == "json_object":
             return {"role": "assistant", "content": '{"colour": "blue"}'}
+        if kind == "json_schema":
+            return {"role": "assistant", "content": json.dumps(SCHEMA_ANSWER)}
         return {"role": "assistant", "content": text}
 
     def logprobs(self, body: dict[str, Any], text: str) -> dict[str, Any] | None:
@@ -203,8 +213,17 @@ class FakeOpenAI:
             for k, call in enumerate(choice["message"].get("tool_calls") or []):
                 out.append({**base, "choices": [{"index": i, "delta": {"tool_calls": [{"index": k, **call}]}, "finish_reason": None}]})  # fmt: skip
             text = choice["message"]["content"] or ""
+            entries = iter((choice.get("logprobs") or {}).get("content") or [])
             for piece in self.pieces(text):
-                out.append({**base, "choices": [{"index": i, "delta": {"content": piece}, "finish_reason": None}]})  # fmt: skip
+                part: dict[str, Any] = {
+                    "index": i,
+                    "delta": {"content": piece},
+                    "finish_reason": None,
+                }
+                if body.get("logprobs"):  # streamed logprobs come per chunk
+                    entry = next(entries, None)
+                    part["logprobs"] = {"content": [entry] if entry and piece.strip() else []}
+                out.append({**base, "choices": [part]})
             out.append({**base, "choices": [{"index": i, "delta": {}, "finish_reason": choice["finish_reason"]}]})  # fmt: skip
         if (body.get("stream_options") or {}).get("include_usage"):
             out.append({**base, "choices": [], "usage": done["usage"]})

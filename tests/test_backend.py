@@ -222,6 +222,39 @@ async def test_json_mode_answers_a_json_object(client: httpx.AsyncClient) -> Non
         json.loads(cut["choices"][0]["message"]["content"])
 
 
+PET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "colour": {"enum": ["red", "green"]},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        "owner": {"type": "object", "properties": {"age": {"type": "integer", "minimum": 3}},
+                  "required": ["age"], "additionalProperties": False},
+    },
+    "required": ["name", "colour", "tags", "owner"],
+    "additionalProperties": False,
+}  # fmt: skip
+
+
+async def test_json_schema_answers_json_that_validates(client: httpx.AsyncClient) -> None:
+    from jsonschema import Draft202012Validator
+
+    fmt = {"type": "json_schema", "json_schema": {"name": "pet", "strict": True,
+                                                  "schema": PET_SCHEMA}}  # fmt: skip
+    body = (await _chat(client, response_format=fmt, seed=6)).json()
+    choice = body["choices"][0]
+    content = choice["message"]["content"]
+    assert choice["finish_reason"] == "stop"
+    Draft202012Validator(PET_SCHEMA).validate(json.loads(content))
+    assert count_tokens(content) == body["usage"]["completion_tokens"]
+    response = await _chat(client, response_format=fmt, seed=6, stream=True)
+    chunks = assert_valid_stream(response.content, response.headers["content-type"])
+    assert streamed_text(chunks) == content
+    cut = (await _chat(client, response_format=fmt, seed=6, max_tokens=4)).json()
+    assert cut["choices"][0]["finish_reason"] == "length"
+    assert cut["usage"]["completion_tokens"] == 4
+
+
 WEATHER = {
     "type": "function",
     "function": {
@@ -369,9 +402,17 @@ INVALID: list[tuple[str, Any, str | None, int]] = [
     ("top_logprobs without logprobs", chat_body(top_logprobs=2), "top_logprobs", 400),
     ("top_logprobs above 20", chat_body(logprobs=True, top_logprobs=21), "top_logprobs", 400),
     (
-        "json_schema refused",
-        chat_body(response_format={"type": "json_schema", "json_schema": {"name": "x"}}),
-        "response_format.type",
+        "json_schema without a name",
+        chat_body(response_format={"type": "json_schema", "json_schema": {"schema": {}}}),
+        "response_format.json_schema.name",
+        400,
+    ),
+    (
+        "json_schema schema not an object",
+        chat_body(
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": []}}
+        ),
+        "response_format.json_schema.schema",
         400,
     ),
     (

@@ -545,11 +545,178 @@ def model_renamed(t: Target) -> None:
     assert chunks and {c["model"] for c in chunks} == {"unrelated-model-7b"}
 
 
+TWO_TOOLS = [
+    {"type": "function", "function": {"name": "get_weather", "parameters": {}}},
+    {"type": "function", "function": {"name": "get_local_time", "parameters": {}}},
+]
+SCHEMA_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "pet",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "colour": {"enum": ["red", "blue"]}},
+            "required": ["name", "colour"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def _called(body: dict[str, Any]) -> list[str]:
+    calls = body["choices"][0]["message"].get("tool_calls") or []
+    return [c["function"]["name"] for c in calls]
+
+
+def tool_choice_none_ignored(t: Target) -> None:
+    params = {"tools": TOOLS, "tool_choice": "none"}
+    assert _called(t.plain("tool_choice_none_ignored", **params).json()) == ["get_weather"]
+    assert _called(t.plain("none", **params).json()) == []
+
+
+def tool_name_ignored(t: Target) -> None:
+    params = {"tools": TWO_TOOLS,
+              "tool_choice": {"type": "function", "function": {"name": "get_local_time"}}}  # fmt: skip
+    assert _called(t.plain("tool_name_ignored", **params).json()) == ["get_weather"]
+    assert _called(t.plain("none", **params).json()) == ["get_local_time"]
+
+
+def top_logprobs_wrong(t: Target) -> None:
+    body = t.plain("top_logprobs_wrong", logprobs=True, top_logprobs=2).json()
+    entries = body["choices"][0]["logprobs"]["content"]
+    assert entries and all(len(e["top_logprobs"]) == 3 for e in entries)
+
+
+def json_schema_violated(t: Target) -> None:
+    body = t.plain("json_schema_violated", response_format=SCHEMA_FORMAT).json()
+    value = json.loads(body["choices"][0]["message"]["content"])
+    assert "colour" not in value or value["colour"] not in ("red", "blue")
+    honoured = json.loads(
+        t.plain("none", response_format=SCHEMA_FORMAT).json()["choices"][0]["message"]["content"]
+    )
+    assert honoured["colour"] in ("red", "blue") and isinstance(honoured["name"], str)
+
+
+def seed_ignored(t: Target) -> None:
+    params = {"seed": 4, "temperature": 1.0, "max_tokens": 30}
+    texts = {t.plain("seed_ignored", **params).json()["choices"][0]["message"]["content"]
+             for _ in range(3)}  # fmt: skip
+    assert len(texts) > 1
+    same = {t.plain("none", **params).json()["choices"][0]["message"]["content"] for _ in range(3)}
+    assert len(same) == 1
+
+
+def usage_prompt_zero(t: Target) -> None:
+    usage = t.plain("usage_prompt_zero").json()["usage"]
+    assert usage["prompt_tokens"] == 0 and usage["total_tokens"] == usage["completion_tokens"] > 0
+
+
+def usage_completion_zero(t: Target) -> None:
+    body = t.plain("usage_completion_zero").json()
+    assert body["choices"][0]["message"]["content"]
+    usage = body["usage"]
+    assert usage["completion_tokens"] == 0 and usage["total_tokens"] == usage["prompt_tokens"]
+
+
+def usage_over_cap(t: Target) -> None:
+    body = t.plain("usage_over_cap", max_tokens=3).json()
+    assert body["usage"]["completion_tokens"] > 3
+    assert body["choices"][0]["finish_reason"] == "length"
+
+
+def invalid_stream_event(t: Target) -> None:
+    response, data = t.raw("invalid_stream_event", chat_body(temperature=5, stream=True))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert json.loads(parse_sse(data)[0] or "")["error"]["param"] == "temperature"
+    assert t.plain("invalid_stream_event", temperature=5).status_code == 400
+
+
+#: a request that shows each per-mode fault's base fault
+_SHOWN_BY: dict[str, dict[str, Any]] = {
+    "max_tokens_ignored": {"max_tokens": 3},
+    "length_reported_as_stop": {"max_tokens": 3},
+    "n_ignored": {"n": 2},
+    "logprobs_ignored": {"logprobs": True, "top_logprobs": 2},
+    "top_logprobs_wrong": {"logprobs": True, "top_logprobs": 2},
+    "tools_ignored": {"tools": TOOLS, "tool_choice": "required"},
+    "tool_choice_none_ignored": {"tools": TOOLS, "tool_choice": "none"},
+    "tool_name_ignored": {"tools": TWO_TOOLS, "tool_choice": {
+        "type": "function", "function": {"name": "get_local_time"}}},
+    "response_format_ignored": {"response_format": {"type": "json_object"}},
+    "json_schema_violated": {"response_format": SCHEMA_FORMAT},
+    "seed_ignored": {"seed": 4, "temperature": 1.0},
+    "usage_total_wrong": {},
+    "usage_prompt_zero": {},
+    "usage_completion_zero": {},
+    "usage_over_cap": {"max_tokens": 3},
+    "invalid_500": {"temperature": 5},
+    "invalid_accepted": {"temperature": 5},
+}  # fmt: skip
+
+
+def _summary(t: Target, fault: str, params: dict[str, Any], *, stream: bool) -> Any:
+    """What a client sees of one answer, without ids and timestamps: (status, per choice
+    (index, text, finish, tool calls, alternatives per token), usage)."""
+    extra = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+    response, data = t.raw(fault, chat_body(**{"seed": 4, **params, **extra}))
+    if response.status_code != 200:
+        return response.status_code, json.loads(data)["error"]["type"]
+    choices: dict[int, dict[str, Any]] = {}
+    if stream:
+        chunks = chunks_of(data)
+        usage = chunks[-1].get("usage")
+        for chunk in chunks:
+            for c in chunk["choices"]:
+                got = choices.setdefault(c["index"], {"text": "", "finish": None, "calls": "",
+                                                      "alternatives": []})  # fmt: skip
+                got["text"] += c["delta"].get("content") or ""
+                for call in c["delta"].get("tool_calls") or []:
+                    got["calls"] += call["function"].get("name") or ""
+                    got["calls"] += call["function"].get("arguments") or ""
+                got["finish"] = c["finish_reason"] or got["finish"]
+                for entry in (c.get("logprobs") or {}).get("content") or []:
+                    got["alternatives"].append(len(entry["top_logprobs"]))
+    else:
+        body = json.loads(data)
+        usage = body["usage"]
+        for c in body["choices"]:
+            calls = c["message"].get("tool_calls") or []
+            entries = (c.get("logprobs") or {}).get("content") or []
+            choices[c["index"]] = {
+                "text": c["message"]["content"] or "",
+                "finish": c["finish_reason"],
+                "calls": "".join(x["function"]["name"] + x["function"]["arguments"] for x in calls),
+                "alternatives": [len(e["top_logprobs"]) for e in entries],
+            }
+    return 200, sorted(choices.items()), usage
+
+
+def _per_mode_breaks(name: str) -> Callable[[Target], None]:
+    fault = FAULTS[name]
+    assert fault.base is not None and fault.mode is not None
+
+    def breaks(t: Target) -> None:
+        params = _SHOWN_BY[fault.base or ""]
+        own = fault.mode == "stream"
+        correct = _summary(t, "none", params, stream=own)
+        broken = _summary(t, name, params, stream=own)
+        assert broken != correct, f"{name} does not break its own mode"
+        if fault.base != "seed_ignored":  # the seed fault draws anew each time
+            assert broken == _summary(t, fault.base or "", params, stream=own)
+        other = _summary(t, name, params, stream=not own)
+        assert other == _summary(t, "none", params, stream=not own), f"{name} leaks"
+
+    breaks.__name__ = name
+    return breaks
+
+
 BREAKAGE: dict[str, Callable[[Target], None]] = {
     name: fn
     for name, fn in list(globals().items())
     if name in FAULTS and callable(fn) and not FAULTS[name].correct
-}
+} | {name: _per_mode_breaks(name) for name, fault in FAULTS.items() if fault.mode is not None}
 
 
 def test_every_fault_has_a_breakage_test() -> None:

@@ -7,6 +7,7 @@ none of these breakages is a planted fault of the reference backend.
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ def test_a_correct_target_passes() -> None:
     assert _status(results, "errors.envelope") == "passed"
     # a correct target never fails mid-stream: nothing to judge, never a vacuous pass
     assert _status(results, "errors.stream_error_event") == "skipped"
+    assert _status(results, "errors.stream_refused_before_events") == "passed"
 
 
 def test_cases_are_deterministic_distinct_and_bounded() -> None:
@@ -319,3 +321,85 @@ def test_error_signals_are_judged() -> None:
     named = b"event: error\ndata: overloaded\n\n"
     (signal,) = stream_error_signals(_stream_exchange(named))
     assert not signal.good and signal.event == 0 and "non-JSON" in signal.what
+
+
+# --------------------------------------------------------------------------- streamed bad input
+
+
+def _streamed(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("stream") is True
+
+
+class ValidatesOnlyPlain(FakeOpenAI):
+    """Streamed requests go down another code path that validates nothing."""
+
+    def validate(self, body: Any) -> httpx.Response | None:
+        if _streamed(body) and isinstance(body.get("messages"), list) and body["messages"]:
+            return None
+        return super().validate(body)
+
+
+def test_streamed_invalid_requests_accepted_fail_naming_the_mode() -> None:
+    results = run(ValidatesOnlyPlain(), ONLY)
+    verdict = results["errors.invalid_refused"]
+    assert str(verdict.status) == "failed"
+    labels = [a["label"] for a in verdict.evidence["accepted"]]
+    assert labels and all(label.endswith("(streamed)") for label in labels)
+
+
+class ErrorEventAfter200(FakeOpenAI):
+    """Streamed requests are validated after the stream started: 200, then an event
+    carrying the error envelope (a server that validates inside its generator)."""
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        try:
+            body = json.loads(request.content)
+        except ValueError:
+            body = None
+        problem = self.validate(body) if _streamed(body) else None
+        if problem is None:
+            return super().handler(request)
+        data = b"data: " + problem.content + b"\n\ndata: [DONE]\n\n"
+        return httpx.Response(200, content=data, headers={"content-type": "text/event-stream"})
+
+
+def test_an_error_event_instead_of_a_4xx_fails() -> None:
+    results = run(ErrorEventAfter200(), ONLY)
+    verdict = results["errors.stream_refused_before_events"]
+    assert str(verdict.status) == "failed"
+    assert "instead of a 4xx before any event" in verdict.detail
+    # the well-formed error event is not counted as a valid mid-stream error
+    assert _status(results, "errors.stream_error_event") == "skipped"
+
+
+class RefusalAsEventStream(FakeOpenAI):
+    """A streamed request's refusal is a 400 served as text/event-stream."""
+
+    def refuse(self, status: int, message: str, param: str | None = None) -> httpx.Response:
+        response = super().refuse(status, message, param)
+        if status != 400:
+            return response
+        data = b"data: " + response.content + b"\n\n"
+        return httpx.Response(400, content=data, headers={"content-type": "text/event-stream"})
+
+
+def test_a_refusal_sent_as_an_event_stream_fails() -> None:
+    verdict = run(RefusalAsEventStream(), "errors.stream_refused_before_events")[
+        "errors.stream_refused_before_events"
+    ]
+    assert str(verdict.status) == "failed"
+    assert "as an event stream" in verdict.detail
+
+
+def test_streamed_cases_follow_the_profile() -> None:
+    from conformance.checks.errors import MAX_STREAMED_CASES, invalid_requests_probe
+    from conformance.checks.registry import ProbeContext
+
+    for name, streams in (("openai", True), ("wetrocloud", False)):
+        provider = get_provider(name)
+        requests = invalid_requests_probe(ProbeContext(provider=provider, random=random.Random(0)))
+        streamed = [r for r in requests if r.streaming]
+        assert bool(streamed) is streams
+        assert len(streamed) <= MAX_STREAMED_CASES
+        for r in streamed:
+            assert json.loads(r.body or b"{}")["stream"] is True and r.meta["mode"] == "streamed"

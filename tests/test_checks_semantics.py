@@ -235,7 +235,8 @@ def test_nondeterminism_only_warns() -> None:
 
 
 class ZeroPromptTokens(FakeOpenAI):
-    """Reports prompt_tokens 0 (a prompt-cache hit counted as nothing)."""
+    """Reports prompt_tokens 0 (a prompt-cache hit counted as nothing: impossible, OpenAI
+    counts cached tokens inside prompt_tokens)."""
 
     def prompt_tokens(self, body: dict[str, Any]) -> int:
         return 0
@@ -258,7 +259,7 @@ class ConstantPromptTokens(FakeOpenAI):
 
 def test_usage_problems() -> None:
     zero = _one(ZeroPromptTokens(), "semantics.usage_consistent")
-    assert str(zero.status) == "warned" and "prompt_tokens is 0" in zero.detail
+    assert str(zero.status) == "failed" and "prompt_tokens is 0" in zero.detail
     total = _one(StreamTotalWrong(), "semantics.usage_consistent")
     assert str(total.status) == "failed" and "streamed" in total.detail
     constant = _one(ConstantPromptTokens(), "semantics.usage_consistent")
@@ -282,3 +283,172 @@ def test_a_refused_conversation_fails_multi_turn() -> None:
     verdict = _one(RolesMustAlternate(), "semantics.multi_turn")
     assert str(verdict.status) == "failed"
     assert "roles must alternate" in verdict.detail
+
+
+# --------------------------------------------------------------------------- both modes
+
+
+class NoneIgnored(FakeOpenAI):
+    """Calls the first tool whatever tool_choice says (Ollama-like: tool_choice unread)."""
+
+    def message(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        if body.get("tools"):
+            body = {**body, "tool_choice": "required"}
+        return super().message(body, text)
+
+
+def test_tool_choice_none_and_named_ignored_fail() -> None:
+    results = run(NoneIgnored(), "semantics.tool_choice_none,semantics.tools")
+    none = results["semantics.tool_choice_none"]
+    assert str(none.status) == "failed" and "'get_weather'" in none.detail
+    assert {b["mode"] for b in none.evidence["bad"]} == {"plain", "streamed"}
+    named = results["semantics.tools"]
+    assert str(named.status) == "failed" and "not get_local_time" in named.detail
+
+
+class NIgnoredWhenStreaming(FakeOpenAI):
+    """n honoured plain, one choice when streaming (a stream path that loops once)."""
+
+    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return super().chunks({**body, "n": 1})
+
+
+def test_n_ignored_only_when_streaming_names_the_mode() -> None:
+    verdict = _one(NIgnoredWhenStreaming(), "semantics.n_choices")
+    assert str(verdict.status) == "failed"
+    assert "streamed" in verdict.detail and len(verdict.evidence["bad"]) == 1
+
+
+class SchemaBroken(FakeOpenAI):
+    """json_schema accepted; a nested enum value is outside its enum (streamed only)."""
+
+    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        out = super().chunks(body)
+        for chunk in out:
+            for choice in chunk.get("choices", []):
+                content = choice["delta"].get("content")
+                if content and '"small"}' in content:
+                    choice["delta"]["content"] = content.replace('"small"', '"huge"')
+        return out
+
+
+def test_json_schema_is_validated_in_the_streamed_mode() -> None:
+    verdict = _one(SchemaBroken(), "semantics.json_schema")
+    assert str(verdict.status) == "failed", verdict.detail
+    assert "streamed JSON does not validate" in verdict.detail
+    assert "owner/size" in verdict.detail and "'huge'" in verdict.detail
+
+
+class StrictSchemaRefused(FakeOpenAI):
+    """Supports json_object but refuses json_schema with a clean 400 (many servers)."""
+
+    def validate(self, body: Any) -> httpx.Response | None:
+        if isinstance(body, dict) and (body.get("response_format") or {}).get("type") == (
+            "json_schema"
+        ):
+            return self.refuse(
+                400, "response_format json_schema is not supported", "response_format"
+            )
+        return super().validate(body)
+
+
+def test_a_refused_json_schema_is_skipped_not_failed() -> None:
+    verdict = _one(StrictSchemaRefused(), "semantics.json_schema")
+    assert str(verdict.status) == "skipped" and "refuses" in verdict.detail
+
+
+class StreamTopLogprobsWrong(FakeOpenAI):
+    """Streamed chunks carry every alternative the engine computed (5), not top_logprobs."""
+
+    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        out = super().chunks(body)
+        for chunk in out:
+            for choice in chunk.get("choices", []):
+                for entry in (choice.get("logprobs") or {}).get("content") or []:
+                    entry["top_logprobs"] = entry["top_logprobs"][:1] * 5
+        return out
+
+
+def test_top_logprobs_count_is_judged_in_the_stream() -> None:
+    verdict = _one(StreamTopLogprobsWrong(), "semantics.logprobs")
+    assert str(verdict.status) == "failed"
+    assert verdict.detail.startswith("streamed:") and "5 alternatives" in verdict.detail
+
+
+class StreamZeroCompletion(FakeOpenAI):
+    """The streamed usage chunk counts no completion tokens (a counter never fed by the
+    stream path); the plain answer counts right."""
+
+    def chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        out = super().chunks(body)
+        if out and out[-1].get("usage"):
+            usage = out[-1]["usage"]
+            out[-1]["usage"] = {**usage, "completion_tokens": 0,
+                                "total_tokens": usage["prompt_tokens"]}  # fmt: skip
+        return out
+
+
+def test_streamed_content_with_zero_completion_tokens_fails() -> None:
+    verdict = _one(StreamZeroCompletion(), "semantics.usage_consistent")
+    assert str(verdict.status) == "failed"
+    assert "completion_tokens is 0" in verdict.detail and "streamed" in verdict.detail
+
+
+class ReasoningInsideTheCap(FakeOpenAI):
+    """A reasoning model: completion_tokens include reasoning tokens, all within the cap,
+    and a short visible answer that ends on its own ("stop")."""
+
+    def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:
+        cap = body.get("max_completion_tokens", body.get("max_tokens"))
+        if isinstance(cap, int):
+            return "Hi", "length", cap  # the cap was spent mostly on reasoning
+        return "Hello there", "stop", 6
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        done = super().completion(body)
+        used = done["usage"]["completion_tokens"]
+        done["usage"]["completion_tokens_details"] = {"reasoning_tokens": max(0, used - 1)}
+        return done
+
+
+def test_reasoning_tokens_within_the_cap_are_not_a_failure() -> None:
+    verdict = _one(ReasoningInsideTheCap(), "semantics.usage_consistent")
+    assert str(verdict.status) == "passed", verdict.detail
+
+
+class CapNotCountingReasoning(ReasoningInsideTheCap):
+    """Counts 40 tokens beyond the cap, none of them reasoning: impossible."""
+
+    def choice(self, body: dict[str, Any], index: int) -> tuple[str, str, int]:
+        text, finish, tokens = super().choice(body, index)
+        return text, finish, tokens + 40 if finish == "length" else tokens
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        done = super().completion(body)
+        done["usage"]["completion_tokens_details"] = {"reasoning_tokens": 0}
+        return done
+
+
+def test_completion_tokens_above_the_cap_fail() -> None:
+    verdict = _one(CapNotCountingReasoning(), "semantics.usage_consistent")
+    assert str(verdict.status) == "failed" and "is above max_" in verdict.detail
+
+
+class CapOnTheAnswerOnly(ReasoningInsideTheCap):
+    """DeepSeek-reasoner style: max_tokens bounds the final answer; the reasoning tokens
+    (reported in completion_tokens_details) come on top of it."""
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        done = super().completion(body)
+        usage = done["usage"]
+        if body.get("max_tokens") or body.get("max_completion_tokens"):
+            usage["completion_tokens"] += 50
+            usage["total_tokens"] += 50
+            usage["completion_tokens_details"] = {"reasoning_tokens": 50}
+        return done
+
+
+def test_reasoning_outside_a_documented_answer_cap_only_warns() -> None:
+    verdict = _one(CapOnTheAnswerOnly(), "semantics.usage_consistent")
+    assert str(verdict.status) == "warned", verdict.detail
+    assert "reasoning tokens counted outside the cap" in verdict.detail

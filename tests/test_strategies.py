@@ -279,6 +279,22 @@ def test_invalid_requests_are_labelled_and_sendable(name: str, data: st.DataObje
                 assert case.body != base
 
 
+@given(data=st.data())
+def test_invalid_requests_streamed_keep_the_mistake(data: st.DataObject) -> None:
+    case = data.draw(invalid_requests(provider=get_provider("openai")))
+    streamed = case.streamed()
+    if not isinstance(case.body, dict) or case.param in ("stream", "stream_options"):
+        assert streamed is None  # raw/non-object bodies, or the mistake is about stream
+        return
+    assert streamed is not None
+    assert streamed.body == {**case.body, "stream": True}
+    assert (streamed.kind, streamed.param, streamed.strictness) == (
+        case.kind, case.param, case.strictness,
+    )  # fmt: skip
+    assert streamed.label.endswith("(streamed)") and streamed.label.startswith(case.label)
+    assert case.body.get("stream") is None  # the original is not changed
+
+
 _LISTED_MISTAKES = [
     "temperature is 5", "temperature is -1", "top_p is 1.5", "n is 0", "max_tokens is 0",
     "max_tokens is -1", "presence_penalty is 3", '"hot"', "messages is a string",

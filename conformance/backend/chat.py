@@ -18,7 +18,7 @@ import dataclasses
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -33,13 +33,14 @@ from conformance.backend.asgi import (
 )
 from conformance.backend.config import BackendConfig
 from conformance.backend.errors import RequestError, invalid, model_not_found
-from conformance.backend.faults import Fault
+from conformance.backend.faults import Fault, effective
 from conformance.backend.generation import (
     Completion,
     ToolCall,
     call_tool,
     complete,
     count_prompt_tokens,
+    json_answer,
     prompt_key,
     token_logprobs,
 )
@@ -173,17 +174,24 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
     bounds = (ctx.config.min_natural_tokens, ctx.config.max_natural_tokens)
     choices: list[Completion] = []
     calls: list[ToolCall | None] = []
+    sampling = request.sampling
+    if fault == "seed_ignored" and sampling.seed is not None and sampling.temperature > 0:
+        sampling = replace(sampling, seed=secrets.randbits(32))
     for index in range(n):
         call = None
-        if request.call is not None:
+        if request.call is None and request.json_schema is not None:
+            limit = None if fault == "max_tokens_ignored" else request.max_tokens
+            done = json_answer(key, sampling, index, request.json_schema, max_tokens=limit,
+                               violate=fault == "json_schema_violated")  # fmt: skip
+        elif request.call is not None:
             schema = dict(request.tools)[request.call]
             limit = None if fault == "max_tokens_ignored" else request.max_tokens
-            call = call_tool(key, request.sampling, index, request.call, schema, max_tokens=limit)
+            call = call_tool(key, sampling, index, request.call, schema, max_tokens=limit)
             done = Completion((), "length" if call.cut else "tool_calls", call.tokens)
         elif fault == "max_tokens_ignored" and request.max_tokens is not None:
             done = complete(
                 key,
-                request.sampling,
+                sampling,
                 index,
                 max_tokens=request.max_tokens + 5,
                 length_bounds=bounds,
@@ -193,7 +201,7 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
         else:
             done = complete(
                 key,
-                request.sampling,
+                sampling,
                 index,
                 max_tokens=request.max_tokens,
                 stops=stops,
@@ -221,6 +229,12 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
         finish = [None for _ in finish]
     prompt = count_prompt_tokens(text for _, text in request.turns)
     completion = sum(c.tokens for c in choices)
+    if fault == "usage_prompt_zero":
+        prompt = 0
+    elif fault == "usage_completion_zero":
+        completion = 0
+    elif fault == "usage_over_cap" and request.max_tokens is not None:
+        completion = max(completion, request.max_tokens * n + 3)
     total = prompt + completion + (7 if fault == "usage_total_wrong" else 0)
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
@@ -235,10 +249,10 @@ def generate(request: ChatRequest, ctx: RequestContext) -> Answer:
         logprobs = [
             token_logprobs(
                 key,
-                request.sampling,
+                sampling,
                 index,
                 done.pieces,
-                top=request.top_logprobs,
+                top=request.top_logprobs + (fault == "top_logprobs_wrong"),
                 length_bounds=bounds,
                 length=done.drawn_length,
                 sources=done.sources,
@@ -348,16 +362,26 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
         await DisconnectWatch(receive).wait(ctx.config.hang_s)
         return
     body: Any = None
+    unparsed: str | None = None
     try:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        unparsed = exc.msg
+    # a per-mode fault acts on its own mode only
+    ctx.fault = effective(
+        ctx.fault, streaming=isinstance(body, dict) and body.get("stream") is True
+    )
+    fault = ctx.fault_name
+    try:
+        if unparsed is not None:
             raise invalid(
-                f"We could not parse the JSON body of your request ({exc.msg}). "
+                f"We could not parse the JSON body of your request ({unparsed}). "
                 "The body must be a JSON object.",
                 None,
                 "invalid_json",
-            ) from None
+            )
+        if isinstance(body, dict) and body.get("tools"):
+            body = _bend_tool_choice(body, fault)
         if fault == "ok_reasoning_model" and isinstance(body, dict):
             _refuse_like_a_reasoning_model(body)
         if fault in IGNORED_BY_FAULT and isinstance(body, dict):
@@ -374,6 +398,9 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
     except RequestError as error:
         if fault == "invalid_accepted" and error.status in (400, 404):
             request = lenient_chat(body)
+        elif fault == "invalid_stream_event" and isinstance(body, dict) and body.get("stream"):
+            await _error_as_stream(send, ctx, error)
+            return
         else:
             await send_error(send, ctx, error)
             return
@@ -383,6 +410,27 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
         await _stream(send, receive, answer, request, ctx)
     else:
         await _respond(send, receive, answer, ctx)
+
+
+def _bend_tool_choice(body: dict[str, Any], fault: str) -> dict[str, Any]:
+    """The faults that misread ``tool_choice``: "none" and a named function both become
+    "required" (the first tool is called)."""
+    choice = body.get("tool_choice")
+    if (fault == "tool_choice_none_ignored" and choice == "none") or (
+        fault == "tool_name_ignored" and isinstance(choice, dict)
+    ):
+        return {**body, "tool_choice": "required"}
+    return body
+
+
+async def _error_as_stream(send: Send, ctx: RequestContext, error: RequestError) -> None:
+    """The ``invalid_stream_event`` fault: a refusal sent as a 200 event stream whose only
+    event carries the error envelope."""
+    ctx.stats.errors += 1
+    headers = [(b"content-type", SSE), *SSE_HEADERS]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    data = b"data: " + error.envelope_bytes() + b"\n\ndata: [DONE]\n\n"
+    await send({"type": "http.response.body", "body": data, "more_body": False})
 
 
 async def _respond(send: Send, receive: Receive, answer: Answer, ctx: RequestContext) -> None:

@@ -32,6 +32,14 @@ NEEDS_NO_KEY = "no_key"  # the request carries no key
 NEEDS_LOGPROBS = "logprobs"  # logprobs: true
 NEEDS_TOOLS = "tools"  # tools with a forced tool_choice (required or named)
 NEEDS_RESPONSE_FORMAT = "response_format"  # response_format json_object
+NEEDS_JSON_SCHEMA = "json_schema"  # response_format json_schema
+NEEDS_TOOL_CHOICE_NONE = "tool_choice_none"  # tools offered with tool_choice "none"
+NEEDS_NAMED_TOOL = "named_tool"  # several tools, tool_choice naming one that is not the first
+NEEDS_SEED = "seed"  # a sampled request (temperature > 0) with a seed
+
+#: the modes a per-mode fault is limited to (``Fault.mode``)
+MODE_STREAM = "stream"
+MODE_PLAIN = "plain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,10 @@ class Fault:
     correct: bool = False
     needs: frozenset[str] = field(default_factory=frozenset)
     hangs: bool = False
+    #: a per-mode fault: it acts as the fault ``base`` on streamed requests only
+    #: (:data:`MODE_STREAM`) or on plain ones only (:data:`MODE_PLAIN`)
+    mode: str | None = None
+    base: str | None = None
 
 
 def _f(
@@ -65,8 +77,37 @@ def _f(
     return Fault(name, category, breaks, dialects, correct, frozenset(needs), hangs)
 
 
+def _per_mode(fault: Fault) -> tuple[Fault, Fault]:
+    """``<name>_stream`` and ``<name>_plain``: ``fault`` limited to one mode, the way real
+    servers break when stream and plain answers are built by two code paths."""
+    return tuple(  # type: ignore[return-value]
+        Fault(
+            f"{fault.name}_{mode}",
+            fault.category,
+            f"{fault.breaks} ({'streamed' if mode == MODE_STREAM else 'plain'} requests only)",
+            fault.dialects,
+            False,
+            fault.needs | ({NEEDS_STREAM} if mode == MODE_STREAM else set()),
+            fault.hangs,
+            mode,
+            fault.name,
+        )
+        for mode in (MODE_STREAM, MODE_PLAIN)
+    )
+
+
+def effective(fault: Fault | None, *, streaming: bool) -> Fault | None:
+    """The fault that acts on one request: a per-mode fault is its base fault in its own
+    mode and no fault in the other."""
+    if fault is None or fault.mode is None or fault.base is None:
+        return fault
+    if (fault.mode == MODE_STREAM) != streaming:
+        return None
+    return FAULTS[fault.base]
+
+
 _S = NEEDS_STREAM
-_ALL: tuple[Fault, ...] = (
+_ALL_BASE: tuple[Fault, ...] = (
     # --- SSE framing
     _f("no_done", "sse_framing", "the stream ends without the `data: [DONE]` sentinel", _S),
     _f("bom", "sse_framing", "the stream starts with a UTF-8 byte order mark", _S),
@@ -139,6 +180,27 @@ _ALL: tuple[Fault, ...] = (
        NEEDS_RESPONSE_FORMAT),
     _f("length_reported_as_stop", "parameters",
        "finish_reason is \"stop\" when the max_tokens cap cut the answer", NEEDS_MAX_TOKENS),
+    _f("tool_choice_none_ignored", "parameters",
+       "`tool_choice: \"none\"` is ignored: the first tool is called anyway",
+       NEEDS_TOOL_CHOICE_NONE),
+    _f("tool_name_ignored", "parameters",
+       "a `tool_choice` naming one function calls the first tool offered instead",
+       NEEDS_NAMED_TOOL),
+    _f("top_logprobs_wrong", "parameters",
+       "`top_logprobs: k` gives k + 1 alternatives per token", NEEDS_LOGPROBS),
+    _f("json_schema_violated", "parameters",
+       "`response_format` json_schema is accepted but the JSON breaks the schema (an enum "
+       "value outside the enum, a missing required property)", NEEDS_JSON_SCHEMA),
+    _f("seed_ignored", "parameters",
+       "`seed` is ignored: the same seeded sampled request gives another text each time",
+       NEEDS_SEED),
+    _f("usage_prompt_zero", "parameters",
+       "usage counts 0 prompt tokens for a non-empty prompt (total stays the sum)"),
+    _f("usage_completion_zero", "parameters",
+       "usage counts 0 completion tokens for a non-empty answer (total stays the sum)"),
+    _f("usage_over_cap", "parameters",
+       "usage counts more completion tokens than max_tokens allows (the text is capped)",
+       NEEDS_MAX_TOKENS),
     # --- errors
     _f("invalid_accepted", "errors", "invalid input is answered 200 with a completion",
        NEEDS_INVALID, dialects=_BOTH),
@@ -147,6 +209,9 @@ _ALL: tuple[Fault, ...] = (
     _f("error_not_envelope", "errors",
        "error bodies are {\"error\": \"<text>\"}, not the {\"error\": {message, type, param, "
        "code}} envelope", NEEDS_INVALID),
+    _f("invalid_stream_event", "errors",
+       "a streamed invalid request is answered 200 with an event stream whose first event "
+       "carries the error, instead of a 4xx before any event", NEEDS_INVALID, _S),
     _f("midstream_error_plain", "errors",
        "a mid-stream failure is written as plain text, not as an SSE event carrying "
        "{\"error\": {...}} (the correct form: header X-Conformance-Midstream-Error)", _S),
@@ -227,6 +292,19 @@ _ALL: tuple[Fault, ...] = (
        "temperature other than 1 are refused (400); `max_completion_tokens` is honoured",
        NEEDS_MAX_TOKENS, correct=True),
 )  # fmt: skip
+
+#: the faults that also come limited to one mode (``<name>_stream``, ``<name>_plain``)
+PER_MODE: tuple[str, ...] = (
+    "max_tokens_ignored", "length_reported_as_stop", "n_ignored", "logprobs_ignored",
+    "top_logprobs_wrong", "tools_ignored", "tool_choice_none_ignored", "tool_name_ignored",
+    "response_format_ignored", "json_schema_violated", "seed_ignored", "usage_total_wrong",
+    "usage_prompt_zero", "usage_completion_zero", "usage_over_cap", "invalid_500",
+    "invalid_accepted",
+)  # fmt: skip
+_BY_NAME = {fault.name: fault for fault in _ALL_BASE}
+_ALL: tuple[Fault, ...] = _ALL_BASE + tuple(
+    variant for name in PER_MODE for variant in _per_mode(_BY_NAME[name])
+)
 
 #: every fault and valid variant by name
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}

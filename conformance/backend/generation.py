@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 #: every word the backend can produce; no word contains another one
 VOCABULARY: tuple[str, ...] = (
@@ -381,6 +382,45 @@ def call_tool(
         pieces = pieces[: max(0, max_tokens - name_tokens)]
         cut = True
     return ToolCall("call_" + digest, name, pieces, name_tokens + len(pieces), cut)
+
+
+def json_answer(
+    key: bytes,
+    sampling: Sampling,
+    index: int,
+    schema: dict[str, Any],
+    *,
+    max_tokens: int | None,
+    violate: bool = False,
+) -> Completion:
+    """A text answer that is JSON fitting ``schema`` (``response_format`` json_schema),
+    drawn like tool-call arguments, one token per piece; cut (finish "length") at
+    ``max_tokens``. ``violate`` (a fault mode only) breaks the schema: every enum gets a
+    value outside it and the first required property is left out."""
+    drawn, _ = raw_tokens(key + b"|schema", sampling, index, (64, 64), None)
+    words = [t.strip() for t in drawn if t.strip() not in PUNCTUATION] or ["word"]
+    value = _schema_value(schema, iter(words * 64), 0)
+    if violate:
+        value = _violated(value, schema)
+    pieces = word_pieces(json.dumps(value, separators=(", ", ": "), ensure_ascii=False))
+    if max_tokens is not None and len(pieces) > max_tokens:
+        return Completion(pieces[:max_tokens], "length", max_tokens)
+    return Completion(pieces, "stop", len(pieces))
+
+
+def _violated(value: object, schema: dict[str, Any]) -> object:
+    """``value`` with every enum property outside its enum and a required property gone."""
+    if not isinstance(value, dict):
+        return {"not": "the schema"}
+    properties = schema.get("properties")
+    out = dict(value)
+    for name, sub in (properties if isinstance(properties, dict) else {}).items():
+        if isinstance(sub, dict) and isinstance(sub.get("enum"), list) and name in out:
+            out[name] = "outside-the-enum"
+    required = schema.get("required")
+    if isinstance(required, list) and required and required[-1] in out:
+        del out[required[-1]]
+    return out
 
 
 def _schema_value(schema: object, words: Iterator[str], depth: int) -> object:

@@ -2,9 +2,10 @@
 
 Every problem becomes a :class:`~conformance.backend.errors.RequestError` (400, the
 OpenAI envelope, ``param`` naming the offending field). ``logprobs``,
-``top_logprobs``, JSON mode (``response_format`` ``json_object``) and function tools
-are implemented. Optional features the backend does not implement (the deprecated
-functions, custom tools, logit_bias, ``json_schema`` response formats, audio, image
+``top_logprobs``, JSON mode (``response_format`` ``json_object``), structured output
+(``json_schema``: the answer is JSON drawn to fit the schema) and function tools are
+implemented. Optional features the backend does not implement (the deprecated
+functions, custom tools, logit_bias, audio, image
 input, predictions, web search, reasoning effort) are refused with a 400 whose code is
 ``unsupported_parameter`` or ``unsupported_value`` rather than silently ignored.
 Unknown top-level fields are refused like the OpenAI API does.
@@ -68,6 +69,8 @@ class ChatRequest:
     top_logprobs: int | None = None
     #: response_format json_object: the answer is a JSON object
     json_object: bool = False
+    #: response_format json_schema: the schema the answer's JSON fits
+    json_schema: dict[str, Any] | None = None
     #: the function tools offered: (name, parameters JSON schema)
     tools: tuple[tuple[str, dict[str, Any]], ...] = ()
     #: the tool the answer calls (None: a text answer)
@@ -297,13 +300,8 @@ def _optional_features(body: dict[str, Any]) -> None:
             raise _type_error("response_format", "an object", fmt)
         kind = fmt.get("type")
         if kind == "json_schema":
-            raise invalid(
-                "Unsupported value: response_format type 'json_schema' is not supported by "
-                "this backend (json_object is).",
-                "response_format.type",
-                "unsupported_value",
-            )
-        if kind not in {"text", "json_object"}:
+            _json_schema_format(fmt)
+        elif kind not in {"text", "json_object"}:
             raise invalid(
                 f"Invalid value: {kind!r}. Supported values are: 'text', 'json_object' and "
                 "'json_schema'.",
@@ -320,6 +318,25 @@ def _optional_features(body: dict[str, Any]) -> None:
                 "unsupported_value",
             )
     _bool(body, "parallel_tool_calls")
+
+
+def _json_schema_format(fmt: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a ``json_schema`` response format (``{}`` when none is given)."""
+    spec = fmt.get("json_schema")
+    if not isinstance(spec, dict):
+        raise invalid("Missing required parameter: 'response_format.json_schema'.",
+                      "response_format.json_schema")  # fmt: skip
+    name = spec.get("name")
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise invalid("Invalid 'response_format.json_schema.name': a string of letters, digits, "
+                      "'_' and '-' (at most 64) is required.", "response_format.json_schema.name")  # fmt: skip
+    schema = spec.get("schema", {})
+    if not isinstance(schema, dict):
+        raise _type_error("response_format.json_schema.schema", "an object", schema)
+    strict = spec.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise _type_error("response_format.json_schema.strict", "a boolean", strict)
+    return schema
 
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -503,9 +520,17 @@ def validate_chat(body: Any, *, max_output_tokens: int = 2**31 - 1) -> ChatReque
         ignore_eos=ignore_eos,
         top_logprobs=(int(body.get("top_logprobs") or 0)) if body.get("logprobs") else None,
         json_object=(body.get("response_format") or {}).get("type") == "json_object",
+        json_schema=_json_schema_of(body),
         tools=tools,
         call=call,
     )
+
+
+def _json_schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return _json_schema_format(fmt)
+    return None
 
 
 def lenient_chat(body: Any) -> ChatRequest:

@@ -43,7 +43,7 @@ def uncovered_requests(
     cassettes: CassetteSet,
     provider_name: str,
     *,
-    max_requests: int | None = 60,
+    max_requests: int | None = 100,
     seed: int = 0,
 ) -> list[Uncovered]:
     """The requests ``check --provider NAME --replay`` would send that no cassette holds.

@@ -77,6 +77,7 @@ FAMILIES: tuple[str, ...] = (
     "conformance.checks.semantics",
     "conformance.checks.stops",
     "conformance.checks.conversation",
+    "conformance.checks.features",
     "conformance.checks.errors",
     "conformance.checks.auth",
     "conformance.checks.robustness",

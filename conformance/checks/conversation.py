@@ -11,7 +11,8 @@ Three ways real servers break that the request parameters alone do not show:
 - the same text whatever the conversation (a stub, a template that drops the messages):
   judged on the free answers to clearly different prompts, and only ever a warning;
 - a tool call honoured plain but broken when streamed (deltas without ``index``,
-  ``arguments`` sent as an object, or plain text instead of the call).
+  ``arguments`` sent as an object; plain text instead of the call is judged by
+  ``semantics.tools``, which reads both modes).
 
 The checks read answers the other families also use (``chat``, ``multi_turn``,
 ``stop_string``, ``tool_call``) and add four small probes.
@@ -421,12 +422,10 @@ def tool_call_stream(ctx: CheckContext) -> str:
         raise Skipped(f"not judged: the stream could not be decoded ({exc})") from None
     calls = (gen.choices[0].tool_calls if gen.choices else None) or []
     if not calls:
-        # a warning: the same forced call works plain, so tools are supported; a server
-        # may implement tool calls for plain answers only (the spec says nothing of that)
-        raise Warned(
-            "the forced tool call is honoured when not streaming, but the streamed answer has "
-            "no tool call (tools ignored when streaming: streaming agents never see the call)",
-            exchange_evidence(ex, body=False, text=gen.text[:300]),
+        # the forced call ignored when streaming is semantics.tools' verdict (both modes)
+        raise Skipped(
+            "not judged: the streamed answer has no tool call (semantics.tools fails the "
+            "forced call ignored when streaming)"
         )
     function = calls[0].get("function") or {}
     name, arguments = function.get("name"), function.get("arguments")

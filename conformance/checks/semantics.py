@@ -3,9 +3,11 @@
 Length caps (``max_tokens``, ``max_completion_tokens``) are enforced and reported with
 ``finish_reason: "length"``; ``n`` gives n choices
 indexed 0..n-1; usage counts are consistent; a streamed answer at temperature 0 matches
-the plain one; multi-turn conversations are accepted; optional features (n > 1, tools,
-logprobs, JSON mode, seed) are either honoured or refused with a clean 4xx. Stop strings
-are judged in :mod:`conformance.checks.stops` (picked from the target's own answer).
+the plain one; multi-turn conversations are accepted. Length caps, ``n`` and usage are
+judged in plain and streamed answers, and each verdict names the mode. The optional
+features (logprobs, tools and tool_choice, JSON mode and json_schema, seed) are judged
+both ways in :mod:`conformance.checks.features`. Stop strings are judged in
+:mod:`conformance.checks.stops` (picked from the target's own answer).
 
 Judgement rules that keep correct servers green:
 
@@ -37,9 +39,9 @@ from conformance.checks.registry import (
     check,
     probe,
 )
+from conformance.checks.schema import _reasoning_outside
 from conformance.providers.base import DecodeError, Dialect, Generation
 from conformance.wire.exchange import Exchange
-from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["LENGTH_CAP", "LONG_PROMPT"]
 
@@ -148,14 +150,6 @@ def multi_turn_probe(pctx: ProbeContext) -> ProbeRequest:
     return ProbeRequest(messages=messages, params=params)
 
 
-@probe("logprobs", dialects=_OAI, requires="logprobs", priority=40)
-def logprobs_probe(pctx: ProbeContext) -> ProbeRequest:
-    """A short completion asking for logprobs with two alternatives per token."""
-    return ProbeRequest(
-        messages=pctx.messages(), params={"logprobs": True, "top_logprobs": 2, "max_tokens": 5}
-    )
-
-
 #: the tool the tools probe offers and forces
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -169,42 +163,6 @@ WEATHER_TOOL: dict[str, Any] = {
         },
     },
 }
-
-
-@probe("tool_call", dialects=_OAI, requires="tools", priority=41)
-def tool_call_probe(pctx: ProbeContext) -> ProbeRequest:
-    """A question with one tool offered and forced by a named tool_choice."""
-    params = {
-        "tools": [WEATHER_TOOL],
-        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-        "max_tokens": 64,
-    }
-    return ProbeRequest(messages=pctx.messages("What is the weather in Paris?"), params=params)
-
-
-@probe("json_mode", dialects=_OAI, requires="response_format", priority=42)
-def json_mode_probe(pctx: ProbeContext) -> ProbeRequest:
-    """A request for a JSON object with response_format json_object."""
-    messages = [
-        {"role": "system", "content": "You reply with a single JSON object and nothing else."},
-        {
-            "role": "user",
-            "content": 'Give a JSON object with the key "colour" and a colour as value.',
-        },
-    ]
-    params = {"response_format": {"type": "json_object"}, "max_tokens": 48}
-    return ProbeRequest(messages=messages, params=params)
-
-
-@probe("seed_pair", dialects=_OAI, requires="seed", priority=43)
-def seed_pair_probe(pctx: ProbeContext) -> list[ProbeRequest]:
-    """The same sampled request twice with the same seed."""
-    params: dict[str, Any] = {"seed": 4242, "temperature": 1.0, "max_tokens": 12}
-    messages = pctx.messages("Invent a name for a small boat.")
-    return [
-        ProbeRequest(messages=messages, params=params, label="first"),
-        ProbeRequest(messages=messages, params=params, label="second"),
-    ]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -311,13 +269,15 @@ def _judge_cap(ctx: CheckContext, probe_name: str, param: str) -> str:
                 if length.tokens is not None
                 else f"{length.words} words (no usage reported)"
             )
+            mode = "streamed" if ex.events is not None else "plain"
             bad.append(
-                exchange_evidence(ex, problem=f"{unit} with {param}={length.cap}", **length.facts())
+                exchange_evidence(
+                    ex, problem=f"{unit} with {param}={length.cap}", mode=mode, **length.facts()
+                )
             )
     if bad:
         raise Failed(
-            f"{param} is not enforced: {bad[0]['problem']} ({bad[0].get('label') or 'plain'})",
-            {"bad": bad},
+            f"{param} is not enforced: {bad[0]['problem']} ({bad[0]['mode']})", {"bad": bad}
         )
     if not judged:
         raise Skipped("not judged: no answer had a choice to measure")
@@ -417,7 +377,7 @@ def length_finish_reason(ctx: CheckContext) -> str:
                 exchange_evidence(
                     ex,
                     problem=f'finish_reason is "{length.finish}" although the answer reached '
-                    f"{param}={length.cap}",
+                    f"{param}={length.cap} ({ex.meta.get('label') or 'plain'})",
                     **length.facts(),
                 )
             )
@@ -466,20 +426,28 @@ def n_choices(ctx: CheckContext) -> str:
         n = _param(ex, "n")
         gen = _decode(ctx, ex)
         indexes = [c.index for c in gen.choices]
+        mode = "streamed" if ex.events is not None else "plain"
         judged += 1
         if len(indexes) == 1 and n != 1:
-            problem = f"n={n} was ignored: one choice came back ({label})"
+            problem = f"n={n} was ignored: one choice came back ({label}, {mode})"
         elif sorted(indexes) != list(range(n)):
-            problem = f"n={n} gave choice indexes {sorted(indexes)}, not {list(range(n))} ({label})"
-        elif ex.events is not None and any(c.finish_reason is None for c in gen.choices):
+            problem = (
+                f"n={n} gave choice indexes {sorted(indexes)}, not {list(range(n))} "
+                f"({label}, {mode})"
+            )
+        elif any(c.finish_reason is None for c in gen.choices):
             open_ = sorted(c.index for c in gen.choices if c.finish_reason is None)
             problem = (
-                f"n={n} streamed: choice(s) {open_} never got a finish_reason ({label}); "
+                f"n={n} {mode}: choice(s) {open_} never got a finish_reason ({label}); "
                 "clients wait for every choice to finish"
             )
         else:
             continue
-        bad.append(exchange_evidence(ex, body=ex.events is None, problem=problem, indexes=indexes))
+        bad.append(
+            exchange_evidence(
+                ex, body=ex.events is None, problem=problem, indexes=indexes, mode=mode
+            )
+        )
     if bad:
         raise Failed(bad[0]["problem"], {"bad": bad})
     if not judged:
@@ -487,24 +455,123 @@ def n_choices(ctx: CheckContext) -> str:
     return f"{judged} answer(s) with n choices indexed 0..n-1"
 
 
+#: the probes whose answers the usage check reads (plain and streamed)
+_USAGE_PROBES = (
+    "chat",
+    "stream_usage",
+    "length_cap",
+    "length_cap_mct",
+    "multi_turn",
+    "stop_string",
+)
+
+
+def _cap_of(ex: Exchange) -> tuple[str, int] | None:
+    """The tightest length cap the request set, as (parameter, value)."""
+    caps = [
+        (name, value)
+        for name in ("max_tokens", "max_completion_tokens")
+        if isinstance(value := _param(ex, name), int) and not isinstance(value, bool)
+    ]
+    return min(caps, key=lambda c: c[1]) if caps else None
+
+
+def _raw_usage(gen: Generation) -> dict[str, Any]:
+    """The usage object as sent (plain: the body's; streamed: the last chunk's)."""
+    docs = gen.raw if isinstance(gen.raw, list) else [gen.raw]
+    for doc in reversed(docs):
+        usage = doc.get("usage") if isinstance(doc, dict) else None
+        if isinstance(usage, dict):
+            return usage
+    return {}
+
+
+def _reasoning_tokens(gen: Generation) -> int | None:
+    """The reasoning tokens the usage reports, or ``None`` (a reasoning text without a
+    count counts as an unknown number: ``-1``)."""
+    details = _raw_usage(gen).get("completion_tokens_details")
+    count = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+        return count
+    return -1 if gen.extras.get("reasoning") else None
+
+
+def _over_cap(ex: Exchange, gen: Generation, where: str) -> tuple[str, bool] | None:
+    """(problem, certain) when completion_tokens exceed the request's cap. OpenAI counts
+    reasoning tokens inside completion_tokens and inside max_completion_tokens, so any
+    excess is impossible there; but some reasoning servers document a cap on the final
+    answer only (DeepSeek's max_tokens): when the visible part fits the cap, or the count
+    of reasoning tokens is unknown, the excess is only doubtful."""
+    u = gen.usage
+    cap = _cap_of(ex)
+    if u is None or u.completion_tokens is None or cap is None:
+        return None
+    n = _param(ex, "n")
+    choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+    limit = cap[1] * choices
+    if u.completion_tokens <= limit:
+        return None
+    problem = (
+        f"completion_tokens {u.completion_tokens} is above {cap[0]}={cap[1]}"
+        + (f" x n={choices}" if choices > 1 else "")
+        + f": a capped answer cannot cost more ({where})"
+    )
+    reasoning = _reasoning_tokens(gen)
+    if reasoning == -1 or (reasoning is not None and u.completion_tokens - reasoning <= limit):
+        return (
+            problem + "; the excess looks like reasoning tokens counted outside the cap "
+            "(OpenAI counts them inside max_completion_tokens)",
+            False,
+        )
+    return problem, True
+
+
+def _impossible_usage(ex: Exchange, gen: Generation, where: str) -> list[str]:
+    """The counts of one answer that cannot be right, whatever the tokenizer."""
+    u = gen.usage
+    assert u is not None and u.prompt_tokens is not None and u.completion_tokens is not None
+    out: list[str] = []
+    if u.total_tokens != u.prompt_tokens + u.completion_tokens:
+        out.append(
+            f"total_tokens {u.total_tokens} != prompt_tokens {u.prompt_tokens} + "
+            f"completion_tokens {u.completion_tokens} ({where})"
+            + _reasoning_outside(
+                _raw_usage(gen), (u.total_tokens or 0) - u.prompt_tokens - u.completion_tokens
+            )
+        )
+    if u.prompt_tokens <= 0:
+        out.append(f"prompt_tokens is {u.prompt_tokens} for a non-empty prompt ({where})")
+    text = "".join(c.text for c in gen.choices)
+    called = any(c.tool_calls for c in gen.choices)
+    if u.completion_tokens <= 0 and (text.strip() or called):
+        out.append(f"completion_tokens is {u.completion_tokens} for a non-empty answer ({where})")
+    over = _over_cap(ex, gen, where)
+    if over is not None and over[1]:
+        out.append(over[0])
+    return out
+
+
 @check(
     id="semantics.usage_consistent",
-    title="usage counts are consistent with the request and the answer",
+    title="usage counts are possible and consistent, plain and streamed",
     severity=Severity.CLIENT,
-    source=_REF + ": usage",
-    probes=("chat", "length_cap", "multi_turn", "stop_string"),
+    source=_REF + ": usage; stream_options.include_usage",
+    probes=_USAGE_PROBES,
     dialects=_OAI,
 )
 def usage_consistent(ctx: CheckContext) -> str:
-    """Across plain and streamed answers: total_tokens = prompt_tokens + completion_tokens;
-    an answer cut by the cap counts exactly the cap; a non-empty prompt costs tokens and a
-    longer conversation more of them. Exact counts are never demanded (the tokenizer is
-    the server's)."""
+    """In plain answers and in streams' usage chunks: total_tokens = prompt_tokens +
+    completion_tokens; a non-empty prompt costs tokens; a non-empty answer costs tokens;
+    an answer capped by max_tokens / max_completion_tokens costs no more than the cap
+    (reasoning tokens included, as OpenAI counts them). Those are failures: no tokenizer
+    makes them true, and clients bill from them. Counts that are merely doubtful (an answer
+    cut by the cap that counts fewer tokens, a longer conversation that costs no more
+    prompt tokens) are warnings: the tokenizer is the server's."""
     fails: list[dict[str, Any]] = []
     warns: list[dict[str, Any]] = []
     judged = 0
     prompt_by_probe: dict[str, int] = {}
-    for name in ("chat", "length_cap", "multi_turn", "stop_string"):
+    for name in _USAGE_PROBES:
         try:
             usable, _ = _usable(ctx, name)
         except Skipped:
@@ -519,24 +586,21 @@ def usage_consistent(ctx: CheckContext) -> str:
                 continue  # absent or partial usage: schema.usage and stream.usage_chunk
             assert u.prompt_tokens is not None and u.completion_tokens is not None
             judged += 1
-            where = f"{name}/{ex.meta.get('label') or 'plain'}"
+            mode = "streamed" if ex.events is not None else "plain"
+            where = f"{name}/{ex.meta.get('label') or mode}, {mode}"
             counts = {"prompt": u.prompt_tokens, "completion": u.completion_tokens,
                       "total": u.total_tokens}  # fmt: skip
-            if u.total_tokens != u.prompt_tokens + u.completion_tokens:
-                fails.append(case_evidence(ex, problem=(
-                    f"total_tokens {u.total_tokens} != prompt_tokens {u.prompt_tokens} + "
-                    f"completion_tokens {u.completion_tokens} ({where})"), usage=counts))  # fmt: skip
-            if u.prompt_tokens == 0:
-                warns.append(case_evidence(ex, problem=f"prompt_tokens is 0 for a non-empty prompt ({where})", usage=counts))  # fmt: skip
-            text = "".join(c.text for c in gen.choices)
-            if u.completion_tokens == 0 and text.strip():
-                warns.append(case_evidence(ex, problem=f"completion_tokens is 0 for a non-empty answer ({where})", usage=counts))  # fmt: skip
-            cap = _param(ex, "max_tokens")
+            for problem in _impossible_usage(ex, gen, where):
+                fails.append(case_evidence(ex, problem=problem, usage=counts, mode=mode))
+            over = _over_cap(ex, gen, where)
+            if over is not None and not over[1]:
+                warns.append(case_evidence(ex, problem=over[0], usage=counts, mode=mode))
+            cap = _cap_of(ex)
             finish = gen.choices[0].finish_reason if len(gen.choices) == 1 else None
-            if isinstance(cap, int) and finish == "length" and u.completion_tokens < cap:
+            if cap is not None and finish == "length" and u.completion_tokens < cap[1]:
                 warns.append(case_evidence(ex, problem=(
                     f'finish_reason "length" but completion_tokens {u.completion_tokens} is '
-                    f"below max_tokens={cap} ({where})"), usage=counts))  # fmt: skip
+                    f"below {cap[0]}={cap[1]} ({where})"), usage=counts, mode=mode))  # fmt: skip
             if ex.events is None:
                 prompt_by_probe.setdefault(name, u.prompt_tokens)
     single, multi = prompt_by_probe.get("chat"), prompt_by_probe.get("multi_turn")
@@ -616,173 +680,3 @@ def multi_turn(ctx: CheckContext) -> str:
     if not gen.choices:
         raise Failed("the multi-turn answer has no choice", exchange_evidence(ex))
     return f"answered ({len(gen.text)} characters)"
-
-
-@check(
-    id="semantics.logprobs",
-    title="logprobs are returned when asked for, or refused",
-    severity=Severity.CLIENT,
-    source=_REF + ": logprobs, top_logprobs",
-    probes=("logprobs",),
-    dialects=_OAI,
-    requires="logprobs",
-)
-def logprobs(ctx: CheckContext) -> str:
-    """`logprobs: true, top_logprobs: 2` returns `choices[].logprobs.content`: one entry
-    per token with its log-probability (<= 0) and up to two alternatives. Refusing the
-    feature with a 4xx is a capability (skipped); ignoring it is a failure."""
-    ex = ctx.accepted("logprobs", feature="logprobs")
-    try:
-        choice = ex.json()["choices"][0]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise Skipped("not judged: the answer has no choices (see schema.completion)") from None
-    lp = choice.get("logprobs") if isinstance(choice, dict) else None
-    if lp is None:
-        raise Failed(
-            "logprobs: true was accepted but the answer has no logprobs (silently ignored)",
-            exchange_evidence(ex),
-        )
-    content = lp.get("content") if isinstance(lp, dict) else None
-    if not isinstance(content, list) or not content:
-        raise Failed("choices[0].logprobs has no content entries", exchange_evidence(ex))
-    alternatives = 0
-    for i, entry in enumerate(content):
-        ok = (
-            isinstance(entry, dict)
-            and isinstance(entry.get("token"), str)
-            and isinstance(entry.get("logprob"), int | float)
-            and not isinstance(entry.get("logprob"), bool)
-        )
-        if not ok:
-            raise Failed(f"logprobs.content[{i}] is not {{token, logprob}}", exchange_evidence(ex))
-        if entry["logprob"] > 1e-6:
-            raise Failed(
-                f"logprobs.content[{i}].logprob is {entry['logprob']}, above 0",
-                exchange_evidence(ex),
-            )
-        top = entry.get("top_logprobs")
-        if isinstance(top, list):
-            if len(top) > 2:
-                raise Failed(
-                    f"logprobs.content[{i}] has {len(top)} alternatives; top_logprobs was 2",
-                    exchange_evidence(ex),
-                )
-            alternatives += len(top)
-    if alternatives == 0:
-        raise Failed(
-            "top_logprobs: 2 was ignored: no token lists alternatives", exchange_evidence(ex)
-        )
-    return f"{len(content)} token(s) with log-probabilities"
-
-
-@check(
-    id="semantics.tools",
-    title="A forced tool call comes back as tool_calls, or tools are refused",
-    severity=Severity.CLIENT,
-    source=_REF + ": tools, tool_choice",
-    probes=("tool_call",),
-    dialects=_OAI,
-    requires="tools",
-)
-def tools(ctx: CheckContext) -> str:
-    """With one function offered and forced by a named `tool_choice`, the answer carries a
-    tool call to that function whose arguments are a JSON object. Refusing tools with a
-    4xx is a capability (skipped); answering in plain text ignores the tool schema."""
-    ex = ctx.accepted("tool_call", feature="tools")
-    gen = _decode(ctx, ex)
-    calls = (gen.choices[0].tool_calls if gen.choices else None) or []
-    if not calls:
-        raise Failed(
-            "tool_choice forced get_weather but the answer has no tool call (tools or tool_choice "
-            "silently ignored)",
-            exchange_evidence(ex, text=gen.text[:300]),
-        )
-    call = calls[0]
-    function = call.get("function") if isinstance(call, dict) else None
-    name = function.get("name") if isinstance(function, dict) else None
-    if name != "get_weather":
-        raise Failed(
-            f"the tool call names {name!r}, not the forced 'get_weather'", exchange_evidence(ex)
-        )
-    arguments = function.get("arguments") if isinstance(function, dict) else None
-    try:
-        parsed = parse_json_bounded(arguments) if isinstance(arguments, str) else None
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise Failed(
-            f"the tool call's arguments are not a JSON object string: {arguments!r:.120}",
-            exchange_evidence(ex),
-        )
-    return f"get_weather called with {sorted(parsed)}"
-
-
-def _judge_cut_json(ex: Exchange, text: str) -> None:
-    """An answer cut by the cap in JSON mode is the start of a JSON object: :class:`Failed`
-    when it does not start with `{` (the setting was ignored), else :class:`Skipped`."""
-    start = text.lstrip()
-    if start and not start.startswith("{"):
-        raise Failed(
-            "JSON mode was accepted but the answer (cut by the length cap) does not even "
-            f"start as a JSON object: {start[:120]!r}",
-            exchange_evidence(ex),
-        )
-    raise Skipped("not judgeable: the JSON answer was cut by the length cap")
-
-
-@check(
-    id="semantics.json_mode",
-    title="response_format json_object gives a JSON object, or is refused",
-    severity=Severity.CLIENT,
-    source=_REF + ": response_format",
-    probes=("json_mode",),
-    dialects=_OAI,
-    requires="response_format",
-)
-def json_mode(ctx: CheckContext) -> str:
-    """With `response_format: {"type": "json_object"}` the message content parses as a JSON
-    object. Refusing JSON mode with a 4xx is a capability (skipped); free text means the
-    setting was ignored. An answer cut by the length cap is only judged on its start: JSON
-    mode constrains the first token, so even a cut answer begins with `{`."""
-    ex = ctx.accepted("json_mode", feature="response_format json_object")
-    gen = _decode(ctx, ex)
-    if not gen.choices:
-        raise Skipped("not judged: the answer has no choice")
-    choice = gen.choices[0]
-    if choice.finish_reason == "length":
-        _judge_cut_json(ex, choice.text)
-    try:
-        value = parse_json_bounded(choice.text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise Failed(
-            f"JSON mode was accepted but the content is not a JSON object: {choice.text[:120]!r}",
-            exchange_evidence(ex),
-        )
-    return "the content is a JSON object"
-
-
-@check(
-    id="semantics.seed",
-    title="The same seed gives the same answer",
-    severity=Severity.COSMETIC,
-    source=_REF + ": seed (best effort determinism)",
-    probes=("seed_pair",),
-    dialects=_OAI,
-    requires="seed",
-    warn_only=True,
-)
-def seed(ctx: CheckContext) -> str:
-    """Two sampled requests (temperature 1) with the same seed give the same text. Only a
-    warning: the specification promises best effort. Refusing `seed` with a 4xx is a
-    capability (skipped)."""
-    first = ctx.accepted("seed_pair", feature="seed", label="first")
-    second = ctx.accepted("seed_pair", feature="seed", label="second")
-    a, b = _decode(ctx, first).text, _decode(ctx, second).text
-    if a != b:
-        raise Failed(
-            "two requests with the same seed gave different texts",
-            exchange_evidence(second, body=False, first_text=a[:300], second_text=b[:300]),
-        )
-    return "identical texts"

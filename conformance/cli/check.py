@@ -159,7 +159,7 @@ def _run_config(
 @click.option(
     "--max-requests",
     type=click.IntRange(1, 100_000),
-    default=60,
+    default=100,
     show_default=True,
     help="Requests the run may send at most; probes beyond it are skipped.",
 )

@@ -58,7 +58,7 @@ def _target(
 @click.option(
     "--max-requests",
     type=click.IntRange(1, 10_000),
-    default=60,
+    default=100,
     show_default=True,
     help="Requests the recording may send at most (the same budget as check).",
 )

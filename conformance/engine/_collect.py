@@ -314,7 +314,7 @@ async def collect(
     sender: Sender,
     *,
     api_key: str | None,
-    max_requests: int | None = 60,
+    max_requests: int | None = 100,
     concurrency: int = 4,
     seed: int = 0,
     preflight: bool = True,

@@ -1971,7 +1971,7 @@ OPENAI_BROKEN += [
             "tools_ignored_streaming",
             chunks_hook=_chain(_tool_chunks(_as_text), _each_chunk(_stop_not_tool_calls)),
         ),
-        trips=("semantics.tool_call_stream",),
+        trips=("semantics.tools",),
         only="semantics.tool*",
         why="the forced tool call is honoured plain but answered with text when streaming",
     ),
@@ -2083,7 +2083,8 @@ def _tool_finish_stop(doc: Doc, body: Doc) -> Doc:
 
 def _together_chunk(c: Doc) -> Doc:
     for ch in _choices(c):
-        ch.update({"text": ch["delta"].get("content") or "", "seed": None, "logprobs": None})
+        ch.update({"text": ch["delta"].get("content") or "", "seed": None})
+        ch.setdefault("logprobs", None)  # null unless asked for (then per chunk, as upstream)
         ch["delta"]["token_id"] = 1264
         ch["delta"].setdefault("tool_calls", None)
     return c
@@ -2567,6 +2568,10 @@ def _single_chunk(chunks: list[Doc], body: Doc) -> list[Doc | str]:
                 target["delta"]["content"] = (target["delta"].get("content") or "") + text
             if ch["delta"].get("tool_calls"):
                 target["delta"]["tool_calls"] = ch["delta"]["tool_calls"]
+            entries = (ch.get("logprobs") or {}).get("content")
+            if entries:  # the whole answer's logprobs ride on the one chunk
+                joined = (target.get("logprobs") or {}).get("content") or []
+                target["logprobs"] = {"content": joined + entries, "refusal": None}
             if ch.get("finish_reason"):
                 target["finish_reason"] = ch["finish_reason"]
     return out
@@ -2902,6 +2907,80 @@ OPENAI_BROKEN += [
         why="any model name answered by the one loaded model, named in the answer",
     ),
 ]
+
+
+def _logprobs_dropped_in_stream(c: Doc) -> Doc:
+    for ch in _choices(c):
+        ch["logprobs"] = None
+    return c
+
+
+def _n_dropped_in_stream(c: Doc) -> Doc | None:
+    chs = _choices(c)
+    if chs and all(ch.get("index", 0) != 0 for ch in chs):
+        return None
+    return c
+
+
+def _stream_usage_zero(c: Doc) -> Doc:
+    usage = c.get("usage")
+    if isinstance(usage, dict):
+        c["usage"] = {**usage, "completion_tokens": 0, "total_tokens": usage["prompt_tokens"]}
+    return c
+
+
+def _schema_loose(doc: Doc, body: Doc) -> Doc:
+    """Structured output that only asks the model nicely (no constrained decoding): the
+    answer is JSON, but not the schema's."""
+    if (body.get("response_format") or {}).get("type") == "json_schema":
+        for ch in _choices(doc):
+            ch["message"]["content"] = '{"answer": "a pet named Pip"}'
+    return doc
+
+
+# parameters honoured in one mode only, and bad input validated late (issue 11)
+OPENAI_BROKEN += [
+    Case(
+        "tool_choice_unread",
+        Flavor("tool_choice_unread", tool_choice_unread=True),
+        trips=("semantics.tool_choice_none", "semantics.tools"),
+        why='Ollama\'s OpenAI layer: tool_choice is not read; "none" and a named function '
+        "still get the first tool",
+    ),
+    Case(
+        "stream_validates_late",
+        Flavor("stream_validates_late", stream_errors_in_band=True),
+        trips=("errors.stream_refused_before_events",),
+        why="a streamed invalid request gets 200 and an error event (validated inside the "
+        "generator), a plain one a 400",
+    ),
+    Case(
+        "logprobs_plain_only",
+        Flavor("logprobs_plain_only", chunks_hook=_each_chunk(_logprobs_dropped_in_stream)),
+        trips=("semantics.logprobs",),
+        why="logprobs filled in the plain answer, dropped by the streaming path",
+    ),
+    Case(
+        "n_plain_only",
+        Flavor("n_plain_only", chunks_hook=_each_chunk(_n_dropped_in_stream)),
+        trips=("semantics.n_choices",),
+        why="n > 1 honoured plain; the stream carries only choice 0",
+    ),
+    Case(
+        "stream_usage_zero",
+        Flavor("stream_usage_zero", chunks_hook=_each_chunk(_stream_usage_zero)),
+        trips=("semantics.usage_consistent",),
+        why="the streamed usage chunk counts 0 completion tokens (a counter the stream path "
+        "never feeds)",
+    ),
+    Case(
+        "json_schema_unconstrained",
+        Flavor("json_schema_unconstrained", completion_hook=_schema_loose),
+        trips=("semantics.json_schema",),
+        why="json_schema accepted without constrained decoding: JSON, but not the schema's",
+    ),
+]
+
 
 CASES: list[Case] = [
     *OPENAI_CORRECT,

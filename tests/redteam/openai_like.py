@@ -151,6 +151,12 @@ class Flavor:
     unknown_model: int | Literal["answer"] = 404
     #: the message of that refusal, given the model name
     unknown_model_message: Callable[[str], str] = lambda m: f"The model `{m}` does not exist."
+    #: tool_choice is never read: with tools offered the first tool is always called
+    #: (Ollama's OpenAI layer: "none" and a named function mean nothing)
+    tool_choice_unread: bool = False
+    #: a streamed request is validated only after the stream started: 200, then an event
+    #: carrying the error envelope (validation inside the generator)
+    stream_errors_in_band: bool = False
 
 
 # --------------------------------------------------------------------------- helpers
@@ -209,7 +215,12 @@ def _answer_words(body: Doc, flavor: Flavor, rng: random.Random) -> list[str]:
     elif last.startswith("Repeat exactly"):
         words = last.split(":", 1)[1].split()
     elif isinstance(body.get("response_format"), dict) and flavor.response_format == "honour":
-        words = ['{"colour":', '"blue"}']
+        # structured output ends when the JSON is complete, never at a natural length
+        fmt = body["response_format"]
+        if fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema") or {}
+            return json.dumps(_instance(schema)).split(" ")
+        return ['{"colour":', '"blue"}']
     else:
         words = list(STORY)
         temperature = body.get("temperature", 1)
@@ -218,6 +229,21 @@ def _answer_words(body: Doc, flavor: Flavor, rng: random.Random) -> list[str]:
     if flavor.natural_length is not None:
         words = words[: flavor.natural_length]
     return words
+
+
+def _instance(schema: Any) -> Any:
+    """A small value that validates against ``schema`` (structured outputs, the subset
+    strict schemas use: objects, arrays, enums, scalars)."""
+    if not isinstance(schema, dict):
+        return "x"
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][-1]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {k: _instance(v) for k, v in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_instance(schema.get("items"))]
+    return {"integer": 3, "number": 0.5, "boolean": False, "null": None}.get(str(kind), "Oslo")
 
 
 def _tokens(words: list[str]) -> list[str]:
@@ -241,13 +267,21 @@ class _Gen:
 
 
 def _generate(body: Doc, flavor: Flavor, rng: random.Random, top: int | None) -> _Gen:
-    if body.get("tools") and flavor.tools == "honour" and body.get("tool_choice") != "none":
+    if (
+        body.get("tools")
+        and flavor.tools == "honour"
+        and (body.get("tool_choice") != "none" or flavor.tool_choice_unread)
+    ):
+        choice = None if flavor.tool_choice_unread else body.get("tool_choice")
+        named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+        tool = next((t for t in body["tools"] if t["function"]["name"] == named), body["tools"][0])
+        required = (tool["function"].get("parameters") or {}).get("required") or ["city"]
         call = {
             "id": "call_rt1",
             "type": "function",
             "function": {
-                "name": body["tools"][0]["function"]["name"],
-                "arguments": json.dumps({"city": "Paris"}),
+                "name": tool["function"]["name"],
+                "arguments": json.dumps({key: "Paris" for key in required}),
             },
         }
         return _Gen([], "tool_calls", tool_call=call)
@@ -638,6 +672,10 @@ def handle_openai(flavor: Flavor, request: Request, path: str) -> Reply:
     if problem is not None:
         if flavor.drop_on_invalid:
             return Reply(DROP_STATUS)
+        if flavor.stream_errors_in_band and isinstance(body, dict) and body.get("stream") is True:
+            _status, error = envelope(*problem)
+            headers = [("Content-Type", flavor.sse_content_type), *flavor.extra_headers]
+            return Reply(200, headers, default_sse([json.dumps(error), "[DONE]"]))
         return _error(flavor, *problem)
     refused = _refusal(body, flavor)
     if refused is not None:

@@ -158,10 +158,28 @@ def test_a_refused_key_is_a_configuration_error(
     with serve_in_thread(BackendConfig(api_keys=("sk-plugin-right-key",))) as root:
         result = _suite(
             pytester, "--provider", "openai", "--base-url", root + "/v1",
+            "--api-key-env", "PLUGIN_KEY", "--model", "gpt-4o-mini",
+        )  # fmt: skip
+        # without --model, first contact (model discovery, as in 'conformance check')
+        # is refused already, and says which key to check
+        discovered = _suite(
+            pytester, "--provider", "openai", "--base-url", root + "/v1",
             "--api-key-env", "PLUGIN_KEY",
         )  # fmt: skip
     _assert_one_usage_line(result, "the key in $PLUGIN_KEY was refused")
-    assert "sk-plugin-not-the-right-key" not in result.stdout.str() + result.stderr.str()
+    _assert_one_usage_line(discovered, "(HTTP 401); check the key in $PLUGIN_KEY")
+    for outcome in (result, discovered):
+        assert "sk-plugin-not-the-right-key" not in outcome.stdout.str() + outcome.stderr.str()
+
+
+def test_cassettes_of_another_provider_are_refused_as_in_check(
+    pytester: pytest.Pytester,
+) -> None:
+    """The plugin resolves its target like 'conformance check': replaying weai's
+    cassettes as openai is a usage error, not a run judged against the wrong profile."""
+    replay = str(FIXTURES / "weai" / "documented")
+    result = _suite(pytester, "--provider", "openai", "--replay", replay)
+    _assert_one_usage_line(result, "recorded for weai, not openai")
 
 
 def test_a_key_no_header_can_carry_is_refused_before_sending(

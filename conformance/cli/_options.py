@@ -12,7 +12,7 @@ import click
 
 from conformance.errors import ConfigError
 
-__all__ = ["check_base_url", "check_only", "check_output_path", "target_options"]
+__all__ = ["check_only", "check_output_path", "target_options"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -102,18 +102,3 @@ def check_output_path(option: str, path: Path | None) -> None:
         raise ConfigError(f"{option} {text!r}: its directory is not writable")
     if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(f"{option} {text!r}: the file exists and is not writable")
-
-
-def check_base_url(base_url: str) -> None:
-    """Refuse a ``--base-url`` that is not an http(s) URL with a host."""
-    import httpx
-
-    try:
-        url = httpx.URL(base_url)
-    except Exception as exc:
-        raise ConfigError(f"--base-url {base_url!r} is not a URL ({exc})") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(
-            f"--base-url {base_url!r} must be an http(s) URL with a host, "
-            "e.g. http://127.0.0.1:8000/v1"
-        )

@@ -273,17 +273,18 @@ def command(
     spec.validate()
     _check_output(json_path, "--json")
     _check_output(html_path, "--html")
-    from conformance.engine.target import resolve_api_key
+    from conformance.engine.target import resolve_target
 
     # a named variable that is unset, or a key no header can carry: exit 2, nothing sent
-    var, key = resolve_api_key(provider, api_key_env)
+    # (the load generator reads the variable itself, so it is checked in every mode)
+    plan = resolve_target(
+        provider, base_url=base_url, model=model, api_key_env=api_key_env, key_in_every_mode=True
+    )
     if base_url is not None:
         from conformance.loadgen.runner import check_reachable
 
         check_reachable(base_url)  # an unreachable target: that one line, not the note too
-        from conformance.engine.discovery import discover
-
-        found = discover(provider, base_url, model=model, api_key=key, api_key_env=var)
+        found = plan.discover()
         spec.model = found.model  # without --model: a listed model, said in one line
         if found.note:
             click.echo(f"conformance: {found.note}", err=True)
@@ -295,11 +296,10 @@ def command(
             raise ConfigError("interrupted before anything was measured") from None
         result = exc.result
         interrupted = True
-    from conformance.cli import url_secrets
     from conformance.results import scrub
 
     # the key, and a password or ?api-key= written into --base-url, never reach the files
-    result = scrub(result, [key, *url_secrets(base_url)])
+    result = scrub(result, list(plan.secrets))
     _write(result, json_path, html_path)
     prefix = "partial: " if result.get("partial") else ""
     for i, step in enumerate(result.get("steps") or [], 1):

@@ -23,27 +23,9 @@ from typing import Any
 
 import click
 
+from conformance.cli._options import number_list
 from conformance.errors import ConfigError
 from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE
-
-
-def _numbers(text: str | None, option: str, kind: type) -> list[Any]:
-    """Parse ``8`` or ``1,8,32`` (a sweep) into numbers of ``kind``."""
-    if text is None:
-        return []
-    out = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            value = kind(part)
-        except ValueError:
-            raise ConfigError(
-                f"{option} {text!r}: expected a number or a comma-separated list, e.g. 1,8,32"
-            ) from None
-        if not math.isfinite(value):
-            raise ConfigError(f"{option} {text!r}: expected finite numbers, e.g. 1,8,32")
-        out.append(value)
-    return out
 
 
 def _check_output(path: str | None, option: str) -> None:
@@ -253,8 +235,8 @@ def command(
         base_url=base_url,
         model=model,
         api_key_env=api_key_env,
-        users=_numbers(users_text, "--users", int),
-        rates=_numbers(rate_text, "--rate", float),
+        users=number_list(users_text, "--users", int),
+        rates=number_list(rate_text, "--rate", float),
         arrival=arrival,
         duration_s=duration,
         warmup_s=warmup,

@@ -106,7 +106,7 @@ def _plan(
     bench: bool,
     max_failure_rate: float,
 ) -> _Plan:
-    from conformance.cli.bench import _numbers
+    from conformance.cli._options import number_list
     from conformance.engine.target import resolve_api_key
     from conformance.providers import PROVIDERS, get_provider
 
@@ -120,9 +120,9 @@ def _plan(
         raise ConfigError("--duration must be a positive whole number of seconds, e.g. 8")
     if users is not None and rate is not None:
         raise ConfigError("give either --users (closed loop) or --rate (open loop), not both")
-    if any(u < 1 for u in _numbers(users, "--users", int)):
+    if any(u < 1 for u in number_list(users, "--users", int)):
         raise ConfigError("--users must be whole numbers >= 1, e.g. --users 8 or 1,8,32")
-    if any(not r > 0 for r in _numbers(rate, "--rate", float)):
+    if any(not r > 0 for r in number_list(rate, "--rate", float)):
         raise ConfigError("--rate must be > 0 requests/s, e.g. --rate 10 or 5,10,20")
     if not 0 <= max_failure_rate <= 1:
         raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")

@@ -36,10 +36,19 @@ import click
 from conformance.errors import ConfigError
 from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE
 
-__all__ = ["command"]
+__all__ = ["command", "embedded_profiles"]
 
-#: the profiles the embedded backend speaks, checked when no target is given
-EMBEDDED_PROFILES = ("openai", "nebulablock", "weai", "wetrocloud")
+
+def embedded_profiles() -> list[str]:
+    """The profiles checked when no target is given: every registered one, in registry
+    order. Each names the path prefix the embedded backend serves it under
+    (``embedded_prefix``; tests/test_embedded_profiles.py keeps the backend in step), so
+    a new provider is one module and one line in ``PROVIDERS``, not a line here too."""
+    from conformance.providers import PROVIDERS
+
+    return list(PROVIDERS)
+
+
 #: the closed-loop sweep when neither --users nor --rate is given
 DEFAULT_USERS = "1,8,32"
 
@@ -108,9 +117,9 @@ def _plan(
 ) -> _Plan:
     from conformance.cli._options import number_list
     from conformance.engine.target import resolve_api_key
-    from conformance.providers import PROVIDERS, get_provider
+    from conformance.providers import get_provider
 
-    for name in providers or [p for p in EMBEDDED_PROFILES if p in PROVIDERS]:
+    for name in providers or embedded_profiles():
         # unknown provider, malformed --base-url or --model: exit 2 before any step runs
         get_provider(name, base_url=base_url, model=model)
         resolve_api_key(name, api_key_env)  # a malformed variable name
@@ -126,7 +135,7 @@ def _plan(
         raise ConfigError("--rate must be > 0 requests/s, e.g. --rate 10 or 5,10,20")
     if not 0 <= max_failure_rate <= 1:
         raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
-    chosen = list(providers) or [p for p in EMBEDDED_PROFILES if p in PROVIDERS]
+    chosen = list(providers) or embedded_profiles()
     directory = out if out is not None else Path("reports") / _timestamp()
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"--out {str(directory)!r} is a file: give a new or empty directory")

@@ -89,6 +89,8 @@ def check_output_path(option: str, path: Path | None) -> None:
     if path is None:
         return
     text = str(path)
+    if "\x00" in text:
+        raise ConfigError(f"{option} {text!r}: a file name cannot contain a NUL character")
     if len(os.fsencode(path.name)) > 255:
         raise ConfigError(f"{option} {text!r}: the file name is too long")
     if path.is_dir():

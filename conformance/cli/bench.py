@@ -16,37 +16,15 @@ still written, marked partial).
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from conformance.cli._options import number_list
+from conformance.cli._options import check_output_path, number_list
 from conformance.errors import ConfigError
 from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE
-
-
-def _check_output(path: str | None, option: str) -> None:
-    """Fail before the run, not after it, when ``path`` cannot be written."""
-    if path is None:
-        return
-    if "\x00" in path:
-        raise ConfigError(f"{option} {path!r}: a file name cannot contain a NUL character")
-    target = Path(path)
-    if len(os.fsencode(target.name)) > 255:
-        raise ConfigError(f"{option} {path!r}: the file name is too long")
-    if target.is_dir():
-        raise ConfigError(f"{option} {path!r} is a directory: give a file path")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"{option} {path!r}: cannot create its directory ({exc.strerror or exc})"
-        ) from None
-    if not os.access(target.parent, os.W_OK):
-        raise ConfigError(f"{option} {path!r}: its directory is not writable")
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -253,8 +231,8 @@ def command(
         max_failure_rate=max_failure_rate,
     )
     spec.validate()
-    _check_output(json_path, "--json")
-    _check_output(html_path, "--html")
+    check_output_path("--json", None if json_path is None else Path(json_path))
+    check_output_path("--html", None if html_path is None else Path(html_path))
     from conformance.engine.target import resolve_target
 
     # a named variable that is unset, or a key no header can carry: exit 2, nothing sent

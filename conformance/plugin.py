@@ -19,8 +19,11 @@ pytest's one-line usage error, exit 4) and the tests that cannot apply to the ch
 provider are deselected, not skipped: checks of another dialect or of a capability the
 profile does not document, and the encoding suite's tests of other profiles. Then the
 engine runs once, before the first test, for the checks the session kept (``-k``
-narrows the requests too); an unreachable or misconfigured target (a refused key, a
-wrong base URL: see ``conformance check``) is a usage error too. A failed check fails
+narrows the requests too); the target is resolved exactly as ``conformance check``
+resolves it (:func:`conformance.engine.target.resolve_target`: without ``--model`` a
+live target's model list gives the model; cassettes recorded for another provider are
+refused; credentials in the base URL are kept out of every output), and an unreachable
+or misconfigured target (a refused key, a wrong base URL) is a usage error too. A failed check fails
 its test with the detail and evidence, a skipped one is skipped with the reason, a
 warned one passes with a warning; a session whose tests pass but that judged less than
 the coverage floor fails (exit 1), and the terminal summary states the coverage. Nothing

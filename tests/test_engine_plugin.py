@@ -182,6 +182,26 @@ def test_cassettes_of_another_provider_are_refused_as_in_check(
     _assert_one_usage_line(result, "recorded for weai, not openai")
 
 
+def test_credentials_in_the_base_url_never_reach_the_result_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As with 'conformance check', a ?api-key= written into --base-url is a secret: the
+    plugin's JSON and its output hold it nowhere (the key itself is the right one)."""
+    monkeypatch.setenv("PLUGIN_KEY", "sk-plugin-right-key")
+    out = tmp_path / "run.json"
+    secret = "url-secret-4f9c2a"
+    with serve_in_thread(BackendConfig(api_keys=("sk-plugin-right-key",))) as root:
+        result = _suite(
+            pytester, "--provider", "openai", "--base-url", f"{root}/v1?api-key={secret}",
+            "--api-key-env", "PLUGIN_KEY", "--model", "gpt-4o-mini",
+            "--conformance-json", str(out), "-k", "schema or stream",
+        )  # fmt: skip
+    text = result.stdout.str() + result.stderr.str()
+    assert out.is_file(), text
+    assert secret not in out.read_text(encoding="utf-8") and secret not in text
+    assert "sk-plugin-right-key" not in out.read_text(encoding="utf-8")
+
+
 def test_a_key_no_header_can_carry_is_refused_before_sending(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

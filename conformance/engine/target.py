@@ -35,7 +35,6 @@ __all__ = [
     "Target",
     "TargetPlan",
     "check_api_key",
-    "check_base_url",
     "embedded_target",
     "key_variable",
     "resolve_api_key",
@@ -114,21 +113,6 @@ def _read_key(provider: Provider, api_key_env: str | None) -> tuple[str, str | N
     return var, key
 
 
-def check_base_url(base_url: str) -> None:
-    """Refuse a ``--base-url`` that is not an http(s) URL with a host."""
-    import httpx
-
-    try:
-        url = httpx.URL(base_url)
-    except Exception as exc:
-        raise ConfigError(f"--base-url {base_url!r} is not a URL ({exc})") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(
-            f"--base-url {base_url!r} must be an http(s) URL with a host, "
-            "e.g. http://127.0.0.1:8000/v1"
-        )
-
-
 def check_api_key(key: str, var: str) -> None:
     """Refuse a key that cannot go into an HTTP header, naming the variable, never the key.
 
@@ -190,7 +174,7 @@ def embedded_target(
 class TargetPlan:
     """A target validated before anything is sent (see :func:`resolve_target`)."""
 
-    #: the registered profile, at its documented base URL
+    #: the registered profile, aimed at the base URL (if any) and the model as given
     profile: Provider
     base_url: str | None
     model: str | None
@@ -300,9 +284,8 @@ def resolve_target(
     into the URL is kept out of outputs like a key; so is whatever the key variable
     holds, even where it is not sent.
     """
-    profile = get_provider(provider_name)
-    if base_url is not None:
-        check_base_url(base_url)
+    # the name, the base URL and the model are validated here, once
+    profile = get_provider(provider_name, base_url=base_url, model=model)
     live = base_url is not None and replay is None
     if live or key_in_every_mode:
         var, key = _read_key(profile, api_key_env)

@@ -116,13 +116,16 @@ def _plan(
     max_failure_rate: float,
 ) -> _Plan:
     from conformance.cli._options import number_list
-    from conformance.engine.target import resolve_api_key
-    from conformance.providers import get_provider
+    from conformance.engine.target import resolve_target
 
-    for name in providers or embedded_profiles():
-        # unknown provider, malformed --base-url or --model: exit 2 before any step runs
-        get_provider(name, base_url=base_url, model=model)
-        resolve_api_key(name, api_key_env)  # a malformed variable name
+    # unknown provider, malformed --base-url or --model, a key variable that is malformed,
+    # named but unset, or holds an unusable key: exit 2 before any step runs
+    targets = [
+        resolve_target(
+            name, base_url=base_url, model=model, api_key_env=api_key_env, key_in_every_mode=True
+        )
+        for name in providers or embedded_profiles()
+    ]
     if base_url is not None and len(providers) != 1:
         raise ConfigError("--base-url needs exactly one --provider, e.g. --provider openai")
     if not 0 < duration < float("inf") or duration != int(duration):
@@ -145,11 +148,7 @@ def _plan(
         from conformance.loadgen.runner import check_reachable
 
         check_reachable(base_url)  # one line here, rather than one per step
-        from conformance.engine.discovery import discover
-        from conformance.engine.target import resolve_api_key
-
-        _, key = resolve_api_key(chosen[0], api_key_env)
-        found = discover(chosen[0], base_url, model=model, api_key=key, api_key_env=api_key_env)
+        found = targets[0].discover()
         model = found.model  # discovered once, passed to every step as --model
         if found.note:
             click.echo(f"conformance: {found.note}", err=True)
@@ -167,7 +166,9 @@ def _plan(
     load = ["--rate", rate] if rate is not None else ["--users", users or DEFAULT_USERS]
     judged = ["--max-failure-rate", f"{max_failure_rate:g}"]
     step = ["--duration", f"{duration:g}", *load, *judged]
-    streaming = [p for p in chosen if get_provider(p).capabilities.streaming]
+    streaming = [
+        p for p, t in zip(chosen, targets, strict=True) if t.profile.capabilities.streaming
+    ]
     # one streamed bench (the first streaming profile), plus one for a dialect that does not
     # stream, so the report shows both shapes without multiplying the run time
     if streaming:

@@ -185,13 +185,6 @@ class TargetPlan:
     #: the key, whatever the key variable holds and the credentials in the base URL
     secrets: tuple[str, ...] = field(repr=False)
 
-    @property
-    def mode(self) -> str:
-        """``replay``, ``embedded`` (no base URL) or ``live``."""
-        if self.replay is not None:
-            return "replay"
-        return "embedded" if self.base_url is None else "live"
-
     def discover(self, timeout: float = _TIMEOUT) -> Discovered:
         """First contact with the live base URL: the model to ask for (listed by the
         target when none was given) and a line saying so; raises :class:`ConfigError`

@@ -120,7 +120,7 @@ def _host(url: str) -> str | None:
 
 def _check_url(base_url: str) -> None:
     """Raise :class:`ConfigError` when the HTTP client cannot send to ``base_url`` (a
-    port out of range, a malformed host)."""
+    malformed port, a control character)."""
     import httpx
 
     try:

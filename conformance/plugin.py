@@ -19,8 +19,11 @@ pytest's one-line usage error, exit 4) and the tests that cannot apply to the ch
 provider are deselected, not skipped: checks of another dialect or of a capability the
 profile does not document, and the encoding suite's tests of other profiles. Then the
 engine runs once, before the first test, for the checks the session kept (``-k``
-narrows the requests too); an unreachable or misconfigured target (a refused key, a
-wrong base URL: see ``conformance check``) is a usage error too. A failed check fails
+narrows the requests too); the target is resolved exactly as ``conformance check``
+resolves it (:func:`conformance.engine.target.resolve_target`: without ``--model`` a
+live target's model list gives the model; cassettes recorded for another provider are
+refused; credentials in the base URL are kept out of every output), and an unreachable
+or misconfigured target (a refused key, a wrong base URL) is a usage error too. A failed check fails
 its test with the detail and evidence, a skipped one is skipped with the reason, a
 warned one passes with a warning; a session whose tests pass but that judged less than
 the coverage floor fails (exit 1), and the terminal summary states the coverage. Nothing
@@ -140,14 +143,9 @@ class _Plan:
 
     def __init__(self, config: pytest.Config) -> None:
         from conformance.engine import DEFAULT_MAX_REQUESTS, DEFAULT_TIMEOUT
-        from conformance.engine.target import key_variable, resolve_api_key
-        from conformance.providers import get_provider
+        from conformance.engine.target import resolve_target
 
         self.provider_name = str(_option(config, "provider") or "openai").strip().lower()
-        self.profile = get_provider(self.provider_name)  # unknown: ConfigError
-        self.base_url: str | None = _option(config, "base_url")
-        self.model: str | None = _option(config, "model")
-        self.replay: str | None = _option(config, "replay")
         self.timeout = float(_option(config, "timeout") or DEFAULT_TIMEOUT)
         self.max_requests = int(_option(config, "max_requests") or DEFAULT_MAX_REQUESTS)
         floor = _option(config, "min_coverage")
@@ -156,21 +154,22 @@ class _Plan:
             raise _config_error(f"--conformance-min-coverage {floor} is not between 0 and 1")
         if self.timeout <= 0 or self.max_requests < 1:
             raise _config_error("--conformance-timeout and --max-requests must be positive")
-        if self.base_url is not None:
-            from conformance.cli._options import check_base_url
-
-            check_base_url(self.base_url)
-        if self.replay is not None and not Path(self.replay).is_dir():
-            raise _config_error(f"--replay {self.replay!r} is not a directory")
+        replay = _option(config, "replay")
+        # the same resolution as 'conformance check' (unknown provider, base URL, key,
+        # replay directory: a usage error before anything is sent)
+        self.target = resolve_target(
+            self.provider_name,
+            base_url=_option(config, "base_url"),
+            model=_option(config, "model"),
+            api_key_env=_option(config, "api_key_env"),
+            replay=Path(replay) if replay is not None else None,
+        )
+        self.profile = self.target.profile
         self.json: str | None = _option(config, "json")
         if self.json is not None:
             from conformance.cli._options import check_output_path
 
             check_output_path("--conformance-json", Path(self.json))
-        self.key_env = key_variable(self.provider_name, _option(config, "api_key_env"))
-        self.key: str | None = None
-        if self.base_url is not None and self.replay is None:  # the key is sent: check it
-            self.key = resolve_api_key(self.provider_name, _option(config, "api_key_env"))[1]
 
     def applies(self, check_id: str) -> bool:
         """Whether the check can be judged for this provider at all (its dialect, and a
@@ -184,55 +183,16 @@ class _Plan:
 
     def run(self, only: list[str] | None) -> tuple[CheckRun, list[str]]:
         """Run the engine once (raises :class:`~conformance.errors.ConfigError`)."""
-        import contextlib
+        from conformance.engine import run_checks
 
-        from conformance.engine import RunConfig, run_checks
-        from conformance.engine.target import embedded_target
-        from conformance.providers import get_provider
-
-        secrets = [self.key] if self.key else []
-        common: dict[str, Any] = {
-            "timeout": self.timeout,
-            "max_requests": self.max_requests,
-            "only": only,
-            "min_coverage": self.min_coverage,
-        }
-        with contextlib.ExitStack() as stack:
-            if self.replay is not None:
-                from conformance.cassettes import open_replay
-
-                sender = open_replay(
-                    Path(self.replay), base_url=self.base_url, timeout=self.timeout
-                )
-                provider = get_provider(
-                    self.provider_name,
-                    base_url=self.base_url or sender.cassettes.meta("base_url"),
-                    model=self.model or sender.cassettes.meta("model"),
-                )
-                config = RunConfig(
-                    provider=provider,
-                    api_key=sender.api_key,
-                    sender=sender,
-                    mode="replay",
-                    **common,
-                )
-            elif self.base_url is None:
-                target = stack.enter_context(embedded_target(self.provider_name, model=self.model))
-                secrets.extend([target.api_key] if target.api_key else [])
-                config = RunConfig(
-                    provider=target.provider, api_key=target.api_key, mode="embedded", **common
-                )
-            else:
-                config = RunConfig(
-                    provider=get_provider(
-                        self.provider_name, base_url=self.base_url, model=self.model
-                    ),
-                    api_key=self.key,
-                    mode="live",
-                    facts={"api_key_env": self.key_env, "api_key_set": self.key is not None},
-                    **common,
-                )
-            return run_checks(config), secrets
+        with self.target.open(timeout=self.timeout) as target:
+            config = target.run_config(
+                timeout=self.timeout,
+                max_requests=self.max_requests,
+                only=only,
+                min_coverage=self.min_coverage,
+            )
+            return run_checks(config), list(target.secrets)
 
 
 def _config_error(message: str) -> Exception:

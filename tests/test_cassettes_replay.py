@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,18 +19,6 @@ CHUNKS = [
     (9_000_000, b'data: {"choices": [{"delta": {"content": "b"}}]}\n\n'),
     (9_500_000, b"data: [DONE]\n\n"),
 ]
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any attempt to open a socket connection fails (replay must not need one)."""
-
-    def refuse(self: socket.socket, *args: object) -> None:
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    yield
 
 
 def _recorded(

@@ -159,10 +159,48 @@ def test_a_refused_key_is_a_configuration_error(
     with serve_in_thread(BackendConfig(api_keys=("sk-plugin-right-key",))) as root:
         result = _suite(
             pytester, "--provider", "openai", "--base-url", root + "/v1",
+            "--api-key-env", "PLUGIN_KEY", "--model", "gpt-4o-mini",
+        )  # fmt: skip
+        # without --model, first contact (model discovery, as in 'conformance check')
+        # is refused already, and says which key to check
+        discovered = _suite(
+            pytester, "--provider", "openai", "--base-url", root + "/v1",
             "--api-key-env", "PLUGIN_KEY",
         )  # fmt: skip
     _assert_one_usage_line(result, "the key in $PLUGIN_KEY was refused")
-    assert "sk-plugin-not-the-right-key" not in result.stdout.str() + result.stderr.str()
+    _assert_one_usage_line(discovered, "(HTTP 401); check the key in $PLUGIN_KEY")
+    for outcome in (result, discovered):
+        assert "sk-plugin-not-the-right-key" not in outcome.stdout.str() + outcome.stderr.str()
+
+
+def test_cassettes_of_another_provider_are_refused_as_in_check(
+    pytester: pytest.Pytester,
+) -> None:
+    """The plugin resolves its target like 'conformance check': replaying weai's
+    cassettes as openai is a usage error, not a run judged against the wrong profile."""
+    replay = str(FIXTURES / "weai" / "documented")
+    result = _suite(pytester, "--provider", "openai", "--replay", replay)
+    _assert_one_usage_line(result, "recorded for weai, not openai")
+
+
+def test_credentials_in_the_base_url_never_reach_the_result_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As with 'conformance check', a ?api-key= written into --base-url is a secret: the
+    plugin's JSON and its output hold it nowhere (the key itself is the right one)."""
+    monkeypatch.setenv("PLUGIN_KEY", "sk-plugin-right-key")
+    out = tmp_path / "run.json"
+    secret = "url-secret-4f9c2a"
+    with serve_in_thread(BackendConfig(api_keys=("sk-plugin-right-key",))) as root:
+        result = _suite(
+            pytester, "--provider", "openai", "--base-url", f"{root}/v1?api-key={secret}",
+            "--api-key-env", "PLUGIN_KEY", "--model", "gpt-4o-mini",
+            "--conformance-json", str(out), "-k", "schema or stream",
+        )  # fmt: skip
+    text = result.stdout.str() + result.stderr.str()
+    assert out.is_file(), text
+    assert secret not in out.read_text(encoding="utf-8") and secret not in text
+    assert "sk-plugin-right-key" not in out.read_text(encoding="utf-8")
 
 
 def test_a_key_no_header_can_carry_is_refused_before_sending(

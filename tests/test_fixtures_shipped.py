@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,18 +19,6 @@ from conformance.cli import main
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PROVIDERS = ("openai", "nebulablock", "weai", "wetrocloud")
 DOCUMENTED = ("nebulablock", "weai", "wetrocloud")
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every socket connection is refused: the fixtures must replay offline."""
-
-    def refuse(self: socket.socket, *args: object) -> None:
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    yield
 
 
 def _run(argv: list[str]) -> int:

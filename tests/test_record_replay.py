@@ -42,18 +42,6 @@ def openai_recording(backend_root: str, tmp_path_factory: pytest.TempPathFactory
     return out
 
 
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every socket connection is refused: replay must not need the network."""
-
-    def refuse(self: socket.socket, *args: object) -> None:
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    yield
-
-
 def _run(argv: list[str]) -> int:
     """The exit code of ``conformance ARGV`` (returned by ``main``, or raised)."""
     try:

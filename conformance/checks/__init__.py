@@ -92,16 +92,13 @@ _loaded = False
 def load_families() -> dict[str, CheckSpec]:
     """Import every built-in family (registering its checks and probes); idempotent.
 
-    A family module that does not exist yet is left out; any other import error is
-    raised, so a broken family is never silently missing from a run.
+    Every import error is raised, a family module that does not exist included (a
+    misspelt or deleted entry in :data:`FAMILIES`), so a family is never silently
+    missing from a run.
     """
     global _loaded
     if not _loaded:
         for name in FAMILIES:
-            try:
-                importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
+            importlib.import_module(name)
         _loaded = True
     return CHECKS

@@ -1,8 +1,9 @@
-"""Options and early validation shared by the commands that talk to one target
-(``check``, ``record``): everything here fails before any request is sent."""
+"""Options and early validation shared by the subcommands (``check``, ``record``,
+``bench``, ``run``): everything here fails before any request is sent."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import click
 
 from conformance.errors import ConfigError
 
-__all__ = ["check_base_url", "check_only", "check_output_path", "target_options"]
+__all__ = ["check_only", "check_output_path", "number_list", "target_options"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -106,16 +107,21 @@ def check_output_path(option: str, path: Path | None) -> None:
         raise ConfigError(f"{option} {text!r}: the file exists and is not writable")
 
 
-def check_base_url(base_url: str) -> None:
-    """Refuse a ``--base-url`` that is not an http(s) URL with a host."""
-    import httpx
-
-    try:
-        url = httpx.URL(base_url)
-    except Exception as exc:
-        raise ConfigError(f"--base-url {base_url!r} is not a URL ({exc})") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(
-            f"--base-url {base_url!r} must be an http(s) URL with a host, "
-            "e.g. http://127.0.0.1:8000/v1"
-        )
+def number_list(text: str | None, option: str, kind: type) -> list[Any]:
+    """Parse ``8`` or ``1,8,32`` (a sweep, as ``--users`` and ``--rate`` of ``bench`` and
+    ``run`` take it) into finite numbers of ``kind``; anything else is a ConfigError."""
+    if text is None:
+        return []
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            value = kind(part)
+        except ValueError:
+            raise ConfigError(
+                f"{option} {text!r}: expected a number or a comma-separated list, e.g. 1,8,32"
+            ) from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{option} {text!r}: expected finite numbers, e.g. 1,8,32")
+        out.append(value)
+    return out

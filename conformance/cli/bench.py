@@ -22,28 +22,9 @@ from typing import Any
 
 import click
 
-from conformance.cli._options import check_output_path
+from conformance.cli._options import check_output_path, number_list
 from conformance.errors import ConfigError
 from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE
-
-
-def _numbers(text: str | None, option: str, kind: type) -> list[Any]:
-    """Parse ``8`` or ``1,8,32`` (a sweep) into numbers of ``kind``."""
-    if text is None:
-        return []
-    out = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            value = kind(part)
-        except ValueError:
-            raise ConfigError(
-                f"{option} {text!r}: expected a number or a comma-separated list, e.g. 1,8,32"
-            ) from None
-        if not math.isfinite(value):
-            raise ConfigError(f"{option} {text!r}: expected finite numbers, e.g. 1,8,32")
-        out.append(value)
-    return out
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -232,8 +213,8 @@ def command(
         base_url=base_url,
         model=model,
         api_key_env=api_key_env,
-        users=_numbers(users_text, "--users", int),
-        rates=_numbers(rate_text, "--rate", float),
+        users=number_list(users_text, "--users", int),
+        rates=number_list(rate_text, "--rate", float),
         arrival=arrival,
         duration_s=duration,
         warmup_s=warmup,
@@ -250,19 +231,20 @@ def command(
         max_failure_rate=max_failure_rate,
     )
     spec.validate()
-    check_output_path("--json", Path(json_path) if json_path else None)
-    check_output_path("--html", Path(html_path) if html_path else None)
-    from conformance.engine.target import resolve_api_key
+    check_output_path("--json", None if json_path is None else Path(json_path))
+    check_output_path("--html", None if html_path is None else Path(html_path))
+    from conformance.engine.target import resolve_target
 
     # a named variable that is unset, or a key no header can carry: exit 2, nothing sent
-    var, key = resolve_api_key(provider, api_key_env)
+    # (the load generator reads the variable itself, so it is checked in every mode)
+    plan = resolve_target(
+        provider, base_url=base_url, model=model, api_key_env=api_key_env, key_in_every_mode=True
+    )
     if base_url is not None:
         from conformance.loadgen.runner import check_reachable
 
         check_reachable(base_url)  # an unreachable target: that one line, not the note too
-        from conformance.engine.discovery import discover
-
-        found = discover(provider, base_url, model=model, api_key=key, api_key_env=var)
+        found = plan.discover()
         spec.model = found.model  # without --model: a listed model, said in one line
         if found.note:
             click.echo(f"conformance: {found.note}", err=True)
@@ -274,11 +256,10 @@ def command(
             raise ConfigError("interrupted before anything was measured") from None
         result = exc.result
         interrupted = True
-    from conformance.cli import url_secrets
     from conformance.results import scrub
 
     # the key, and a password or ?api-key= written into --base-url, never reach the files
-    result = scrub(result, [key, *url_secrets(base_url)])
+    result = scrub(result, list(plan.secrets))
     _write(result, json_path, html_path)
     prefix = "partial: " if result.get("partial") else ""
     for i, step in enumerate(result.get("steps") or [], 1):

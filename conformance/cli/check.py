@@ -18,12 +18,7 @@ from typing import Any
 
 import click
 
-from conformance.cli._options import (
-    check_base_url,
-    check_only,
-    check_output_path,
-    target_options,
-)
+from conformance.cli._options import check_only, check_output_path, target_options
 from conformance.errors import ConfigError
 from conformance.results import DEFAULT_MIN_COVERAGE, EXIT_THIN, coverage_line
 
@@ -44,107 +39,22 @@ def _run_config(
     min_coverage: float,
     notes: list[str],
 ) -> Iterator[tuple[Any, list[str]]]:
-    """The engine configuration for the target, and the secrets to keep out of outputs.
+    """The engine configuration for the target, and the secrets to keep out of outputs."""
+    from conformance.engine.target import resolve_target
 
-    The key is read (and refused when unusable) only for a live target: the embedded
-    backend makes its own, replay uses the cassettes' placeholder.
-    """
-    import os
-
-    from conformance.engine import RunConfig
-    from conformance.engine.target import embedded_target, key_variable, resolve_api_key
-    from conformance.providers import get_provider
-
-    get_provider(provider_name)  # unknown provider: exit 2 before anything else
-    if base_url is not None:
-        check_base_url(base_url)
-    var = key_variable(provider_name, api_key_env)
-    live = base_url is not None and replay is None
-    key = resolve_api_key(provider_name, api_key_env)[1] if live else None
-    from conformance.cli import url_secrets
-
-    # a password or ?api-key= written into the URL is kept out of outputs like a key;
-    # so is whatever the key variable holds, even where it is not sent
-    env_key = (os.environ.get(var) or "").strip()
-    secrets = [*([key] if key else []), *([env_key] if env_key else []), *url_secrets(base_url)]
-
-    if replay is not None:
-        from conformance.cassettes import open_replay
-
-        if not replay.is_dir():
-            raise ConfigError(
-                f"--replay {str(replay)!r} is not a directory; record one with "
-                f"'conformance record --provider {provider_name} --out DIR'"
-            )
-        sender = open_replay(replay, base_url=base_url, timeout=timeout)
-        recorded_for = {
-            str(c.provider) for c in sender.cassettes.cassettes if getattr(c, "provider", None)
-        }
-        wanted = get_provider(provider_name).name
-        if recorded_for and wanted not in recorded_for:
-            raise ConfigError(
-                f"--replay {str(replay)!r} holds cassettes recorded for "
-                f"{', '.join(sorted(recorded_for))}, not {wanted}: use "
-                f"--provider {sorted(recorded_for)[0]} or record {wanted}"
-            )
-        recorded_base = base_url or sender.cassettes.meta("base_url")
-        recorded_model = model or sender.cassettes.meta("model")
-        provider = get_provider(provider_name, base_url=recorded_base, model=recorded_model)
-        notes.append(f"replaying cassettes from {replay} (no network)")
-        yield (
-            RunConfig(
-                provider=provider,
-                api_key=sender.api_key,
-                timeout=timeout,
-                max_requests=max_requests,
-                only=only,
-                min_coverage=min_coverage,
-                mode="replay",
-                sender=sender,
-                facts={"replay_dir": str(replay)},
-            ),
-            secrets,
-        )
-        return
-
-    if base_url is None:
-        with embedded_target(provider_name, model=model) as target:
-            notes.append(f"checking the embedded reference backend at {target.provider.base_url}")
-            yield (
-                RunConfig(
-                    provider=target.provider,
-                    api_key=target.api_key,
-                    timeout=timeout,
-                    max_requests=max_requests,
-                    only=only,
-                    min_coverage=min_coverage,
-                    mode="embedded",
-                ),
-                [*secrets, *([target.api_key] if target.api_key else [])],
-            )
-        return
-
-    from conformance.engine.discovery import discover
-
-    found = discover(provider_name, base_url, model=model, api_key=key, api_key_env=var,
-                     timeout=timeout)  # fmt: skip
-    notes.extend([found.note] if found.note else [])
-    provider = get_provider(provider_name, base_url=base_url, model=found.model)
-    if key is None:
-        notes.append(f"no key in ${var}: requests are sent without credentials")
-    yield (
-        RunConfig(
-            provider=provider,
-            api_key=key,
-            timeout=timeout,
-            max_requests=max_requests,
-            only=only,
-            min_coverage=min_coverage,
-            mode="live",
-            facts={"api_key_env": var, "api_key_set": key is not None},
-        ),
-        secrets,
+    plan = resolve_target(
+        provider_name, base_url=base_url, model=model, api_key_env=api_key_env, replay=replay
     )
+    with plan.open(timeout=timeout) as target:
+        notes.extend(target.notes)
+        if target.mode == "embedded":
+            notes.append(f"checking the embedded reference backend at {target.provider.base_url}")
+        elif target.mode == "live" and target.api_key is None:
+            notes.append(f"no key in ${plan.key_variable}: requests are sent without credentials")
+        config = target.run_config(
+            timeout=timeout, max_requests=max_requests, only=only, min_coverage=min_coverage
+        )
+        yield config, list(target.secrets)
 
 
 @click.command(name="check")

@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from conformance.cli._options import check_only, target_options
 from conformance.errors import ConfigError
-
-
-@contextlib.contextmanager
-def _target(
-    provider_name: str,
-    base_url: str | None,
-    model: str | None,
-    var: str,
-    key: str | None,
-) -> Iterator[tuple[object, str | None, str]]:
-    """(profile, key, description) for a live base URL, or for the embedded backend."""
-    from conformance.engine.target import embedded_target
-    from conformance.providers import get_provider
-
-    if base_url is None:
-        with embedded_target(provider_name, model=model) as target:
-            yield target.provider, target.api_key, "the embedded reference backend"
-        return
-    from conformance.engine.discovery import discover
-
-    found = discover(provider_name, base_url, model=model, api_key=key, api_key_env=var)
-    if found.note:
-        click.echo(f"conformance: {found.note}", err=True)
-    provider = get_provider(provider_name, base_url=base_url, model=found.model)
-    where = f"{provider.base_url} (key from ${var})" if key else f"{provider.base_url} (no key)"
-    yield provider, key, where
 
 
 @click.command(name="record")
@@ -81,18 +53,11 @@ def command(
     """
     from conformance.cassettes import record
     from conformance.cassettes._io import existing_cassettes
-    from conformance.providers import PROVIDERS
+    from conformance.engine.target import resolve_target
 
-    if provider_name not in PROVIDERS:
-        raise ConfigError(
-            f"unknown provider {provider_name!r}; use one of {', '.join(sorted(PROVIDERS))}"
-        )
+    # the provider, the base URL and the key are checked before --out is created
+    plan = resolve_target(provider_name, base_url=base_url, model=model, api_key_env=api_key_env)
     check_only(only, provider_name)
-    from conformance.engine.target import key_variable, resolve_api_key
-
-    # the key is read (and refused when unusable) before --out is created
-    var = key_variable(provider_name, api_key_env)
-    key = resolve_api_key(provider_name, api_key_env)[1] if base_url is not None else None
     existing = existing_cassettes(out)
     if existing and not force:
         raise ConfigError(
@@ -104,17 +69,22 @@ def command(
     except OSError as exc:
         raise ConfigError(f"--out {str(out)!r}: cannot create it ({exc.strerror or exc})") from None
     try:
-        with _target(provider_name, base_url, model, var, key) as (provider, key, where):
-            from conformance.cli import url_secrets
+        with plan.open(timeout=timeout) as target:
             from conformance.results import scrub
 
+            for note in target.notes:
+                click.echo(f"conformance: {note}", err=True)
+            where = "the embedded reference backend"
+            if target.mode == "live":
+                how = f"key from ${plan.key_variable}" if target.api_key else "no key"
+                where = f"{target.provider.base_url} ({how})"
             line = f"recording {provider_name} at {where} into {out}"
-            click.echo(scrub(line, url_secrets(base_url)), err=True)
+            click.echo(scrub(line, list(target.secrets)), err=True)
             recording = record(
-                provider,  # type: ignore[arg-type]
+                target.provider,
                 out=out,
-                api_key=key,
-                secrets=url_secrets(base_url),
+                api_key=target.api_key,
+                secrets=list(target.secrets),
                 force=force,
                 timeout=timeout,
                 max_requests=max_requests,

@@ -36,10 +36,19 @@ import click
 from conformance.errors import ConfigError
 from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE
 
-__all__ = ["command"]
+__all__ = ["command", "embedded_profiles"]
 
-#: the profiles the embedded backend speaks, checked when no target is given
-EMBEDDED_PROFILES = ("openai", "nebulablock", "weai", "wetrocloud")
+
+def embedded_profiles() -> list[str]:
+    """The profiles checked when no target is given: every registered one, in registry
+    order. Each names the path prefix the embedded backend serves it under
+    (``embedded_prefix``; tests/test_embedded_profiles.py keeps the backend in step), so
+    a new provider is one module and one line in ``PROVIDERS``, not a line here too."""
+    from conformance.providers import PROVIDERS
+
+    return list(PROVIDERS)
+
+
 #: the closed-loop sweep when neither --users nor --rate is given
 DEFAULT_USERS = "1,8,32"
 
@@ -106,27 +115,30 @@ def _plan(
     bench: bool,
     max_failure_rate: float,
 ) -> _Plan:
-    from conformance.cli.bench import _numbers
-    from conformance.engine.target import resolve_api_key
-    from conformance.providers import PROVIDERS, get_provider
+    from conformance.cli._options import number_list
+    from conformance.engine.target import resolve_target
 
-    for name in providers or [p for p in EMBEDDED_PROFILES if p in PROVIDERS]:
-        # unknown provider, malformed --base-url or --model: exit 2 before any step runs
-        get_provider(name, base_url=base_url, model=model)
-        resolve_api_key(name, api_key_env)  # a malformed variable name
+    # unknown provider, malformed --base-url or --model, a key variable that is malformed,
+    # named but unset, or holds an unusable key: exit 2 before any step runs
+    targets = [
+        resolve_target(
+            name, base_url=base_url, model=model, api_key_env=api_key_env, key_in_every_mode=True
+        )
+        for name in providers or embedded_profiles()
+    ]
     if base_url is not None and len(providers) != 1:
         raise ConfigError("--base-url needs exactly one --provider, e.g. --provider openai")
     if not 0 < duration < float("inf") or duration != int(duration):
         raise ConfigError("--duration must be a positive whole number of seconds, e.g. 8")
     if users is not None and rate is not None:
         raise ConfigError("give either --users (closed loop) or --rate (open loop), not both")
-    if any(u < 1 for u in _numbers(users, "--users", int)):
+    if any(u < 1 for u in number_list(users, "--users", int)):
         raise ConfigError("--users must be whole numbers >= 1, e.g. --users 8 or 1,8,32")
-    if any(not r > 0 for r in _numbers(rate, "--rate", float)):
+    if any(not r > 0 for r in number_list(rate, "--rate", float)):
         raise ConfigError("--rate must be > 0 requests/s, e.g. --rate 10 or 5,10,20")
     if not 0 <= max_failure_rate <= 1:
         raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
-    chosen = list(providers) or [p for p in EMBEDDED_PROFILES if p in PROVIDERS]
+    chosen = list(providers) or embedded_profiles()
     directory = out if out is not None else Path("reports") / _timestamp()
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"--out {str(directory)!r} is a file: give a new or empty directory")
@@ -136,11 +148,7 @@ def _plan(
         from conformance.loadgen.runner import check_reachable
 
         check_reachable(base_url)  # one line here, rather than one per step
-        from conformance.engine.discovery import discover
-        from conformance.engine.target import resolve_api_key
-
-        _, key = resolve_api_key(chosen[0], api_key_env)
-        found = discover(chosen[0], base_url, model=model, api_key=key, api_key_env=api_key_env)
+        found = targets[0].discover()
         model = found.model  # discovered once, passed to every step as --model
         if found.note:
             click.echo(f"conformance: {found.note}", err=True)
@@ -158,7 +166,9 @@ def _plan(
     load = ["--rate", rate] if rate is not None else ["--users", users or DEFAULT_USERS]
     judged = ["--max-failure-rate", f"{max_failure_rate:g}"]
     step = ["--duration", f"{duration:g}", *load, *judged]
-    streaming = [p for p in chosen if get_provider(p).capabilities.streaming]
+    streaming = [
+        p for p, t in zip(chosen, targets, strict=True) if t.profile.capabilities.streaming
+    ]
     # one streamed bench (the first streaming profile), plus one for a dialect that does not
     # stream, so the report shows both shapes without multiplying the run time
     if streaming:

@@ -92,8 +92,8 @@ def get_provider(name: str, base_url: str | None = None, model: str | None = Non
         raise ConfigError("empty --base-url: give the API's base URL, e.g. http://host:8000/v1")
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise ConfigError(
-            f"--base-url {base_url!r} must start with http:// or https:// "
-            f"(for example {cls.default_base_url})"
+            f"--base-url {base_url!r} must be an http(s) URL, starting with http:// or "
+            f"https:// (for example {cls.default_base_url})"
         )
     if base_url is not None:
         _check_text(base_url, "--base-url")
@@ -101,6 +101,7 @@ def get_provider(name: str, base_url: str | None = None, model: str | None = Non
             raise ConfigError(
                 f"--base-url {base_url!r} needs a host and no spaces, e.g. {cls.default_base_url}"
             )
+        _check_url(base_url)
         base_url = _strip_endpoint(base_url, cls.endpoint)
     if model is not None:
         _check_text(model, "--model")
@@ -115,6 +116,17 @@ def _host(url: str) -> str | None:
         return urlsplit(url).hostname or None
     except ValueError:
         return None
+
+
+def _check_url(base_url: str) -> None:
+    """Raise :class:`ConfigError` when the HTTP client cannot send to ``base_url`` (a
+    malformed port, a control character)."""
+    import httpx
+
+    try:
+        httpx.URL(base_url)
+    except Exception as exc:
+        raise ConfigError(f"--base-url {base_url!r} is not a URL ({exc})") from None
 
 
 def _check_text(value: str, option: str) -> None:

@@ -1039,7 +1039,7 @@ def test_the_client_accepts_only_the_codings_it_can_bound() -> None:
         ("zstd", b"(\xb5/\xfd", "'zstd'"),
         ("gzip", b"\x1f\x8b\x08\x00garbage-not-deflate", "gzip data is corrupt"),
         ("deflate", b"\xff\xff\xff\xff", "deflate data is corrupt"),
-        ("gzip, gzip, gzip, gzip, gzip", gzip.compress(b"{}"), "stacks 5 content codings"),
+        ("gzip, gzip, gzip, gzip, gzip", gzip.compress(b"{}", mtime=0), "stacks 5 content codings"),
     ],
 )
 def test_an_undecodable_body_is_a_decoding_error_with_the_bytes_kept(

@@ -128,3 +128,22 @@ def test_files_that_are_not_yaml_are_ignored_when_named(tmp_path: Path) -> None:
     assert report.exit_code == 0
     assert report.ignored == [readme]
     assert verify_paths([readme]).exit_code == 2  # nothing to verify at all
+
+
+def test_verify_names_every_missing_path_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    present = tmp_path / "empty"
+    present.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", "verify", "nope", "nope", str(present), "gone"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "conformance: no such cassette file or directory: nope, gone"
+    ]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from conformance.errors import ConfigError
+
 
 @click.command(name="verify")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -34,6 +36,12 @@ def command(paths: tuple[Path, ...], provider_name: str | None, coverage: bool) 
         from conformance.providers import get_provider
 
         get_provider(provider_name)  # an unknown name: one line, not one per cassette
+    missing = list(dict.fromkeys(str(p) for p in paths if not p.exists()))
+    if missing:  # a mistyped path: one line for all of them, before anything is read
+        names = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise ConfigError(f"no such cassette file or directory: {names}")
     report = verify_paths(list(paths), provider=provider_name, coverage=coverage)
     text = report.render()
     code = report.exit_code

@@ -168,7 +168,9 @@ def test_a_refused_key_is_a_configuration_error(
             "--api-key-env", "PLUGIN_KEY",
         )  # fmt: skip
     _assert_one_usage_line(result, "the key in $PLUGIN_KEY was refused")
-    _assert_one_usage_line(discovered, "(HTTP 401); check the key in $PLUGIN_KEY")
+    _assert_one_usage_line(
+        discovered, "models was answered HTTP 401: the key in $PLUGIN_KEY was refused"
+    )
     for outcome in (result, discovered):
         assert "sk-plugin-not-the-right-key" not in outcome.stdout.str() + outcome.stderr.str()
 

@@ -118,3 +118,68 @@ def test_official_sdk_reads_an_unrequested_usage_chunk(root: str) -> None:
         final = stream.get_final_completion()
     assert final.choices and final.choices[0].message.content
     assert final.usage is not None and final.usage.completion_tokens > 0
+
+
+# -- WeAI: its capabilities are what its guide documents ------------------------------------------
+
+#: WeAI's "Text generation models" guide: model, messages (system and multi-turn), temperature
+#: 0 to 2; streaming and max_tokens kept as the Chat Completions basics (see the profile)
+_WEAI_UNDOCUMENTED = (
+    "stream_usage",
+    "n",
+    "stop",
+    "max_completion_tokens",
+    "top_p",
+    "seed",
+    "tools",
+    "logprobs",
+    "response_format",
+)
+
+
+def test_weai_capabilities_follow_its_document() -> None:
+    caps = PROVIDERS["weai"].capabilities
+    assert [name for name in _WEAI_UNDOCUMENTED if getattr(caps, name)] == []
+    assert caps.temperature and caps.temperature_range == (0.0, 2.0)
+    assert caps.system_role and caps.multi_turn and caps.streaming and caps.max_tokens
+    # the bench sends WeAI nothing its guide does not name
+    assert "stream_options" not in request_params(PROVIDERS["weai"](), stream=True, max_tokens=8)
+
+
+def _failures(run: CheckRun) -> list[str]:
+    """Every finding that is not a pass or a skip (a warn-only check warns)."""
+    return [
+        f"{r.id}: {r.status.value}: {r.detail}"
+        for r in run.checks
+        if r.status not in (Status.PASSED, Status.SKIPPED)
+    ]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "n_ignored",
+        "stop_ignored_stream",
+        "logprobs_ignored",
+        "tools_ignored",
+        "response_format_ignored",
+        "usage_ignored",
+        "seed_ignored",
+    ],
+)
+def test_weai_server_ignoring_an_undocumented_feature_is_not_failed(root: str, fault: str) -> None:
+    """The same server fails ``--provider openai`` (whose document lists the feature) and
+    passes ``--provider weai``: the feature's checks are skipped by design there."""
+
+    def run(profile: str) -> CheckRun:
+        base = PROVIDERS[profile].embedded_base_url(root + f"/fault/{fault}")
+        config = RunConfig(
+            provider=get_provider(profile, base_url=base), api_key=KEY, timeout=5.0,
+            mode="embedded",
+        )  # fmt: skip
+        return run_checks(config)
+
+    assert _failures(run("openai")), f"{fault} should fail the openai profile"
+    weai = run("weai")
+    assert _failures(weai) == []
+    assert [r for r in weai.checks if r.status is Status.SKIPPED]

@@ -216,6 +216,15 @@ def usage_chunk_with_choices(t: Target) -> None:
     assert len(with_usage) == 1 and with_usage[0]["choices"]
 
 
+def usage_unrequested(t: Target) -> None:
+    _, data = t.stream("usage_unrequested", stream_options=None)
+    chunks = chunks_of(data)
+    carriers = [c for c in chunks if c.get("usage") is not None]
+    assert len(carriers) == 1 and carriers[0] is chunks[-1] and carriers[0]["choices"] == []
+    _, correct = t.stream("none", stream_options=None)
+    assert all(c.get("usage") is None for c in chunks_of(correct))
+
+
 def usage_total_wrong(t: Target) -> None:
     usage = t.plain("usage_total_wrong").json()["usage"]
     assert usage["total_tokens"] != usage["prompt_tokens"] + usage["completion_tokens"]

@@ -6,6 +6,7 @@ misses); broken shapes must fail with evidence; transport trouble never crashes 
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +43,15 @@ GOOD_CHUNKS = [
     chunk({"content": " there"}),
     chunk({}, "length"),
 ]
-USAGE_CHUNK = chunk({}, None, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+#: usage as OpenAI sends it, detail objects included (schema.usage_details judges them)
+USAGE = {
+    "prompt_tokens": 3,
+    "completion_tokens": 2,
+    "total_tokens": 5,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+}
+USAGE_CHUNK = chunk({}, None, usage=copy.deepcopy(USAGE))
 USAGE_CHUNK["choices"] = []
 COMPLETION = {
     "id": "chatcmpl-1",
@@ -57,7 +66,7 @@ COMPLETION = {
             "finish_reason": "length",
         }
     ],
-    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    "usage": copy.deepcopy(USAGE),
 }
 
 

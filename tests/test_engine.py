@@ -354,7 +354,7 @@ def test_select_checks_patterns() -> None:
     stream = select_checks(dialect=Dialect.OPENAI, only="stream")
     assert stream and all(s.id.startswith("stream.") for s in stream)
     both = {s.id for s in select_checks(dialect=Dialect.OPENAI, only="sse.no_bom, schema.usage*")}
-    assert both == {"sse.no_bom", "schema.usage", "schema.usage_total"}
+    assert both == {"sse.no_bom", "schema.usage", "schema.usage_total", "schema.usage_details"}
     wetro = select_checks(dialect=Dialect.WETROCLOUD)
     assert all(Dialect.WETROCLOUD in s.dialects for s in wetro)
     assert not any(s.id.startswith("sse.") for s in wetro)

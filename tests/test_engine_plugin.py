@@ -270,7 +270,8 @@ def test_a_replay_that_judges_too_little_fails_the_session(pytester: pytest.Pyte
     result = _suite(pytester, "--provider", "weai", "--replay", replay)
     outcomes = result.parseoutcomes()
     text = result.stdout.str()
-    assert "failed" not in outcomes and outcomes.get("skipped", 0) > 40  # no test failed...
+    # no test failed, and more were skipped than passed...
+    assert "failed" not in outcomes and outcomes.get("skipped", 0) > outcomes.get("passed", 0)
     assert result.ret == pytest.ExitCode.TESTS_FAILED, text  # ...yet too little was judged
     assert re.search(r"judged \d+ of \d+ applicable checks \(\d+%\), below", text), text
     assert "too little was judged" in text

@@ -543,7 +543,9 @@ def plan_stream(
         and ctx.midstream_error_after is None
     ):
         return _plan_fast(answer, request)
-    include_usage = request.include_usage and fault != "usage_ignored"
+    include_usage = (request.include_usage or fault == "usage_unrequested") and (
+        fault != "usage_ignored"
+    )
     usage_null = include_usage and fault != "ok_usage_key_absent"
     base: dict[str, Any] = {
         "id": answer.id,

@@ -143,6 +143,9 @@ _ALL_BASE: tuple[Fault, ...] = (
     _f("usage_chunk_with_choices", "stream_semantics",
        "the usage chunk has non-empty `choices` (usage rides on the last finish chunk)",
        _S, NEEDS_USAGE),
+    _f("usage_unrequested", "stream_semantics",
+       "a usage chunk (`choices: []`) ends every stream, even without "
+       "`stream_options.include_usage` (harmless where a profile does not document it)", _S),
     _f("usage_total_wrong", "stream_semantics",
        "usage.total_tokens is not prompt_tokens + completion_tokens"),
     # --- parameter semantics

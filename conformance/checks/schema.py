@@ -29,6 +29,7 @@ from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
     CheckContext,
     Failed,
+    Refused,
     Severity,
     Skipped,
     Warned,
@@ -519,6 +520,82 @@ def _reasoning_outside(usage: dict[str, Any], missing: int) -> str:
         f": the {reasoning} reasoning tokens are counted outside completion_tokens (OpenAI "
         "counts them inside), so clients that bill completion_tokens under-count"
     )
+
+
+#: the integer counts each usage detail object may carry, and the total they are part of
+_USAGE_DETAILS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "prompt_tokens_details": ("prompt_tokens", ("cached_tokens", "audio_tokens")),
+    "completion_tokens_details": (
+        "completion_tokens",
+        (
+            "reasoning_tokens",
+            "audio_tokens",
+            "accepted_prediction_tokens",
+            "rejected_prediction_tokens",
+        ),
+    ),
+}
+
+
+def _detail_problem(usage: dict[str, Any], name: str) -> str | None:
+    """What is wrong with ``usage[name]`` (a details object), or ``None``."""
+    details = usage.get(name)
+    if details is None:
+        return None
+    if not isinstance(details, dict):
+        return f"usage.{name} is {type_name(details)}, not an object or null"
+    total_key, keys = _USAGE_DETAILS[name]
+    total = usage.get(total_key)
+    for key in keys:
+        count = details.get(key)
+        if count is None:
+            continue
+        if not is_int(count) or count < 0:
+            return (
+                f"usage.{name}.{key} is {type_name(count)} {count!r:.40}, "
+                "not a non-negative integer or null"
+            )
+        if is_int(total) and count > total:
+            return f"usage.{name}.{key} is {count}, more than usage.{total_key} ({total})"
+    return None
+
+
+@check(
+    id="schema.usage_details",
+    title="usage detail objects, when sent, hold integer counts within their totals",
+    severity=Severity.CLIENT,
+    source=_COMPLETION_REF + " (usage.prompt_tokens_details, usage.completion_tokens_details); "
+    "NebulaBlock Generate Text (usage)",
+    probes=("chat", "stream_usage"),
+    dialects=_OAI,
+)
+def usage_details(ctx: CheckContext) -> str:
+    """`usage.prompt_tokens_details` and `usage.completion_tokens_details` are optional:
+    absent or null is fine. When sent, each is an object whose counts (`cached_tokens`,
+    `audio_tokens`, `reasoning_tokens`, `accepted_prediction_tokens`,
+    `rejected_prediction_tokens`) are non-negative integers or null, and none exceeds the
+    total it is part of (cached prompt tokens are prompt tokens, reasoning tokens are
+    completion tokens): the official SDK types them as integers, and clients that price
+    cached or reasoning tokens apart get negative uncached counts otherwise."""
+    judged = 0
+    for ex, event, value in _usage_docs(ctx):
+        if not isinstance(value, dict):
+            continue  # schema.usage judges that
+        for name in _USAGE_DETAILS:
+            if value.get(name) is not None:
+                judged += 1
+            problem = _detail_problem(value, name)
+            if problem is not None:
+                raise Failed(
+                    f"{problem} in {_where(ex, event)}",
+                    exchange_evidence(ex, event=event, body=event is None),
+                )
+    if not judged:
+        raise Refused(
+            "not judged: no usage carries prompt_tokens_details or completion_tokens_details "
+            "(both optional; the target sends none)"
+        )
+    return f"{judged} detail object(s) well-formed and within their totals"
 
 
 @check(

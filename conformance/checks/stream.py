@@ -297,9 +297,14 @@ def usage_chunk(ctx: CheckContext) -> str:
     requires="streaming",
 )
 def usage_only_on_usage_chunk(ctx: CheckContext) -> str:
-    """`usage` is null or absent on every chunk that carries choices, and no usage chunk
-    is sent unless it was asked for: clients that sum usage per chunk over-count, and
-    clients that read `chunk.choices[0]` crash on an unrequested `choices: []` chunk."""
+    """`usage` is null or absent on every chunk that carries choices: clients that sum
+    usage per chunk over-count. Where the profile documents `stream_options`, no usage
+    chunk is sent unless it was asked for (OpenAI's rule). Where it does not, a server
+    that always ends its streams with a usage chunk (`choices: []`) is not failed: there
+    was no way to ask, and the official SDK reads such a chunk without harm (it iterates
+    `chunk.choices` and keeps `chunk.usage`)."""
+    documented = ctx.capabilities.stream_usage
+    unasked = 0
     for ex in stream_exchanges(ctx):
         asked = ex.probe == "stream_usage"
         for chunk in chunks_or_skip(ex):
@@ -312,8 +317,16 @@ def usage_only_on_usage_chunk(ctx: CheckContext) -> str:
                     exchange_evidence(ex, event=chunk.event, body=False),
                 )
             if not asked:
+                if not documented:
+                    unasked += 1
+                    continue
                 raise Failed(
                     "a usage chunk was sent although stream_options.include_usage was not asked",
                     exchange_evidence(ex, event=chunk.event, body=False),
                 )
+    if unasked:
+        return (
+            f"usage only on usage chunks; {unasked} sent unasked, which "
+            f"{ctx.provider.name} allows (its document lists no stream_options)"
+        )
     return "usage only where asked"

@@ -33,13 +33,21 @@ class PreparedRequest:
 
 
 def request_params(provider: Provider, *, stream: bool, max_tokens: int) -> dict[str, Any]:
-    """The Chat Completions parameters of a load request for ``provider``."""
+    """The Chat Completions parameters of a load request for ``provider``.
+
+    The profile's capabilities decide, as they do for the checks and the encoding suite:
+    ``stream_options.include_usage`` is sent only to a provider whose document lists it.
+    Elsewhere a streamed request asks for nothing extra; the output tokens come from a
+    usage object if the server sends one anyway, else from the streamed text (the run
+    then reports ``usage_fallback``).
+    """
     if provider.dialect is not Dialect.OPENAI:
         return {"max_tokens": max_tokens}  # the profile drops what its dialect cannot send
     params: dict[str, Any] = {"max_tokens": max_tokens}
     if stream:
         params["stream"] = True
-        params["stream_options"] = {"include_usage": True}
+        if provider.capabilities.stream_usage:
+            params["stream_options"] = {"include_usage": True}
     return params
 
 

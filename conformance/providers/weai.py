@@ -2,11 +2,17 @@
 
 Documented in the "Text generation models" guide: ``POST
 https://weai.productscience.ai/v1/chat/completions`` with ``Authorization: Bearer
-$WEAI_API_KEY`` and an OpenAI Chat Completions body; models ``llama3.1-8B`` (the
-recommended default) and ``llama3.1-70B``; temperature from 0 to 2. The guide presents
-its API as the Chat Completions API with an OpenAI-style SDK, so the full OpenAI request
-surface is expected; optional features may still be refused with a clean 4xx, which
-checks treat as a capability answer rather than a failure.
+$WEAI_API_KEY`` and a Chat Completions body of ``model`` and ``messages`` (system, user and
+assistant turns: the quickstart is a multi-turn conversation); models ``llama3.1-8B`` (the
+recommended default) and ``llama3.1-70B``; ``temperature`` from 0 to 2 (its FAQ).
+
+The capabilities follow that document and nothing more: it names no ``n``, ``stop``,
+``top_p``, ``seed``, ``logprobs``, ``tools``, ``response_format``, ``stream_options`` or
+``max_completion_tokens``, so those are not probed as requirements (their checks are
+skipped by design; a WeAI server that ignores them is not failed). Two undocumented
+basics stay on because the guide sends its readers to "the Chat Completions API": streaming
+(``stream: true``), and ``max_tokens``, the length cap every probe carries so that a run
+against a live target stays bounded in cost.
 """
 
 from __future__ import annotations
@@ -26,6 +32,23 @@ class WeAIProvider(OpenAIProvider):
     endpoint = "/chat/completions"
     api_key_env = "WEAI_API_KEY"
     models = ("llama3.1-8B", "llama3.1-70B")
-    capabilities = Capabilities(temperature_range=(0.0, 2.0))
+    # What the "Text generation models" guide documents; see the module docstring.
+    capabilities = Capabilities(
+        streaming=True,
+        stream_usage=False,
+        n=False,
+        stop=False,
+        max_tokens=True,
+        max_completion_tokens=False,
+        temperature=True,
+        top_p=False,
+        seed=False,
+        tools=False,
+        logprobs=False,
+        response_format=False,
+        system_role=True,
+        multi_turn=True,
+        temperature_range=(0.0, 2.0),
+    )
     docs = "https://weai.productscience.ai (Text generation models guide)"
     embedded_prefix = "/weai/v1"

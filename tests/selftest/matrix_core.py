@@ -193,7 +193,11 @@ TRIPS: dict[str, list[str]] = {
     "stream.role_once": ["role_every_delta"],
     "stream.finish_reason_once": ["finish_never", "finish_twice", "mock:content_after_finish"],
     "stream.usage_chunk": ["usage_ignored", "usage_every_chunk", "usage_chunk_with_choices"],
-    "stream.usage_only_on_usage_chunk": ["usage_every_chunk", "usage_chunk_with_choices"],
+    "stream.usage_only_on_usage_chunk": [
+        "usage_every_chunk",
+        "usage_chunk_with_choices",
+        "usage_unrequested",
+    ],
     # --- schemas
     "schema.completion_json": ["truncated_stream", "mock:html_body"],
     "schema.completion": ["mock:completion_model_missing"],

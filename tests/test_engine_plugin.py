@@ -242,7 +242,9 @@ def test_checks_of_another_dialect_or_an_undocumented_feature_are_deselected(
     assert outcomes.get("deselected") == len(CHECKS) - len(applicable)
     assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == len(applicable)
     assert "not documented by" not in text and "does not apply" not in text
-    assert f"judged {outcomes['passed']} of {len(applicable)} applicable checks" in text
+    # a skip by design (optional usage details the backend does not send) is not counted
+    judged = outcomes["passed"]
+    assert f"judged {judged} of {judged} applicable checks" in text
     ran = {c["id"] for c in json.loads(out.read_text())["checks"]}
     assert ran == {spec.id for spec in applicable}  # the engine ran only what was kept
 

@@ -848,10 +848,9 @@ def coverage(result: dict[str, Any]) -> Coverage:
     Judged checks reached a verdict (passed, failed or warned); the total is the
     applicable checks, that is every check but the skips by design (a skipped check
     marked ``by_design``: a feature the profile does not document, or a clean refusal).
-    ``check`` writes ``{"judged", "applicable", "ratio", "min", "enough", ...}``; the
-    object is read tolerantly (``total``/``checks`` for the total, ``floor``/
-    ``min_coverage`` for the floor, as a fraction or a percentage, ``met``/``ok`` or a
-    negated ``below_floor`` for whether the floor was met).
+    ``check`` writes ``{"judged", "applicable", "ratio", "min", "enough", ...}``
+    (:func:`conformance.results.coverage_of`); a result without it (written before
+    coverage was recorded) is counted from its checks the same way.
     """
     checks = [c for c in result.get("checks", []) if isinstance(c, dict)]
     judged = sum(1 for c in checks if c.get("status") in ("passed", "failed", "warned"))
@@ -860,23 +859,10 @@ def coverage(result: dict[str, Any]) -> Coverage:
     met: bool | None = None
     raw = result.get("coverage")
     if isinstance(raw, dict):
-
-        def first_count(*keys: str) -> int | None:
-            return next((n for n in (_count(raw.get(k)) for k in keys) if n is not None), None)
-
-        j = first_count("judged", "checked")
-        t = first_count("applicable", "total", "of", "checks")
+        j, t = _count(raw.get("judged")), _count(raw.get("applicable"))
         if j is not None and t is not None and t >= j:
             judged, total = j, t
-        for key in ("min", "floor", "min_coverage"):
-            f = as_float(raw.get(key))
-            if f is not None:
-                floor = f / 100.0 if f > 1.0 else f
-                break
-        for key in ("enough", "met", "ok", "passed"):
-            if isinstance(raw.get(key), bool):
-                met = bool(raw[key])
-                break
-        if met is None and isinstance(raw.get("below_floor"), bool):
-            met = not raw["below_floor"]
+        floor = as_float(raw.get("min"))
+        if isinstance(raw.get("enough"), bool):
+            met = raw["enough"]
     return Coverage(judged, total, floor, met)

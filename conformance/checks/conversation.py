@@ -25,6 +25,7 @@ from typing import Any
 
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
+    OPENAI_ONLY,
     CheckContext,
     Failed,
     ProbeContext,
@@ -36,13 +37,12 @@ from conformance.checks.registry import (
     probe,
 )
 from conformance.checks.semantics import WEATHER_TOOL, _greedy
-from conformance.providers.base import DecodeError, Dialect
+from conformance.providers.base import DecodeError
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["OTHER_PROMPT", "TOOL_RESULT_TURN"]
 
-_OAI = {Dialect.OPENAI}
 _REF = "OpenAI API reference, Create chat completion"
 #: a prompt whose answer cannot be confused with the answer to the default prompt
 OTHER_PROMPT = "Name three planets of the solar system, separated by commas."
@@ -73,7 +73,7 @@ def _small(pctx: ProbeContext, tokens: int = 16) -> dict[str, Any]:
     return {"max_tokens": tokens} if pctx.capabilities.max_tokens else {}
 
 
-@probe("content_parts", dialects=_OAI, priority=26)
+@probe("content_parts", dialects=OPENAI_ONLY, priority=26)
 def content_parts_probe(pctx: ProbeContext) -> ProbeRequest:
     """The greedy request of the ``stream_agreement`` probe (same prompt, temperature 0,
     seed, cap), with the user's content as an array of one text part."""
@@ -83,7 +83,7 @@ def content_parts_probe(pctx: ProbeContext) -> ProbeRequest:
     )
 
 
-@probe("tool_result_turn", dialects=_OAI, requires="tools", priority=44)
+@probe("tool_result_turn", dialects=OPENAI_ONLY, requires="tools", priority=44)
 def tool_result_turn_probe(pctx: ProbeContext) -> ProbeRequest:
     """The turn after a tool call: the call, the tool's result, and the tool offered and
     named in ``tool_choice`` as the ``tool_call`` probe does (vLLM refuses the implicit
@@ -154,7 +154,7 @@ def _same_as_string_content(ctx: CheckContext, ex: Exchange) -> str:
     severity=Severity.CLIENT,
     source=_REF + ": messages[].content (string or array of content parts)",
     probes=("content_parts", "chat", "stream_agreement"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def content_parts(ctx: CheckContext) -> str:
     """`"content": [{"type": "text", "text": "..."}]` means the same as the string. The
@@ -199,7 +199,7 @@ def content_parts(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_REF + ": messages (assistant tool_calls, tool role with tool_call_id)",
     probes=("tool_result_turn", "tool_call"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="tools",
 )
 def tool_result_turn(ctx: CheckContext) -> str:
@@ -292,7 +292,7 @@ def answers_the_prompt(ctx: CheckContext) -> str:
     return f"{len(set(texts.values()))} distinct answers to {len(texts)} prompts"
 
 
-@probe("tool_call_stream", dialects=_OAI, requires="tools", priority=45)
+@probe("tool_call_stream", dialects=OPENAI_ONLY, requires="tools", priority=45)
 def tool_call_stream_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """The forced tool call of the ``tool_call`` probe, streamed (none when the profile
     documents no streaming)."""
@@ -393,7 +393,7 @@ def _tool_delta_problems(ex: Exchange) -> list[str]:
     severity=Severity.CLIENT,
     source=_REF + " (streaming): choices[].delta.tool_calls[].index, function.arguments",
     probes=("tool_call_stream", "tool_call"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="tools",
 )
 def tool_call_stream(ctx: CheckContext) -> str:

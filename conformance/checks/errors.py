@@ -30,6 +30,7 @@ from hypothesis.errors import InvalidArgument
 from conformance.checks._judge import case_evidence, judge_envelope, stream_error_signals
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
+    OPENAI_ONLY,
     CheckContext,
     Failed,
     ProbeContext,
@@ -54,7 +55,6 @@ MAX_STREAMED_CASES = 6
 MIDSTREAM_HEADER = "X-Conformance-Midstream-Error"
 
 _SPEC = "OpenAI API reference, Error codes and the error object; openai-python _make_status_error"
-_OAI = {Dialect.OPENAI}
 
 
 def _draw(provider: Provider, strictness: Strictness, examples: int) -> list[InvalidRequest]:
@@ -148,7 +148,7 @@ def invalid_requests_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     return out
 
 
-@probe("midstream_error", dialects=_OAI, requires="streaming", priority=62)
+@probe("midstream_error", dialects=OPENAI_ONLY, requires="streaming", priority=62)
 def midstream_error_probe(pctx: ProbeContext) -> ProbeRequest:
     """A streamed completion that asks the reference backend to fail after 3 tokens
     (other servers ignore the header and answer normally)."""
@@ -328,7 +328,7 @@ def envelope(ctx: CheckContext) -> str:
     severity=Severity.SDK,
     source="openai-python Stream: an event whose data has an `error` key raises APIError",
     probes=("midstream_error",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def stream_error_event(ctx: CheckContext) -> str:
     """When a server fails after the stream has started, it reports it as an event whose
@@ -376,7 +376,7 @@ def _streamed_cases(ctx: CheckContext) -> list[Exchange]:
     source="OpenAI API reference, Chat Completions: stream; openai-python _make_status_error "
     "(a 4xx raises BadRequestError before the stream is read)",
     probes=("invalid_requests", "chat"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def stream_refused_before_events(ctx: CheckContext) -> str:

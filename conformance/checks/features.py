@@ -25,6 +25,7 @@ from jsonschema.exceptions import SchemaError
 from conformance.checks._oai import chunks_or_skip
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
+    OPENAI_ONLY,
     CheckContext,
     Failed,
     ProbeContext,
@@ -35,13 +36,12 @@ from conformance.checks.registry import (
     probe,
 )
 from conformance.checks.semantics import WEATHER_TOOL, _decode
-from conformance.providers.base import Dialect, Generation
+from conformance.providers.base import Generation
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["ANSWER_SCHEMA", "TIME_TOOL", "mode_of"]
 
-_OAI = {Dialect.OPENAI}
 _REF = "OpenAI API reference, Create chat completion"
 PLAIN, STREAMED = "plain", "streamed"
 
@@ -145,7 +145,7 @@ def _first_choice(ctx: CheckContext, ex: Exchange) -> tuple[Generation, Any]:
 TOP_LOGPROBS = 2
 
 
-@probe("logprobs", dialects=_OAI, requires="logprobs", priority=40)
+@probe("logprobs", dialects=OPENAI_ONLY, requires="logprobs", priority=40)
 def logprobs_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """A short completion asking for logprobs with two alternatives per token, plain and
     streamed."""
@@ -216,7 +216,7 @@ def _logprob_problem(ex: Exchange, entries: list[Any] | None) -> str | None:
     severity=Severity.CLIENT,
     source=_REF + ": logprobs, top_logprobs; the chat completion chunk object (choices[].logprobs)",
     probes=("logprobs",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="logprobs",
 )
 def logprobs(ctx: CheckContext) -> str:
@@ -255,7 +255,7 @@ def _choice_param(name: str) -> dict[str, Any]:
     return {"type": "function", "function": {"name": name}}
 
 
-@probe("tool_call", dialects=_OAI, requires="tools", priority=41)
+@probe("tool_call", dialects=OPENAI_ONLY, requires="tools", priority=41)
 def tool_call_probe(pctx: ProbeContext) -> ProbeRequest:
     """A question with one tool offered and forced by a named tool_choice (streamed: the
     ``tool_call_stream`` probe)."""
@@ -267,7 +267,7 @@ def tool_call_probe(pctx: ProbeContext) -> ProbeRequest:
     return ProbeRequest(messages=pctx.messages("What is the weather in Paris?"), params=params)
 
 
-@probe("tool_choice", dialects=_OAI, requires="tools", priority=46)
+@probe("tool_choice", dialects=OPENAI_ONLY, requires="tools", priority=46)
 def tool_choice_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """A weather question with tools offered and tool_choice "none", "required", and
     naming the time tool (not the one the question calls for), each plain and streamed."""
@@ -322,7 +322,7 @@ def _forced(ctx: CheckContext, ex: Exchange, name: str) -> str | None:
     severity=Severity.CLIENT,
     source=_REF + ": tools, tool_choice (a named function forces that function)",
     probes=("tool_call", "tool_call_stream", "tool_choice"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="tools",
 )
 def tools(ctx: CheckContext) -> str:
@@ -360,7 +360,7 @@ def tools(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_REF + ': tool_choice ("none" means the model will not call any tool)',
     probes=("tool_choice",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="tools",
 )
 def tool_choice_none(ctx: CheckContext) -> str:
@@ -387,7 +387,7 @@ def tool_choice_none(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_REF + ': tool_choice ("required" means the model must call one or more tools)',
     probes=("tool_choice",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="tools",
 )
 def tool_choice_required(ctx: CheckContext) -> str:
@@ -415,7 +415,7 @@ def tool_choice_required(ctx: CheckContext) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-@probe("json_mode", dialects=_OAI, requires="response_format", priority=42)
+@probe("json_mode", dialects=OPENAI_ONLY, requires="response_format", priority=42)
 def json_mode_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """A request for a JSON object with response_format json_object, plain and streamed."""
     messages = [
@@ -429,7 +429,7 @@ def json_mode_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     return _both(pctx, messages, params)
 
 
-@probe("json_schema", dialects=_OAI, requires="response_format", priority=47)
+@probe("json_schema", dialects=OPENAI_ONLY, requires="response_format", priority=47)
 def json_schema_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """A request for JSON fitting a strict schema (nested object, array, enums), plain
     and streamed."""
@@ -496,7 +496,7 @@ def _each_judged(
     severity=Severity.CLIENT,
     source=_REF + ": response_format",
     probes=("json_mode",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="response_format",
 )
 def json_mode(ctx: CheckContext) -> str:
@@ -537,7 +537,7 @@ def _schema_errors(value: Any) -> list[str]:
     severity=Severity.CLIENT,
     source=_REF + ": response_format json_schema (Structured Outputs, strict)",
     probes=("json_schema",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="response_format",
 )
 def json_schema(ctx: CheckContext) -> str:
@@ -571,7 +571,7 @@ def json_schema(ctx: CheckContext) -> str:
 # --------------------------------------------------------------------------- seed
 
 
-@probe("seed_pair", dialects=_OAI, requires="seed", priority=43)
+@probe("seed_pair", dialects=OPENAI_ONLY, requires="seed", priority=43)
 def seed_pair_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """The same sampled request twice with the same seed, plain and streamed."""
     params: dict[str, Any] = {"seed": 4242, "temperature": 1.0, "max_tokens": 12}
@@ -593,7 +593,7 @@ def seed_pair_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     severity=Severity.COSMETIC,
     source=_REF + ": seed (best effort determinism)",
     probes=("seed_pair",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="seed",
     warn_only=True,
 )

@@ -13,12 +13,10 @@ from conformance.checks._oai import (
     stream_exchanges,
 )
 from conformance.checks.evidence import excerpt, exchange_evidence
-from conformance.checks.registry import CheckContext, Failed, Severity, Warned, check
-from conformance.providers.base import Dialect
+from conformance.checks.registry import OPENAI_ONLY, CheckContext, Failed, Severity, Warned, check
 from conformance.wire.client import is_event_stream
 from conformance.wire.json_bounded import parse_json_bounded
 
-_OAI = {Dialect.OPENAI}
 _WHATWG = "WHATWG HTML, Server-sent events: interpreting an event stream"
 _STREAMING = "OpenAI API reference, Chat Completions: stream (server-sent events)"
 
@@ -29,7 +27,7 @@ _STREAMING = "OpenAI API reference, Chat Completions: stream (server-sent events
     severity=Severity.SDK,
     source=_STREAMING,
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def stream_when_asked(ctx: CheckContext) -> str:
@@ -55,7 +53,7 @@ def stream_when_asked(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_WHATWG + "; " + _STREAMING,
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def content_type(ctx: CheckContext) -> str:
@@ -77,7 +75,7 @@ def content_type(ctx: CheckContext) -> str:
     severity=Severity.SDK,
     source=_WHATWG + " (a BOM is stripped by browsers but not by the OpenAI SDK's decoder)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def no_bom(ctx: CheckContext) -> str:
@@ -98,7 +96,7 @@ def no_bom(ctx: CheckContext) -> str:
     severity=Severity.SDK,
     source=_WHATWG + "; openai-python SSE decoder (an event without data is parsed as empty JSON)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def events_have_data(ctx: CheckContext) -> str:
@@ -121,7 +119,7 @@ def events_have_data(ctx: CheckContext) -> str:
     severity=Severity.SDK,
     source=_WHATWG + " (an event is dispatched by an empty line)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def events_separated(ctx: CheckContext) -> str:
@@ -171,7 +169,7 @@ def events_separated(ctx: CheckContext) -> str:
     severity=Severity.SDK,
     source=_STREAMING + "; openai-python Stream (json.loads on every data)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def data_is_json(ctx: CheckContext) -> str:

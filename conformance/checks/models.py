@@ -24,6 +24,7 @@ from conformance.checks._oai import STREAM_PROBES, is_annotation_chunk, is_int, 
 from conformance.checks.evidence import excerpt, exchange_evidence
 from conformance.checks.probes import base_params
 from conformance.checks.registry import (
+    OPENAI_ONLY,
     CheckContext,
     Failed,
     ProbeContext,
@@ -34,14 +35,12 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.providers.base import Dialect
 from conformance.wire.client import is_json_media_type
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["listed_ids", "same_model"]
 
-_OAI = {Dialect.OPENAI}
 _LIST_REF = "OpenAI API reference, Models: List models (the list and the model object)"
 _RETRIEVE_REF = "OpenAI API reference, Models: Retrieve model"
 _SDK = "openai-python (the official SDK) models.list() / models.retrieve()"
@@ -58,7 +57,7 @@ def _models_url(pctx: ProbeContext, model_id: str | None = None) -> str:
     return url
 
 
-@probe("models_list", dialects=_OAI, priority=10)
+@probe("models_list", dialects=OPENAI_ONLY, priority=10)
 def models_list_probe(pctx: ProbeContext) -> ProbeRequest:
     """GET {base}/models: the model list, with the run's key."""
     return ProbeRequest(
@@ -69,7 +68,7 @@ def models_list_probe(pctx: ProbeContext) -> ProbeRequest:
     )
 
 
-@probe("models_retrieve", dialects=_OAI, priority=70)
+@probe("models_retrieve", dialects=OPENAI_ONLY, priority=70)
 def models_retrieve_probe(pctx: ProbeContext) -> ProbeRequest:
     """GET {base}/models/{model}: the model under test, its id encoded as the SDK does."""
     return ProbeRequest(
@@ -84,7 +83,7 @@ def models_retrieve_probe(pctx: ProbeContext) -> ProbeRequest:
 UNKNOWN_MODEL_PREFIX = "conformance-no-such-model-"
 
 
-@probe("unknown_model", dialects=_OAI, priority=65)
+@probe("unknown_model", dialects=OPENAI_ONLY, priority=65)
 def unknown_model_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """A plain request (and a streamed one) for a model name that cannot exist."""
     name = UNKNOWN_MODEL_PREFIX + "".join(pctx.random.choices("0123456789abcdef", k=10))
@@ -190,7 +189,7 @@ def _names(names: list[str]) -> str:
     severity=Severity.CLIENT,
     source=_LIST_REF,
     probes=("models_list", "chat"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def list_served(ctx: CheckContext) -> str:
     """`GET {base}/models` answers 200 with JSON, with the key that the chat route accepts.
@@ -272,7 +271,7 @@ def _shape_hint(document: Any) -> str:
     severity=Severity.SDK,
     source=_SDK + "; " + _LIST_REF,
     probes=("models_list",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def list_sdk(ctx: CheckContext) -> str:
     """The recorded model list, replayed through the official SDK's `client.models.list()`,
@@ -329,7 +328,7 @@ def _describe(entry: dict[str, Any], key: str) -> str:
     severity=Severity.CLIENT,
     source=_LIST_REF,
     probes=("models_list",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def list_schema(ctx: CheckContext) -> str:
     """The list says `object: "list"` and every entry of `data` has a string `id`,
@@ -365,7 +364,7 @@ def list_schema(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_LIST_REF,
     probes=("models_list",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     warn_only=True,
 )
 def listed(ctx: CheckContext) -> str:
@@ -393,7 +392,7 @@ def listed(ctx: CheckContext) -> str:
     severity=Severity.SDK,
     source=_SDK + "; " + _RETRIEVE_REF,
     probes=("models_retrieve", "chat"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def retrieve(ctx: CheckContext) -> str:
     """Where `GET {base}/models/{id}` is served, the official SDK's
@@ -480,7 +479,7 @@ _MODEL_WORDS = re.compile(r"model", re.IGNORECASE)
     severity=Severity.CLIENT,
     source="OpenAI API reference, Error codes (404 model_not_found); openai-python NotFoundError",
     probes=("unknown_model", "chat"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def unknown_refused(ctx: CheckContext) -> str:
     """A chat request (plain and streamed) for a model name that does not exist is
@@ -613,7 +612,7 @@ def same_model(requested: str, answered: str) -> bool:
     severity=Severity.CLIENT,
     source="OpenAI API reference, The chat completion object: `model`",
     probes=("chat", *STREAM_PROBES),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     warn_only=True,
 )
 def answer_model(ctx: CheckContext) -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "ALL_DIALECTS",
     "CHECKS",
     "HANG_KINDS",
+    "OPENAI_ONLY",
     "PROBES",
     "USE_DEFAULT_KEY",
     "CheckContext",
@@ -80,6 +81,8 @@ class Status(StrEnum):
 
 
 ALL_DIALECTS: Final[frozenset[Dialect]] = frozenset(Dialect)
+#: the dialect of the OpenAI-shaped profiles, for checks of OpenAI Chat Completions rules
+OPENAI_ONLY: Final[frozenset[Dialect]] = frozenset({Dialect.OPENAI})
 
 #: transport errors that mean "the target did not answer in time"
 HANG_KINDS: Final[frozenset[ErrorKind]] = frozenset(

@@ -27,6 +27,7 @@ from conformance.checks._oai import (
 )
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
+    OPENAI_ONLY,
     CheckContext,
     Failed,
     Refused,
@@ -35,12 +36,10 @@ from conformance.checks.registry import (
     Warned,
     check,
 )
-from conformance.providers.base import Dialect
 from conformance.schemas import SchemaViolation, schemas_for, violations
 from conformance.wire.client import is_json_media_type
 from conformance.wire.exchange import Exchange
 
-_OAI = {Dialect.OPENAI}
 _COMPLETION_REF = "OpenAI API reference, The chat completion object"
 _CHUNK_REF = "OpenAI API reference, The chat completion chunk object"
 _ALL_PROBES = ("chat", *STREAM_PROBES)
@@ -116,7 +115,7 @@ def _fail_on(violated: list[SchemaViolation], ex: Exchange, event: int | None, w
     severity=Severity.SDK,
     source=_COMPLETION_REF,
     probes=("chat",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def completion_json(ctx: CheckContext) -> str:
     """The body of a successful non-streamed answer is one JSON object, served as JSON
@@ -165,7 +164,7 @@ _UTF8_BOM = b"\xef\xbb\xbf"
     severity=Severity.CLIENT,
     source=_COMPLETION_REF,
     probes=("chat",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def completion_shape(ctx: CheckContext) -> str:
     """`id` and `model` strings, a `choices` array of objects with a `message` whose
@@ -187,7 +186,7 @@ def completion_shape(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_CHUNK_REF,
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def chunk_shape(ctx: CheckContext) -> str:
@@ -210,7 +209,7 @@ def chunk_shape(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + "; " + _CHUNK_REF,
     probes=_ALL_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def object_values(ctx: CheckContext) -> str:
     """A completion says `object: "chat.completion"` and every chunk
@@ -241,7 +240,7 @@ def object_values(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (created: integer)",
     probes=_ALL_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def created_integer(ctx: CheckContext) -> str:
     """`created` is present and an integer number of seconds (not a string, not a float)
@@ -273,7 +272,7 @@ _MAX_UNIX_SECONDS = 10**11
     severity=Severity.CLIENT,
     source=_CHUNK_REF + " (id: each chunk has the same ID)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def chunk_id_stable(ctx: CheckContext) -> str:
@@ -304,7 +303,7 @@ def chunk_id_stable(ctx: CheckContext) -> str:
     severity=Severity.COSMETIC,
     source=_CHUNK_REF + " (created: each chunk has the same timestamp)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def chunk_created_stable(ctx: CheckContext) -> str:
@@ -338,7 +337,7 @@ def _expected_choices(ex: Exchange) -> int:
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (choices[].index)",
     probes=_ALL_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def choice_index(ctx: CheckContext) -> str:
     """`choices[].index` is an integer from 0 to n-1, each once in a completion; chunks
@@ -373,7 +372,7 @@ def choice_index(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (choices[].message.role)",
     probes=("chat",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def message_role(ctx: CheckContext) -> str:
     """Every `choices[].message.role` in a completion is "assistant"; clients append the
@@ -395,7 +394,7 @@ def message_role(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (choices[].finish_reason)",
     probes=_ALL_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def finish_reason_enum(ctx: CheckContext) -> str:
     """A completion's `finish_reason` is one of the five documented values; in chunks it
@@ -441,7 +440,7 @@ def _usage_docs(ctx: CheckContext) -> list[tuple[Exchange, int | None, Any]]:
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (usage)",
     probes=("chat", "stream_usage"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def usage(ctx: CheckContext) -> str:
     """A completion carries `usage` with non-negative integer `prompt_tokens`,
@@ -482,7 +481,7 @@ def usage(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (usage.total_tokens: prompt + completion)",
     probes=("chat", "stream_usage"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def usage_total(ctx: CheckContext) -> str:
     """The total token count is the sum of the prompt and completion counts, in the
@@ -567,7 +566,7 @@ def _detail_problem(usage: dict[str, Any], name: str) -> str | None:
     source=_COMPLETION_REF + " (usage.prompt_tokens_details, usage.completion_tokens_details); "
     "NebulaBlock Generate Text (usage)",
     probes=("chat", "stream_usage"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def usage_details(ctx: CheckContext) -> str:
     """`usage.prompt_tokens_details` and `usage.completion_tokens_details` are optional:
@@ -604,7 +603,7 @@ def usage_details(ctx: CheckContext) -> str:
     severity=Severity.COSMETIC,
     source=_COMPLETION_REF + " (message.refusal, choices[].logprobs, system_fingerprint)",
     probes=("chat",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     warn_only=True,
 )
 def spec_only_fields(ctx: CheckContext) -> str:

@@ -20,15 +20,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from conformance.checks._oai import STREAM_PROBES, is_annotation_chunk, stream_exchanges
 from conformance.checks.evidence import excerpt, exchange_evidence
-from conformance.checks.registry import CheckContext, Failed, Severity, Skipped, Warned, check
-from conformance.providers.base import DecodeError, Dialect, Generation
+from conformance.checks.registry import (
+    OPENAI_ONLY,
+    CheckContext,
+    Failed,
+    Severity,
+    Skipped,
+    Warned,
+    check,
+)
+from conformance.providers.base import DecodeError, Generation
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
 if TYPE_CHECKING:
     import openai
 
-_OAI = {Dialect.OPENAI}
 _SOURCE = "openai-python (the official SDK), strict response validation"
 #: response headers that describe the transfer, not the (already decoded) body
 _TRANSFER_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
@@ -329,7 +336,7 @@ def _compare_tool_calls(
     severity=Severity.SDK,
     source=_SOURCE + ": chat.completions.create()",
     probes=("chat",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def sdk_completion(ctx: CheckContext) -> str:
     """`client.chat.completions.create(...)` of the official Python SDK, with strict
@@ -360,7 +367,7 @@ def sdk_completion(ctx: CheckContext) -> str:
     severity=Severity.SDK,
     source=_SOURCE + ": chat.completions.create(stream=True)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def sdk_stream_chunks(ctx: CheckContext) -> str:
@@ -429,7 +436,7 @@ def _final_completion(client: openai.OpenAI, args: dict[str, Any]) -> Any:
     source=_SOURCE + ": chat.completions.stream() and get_final_completion()",
     # every captured stream is replayed; the streamed tool call is asked for explicitly
     probes=(*STREAM_PROBES, "tool_call_stream"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def sdk_stream_accumulate(ctx: CheckContext) -> str:

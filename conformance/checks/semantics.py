@@ -29,6 +29,7 @@ from typing import Any
 from conformance.checks._judge import case_evidence
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
+    OPENAI_ONLY,
     CheckContext,
     Failed,
     ProbeContext,
@@ -40,12 +41,11 @@ from conformance.checks.registry import (
     probe,
 )
 from conformance.checks.schema import _reasoning_outside
-from conformance.providers.base import DecodeError, Dialect, Generation
+from conformance.providers.base import DecodeError, Generation
 from conformance.wire.exchange import Exchange
 
 __all__ = ["LENGTH_CAP", "LONG_PROMPT"]
 
-_OAI = {Dialect.OPENAI}
 _REF = "OpenAI API reference, Create chat completion"
 
 #: the cap the length probes set: far below what the prompt asks for
@@ -80,13 +80,13 @@ def _length_requests(pctx: ProbeContext, param: str) -> list[ProbeRequest]:
     return out
 
 
-@probe("length_cap", dialects=_OAI, requires="max_tokens", priority=20)
+@probe("length_cap", dialects=OPENAI_ONLY, requires="max_tokens", priority=20)
 def length_cap_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """A long answer capped with max_tokens, plain and streamed."""
     return _length_requests(pctx, "max_tokens")
 
 
-@probe("length_cap_mct", dialects=_OAI, requires="max_completion_tokens", priority=21)
+@probe("length_cap_mct", dialects=OPENAI_ONLY, requires="max_completion_tokens", priority=21)
 def length_cap_mct_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """A long answer capped with max_completion_tokens, plain and streamed."""
     return _length_requests(pctx, "max_completion_tokens")
@@ -104,7 +104,7 @@ def _greedy(pctx: ProbeContext, **extra: Any) -> dict[str, Any]:
     return params
 
 
-@probe("n_choices", dialects=_OAI, requires="n", priority=23)
+@probe("n_choices", dialects=OPENAI_ONLY, requires="n", priority=23)
 def n_choices_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """Completions with n=2 and n=3, and n=2 streamed."""
     base = {"max_tokens": 8} if pctx.capabilities.max_tokens else {}
@@ -119,7 +119,7 @@ def n_choices_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     return out
 
 
-@probe("stream_agreement", dialects=_OAI, requires="streaming", priority=24)
+@probe("stream_agreement", dialects=OPENAI_ONLY, requires="streaming", priority=24)
 def stream_agreement_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """The same greedy request (temperature 0, a seed), plain and streamed."""
     messages = pctx.messages()
@@ -293,7 +293,7 @@ def _judge_cap(ctx: CheckContext, probe_name: str, param: str) -> str:
     severity=Severity.CLIENT,
     source=_REF + ": max_tokens",
     probes=("length_cap",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="max_tokens",
 )
 def max_tokens(ctx: CheckContext) -> str:
@@ -309,7 +309,7 @@ def max_tokens(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_REF + ": max_completion_tokens",
     probes=("length_cap_mct",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="max_completion_tokens",
 )
 def max_completion_tokens(ctx: CheckContext) -> str:
@@ -324,7 +324,7 @@ def max_completion_tokens(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_REF + ': choices[].finish_reason ("length": the maximum number of tokens was reached)',
     probes=("length_cap", "length_cap_mct"),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def length_finish_reason(ctx: CheckContext) -> str:
     """When the cap cuts the answer, `finish_reason` is "length", not "stop": clients (and
@@ -406,7 +406,7 @@ def length_finish_reason(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_REF + ": n",
     probes=("n_choices",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="n",
 )
 def n_choices(ctx: CheckContext) -> str:
@@ -557,7 +557,7 @@ def _impossible_usage(ex: Exchange, gen: Generation, where: str) -> list[str]:
     severity=Severity.CLIENT,
     source=_REF + ": usage; stream_options.include_usage",
     probes=_USAGE_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
 )
 def usage_consistent(ctx: CheckContext) -> str:
     """In plain answers and in streams' usage chunks: total_tokens = prompt_tokens +
@@ -623,7 +623,7 @@ def usage_consistent(ctx: CheckContext) -> str:
     severity=Severity.COSMETIC,
     source=_REF + ": temperature, seed, stream",
     probes=("stream_agreement",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
     warn_only=True,
 )

@@ -31,6 +31,7 @@ from typing import Any
 
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
+    OPENAI_ONLY,
     CheckContext,
     Failed,
     ProbeContext,
@@ -41,13 +42,12 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.providers.base import DecodeError, Dialect, Provider
+from conformance.providers.base import DecodeError, Provider
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["CASES", "FREE_PROMPT", "MAX_STOPS", "pick_stops"]
 
-_OAI = {Dialect.OPENAI}
 _SOURCE = "OpenAI API reference, Create chat completion: stop (up to 4 sequences where the "
 _SOURCE += "API will stop generating further tokens; the returned text will not contain them)"
 
@@ -164,7 +164,7 @@ def _params(pctx: ProbeContext, *, stream: bool) -> dict[str, Any]:
     return params
 
 
-@probe("stop_free", dialects=_OAI, requires="stop", priority=22)
+@probe("stop_free", dialects=OPENAI_ONLY, requires="stop", priority=22)
 def stop_free_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """A greedy answer without stop (temperature 0, a seed), plain and streamed: the words
     the stop strings are picked from."""
@@ -217,7 +217,7 @@ def _asked_again(pctx: ProbeContext, parent: Exchange | None, mode: str) -> dict
 
 @probe(
     "stop_string",
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="stop",
     priority=22,
     after="stop_free",
@@ -452,7 +452,7 @@ _PROBES = ("stop_free", "stop_string")
     severity=Severity.CLIENT,
     source=_SOURCE,
     probes=_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="stop",
 )
 def stop_word(ctx: CheckContext) -> str:
@@ -469,7 +469,7 @@ def stop_word(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_SOURCE,
     probes=_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="stop",
 )
 def stop_phrase(ctx: CheckContext) -> str:
@@ -485,7 +485,7 @@ def stop_phrase(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_SOURCE,
     probes=_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="stop",
 )
 def stop_span(ctx: CheckContext) -> str:
@@ -501,7 +501,7 @@ def stop_span(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_SOURCE,
     probes=_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="stop",
 )
 def stop_list(ctx: CheckContext) -> str:

@@ -20,10 +20,8 @@ from conformance.checks._oai import (
     stream_exchanges,
 )
 from conformance.checks.evidence import exchange_evidence
-from conformance.checks.registry import CheckContext, Failed, Severity, Skipped, check
-from conformance.providers.base import Dialect
+from conformance.checks.registry import OPENAI_ONLY, CheckContext, Failed, Severity, Skipped, check
 
-_OAI = {Dialect.OPENAI}
 _CHUNK_REF = "OpenAI API reference, The chat completion chunk object"
 _USAGE_REF = "OpenAI API reference, Chat Completions: stream_options.include_usage"
 
@@ -45,7 +43,7 @@ def _index(choice: dict[str, Any]) -> Any:
     severity=Severity.CLIENT,
     source=_CHUNK_REF + "; OpenAI API reference, Chat Completions: stream",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def done_sentinel(ctx: CheckContext) -> str:
@@ -82,7 +80,7 @@ def done_sentinel(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_CHUNK_REF + " (delta.role)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def role_first(ctx: CheckContext) -> str:
@@ -115,7 +113,7 @@ def role_first(ctx: CheckContext) -> str:
     severity=Severity.SDK,
     source=_CHUNK_REF + "; openai-python ChatCompletionStreamState (concatenates string deltas)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def role_once(ctx: CheckContext) -> str:
@@ -144,7 +142,7 @@ def role_once(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_CHUNK_REF + " (choices[].finish_reason)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def finish_reason_once(ctx: CheckContext) -> str:
@@ -206,7 +204,7 @@ def _cumulative_from(deltas: list[tuple[int, str]]) -> int | None:
     source=_CHUNK_REF + " (delta: the chunk's part of the message); openai-python "
     "ChatCompletionStreamState (concatenates content deltas)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def deltas_incremental(ctx: CheckContext) -> str:
@@ -242,7 +240,7 @@ def _usage_chunks(chunks: list[Chunk]) -> list[Chunk]:
     severity=Severity.CLIENT,
     source=_USAGE_REF,
     probes=("stream_usage",),
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="stream_usage",
 )
 def usage_chunk(ctx: CheckContext) -> str:
@@ -293,7 +291,7 @@ def usage_chunk(ctx: CheckContext) -> str:
     severity=Severity.CLIENT,
     source=_USAGE_REF + " (usage is null on every other chunk)",
     probes=STREAM_PROBES,
-    dialects=_OAI,
+    dialects=OPENAI_ONLY,
     requires="streaming",
 )
 def usage_only_on_usage_chunk(ctx: CheckContext) -> str:

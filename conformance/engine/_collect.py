@@ -137,21 +137,28 @@ def _gate(provider: Provider, spec: ProbeSpec, out: Collected) -> bool:
     return True
 
 
-def _fits(
+def _admit(
     spec: ProbeSpec,
     requests: list[ProbeRequest],
     budget: int | None,
     out: Collected,
     max_requests: int | None,
-) -> bool:
-    """Whether ``requests`` fit in ``budget`` (else the probe's reason is recorded)."""
+    planned: list[_Planned],
+) -> int | None:
+    """Plan ``requests`` when they fit in ``budget`` (else record why the probe is not
+    sent); returns the budget left."""
     if budget is not None and len(requests) > budget:
         out.unavailable[spec.name] = (
             f"not sent: beyond the --max-requests budget of {max_requests} "
             f"(probe {spec.name!r} needs {len(requests)} request(s))"
         )
-        return False
-    return True
+        return budget
+    planned.append(_Planned(spec, requests))
+    return None if budget is None else budget - len(requests)
+
+
+def _broken(spec: ProbeSpec, exc: Exception) -> str:
+    return f"probe {spec.name!r} could not be built: {type(exc).__name__}: {exc}"
 
 
 def plan(
@@ -185,15 +192,9 @@ def plan(
         try:
             requests = spec.build(pctx)
         except Exception as exc:
-            out.broken[spec.name] = (
-                f"probe {spec.name!r} could not be built: {type(exc).__name__}: {exc}"
-            )
+            out.broken[spec.name] = _broken(spec, exc)
             continue
-        if not _fits(spec, requests, budget, out, max_requests):
-            continue
-        if budget is not None:
-            budget -= len(requests)
-        planned.append(_Planned(spec, requests))
+        budget = _admit(spec, requests, budget, out, max_requests, planned)
     return planned
 
 
@@ -272,15 +273,9 @@ def plan_dependants(
                 out.by_design.add(spec.name)
             continue
         except Exception as exc:
-            out.broken[spec.name] = (
-                f"probe {spec.name!r} could not be built: {type(exc).__name__}: {exc}"
-            )
+            out.broken[spec.name] = _broken(spec, exc)
             continue
-        if not _fits(spec, requests, budget, out, max_requests):
-            continue
-        if budget is not None:
-            budget -= len(requests)
-        planned.append(_Planned(spec, requests))
+        budget = _admit(spec, requests, budget, out, max_requests, planned)
     return planned
 
 

@@ -1,7 +1,8 @@
-"""Judgements shared by the errors, auth and semantics families.
+"""Judgements shared by the check families.
 
-How an error answer is read, what counts as an SSE error event, and how a bad case
-is described in the evidence. Nothing here does I/O.
+How an answer to a request using an optional feature is read (:func:`accepted`), how an
+error answer is read, what counts as an SSE error event, and how a bad case is described
+in the evidence. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks.evidence import excerpt, exchange_evidence, request_summary
-from conformance.checks.registry import Failed
+from conformance.checks.registry import CheckContext, Failed, Refused, Warned
 from conformance.providers.base import Dialect, Provider
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
@@ -20,6 +21,7 @@ from conformance.wire.json_bounded import parse_json_bounded
 __all__ = [
     "EnvelopeVerdict",
     "StreamErrorSignal",
+    "accepted",
     "case_evidence",
     "error_instead_of_answer",
     "fail_if_error_instead_of_answer",
@@ -182,6 +184,49 @@ def fail_if_error_instead_of_answer(
             f"{said}. Clients take a 2xx for a success; a refusal needs a 4xx status{hint}",
             exchange_evidence(ex, event=0 if ex.events else None),
         )
+
+
+def accepted(
+    ctx: CheckContext, probe_name: str, *, feature: str, label: str | None = None
+) -> Exchange:
+    """The exchange of a probe that uses an optional ``feature`` (``"n > 1"``, ``"tools"``).
+
+    A clean 4xx refusal is a capability, not a failure: :class:`Refused` (a skip) with the
+    reason, noted in ``ctx.refusals``. A 501 Not Implemented is :class:`Warned` (a refusal
+    the SDK retries); any other 5xx answer is :class:`Failed` (the target should refuse
+    cleanly), and so is a refusal sent with a 2xx status (an error body instead of an
+    answer: clients take it for a success). A 2xx answer is returned for the caller to
+    check that the feature was honoured (silently ignoring it is a failure the caller
+    raises).
+    """
+    ex = ctx.completed(probe_name, label)
+    status = ex.status or 0
+    if 400 <= status < 500:
+        message = ctx.provider.decode_error(status, ex.body).message
+        why = f": {message}" if message else ""
+        refusal = f"the target refuses {feature} with HTTP {status}{why}"
+        ctx.refusals.append(refusal)
+        raise Refused(refusal)
+    if status == 501:
+        # RFC 9110 section 15.6.2: "the server does not support the functionality
+        # required to fulfill the request" - a real refusal, not a crash; but the
+        # official SDK retries every 5xx before raising InternalServerError.
+        raise Warned(
+            f"the target refuses {feature} with HTTP 501 Not Implemented: a valid refusal "
+            "(RFC 9110), but the official SDK retries 5xx answers twice and then raises "
+            "InternalServerError, not BadRequestError; a 400 is cleaner",
+            exchange_evidence(ex),
+        )
+    if status >= 500:
+        raise Failed(
+            f"a request using {feature} was answered HTTP {status}; an unsupported "
+            "feature must be refused with a 4xx error",
+            exchange_evidence(ex),
+        )
+    if not 200 <= status < 300:
+        raise Failed(f"a request using {feature} got HTTP {status}", exchange_evidence(ex))
+    fail_if_error_instead_of_answer(ctx.provider, ex, f"a request using {feature}")
+    return ex
 
 
 def case_evidence(ex: Exchange, **extra: Any) -> dict[str, Any]:

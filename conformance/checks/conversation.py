@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from conformance.checks._judge import accepted
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
     OPENAI_ONLY,
@@ -412,7 +413,7 @@ def tool_call_stream(ctx: CheckContext) -> str:
         plain_calls = None
     if not plain_calls:
         raise Skipped("not judged: the plain forced tool call did not succeed (semantics.tools)")
-    ex = ctx.accepted("tool_call_stream", feature="streamed tool calls")
+    ex = accepted(ctx, "tool_call_stream", feature="streamed tool calls")
     problems = _tool_delta_problems(ex)
     if problems:
         raise Failed(problems[0], exchange_evidence(ex, body=False, problems=problems[:10]))

@@ -22,6 +22,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from conformance.checks._judge import accepted
 from conformance.checks._oai import chunks_or_skip
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
@@ -106,7 +107,7 @@ def _accepted_each(
 ) -> tuple[list[Exchange], list[Skipped]]:
     """The accepted exchanges of a two-mode probe (optionally of one ``tag``), and why
     the others are not judged (a clean 4xx per mode is a capability: :class:`Refused`)."""
-    accepted: list[Exchange] = []
+    answers: list[Exchange] = []
     refusals: list[Skipped] = []
     for ex in ctx.exchanges(probe_name):
         label = str(ex.meta.get("label") or "")
@@ -114,10 +115,10 @@ def _accepted_each(
             continue
         try:
             feature_in_mode = f"{feature} ({mode_of(ex)})"
-            accepted.append(ctx.accepted(probe_name, feature=feature_in_mode, label=label or None))
+            answers.append(accepted(ctx, probe_name, feature=feature_in_mode, label=label or None))
         except Skipped as exc:
             refusals.append(exc)
-    return accepted, refusals
+    return answers, refusals
 
 
 def _verdict(bad: list[dict[str, Any]], judged: int, reasons: list[Skipped], what: str) -> str:
@@ -606,8 +607,8 @@ def seed(ctx: CheckContext) -> str:
     refusals: list[Skipped] = []
     for first_label, second_label in (("first", "second"), ("first_streamed", "second_streamed")):
         try:
-            first = ctx.accepted("seed_pair", feature="seed", label=first_label)
-            second = ctx.accepted("seed_pair", feature="seed", label=second_label)
+            first = accepted(ctx, "seed_pair", feature="seed", label=first_label)
+            second = accepted(ctx, "seed_pair", feature="seed", label=second_label)
         except Skipped as exc:
             refusals.append(exc)
             continue

@@ -359,8 +359,9 @@ class CheckContext:
         self._exchanges = exchanges
         self._unavailable = unavailable
         self._broken = broken or {}
-        #: the clean refusals :meth:`accepted` met (a skip that reports one of them is a
-        #: skip by design, even when the check re-raises it in its own words)
+        #: the clean refusals :func:`conformance.checks._judge.accepted` met (a skip that
+        #: reports one of them is a skip by design, even when the check re-raises it in its
+        #: own words)
         self.refusals: list[str] = []
 
     @property
@@ -435,48 +436,6 @@ class CheckContext:
                 f"not judged: probe {probe_name!r} was answered with HTTP {ex.status}, "
                 "not a success"
             )
-        return ex
-
-    def accepted(self, probe_name: str, *, feature: str, label: str | None = None) -> Exchange:
-        """The exchange of a probe that uses an optional ``feature`` (``"n > 1"``, ``"tools"``).
-
-        A clean 4xx refusal is a capability, not a failure: :class:`Skipped` with the
-        reason. A 501 Not Implemented is :class:`Warned` (a refusal the SDK retries); any
-        other 5xx answer is :class:`Failed` (the target should refuse cleanly), and so is a
-        refusal sent with a 2xx status (an error body instead of an answer: clients take it
-        for a success). A 2xx answer is returned for the caller to check that the feature
-        was honoured (silently ignoring it is a failure the caller raises).
-        """
-        from conformance.checks._judge import fail_if_error_instead_of_answer
-        from conformance.checks.evidence import exchange_evidence
-
-        ex = self.completed(probe_name, label)
-        status = ex.status or 0
-        if 400 <= status < 500:
-            message = self.provider.decode_error(status, ex.body).message
-            why = f": {message}" if message else ""
-            refusal = f"the target refuses {feature} with HTTP {status}{why}"
-            self.refusals.append(refusal)
-            raise Refused(refusal)
-        if status == 501:
-            # RFC 9110 section 15.6.2: "the server does not support the functionality
-            # required to fulfill the request" - a real refusal, not a crash; but the
-            # official SDK retries every 5xx before raising InternalServerError.
-            raise Warned(
-                f"the target refuses {feature} with HTTP 501 Not Implemented: a valid refusal "
-                "(RFC 9110), but the official SDK retries 5xx answers twice and then raises "
-                "InternalServerError, not BadRequestError; a 400 is cleaner",
-                exchange_evidence(ex),
-            )
-        if status >= 500:
-            raise Failed(
-                f"a request using {feature} was answered HTTP {status}; an unsupported "
-                "feature must be refused with a 4xx error",
-                exchange_evidence(ex),
-            )
-        if not 200 <= status < 300:
-            raise Failed(f"a request using {feature} got HTTP {status}", exchange_evidence(ex))
-        fail_if_error_instead_of_answer(self.provider, ex, f"a request using {feature}")
         return ex
 
 

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.checks._judge import case_evidence
+from conformance.checks._judge import accepted, case_evidence
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
     OPENAI_ONLY,
@@ -419,7 +419,7 @@ def n_choices(ctx: CheckContext) -> str:
     for ex in ctx.exchanges("n_choices"):
         label = ex.meta.get("label") or None
         try:
-            ex = ctx.accepted("n_choices", feature="n > 1", label=label)
+            ex = accepted(ctx, "n_choices", feature="n > 1", label=label)
         except Skipped as exc:
             refusals.append(exc.detail)
             continue

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.checks._judge import accepted
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
     OPENAI_ONLY,
@@ -420,11 +421,11 @@ def _judge_case(ctx: CheckContext, case: str) -> str:
         label = str(ex.meta.get("label"))
         mode = str(ex.meta.get("mode") or "plain")
         try:
-            accepted = ctx.accepted("stop_string", feature="stop", label=label)
+            answer = accepted(ctx, "stop_string", feature="stop", label=label)
         except Skipped as exc:  # a clean refusal of `stop` (a reasoning model): by design
             skips.append(exc.detail)
             continue
-        verdict = _judge(ctx, accepted, frees.get(mode))
+        verdict = _judge(ctx, answer, frees.get(mode))
         if verdict.kind == "fail":
             fails.append(verdict)
         elif verdict.kind == "warn":

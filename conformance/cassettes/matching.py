@@ -71,7 +71,7 @@ from conformance.cassettes.redact import (
     Redactor,
     is_credential_param,
 )
-from conformance.wire.client import media_type
+from conformance.wire.exchange import media_type
 from conformance.wire.json_bounded import parse_json_bounded
 
 #: top-level JSON fields ignored when matching, unless the caller says otherwise

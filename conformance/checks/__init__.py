@@ -13,7 +13,6 @@ import importlib
 from conformance.checks.registry import (
     ALL_DIALECTS,
     CHECKS,
-    HANG_KINDS,
     PROBES,
     USE_DEFAULT_KEY,
     CheckContext,
@@ -42,7 +41,6 @@ __all__ = [
     "ALL_DIALECTS",
     "CHECKS",
     "FAMILIES",
-    "HANG_KINDS",
     "PROBES",
     "USE_DEFAULT_KEY",
     "CheckContext",

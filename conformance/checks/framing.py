@@ -14,7 +14,7 @@ from conformance.checks._oai import (
 )
 from conformance.checks.evidence import excerpt, exchange_evidence
 from conformance.checks.registry import OPENAI_ONLY, CheckContext, Failed, Severity, Warned, check
-from conformance.wire.client import is_event_stream
+from conformance.wire.exchange import is_event_stream
 from conformance.wire.json_bounded import parse_json_bounded
 
 _WHATWG = "WHATWG HTML, Server-sent events: interpreting an event stream"

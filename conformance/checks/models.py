@@ -35,8 +35,7 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.wire.client import is_json_media_type
-from conformance.wire.exchange import Exchange
+from conformance.wire.exchange import Exchange, is_json_media_type
 from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["listed_ids", "same_model"]

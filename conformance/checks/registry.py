@@ -23,7 +23,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from conformance.providers.base import Capabilities, Dialect, Message
-from conformance.wire.exchange import ErrorKind
 
 if TYPE_CHECKING:
     from conformance.providers.base import Provider
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_DIALECTS",
     "CHECKS",
-    "HANG_KINDS",
     "OPENAI_ONLY",
     "PROBES",
     "USE_DEFAULT_KEY",
@@ -83,11 +81,6 @@ class Status(StrEnum):
 ALL_DIALECTS: Final[frozenset[Dialect]] = frozenset(Dialect)
 #: the dialect of the OpenAI-shaped profiles, for checks of OpenAI Chat Completions rules
 OPENAI_ONLY: Final[frozenset[Dialect]] = frozenset({Dialect.OPENAI})
-
-#: transport errors that mean "the target did not answer in time"
-HANG_KINDS: Final[frozenset[ErrorKind]] = frozenset(
-    {ErrorKind.READ_TIMEOUT, ErrorKind.TOTAL_TIMEOUT, ErrorKind.CONNECT_TIMEOUT}
-)
 
 
 # --------------------------------------------------------------------------- outcomes

@@ -17,7 +17,6 @@ from conformance.checks._judge import fail_if_error_instead_of_answer
 from conformance.checks._oai import STREAM_PROBES
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
-    HANG_KINDS,
     CheckContext,
     Failed,
     Severity,
@@ -25,7 +24,7 @@ from conformance.checks.registry import (
     Warned,
     check,
 )
-from conformance.wire.exchange import ErrorKind, Exchange
+from conformance.wire.exchange import HANG_KINDS, ErrorKind, Exchange
 from conformance.wire.json_bounded import MAX_JSON_DEPTH, json_too_deep, parse_json_bounded
 
 _HTTP = "RFC 9110 (HTTP semantics) and RFC 9112 (message framing)"

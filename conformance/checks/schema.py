@@ -37,8 +37,7 @@ from conformance.checks.registry import (
     check,
 )
 from conformance.schemas import SchemaViolation, schemas_for, violations
-from conformance.wire.client import is_json_media_type
-from conformance.wire.exchange import Exchange
+from conformance.wire.exchange import Exchange, is_json_media_type
 
 _COMPLETION_REF = "OpenAI API reference, The chat completion object"
 _CHUNK_REF = "OpenAI API reference, The chat completion chunk object"

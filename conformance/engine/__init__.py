@@ -26,7 +26,6 @@ from typing import Any
 from conformance.checks import PROBES, CheckSpec, ProbeSpec, load_families, select_checks
 from conformance.engine._build import build_request, key_for
 from conformance.engine._collect import (
-    HANG_KINDS,
     Collected,
     Sender,
     TargetMisconfigured,
@@ -42,7 +41,6 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_REQUESTS",
     "DEFAULT_TIMEOUT",
-    "HANG_KINDS",
     "Collected",
     "Progress",
     "RunConfig",

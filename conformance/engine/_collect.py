@@ -30,7 +30,6 @@ from typing import Protocol
 import httpx
 
 from conformance.checks.registry import (
-    HANG_KINDS,
     ProbeContext,
     ProbeRequest,
     ProbeSpec,
@@ -41,10 +40,9 @@ from conformance.engine._build import build_request, key_for
 from conformance.engine._diagnose import TargetMisconfigured, diagnose
 from conformance.errors import ConfigError
 from conformance.providers.base import Adaptation, Provider
-from conformance.wire.exchange import ErrorKind, Exchange
+from conformance.wire.exchange import HANG_KINDS, ErrorKind, Exchange
 
 __all__ = [
-    "HANG_KINDS",
     "Collected",
     "Sender",
     "TargetMisconfigured",

@@ -66,7 +66,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import re
 import threading
 import time
 import weakref
@@ -88,6 +87,8 @@ from conformance.wire.exchange import (
     ExchangeError,
     RecordedRequest,
     SSEEvent,
+    is_event_stream,
+    looks_like_sse,
 )
 from conformance.wire.redact import Redactor
 from conformance.wire.sse import SSEParser
@@ -102,10 +103,6 @@ __all__ = [
     "FLOOR_EVENTS",
     "WireClient",
     "attach_events",
-    "is_event_stream",
-    "is_json_media_type",
-    "looks_like_sse",
-    "media_type",
 ]
 
 #: body bytes (after decoding) one exchange keeps at most
@@ -131,34 +128,6 @@ _HEAD_TOO_LONG = "Receive buffer too long"
 _HEAD_LIMIT = 100 * 1024
 #: how long closing a response may take before it is abandoned
 _CLOSE_TIMEOUT_S = 2.0
-_SSE_START = re.compile(rb"^(?::|(?:data|event|id|retry)(?::|\r|\n|$))")
-
-
-def media_type(content_type: str | None) -> str:
-    """The media type of a Content-Type header value, lower-cased, without parameters
-    (``""`` for none)."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def is_event_stream(content_type: str | None) -> bool:
-    """Whether a Content-Type header value names ``text/event-stream``."""
-    return media_type(content_type) == "text/event-stream"
-
-
-def is_json_media_type(content_type: str | None) -> bool:
-    """`application/json` or a `+json` type (parameters such as charset aside): what the
-    official SDKs parse as JSON."""
-    media = media_type(content_type)
-    return media == "application/json" or media.endswith("+json")
-
-
-def looks_like_sse(body: bytes) -> bool:
-    """Whether ``body`` starts like an event stream (after a BOM and blank lines)."""
-    head = body[:64]
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
-    head = head.lstrip(b"\r\n")
-    return bool(head) and _SSE_START.match(head) is not None
 
 
 def attach_events(

@@ -2,7 +2,10 @@
 
 An :class:`Exchange` is the unit every later layer works on. Checks judge exchanges,
 metrics are computed from their timestamps, cassettes store them and replay rebuilds
-them. They are plain data: nothing here does I/O.
+them. They are plain data: nothing here does I/O. The pure functions that read them
+live here too: which error kinds mean a hang (:data:`HANG_KINDS`), and what a
+Content-Type or the first bytes of a body say (:func:`media_type`,
+:func:`is_event_stream`, :func:`is_json_media_type`, :func:`looks_like_sse`).
 
 All times are ``time.perf_counter_ns()`` values taken in the process that made the
 request; only differences between them are meaningful.
@@ -10,11 +13,26 @@ request; only differences between them are meaningful.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from conformance.wire.json_bounded import parse_json_bounded
+
+__all__ = [
+    "HANG_KINDS",
+    "ErrorKind",
+    "Exchange",
+    "ExchangeError",
+    "RecordedRequest",
+    "SSEEvent",
+    "WireObservations",
+    "is_event_stream",
+    "is_json_media_type",
+    "looks_like_sse",
+    "media_type",
+]
 
 
 class ErrorKind(StrEnum):
@@ -35,6 +53,12 @@ class ErrorKind(StrEnum):
     #: redirects that were followed
     NOT_SENT = "not_sent"
     OTHER = "other"  # anything else; judged by robustness.transport_error
+
+
+#: transport errors that mean "the target did not answer in time"
+HANG_KINDS: Final[frozenset[ErrorKind]] = frozenset(
+    {ErrorKind.READ_TIMEOUT, ErrorKind.TOTAL_TIMEOUT, ErrorKind.CONNECT_TIMEOUT}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +179,35 @@ class Exchange:
         if len(self.body) > limit:
             text += f"... [{len(self.body) - limit} more bytes]"
         return text
+
+
+# --------------------------------------------------------------------------- media types
+
+_SSE_START = re.compile(rb"^(?::|(?:data|event|id|retry)(?::|\r|\n|$))")
+
+
+def media_type(content_type: str | None) -> str:
+    """The media type of a Content-Type header value, lower-cased, without parameters
+    (``""`` for none)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_event_stream(content_type: str | None) -> bool:
+    """Whether a Content-Type header value names ``text/event-stream``."""
+    return media_type(content_type) == "text/event-stream"
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """`application/json` or a `+json` type (parameters such as charset aside): what the
+    official SDKs parse as JSON."""
+    media = media_type(content_type)
+    return media == "application/json" or media.endswith("+json")
+
+
+def looks_like_sse(body: bytes) -> bool:
+    """Whether ``body`` starts like an event stream (after a BOM and blank lines)."""
+    head = body[:64]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    head = head.lstrip(b"\r\n")
+    return bool(head) and _SSE_START.match(head) is not None

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.metrics import (
-    ErrorKind,
+    FailureKind,
     LatencyHistogram,
     RequestTiming,
     Reservoir,
@@ -132,20 +132,20 @@ def test_usage_with_content_in_one_chunk() -> None:
 @pytest.mark.parametrize(
     ("events", "complete", "kind"),
     [
-        ([(1, chunk("a"))], True, ErrorKind.TRUNCATED),  # no [DONE]
-        ([(1, chunk("a")), (2, DONE)], False, ErrorKind.TRUNCATED),  # body cut
-        ([(1, chunk(role="assistant")), (2, DONE)], True, ErrorKind.EMPTY),
-        ([(1, b"{not json"), (2, DONE)], True, ErrorKind.MALFORMED),
-        ([(1, b'{"usage": {oops}}'), (2, DONE)], True, ErrorKind.MALFORMED),
+        ([(1, chunk("a"))], True, FailureKind.TRUNCATED),  # no [DONE]
+        ([(1, chunk("a")), (2, DONE)], False, FailureKind.TRUNCATED),  # body cut
+        ([(1, chunk(role="assistant")), (2, DONE)], True, FailureKind.EMPTY),
+        ([(1, b"{not json"), (2, DONE)], True, FailureKind.MALFORMED),
+        ([(1, b'{"usage": {oops}}'), (2, DONE)], True, FailureKind.MALFORMED),
         (
             [(1, chunk("a")), (2, b'{"error": {"message": "boom"}}'), (3, DONE)],
             True,
-            ErrorKind.STREAM_ERROR,
+            FailureKind.STREAM_ERROR,
         ),
-        ([(1, chunk("a")), (2, b'{"x": 1}', b"error"), (3, DONE)], True, ErrorKind.STREAM_ERROR),
+        ([(1, chunk("a")), (2, b'{"x": 1}', b"error"), (3, DONE)], True, FailureKind.STREAM_ERROR),
     ],
 )
-def test_error_kinds(events: list, complete: bool, kind: ErrorKind) -> None:
+def test_failure_kinds(events: list, complete: bool, kind: FailureKind) -> None:
     assert timeline_timing(0, events, complete=complete).error is kind
 
 
@@ -315,7 +315,7 @@ def test_the_aggregate_samples_every_gap_as_the_itl_histogram_counts_them() -> N
     agg.record(_timing(0, 50, 350, tokens=4), 0.5, 0.9, window)  # warm-up: left out
     for i in range(100):  # 100 requests, gaps of (i + 1) ms, 3 each
         agg.record(_timing(0, 50, 50 + 3 * (i + 1), tokens=4), 1.0 + i, 1.5 + i, window)
-    failed = RequestTiming(t_send_ns=0, error=ErrorKind.TRUNCATED, itl_ns=[7 * MS])
+    failed = RequestTiming(t_send_ns=0, error=FailureKind.TRUNCATED, itl_ns=[7 * MS])
     agg.record(failed, 2.0, 2.1, window)  # a failed request's gaps are not counted
     samples = agg.sample_values()
     assert sorted(samples["itl_gap_ms"]) == sorted(
@@ -365,10 +365,10 @@ def test_aggregate_excludes_warmup_and_counts_throughput_by_completion() -> None
     agg.record(_timing(0, 500, 800), 1000.5, 1001.3, window)  # warm-up
     agg.record(_timing(0, 500, 800), 1001.5, 1002.3, window)  # sent in warm-up, done in window
     agg.record(_timing(0, 50, 80), 1003.0, 1003.1, window)
-    failed = RequestTiming(t_send_ns=0, error=ErrorKind.HTTP_5XX, http_status=503)
+    failed = RequestTiming(t_send_ns=0, error=FailureKind.HTTP_5XX, http_status=503)
     agg.record(failed, 1004.0, 1004.1, window)
     agg.record(_timing(0, 60, 90), 1009.9, 1010.5, window)  # done after the end: drained
-    timeout = RequestTiming(t_send_ns=0, error=ErrorKind.READ_TIMEOUT)
+    timeout = RequestTiming(t_send_ns=0, error=FailureKind.READ_TIMEOUT)
     agg.record(timeout, 1001.0, 1001.9, window)  # a warm-up failure, counted apart
     m = agg.metrics_block(8.0, open_loop=False)
     assert m["requests"] == 3 and m["failures"] == 1 and m["warmup_requests"] == 3

@@ -103,7 +103,7 @@ def build_result(
     Beyond the contract: ``partial`` (the run was cut short: interrupted, a worker lost,
     or the load process killed), ``warmup_s`` (left out of every statistic),
     ``errors`` (failures after the warm-up by kind: ``http_<status>`` for a non-2xx
-    answer, else an :class:`~conformance.metrics.ErrorKind` value such as
+    answer, else an :class:`~conformance.metrics.FailureKind` value such as
     ``read_timeout``), ``warmup_errors`` (the same for the warm-up), ``usage_fallback``
     (some requests' output tokens were counted because the server sent no usage),
     ``verdict`` (added by :mod:`conformance.loadgen.verdict`), ``calibration`` (measurement error against

@@ -47,7 +47,7 @@ from conformance.loadgen.limits import (
 from conformance.loadgen.schedule import arrival_offsets
 from conformance.loadgen.sse_fast import EventScanner, LineTooLong
 from conformance.loadgen.target import Target
-from conformance.metrics import ErrorKind, RequestTiming, StreamTracker, http_error_kind
+from conformance.metrics import FailureKind, RequestTiming, StreamTracker, http_failure_kind
 from conformance.providers import DecodeError
 
 __all__ = [
@@ -244,7 +244,7 @@ def _read_stream(
                     break
                 if size > MAX_STREAM_BYTES:
                     timing = tracker.finish(complete=False)
-                    timing.error = ErrorKind.TOO_LARGE
+                    timing.error = FailureKind.TOO_LARGE
                     return timing, size
         finally:
             _WATCHDOG.unwatch()
@@ -279,7 +279,7 @@ def _decode_body(target: Target, body: bytes, t_send: int, t_end: int) -> Reques
     try:
         gen = target.provider.decode(body)
     except DecodeError:
-        timing.error = ErrorKind.MALFORMED
+        timing.error = FailureKind.MALFORMED
         return timing
     text = gen.text
     tokens = gen.usage.completion_tokens if gen.usage is not None else None
@@ -288,18 +288,18 @@ def _decode_body(target: Target, body: bytes, t_send: int, t_end: int) -> Reques
         timing.usage_fallback = True
     timing.output_tokens = tokens
     if not text:
-        timing.error = ErrorKind.EMPTY
+        timing.error = FailureKind.EMPTY
     return timing
 
 
-def _timeout_kind(last_byte_ns: int, timeout_s: float) -> ErrorKind:
+def _timeout_kind(last_byte_ns: int, timeout_s: float) -> FailureKind:
     """What a request that reached the timeout did: went silent, or kept dripping.
 
     Silent for at least half the timeout when it ran out: ``read_timeout`` (a hang or a
     stall); bytes came more recently: ``total_timeout`` (it kept sending, never finished).
     """
     silent_s = (_perf_ns() - last_byte_ns) / 1e9
-    return ErrorKind.READ_TIMEOUT if silent_s >= timeout_s / 2 else ErrorKind.TOTAL_TIMEOUT
+    return FailureKind.READ_TIMEOUT if silent_s >= timeout_s / 2 else FailureKind.TOTAL_TIMEOUT
 
 
 def _number(text: str | None) -> float | None:
@@ -333,7 +333,7 @@ def send_one(
             body, _ = _read_body(resp, MAX_ERROR_BODY_BYTES, last)
             size = len(body)
             timing = RequestTiming(
-                t_send_ns=t_send, error=http_error_kind(status), http_status=status
+                t_send_ns=t_send, error=http_failure_kind(status), http_status=status
             )
         elif target.stream:
             timing, size = _read_stream(resp, t_send, t_headers, timeout_s, last)
@@ -343,25 +343,25 @@ def send_one(
             if complete:
                 timing = _decode_body(target, body, t_send, _perf_ns())
             else:
-                kind = ErrorKind.TOO_LARGE if size >= MAX_BODY_BYTES else ErrorKind.TRUNCATED
+                kind = FailureKind.TOO_LARGE if size >= MAX_BODY_BYTES else FailureKind.TRUNCATED
                 timing = RequestTiming(t_send_ns=t_send, error=kind)
     except TotalTimeout:
         timing = RequestTiming(t_send_ns=t_send, error=_timeout_kind(last[0], timeout_s))
     except TimeoutError:
-        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.READ_TIMEOUT)
+        timing = RequestTiming(t_send_ns=t_send, error=FailureKind.READ_TIMEOUT)
     except HeaderLimitExceeded:
-        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.HEADER_LIMIT)
+        timing = RequestTiming(t_send_ns=t_send, error=FailureKind.HEADER_LIMIT)
     except LineTooLong:
-        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.TOO_LARGE)
+        timing = RequestTiming(t_send_ns=t_send, error=FailureKind.TOO_LARGE)
     except OSError:
-        kind = ErrorKind.CONNECT if resp is None else ErrorKind.TRUNCATED
+        kind = FailureKind.CONNECT if resp is None else FailureKind.TRUNCATED
         timing = RequestTiming(t_send_ns=t_send, error=kind)
     except HTTPParseError:  # a broken or cut response (closed early, or not HTTP at all)
-        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.TRUNCATED)
+        timing = RequestTiming(t_send_ns=t_send, error=FailureKind.TRUNCATED)
     except gevent.GreenletExit:
         # the load process is stopping and did not wait for this request: it is counted
         # (a request that was sent and never answered is a failure, not nothing)
-        timing = RequestTiming(t_send_ns=t_send, error=ErrorKind.UNFINISHED)
+        timing = RequestTiming(t_send_ns=t_send, error=FailureKind.UNFINISHED)
         state.record(target, timing, send_wall, _wall(), size)
         raise
     finally:

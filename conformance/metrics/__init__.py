@@ -14,12 +14,12 @@ from conformance.metrics.histogram import (
 )
 from conformance.metrics.reservoir import Reservoir
 from conformance.metrics.timing import (
-    ErrorKind,
+    FailureKind,
     RequestTiming,
     StreamTracker,
     chunk_has_content,
     chunk_usage_tokens,
-    http_error_kind,
+    http_failure_kind,
     json_chunk_has_content,
     timeline_timing,
 )
@@ -27,7 +27,7 @@ from conformance.metrics.timing import (
 __all__ = [
     "HISTOGRAMS",
     "SAMPLES",
-    "ErrorKind",
+    "FailureKind",
     "LatencyHistogram",
     "RequestTiming",
     "Reservoir",
@@ -38,7 +38,7 @@ __all__ = [
     "chunk_has_content",
     "chunk_usage_tokens",
     "empty_summary",
-    "http_error_kind",
+    "http_failure_kind",
     "json_chunk_has_content",
     "summarize_values",
     "timeline_timing",

@@ -35,12 +35,12 @@ from typing import Any
 import orjson
 
 __all__ = [
-    "ErrorKind",
+    "FailureKind",
     "RequestTiming",
     "StreamTracker",
     "chunk_has_content",
     "chunk_usage_tokens",
-    "http_error_kind",
+    "http_failure_kind",
     "json_chunk_has_content",
     "timeline_timing",
 ]
@@ -55,8 +55,13 @@ _ERROR_RE = re.compile(rb'"error"\s*:')
 _CONTENT_KEYS = ("content", "reasoning_content", "reasoning")
 
 
-class ErrorKind(StrEnum):
-    """Why a request in a load run failed (the keys of the bench ``errors`` block)."""
+class FailureKind(StrEnum):
+    """Why a request in a load run failed (the keys of the bench ``errors`` block).
+
+    Not :class:`conformance.wire.exchange.ErrorKind`, which says why one recorded exchange
+    of a check run did not complete: a load run also counts HTTP statuses and stream
+    contents as failures. The transport kinds share their string values.
+    """
 
     CONNECT = "connect"  # the connection could not be opened
     CONNECT_TIMEOUT = "connect_timeout"
@@ -77,13 +82,13 @@ class ErrorKind(StrEnum):
     OTHER = "other"
 
 
-def http_error_kind(status: int) -> ErrorKind:
-    """The error kind of a non-2xx final status."""
+def http_failure_kind(status: int) -> FailureKind:
+    """The failure kind of a non-2xx final status."""
     if 400 <= status < 500:
-        return ErrorKind.HTTP_4XX
+        return FailureKind.HTTP_4XX
     if 500 <= status < 600:
-        return ErrorKind.HTTP_5XX
-    return ErrorKind.HTTP_OTHER
+        return FailureKind.HTTP_5XX
+    return FailureKind.HTTP_OTHER
 
 
 def chunk_has_content(data: bytes) -> bool:
@@ -139,7 +144,7 @@ class RequestTiming:
     """
 
     t_send_ns: int
-    error: ErrorKind | None = None
+    error: FailureKind | None = None
     http_status: int | None = None
     ttft_ns: int | None = None
     e2e_ns: int | None = None
@@ -236,7 +241,7 @@ class StreamTracker:
         self.usage_tokens: int | None = None
         #: ``data: [DONE]`` was seen
         self.done = False
-        self.error: ErrorKind | None = None
+        self.error: FailureKind | None = None
 
     def on_event(self, t_ns: int, data: bytes | None, event: bytes | None = None) -> None:
         """One dispatched SSE event whose first byte arrived at ``t_ns``."""
@@ -244,13 +249,13 @@ class StreamTracker:
             return
         if event is not None and event == b"error":
             if self.error is None:
-                self.error = ErrorKind.STREAM_ERROR
+                self.error = FailureKind.STREAM_ERROR
             return
         if data[:1] != b"{" or data[-1:] != b"}":
             if data.strip() == b"[DONE]":
                 self.done = True
             elif self.error is None:
-                self.error = ErrorKind.MALFORMED
+                self.error = FailureKind.MALFORMED
             return
         if _CONTENT_RE.search(data) is not None:
             if self._n:
@@ -266,10 +271,10 @@ class StreamTracker:
             elif b'"error"' in data and _ERROR_RE.search(data) is not None:
                 obj = orjson.loads(data)
                 if isinstance(obj, dict) and obj.get("error") is not None and self.error is None:
-                    self.error = ErrorKind.STREAM_ERROR
+                    self.error = FailureKind.STREAM_ERROR
         except ValueError:
             if self.error is None:
-                self.error = ErrorKind.MALFORMED
+                self.error = FailureKind.MALFORMED
 
     def finish(self, *, complete: bool = True) -> RequestTiming:
         """The request's timing. ``complete`` says the HTTP body ended normally."""
@@ -287,9 +292,9 @@ class StreamTracker:
             timing.usage_fallback = True
         if timing.error is None:
             if not complete or not self.done:
-                timing.error = ErrorKind.TRUNCATED
+                timing.error = FailureKind.TRUNCATED
             elif not n:
-                timing.error = ErrorKind.EMPTY
+                timing.error = FailureKind.EMPTY
         return timing
 
 

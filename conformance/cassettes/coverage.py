@@ -52,8 +52,7 @@ def uncovered_requests(
     ``check --replay`` does.
     """
     from conformance.checks import load_families, select_checks
-    from conformance.engine import build_request, probes_for
-    from conformance.engine._collect import Collected, plan
+    from conformance.engine import Collected, build_request, plan, probes_for
     from conformance.providers import get_provider
 
     load_families()
@@ -90,7 +89,7 @@ def _uncovered_dependants(
     ``check --replay`` finds them: the engine replays the cassettes, wave by wave.
     """
     from conformance.cassettes.senders import ReplaySender
-    from conformance.engine._collect import collect
+    from conformance.engine import collect
 
     sender = ReplaySender(cassettes, base_url=provider.base_url)
     run = collect(

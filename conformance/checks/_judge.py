@@ -8,7 +8,7 @@ in the evidence. Nothing here does I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "StreamErrorSignal",
     "accepted",
     "case_evidence",
+    "envelope_problems",
     "error_instead_of_answer",
     "fail_if_error_instead_of_answer",
     "judge_envelope",
@@ -227,6 +228,23 @@ def accepted(
         raise Failed(f"a request using {feature} got HTTP {status}", exchange_evidence(ex))
     fail_if_error_instead_of_answer(ctx.provider, ex, f"a request using {feature}")
     return ex
+
+
+def envelope_problems(
+    provider: Provider, refused: Iterable[Exchange]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The refusals whose error body breaks the dialect's error shape (see
+    :func:`judge_envelope`): the evidence of those that lose the reason (``problem``) and
+    of those that only miss documented keys (``problems``), in that order."""
+    fatal: list[dict[str, Any]] = []
+    minor: list[dict[str, Any]] = []
+    for ex in refused:
+        verdict = judge_envelope(provider, ex.status or 0, ex.body)
+        if verdict.fatal:
+            fatal.append(case_evidence(ex, problem=verdict.fatal))
+        elif verdict.minor:
+            minor.append(case_evidence(ex, problems=list(verdict.minor)))
+    return fatal, minor
 
 
 def case_evidence(ex: Exchange, **extra: Any) -> dict[str, Any]:

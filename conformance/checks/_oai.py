@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from conformance.checks.registry import CheckContext, Skipped
+from conformance.providers.base import DecodeError, Generation
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
@@ -161,6 +162,32 @@ def json_body_or_skip(ex: Exchange) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Skipped(f"not judged: the body of probe {ex.probe!r} is not a JSON object")
     return value
+
+
+def decode_or_skip(ctx: CheckContext, ex: Exchange) -> Generation:
+    """The decoded answer; :class:`Skipped` when it cannot be decoded (schema.* says why)."""
+    try:
+        if ex.events is not None:
+            return ctx.provider.decode_stream(ex.events)
+        return ctx.provider.decode(ex.body)
+    except DecodeError as exc:
+        raise Skipped(
+            f"not judged: the answer to probe {ex.probe!r} ({ex.meta.get('label') or 'plain'}) "
+            f"could not be decoded: {exc}"
+        ) from None
+
+
+def reasoning_outside(usage: dict[str, Any], missing: int) -> str:
+    """Why a usage total is off by ``missing``, when that is exactly the reasoning tokens
+    (``""`` otherwise): a phrase to append to the message."""
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    if not is_int(reasoning) or reasoning <= 0 or reasoning != missing:
+        return ""
+    return (
+        f": the {reasoning} reasoning tokens are counted outside completion_tokens (OpenAI "
+        "counts them inside), so clients that bill completion_tokens under-count"
+    )
 
 
 def _reject_constant(name: str) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.checks._judge import case_evidence, judge_envelope
+from conformance.checks._judge import case_evidence, envelope_problems
 from conformance.checks.registry import (
     CheckContext,
     Failed,
@@ -201,14 +201,7 @@ def auth_error_envelope(ctx: CheckContext) -> str:
             refused.append(ex)
     if not refused:
         raise Skipped("not judged: neither a missing nor a wrong key was refused with 401/403")
-    fatal: list[dict[str, Any]] = []
-    minor: list[dict[str, Any]] = []
-    for ex in refused:
-        verdict = judge_envelope(ctx.provider, ex.status or 0, ex.body)
-        if verdict.fatal:
-            fatal.append(case_evidence(ex, problem=verdict.fatal))
-        elif verdict.minor:
-            minor.append(case_evidence(ex, problems=list(verdict.minor)))
+    fatal, minor = envelope_problems(ctx.provider, refused)
     if fatal:
         raise Failed(
             f"an authentication error lacks a usable message: {fatal[0]['problem']}",

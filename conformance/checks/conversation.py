@@ -25,6 +25,7 @@ from typing import Any
 
 from conformance.checks._judge import accepted
 from conformance.checks.evidence import exchange_evidence
+from conformance.checks.probes import greedy_params
 from conformance.checks.registry import (
     OPENAI_ONLY,
     CheckContext,
@@ -37,7 +38,7 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.checks.semantics import WEATHER_TOOL, _greedy
+from conformance.checks.semantics import WEATHER_TOOL
 from conformance.providers.base import DecodeError
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
@@ -80,7 +81,7 @@ def content_parts_probe(pctx: ProbeContext) -> ProbeRequest:
     seed, cap), with the user's content as an array of one text part."""
     parts = [{"type": "text", "text": pctx.prompt}]
     return ProbeRequest(
-        messages=[{"role": "user", "content": parts}], params=_greedy(pctx, max_tokens=24)
+        messages=[{"role": "user", "content": parts}], params=greedy_params(pctx, max_tokens=24)
     )
 
 

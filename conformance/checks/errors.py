@@ -27,7 +27,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import InvalidArgument
 
-from conformance.checks._judge import case_evidence, judge_envelope, stream_error_signals
+from conformance.checks._judge import case_evidence, envelope_problems, stream_error_signals
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
     OPENAI_ONLY,
@@ -299,14 +299,7 @@ def envelope(ctx: CheckContext) -> str:
     ]
     if not refused:
         raise Skipped("not judged: no invalid request was answered with a 4xx status")
-    fatal: list[dict[str, Any]] = []
-    minor: list[dict[str, Any]] = []
-    for ex in refused:
-        verdict = judge_envelope(ctx.provider, ex.status or 0, ex.body)
-        if verdict.fatal:
-            fatal.append(case_evidence(ex, problem=verdict.fatal))
-        elif verdict.minor:
-            minor.append(case_evidence(ex, problems=list(verdict.minor)))
+    fatal, minor = envelope_problems(ctx.provider, refused)
     if fatal:
         raise Failed(
             f"{len(fatal)} of {len(refused)} error answers lack a usable error message: "

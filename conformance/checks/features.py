@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from conformance.checks._judge import accepted
-from conformance.checks._oai import chunks_or_skip
+from conformance.checks._oai import chunks_or_skip, decode_or_skip
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
     OPENAI_ONLY,
@@ -36,7 +36,7 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.checks.semantics import WEATHER_TOOL, _decode
+from conformance.checks.semantics import WEATHER_TOOL
 from conformance.providers.base import Generation
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
@@ -134,7 +134,7 @@ def _verdict(bad: list[dict[str, Any]], judged: int, reasons: list[Skipped], wha
 
 
 def _first_choice(ctx: CheckContext, ex: Exchange) -> tuple[Generation, Any]:
-    gen = _decode(ctx, ex)
+    gen = decode_or_skip(ctx, ex)
     if not gen.choices:
         raise Skipped(f"not judged: the {mode_of(ex)} answer has no choice (see schema.*)")
     return gen, gen.choices[0]
@@ -233,7 +233,7 @@ def logprobs(ctx: CheckContext) -> str:
         entries = _logprob_entries(ex)
         problem = _logprob_problem(ex, entries)
         if problem is None and entries is not None:
-            gen = _decode(ctx, ex)
+            gen = decode_or_skip(ctx, ex)
             tokens = gen.usage.completion_tokens if gen.usage is not None else None
             if tokens is not None and len(entries) > tokens:
                 problem = (
@@ -307,7 +307,7 @@ def _call_problem(ex: Exchange, call: Any, names: set[str]) -> str | None:
 
 
 def _forced(ctx: CheckContext, ex: Exchange, name: str) -> str | None:
-    gen = _decode(ctx, ex)
+    gen = decode_or_skip(ctx, ex)
     calls = _calls(gen)
     if not calls:
         return (
@@ -371,7 +371,7 @@ def tool_choice_none(ctx: CheckContext) -> str:
     accepted, refusals = _accepted_each(ctx, "tool_choice", 'tool_choice "none"', "none")
     bad: list[dict[str, Any]] = []
     for ex in accepted:
-        calls = _calls(_decode(ctx, ex))
+        calls = _calls(decode_or_skip(ctx, ex))
         if calls:
             function = calls[0].get("function") if isinstance(calls[0], dict) else None
             called = function.get("name") if isinstance(function, dict) else None
@@ -399,7 +399,7 @@ def tool_choice_required(ctx: CheckContext) -> str:
     offered = {WEATHER_TOOL["function"]["name"], TIME_TOOL["function"]["name"]}
     bad: list[dict[str, Any]] = []
     for ex in accepted:
-        calls = _calls(_decode(ctx, ex))
+        calls = _calls(decode_or_skip(ctx, ex))
         if not calls:
             problem: str | None = (
                 f'tool_choice "required" was ignored: the {mode_of(ex)} answer calls no tool'
@@ -612,7 +612,7 @@ def seed(ctx: CheckContext) -> str:
         except Skipped as exc:
             refusals.append(exc)
             continue
-        a, b = _decode(ctx, first).text, _decode(ctx, second).text
+        a, b = decode_or_skip(ctx, first).text, decode_or_skip(ctx, second).text
         judged.append(mode_of(first))
         if a != b:
             problem = f"two {mode_of(first)} requests with the same seed gave different texts"

@@ -230,9 +230,9 @@ def list_served(ctx: CheckContext) -> str:
 
 
 def _sdk_list(ex: Exchange, *, strict: bool) -> list[Any]:
-    from conformance.checks.sdk import _replay_client
+    from conformance.checks.sdk import replay_client
 
-    with _replay_client(ex, strict=strict) as client:
+    with replay_client(ex, strict=strict) as client:
         return list(client.models.list())
 
 
@@ -411,11 +411,11 @@ def retrieve(ctx: CheckContext) -> str:
         )
     if not 200 <= status < 300:
         raise Failed(f"GET {ex.request.url} is answered HTTP {status}", exchange_evidence(ex))
-    from conformance.checks.sdk import _replay_client
+    from conformance.checks.sdk import replay_client
 
     got: Any = None
     try:
-        with _replay_client(ex, strict=False) as client:
+        with replay_client(ex, strict=False) as client:
             got = client.models.retrieve(model)
     except Exception as exc:
         raise Failed(
@@ -433,7 +433,7 @@ def retrieve(ctx: CheckContext) -> str:
     problems = _entry_problems(document, 0) if is_json else ["the body is not JSON"]
     if not problems:
         try:
-            with _replay_client(ex, strict=True) as client:
+            with replay_client(ex, strict=True) as client:
                 client.models.retrieve(model)
         except Exception as exc:
             problems.append(f"strict validation rejects it: {_sdk_error(exc)}")

@@ -27,6 +27,21 @@ def base_params(pctx: ProbeContext, **extra: Any) -> dict[str, Any]:
     return params
 
 
+def greedy_params(pctx: ProbeContext, **extra: Any) -> dict[str, Any]:
+    """Parameters for an answer that should come out the same every time: temperature 0,
+    a fixed seed and 40 tokens at most (each only where the profile documents it), then
+    ``extra``."""
+    params: dict[str, Any] = {}
+    if pctx.capabilities.temperature:
+        params["temperature"] = 0
+    if pctx.capabilities.seed:
+        params["seed"] = 1234
+    if pctx.capabilities.max_tokens:
+        params["max_tokens"] = 40
+    params.update(extra)
+    return params
+
+
 @probe("chat", priority=0)
 def chat_probe(pctx: ProbeContext) -> ProbeRequest:
     """A short non-streamed completion of a one-turn conversation."""

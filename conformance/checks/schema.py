@@ -22,6 +22,7 @@ from conformance.checks._oai import (
     is_int,
     json_body_or_skip,
     non_standard_json,
+    reasoning_outside,
     stream_exchanges,
     type_name,
 )
@@ -499,25 +500,12 @@ def usage_total(ctx: CheckContext) -> str:
         if t != p + c:
             raise Failed(
                 f"usage.total_tokens is {t} but prompt_tokens + completion_tokens is "
-                f"{p} + {c} = {p + c} in {_where(ex, event)}"
-                + _reasoning_outside(value, t - p - c),
+                f"{p} + {c} = {p + c} in {_where(ex, event)}" + reasoning_outside(value, t - p - c),
                 exchange_evidence(ex, event=event, body=event is None),
             )
     if not judged:
         raise Skipped("not judged: no usage with three integer counts (see schema.usage)")
     return "sums up"
-
-
-def _reasoning_outside(usage: dict[str, Any], missing: int) -> str:
-    """Why the total is off, when the difference is exactly the reasoning tokens."""
-    details = usage.get("completion_tokens_details")
-    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    if not is_int(reasoning) or reasoning <= 0 or reasoning != missing:
-        return ""
-    return (
-        f": the {reasoning} reasoning tokens are counted outside completion_tokens (OpenAI "
-        "counts them inside), so clients that bill completion_tokens under-count"
-    )
 
 
 #: the integer counts each usage detail object may carry, and the total they are part of

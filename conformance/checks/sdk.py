@@ -54,7 +54,7 @@ def _sdk_http_library() -> Any:
 
 
 @contextmanager
-def _replay_client(ex: Exchange, *, strict: bool = True) -> Iterator[openai.OpenAI]:
+def replay_client(ex: Exchange, *, strict: bool = True) -> Iterator[openai.OpenAI]:
     """An SDK client whose every request is answered with the recorded response."""
     import openai
 
@@ -192,7 +192,7 @@ def _read(ex: Exchange, action: str, read: Callable[[openai.OpenAI], _T]) -> tup
     only informational fields, read it again in the SDK's default mode and return a note
     saying so (the caller warns); any other exception is :class:`Failed`."""
     try:
-        with _replay_client(ex) as client:
+        with replay_client(ex) as client:
             return read(client), None
     except (Failed, Skipped):
         raise
@@ -214,7 +214,7 @@ def _read(ex: Exchange, action: str, read: Callable[[openai.OpenAI], _T]) -> tup
         else:
             with _sdk_failures(ex, action):
                 raise
-    with _replay_client(ex, strict=False) as client, _sdk_failures(ex, action):
+    with replay_client(ex, strict=False) as client, _sdk_failures(ex, action):
         return read(client), note
 
 

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks._judge import accepted, case_evidence
+from conformance.checks._oai import decode_or_skip, reasoning_outside
 from conformance.checks.evidence import exchange_evidence
+from conformance.checks.probes import greedy_params
 from conformance.checks.registry import (
     OPENAI_ONLY,
     CheckContext,
@@ -40,8 +42,7 @@ from conformance.checks.registry import (
     check,
     probe,
 )
-from conformance.checks.schema import _reasoning_outside
-from conformance.providers.base import DecodeError, Generation
+from conformance.providers.base import Generation
 from conformance.wire.exchange import Exchange
 
 __all__ = ["LENGTH_CAP", "LONG_PROMPT"]
@@ -92,18 +93,6 @@ def length_cap_mct_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     return _length_requests(pctx, "max_completion_tokens")
 
 
-def _greedy(pctx: ProbeContext, **extra: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if pctx.capabilities.temperature:
-        params["temperature"] = 0
-    if pctx.capabilities.seed:
-        params["seed"] = 1234
-    if pctx.capabilities.max_tokens:
-        params["max_tokens"] = 40
-    params.update(extra)
-    return params
-
-
 @probe("n_choices", dialects=OPENAI_ONLY, requires="n", priority=23)
 def n_choices_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """Completions with n=2 and n=3, and n=2 streamed."""
@@ -124,9 +113,11 @@ def stream_agreement_probe(pctx: ProbeContext) -> list[ProbeRequest]:
     """The same greedy request (temperature 0, a seed), plain and streamed."""
     messages = pctx.messages()
     return [
-        ProbeRequest(messages=messages, params=_greedy(pctx, max_tokens=24), label="plain"),
+        ProbeRequest(messages=messages, params=greedy_params(pctx, max_tokens=24), label="plain"),
         ProbeRequest(
-            messages=messages, params=_greedy(pctx, max_tokens=24, stream=True), label="streamed"
+            messages=messages,
+            params=greedy_params(pctx, max_tokens=24, stream=True),
+            label="streamed",
         ),
     ]
 
@@ -166,19 +157,6 @@ WEATHER_TOOL: dict[str, Any] = {
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _decode(ctx: CheckContext, ex: Exchange) -> Generation:
-    """The decoded answer; :class:`Skipped` when it cannot be decoded (schema.* says why)."""
-    try:
-        if ex.events is not None:
-            return ctx.provider.decode_stream(ex.events)
-        return ctx.provider.decode(ex.body)
-    except DecodeError as exc:
-        raise Skipped(
-            f"not judged: the answer to probe {ex.probe!r} ({ex.meta.get('label') or 'plain'}) "
-            f"could not be decoded: {exc}"
-        ) from None
 
 
 def _usable(ctx: CheckContext, probe_name: str) -> tuple[list[Exchange], list[str]]:
@@ -244,7 +222,7 @@ def _length(ctx: CheckContext, ex: Exchange, param: str) -> _Length | None:
     cap = _param(ex, param)
     if not isinstance(cap, int):
         return None
-    gen = _decode(ctx, ex)
+    gen = decode_or_skip(ctx, ex)
     if not gen.choices:
         return None
     choice = gen.choices[0]
@@ -424,7 +402,7 @@ def n_choices(ctx: CheckContext) -> str:
             refusals.append(exc.detail)
             continue
         n = _param(ex, "n")
-        gen = _decode(ctx, ex)
+        gen = decode_or_skip(ctx, ex)
         indexes = [c.index for c in gen.choices]
         mode = "streamed" if ex.events is not None else "plain"
         judged += 1
@@ -535,7 +513,7 @@ def _impossible_usage(ex: Exchange, gen: Generation, where: str) -> list[str]:
         out.append(
             f"total_tokens {u.total_tokens} != prompt_tokens {u.prompt_tokens} + "
             f"completion_tokens {u.completion_tokens} ({where})"
-            + _reasoning_outside(
+            + reasoning_outside(
                 _raw_usage(gen), (u.total_tokens or 0) - u.prompt_tokens - u.completion_tokens
             )
         )
@@ -578,7 +556,7 @@ def usage_consistent(ctx: CheckContext) -> str:
             continue
         for ex in usable:
             try:
-                gen = _decode(ctx, ex)
+                gen = decode_or_skip(ctx, ex)
             except Skipped:
                 continue
             u = gen.usage
@@ -633,7 +611,7 @@ def stream_matches_plain(ctx: CheckContext) -> str:
     deterministic."""
     plain = ctx.successful("stream_agreement", label="plain")
     streamed = ctx.successful("stream_agreement", label="streamed")
-    a, b = _decode(ctx, plain).text, _decode(ctx, streamed).text
+    a, b = decode_or_skip(ctx, plain).text, decode_or_skip(ctx, streamed).text
     if a != b:
         common = 0
         while common < min(len(a), len(b)) and a[common] == b[common]:
@@ -676,7 +654,7 @@ def multi_turn(ctx: CheckContext) -> str:
             f"{ex.status}" + (f": {message}" if message else ""),
             exchange_evidence(ex),
         )
-    gen = _decode(ctx, ex)
+    gen = decode_or_skip(ctx, ex)
     if not gen.choices:
         raise Failed("the multi-turn answer has no choice", exchange_evidence(ex))
     return f"answered ({len(gen.text)} characters)"

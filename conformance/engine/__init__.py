@@ -31,6 +31,7 @@ from conformance.engine._collect import (
     TargetMisconfigured,
     TargetUnreachable,
     collect,
+    plan,
 )
 from conformance.engine._evaluate import evaluate, evaluate_one, guard_failures
 from conformance.providers.base import Provider
@@ -54,6 +55,7 @@ __all__ = [
     "evaluate",
     "evaluate_one",
     "key_for",
+    "plan",
     "probes_for",
     "run_checks",
 ]

@@ -90,13 +90,26 @@ _loaded = False
 def load_families() -> dict[str, CheckSpec]:
     """Import every built-in family (registering its checks and probes); idempotent.
 
-    Every import error is raised, a family module that does not exist included (a
-    misspelt or deleted entry in :data:`FAMILIES`), so a family is never silently
-    missing from a run.
+    Every import error is raised, so a family is never silently missing from a run; a
+    family module that does not exist (a misspelt or deleted entry in :data:`FAMILIES`)
+    is a :class:`ModuleNotFoundError` that says so.
     """
     global _loaded
     if not _loaded:
         for name in FAMILIES:
-            importlib.import_module(name)
+            _import_family(name)
         _loaded = True
     return CHECKS
+
+
+def _import_family(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise  # the family exists; something it imports does not
+        raise ModuleNotFoundError(
+            f"the check family {name!r} listed in conformance.checks.FAMILIES does not "
+            "exist: fix or remove the entry",
+            name=name,
+        ) from exc

@@ -92,6 +92,7 @@ from conformance.wire.exchange import (
 )
 from conformance.wire.redact import Redactor
 from conformance.wire.sse import SSEParser
+from conformance.wire.transport_failure import FailurePoint, classify_failure
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -123,9 +124,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie"}
 )
-#: what h11 says when the response head outgrows its buffer, and httpcore's limit
-_HEAD_TOO_LONG = "Receive buffer too long"
-_HEAD_LIMIT = 100 * 1024
 #: how long closing a response may take before it is abandoned
 _CLOSE_TIMEOUT_S = 2.0
 
@@ -180,12 +178,6 @@ def attach_events(
     if parser.unterminated is not None:
         ev = parser.unterminated
         ex.meta["sse_unterminated"] = {"data": ev.data, "raw": ev.raw, "t_ns": ev.t_ns}
-
-
-def _phase(ex: Exchange, n_bytes: int) -> str:
-    if ex.t_headers_ns is None:
-        return "waiting for the response headers"
-    return f"after {n_bytes} body bytes"
 
 
 def _host(request: httpx.Request) -> str:
@@ -409,6 +401,32 @@ class WireClient:
         ``meta`` is copied into ``Exchange.meta`` as given.
         """
         redactor = Redactor((api_key, *self._secrets))
+        ex, unsent = await self._recorded(request, probe=probe, meta=meta, redactor=redactor)
+        if unsent is not None:
+            ex.error = unsent
+            return ex
+        error = await self._exchange(request, ex, redactor, credentials=(api_key, *self._secrets))
+        if error is not None and self._worth_a_retry(error, ex, retried=_retried):
+            retry = await self.asend(
+                request, probe=probe, stream=stream, api_key=api_key, meta=meta, _retried=True
+            )
+            if retry.error is None or retry.error.kind is not ErrorKind.NOT_SENT:
+                retry.meta["retried_after"] = error.message
+                return retry
+        self._finish(ex, error, redactor, stream=stream)
+        return ex
+
+    async def _recorded(
+        self,
+        request: httpx.Request,
+        *,
+        probe: str,
+        meta: Mapping[str, Any] | None,
+        redactor: Redactor,
+    ) -> tuple[Exchange, ExchangeError | None]:
+        """The exchange holding the request as it is sent (secrets redacted), and why it
+        cannot be sent (a request body that fails to produce itself, a spent budget), if it
+        cannot. Counts the request against ``max_requests``."""
         if "accept-encoding" not in request.headers:
             # say what can be undone within bounds: without the header any coding is
             # acceptable (RFC 9110, 12.5.3), with it an unasked-for coding is a finding
@@ -434,23 +452,32 @@ class WireClient:
             meta=dict(meta or {}),
         )
         if body_error is not None:
-            ex.error = ExchangeError(
+            return ex, ExchangeError(
                 ErrorKind.OTHER,
                 redactor.text(f"the request body could not be read: {body_error!r}"),
             )
-            return ex
         if not self._take_request():
-            ex.error = ExchangeError(
+            return ex, ExchangeError(
                 ErrorKind.NOT_SENT,
                 f"not sent: the run's budget of {self.max_requests} requests (--max-requests) "
                 "is spent",
             )
-            return ex
+        return ex, None
+
+    async def _exchange(
+        self,
+        request: httpx.Request,
+        ex: Exchange,
+        redactor: Redactor,
+        *,
+        credentials: tuple[str | None, ...],
+    ) -> ExchangeError | None:
+        """Send ``request`` (following redirects when asked) and read the answer into
+        ``ex`` within the total timeout; the error that ended the exchange, if any."""
         client = self._client()
         reading = _Reading(ex)
         error: ExchangeError | None = None
         response: httpx.Response | None = None
-        credentials = (api_key, *self._secrets)
 
         def fail(kind: ErrorKind, message: str) -> ExchangeError:
             after = (time.perf_counter_ns() - ex.t_send_ns) / 1e9
@@ -481,88 +508,50 @@ class WireClient:
                     for k, v in response.headers.raw
                 ]
                 error = await self._read_body(response, ex, reading, fail)
-        except TimeoutError:
-            error = fail(
-                ErrorKind.TOTAL_TIMEOUT,
-                f"the exchange took longer than the total timeout of {self.timeout:g} s "
-                f"({_phase(ex, reading.kept)}); the server is hanging or too slow, "
-                "raise --timeout if it is just slow",
-            )
-        except httpx.ConnectTimeout:
-            error = fail(
-                ErrorKind.CONNECT_TIMEOUT,
-                f"no connection to {_host(request)} within {self.connect_timeout:g} s; "
-                "check --base-url and the network",
-            )
-        except httpx.ReadTimeout:
-            error = fail(
-                ErrorKind.READ_TIMEOUT,
-                f"no data for {self.read_timeout:g} s ({_phase(ex, reading.kept)}); "
-                "the server stopped answering",
-            )
-        except httpx.ConnectError as exc:
-            error = fail(
-                ErrorKind.CONNECT,
-                f"could not connect to {_host(request)} ({exc or type(exc).__name__}); "
-                "check that the server is running and that --base-url is right",
-            )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            error = fail(
-                ErrorKind.CONNECT,
-                f"cannot send to {ex.request.url:.200} ({exc}); "
-                "--base-url must be an http:// or https:// URL",
-            )
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            if _HEAD_TOO_LONG in str(exc):
-                error = fail(
-                    ErrorKind.TOO_LARGE,
-                    f"the response head (status line and headers) exceeded the HTTP client's "
-                    f"limit of {_HEAD_LIMIT // 1024} KiB ({exc}); clients refuse such a "
-                    "response",
-                )
-            elif ex.t_headers_ns is not None:
-                error = fail(
-                    ErrorKind.TRUNCATED,
-                    f"the connection closed before the body was complete, after "
-                    f"{reading.kept} bytes ({exc or type(exc).__name__})",
-                )
-            else:
-                error = fail(
-                    ErrorKind.PROTOCOL,
-                    f"the server closed the connection without a valid response "
-                    f"({exc or type(exc).__name__})",
-                )
-        except (httpx.DecodingError, httpx.LocalProtocolError) as exc:
-            error = fail(ErrorKind.PROTOCOL, f"the server broke HTTP: {exc}")
-        except httpx.TimeoutException as exc:
-            error = fail(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}")
-        except (MemoryError, RecursionError) as exc:
-            # what a hostile answer could still exhaust; judged like any unexpected error
-            reading.drop(ex)
-            error = fail(ErrorKind.OTHER, f"reading the response exhausted the harness: {exc!r}")
         except Exception as exc:
-            error = fail(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, (MemoryError, RecursionError)):
+                reading.drop(ex)  # what a hostile answer could still exhaust
+            error = fail(*classify_failure(exc, self._failure_point(request, ex, reading)))
         finally:
             ex.t_end_ns = time.perf_counter_ns()
             if response is not None:
                 await _close(response)
         reading.finish(ex)
-        if (
-            error is not None
-            and error.kind is ErrorKind.PROTOCOL
+        return error
+
+    def _failure_point(
+        self, request: httpx.Request, ex: Exchange, reading: _Reading
+    ) -> FailurePoint:
+        """Where ``ex`` stands now, for :func:`classify_failure`."""
+        return FailurePoint(
+            host=_host(request),
+            url=ex.request.url,
+            headers_received=ex.t_headers_ns is not None,
+            body_bytes=reading.kept,
+            total_timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+        )
+
+    def _worth_a_retry(self, error: ExchangeError, ex: Exchange, *, retried: bool) -> bool:
+        """Whether the request is sent once more, on a fresh connection.
+
+        A kept-alive connection the server dropped (say, after a crash on an earlier
+        request) fails at once with no response at all. The official SDK retries such a
+        request; so do we, once, and say so in the record (``meta["retried_after"]``).
+        """
+        return (
+            error.kind is ErrorKind.PROTOCOL
             and ex.t_headers_ns is None
-            and not _retried
+            and not retried
             and (error.after_s or 0.0) < min(1.0, self.timeout / 2)
-        ):
-            # A kept-alive connection the server dropped (say, after a crash on an earlier
-            # request) fails at once with no response at all. The official SDK retries such
-            # a request; so do we, once, on a fresh connection, and say so in the record.
-            retry = await self.asend(
-                request, probe=probe, stream=stream, api_key=api_key, meta=meta, _retried=True
-            )
-            if retry.error is None or retry.error.kind is not ErrorKind.NOT_SENT:
-                retry.meta["retried_after"] = error.message
-                return retry
+        )
+
+    def _finish(
+        self, ex: Exchange, error: ExchangeError | None, redactor: Redactor, *, stream: bool
+    ) -> None:
+        """Record ``error``, redact the chunks, join them into the body and parse the
+        events (counted against the run's budget)."""
         ex.error = error
         if redactor:
             ex.chunks = redactor.chunks(ex.chunks)
@@ -575,7 +564,6 @@ class WireClient:
                 ErrorKind.OTHER, f"parsing the event stream exhausted the harness: {exc!r}"
             )
         self._run_events_left -= len(ex.events or ())
-        return ex
 
     async def _read_body(
         self,

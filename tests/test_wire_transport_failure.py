@@ -76,3 +76,19 @@ def test_a_long_url_is_cut_in_the_message() -> None:
     at = dataclasses.replace(BEFORE, url="https://t/" + "x" * 1000)
     _, message = classify_failure(httpx.InvalidURL("bad"), at)
     assert "x" * 190 in message and "x" * 201 not in message
+
+
+def test_an_exception_without_words_is_named_by_its_type() -> None:
+    """httpx raises ReadError() with no message when a peer resets: the evidence says so."""
+    at = FailurePoint(
+        url="http://127.0.0.1:1/v1/chat/completions",
+        host="127.0.0.1:1",
+        total_timeout=5.0,
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        headers_received=True,
+        body_bytes=10,
+    )
+    _, message = classify_failure(httpx.ReadError(""), at)
+    assert "(ReadError)" in message
+    assert "()" not in message

@@ -46,6 +46,11 @@ class FailurePoint:
         return f"after {self.body_bytes} body bytes"
 
 
+def _why(exc: BaseException) -> str:
+    """The exception's own words, or its type when it has none (``ReadError()``)."""
+    return str(exc) or type(exc).__name__
+
+
 def classify_failure(exc: BaseException, at: FailurePoint) -> tuple[ErrorKind, str]:
     """The error kind and the message for ``exc``, raised at ``at``.
 
@@ -76,33 +81,33 @@ def classify_failure(exc: BaseException, at: FailurePoint) -> tuple[ErrorKind, s
     if isinstance(exc, httpx.ConnectError):
         return (
             ErrorKind.CONNECT,
-            f"could not connect to {at.host} ({exc}); "
+            f"could not connect to {at.host} ({_why(exc)}); "
             "check that the server is running and that --base-url is right",
         )
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return (
             ErrorKind.CONNECT,
-            f"cannot send to {at.url:.200} ({exc}); --base-url must be an http:// or https:// URL",
+            f"cannot send to {at.url:.200} ({_why(exc)}); --base-url must be an http:// or https:// URL",
         )
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
         if _HEAD_TOO_LONG in str(exc):
             return (
                 ErrorKind.TOO_LARGE,
                 f"the response head (status line and headers) exceeded the HTTP client's "
-                f"limit of {HEAD_LIMIT // 1024} KiB ({exc}); clients refuse such a response",
+                f"limit of {HEAD_LIMIT // 1024} KiB ({_why(exc)}); clients refuse such a response",
             )
         if at.headers_received:
             return (
                 ErrorKind.TRUNCATED,
                 f"the connection closed before the body was complete, after "
-                f"{at.body_bytes} bytes ({exc})",
+                f"{at.body_bytes} bytes ({_why(exc)})",
             )
         return (
             ErrorKind.PROTOCOL,
-            f"the server closed the connection without a valid response ({exc})",
+            f"the server closed the connection without a valid response ({_why(exc)})",
         )
     if isinstance(exc, (httpx.DecodingError, httpx.LocalProtocolError)):
-        return ErrorKind.PROTOCOL, f"the server broke HTTP: {exc}"
+        return ErrorKind.PROTOCOL, f"the server broke HTTP: {_why(exc)}"
     if isinstance(exc, (MemoryError, RecursionError)):
         # what a hostile answer could still exhaust; judged like any unexpected error
         return ErrorKind.OTHER, f"reading the response exhausted the harness: {exc!r}"

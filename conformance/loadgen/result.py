@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from conformance._version import __version__
-from conformance.metrics import RunAggregate, Summary
+from conformance.metrics import RunAggregate, Summary, definitions
 
 __all__ = [
     "apply_server_lateness",
@@ -115,6 +115,8 @@ def build_result(
     successful requests only (failed ones: ``failed_requests_per_s``) and are over the
     measurement window: from the end of the warm-up to the moment the run began
     to stop (``stopping_wall``; requests that complete while it drains are not counted).
+    ``metric_definitions`` is the metrics table (:mod:`conformance.metrics.definitions`)
+    the report and the baseline comparison read: label, unit and direction of each metric.
     """
     elapsed = max(0.0, stopped_wall - started_wall)
     end = elapsed if duration_s is None else min(duration_s, elapsed)
@@ -154,6 +156,7 @@ def build_result(
         "samples": agg.sample_values(),
         "client": _client(agg),
         "notes": list(notes or []),
+        "metric_definitions": definitions.result_block(),
     }
     return result
 

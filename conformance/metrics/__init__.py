@@ -5,7 +5,7 @@ This package imports neither Locust nor gevent; it is plain computation over tim
 
 from __future__ import annotations
 
-from conformance.metrics.aggregate import HISTOGRAMS, SAMPLES, RunAggregate, Window
+from conformance.metrics.aggregate import RunAggregate, Window
 from conformance.metrics.histogram import (
     LatencyHistogram,
     Summary,
@@ -25,8 +25,6 @@ from conformance.metrics.timing import (
 )
 
 __all__ = [
-    "HISTOGRAMS",
-    "SAMPLES",
     "FailureKind",
     "LatencyHistogram",
     "RequestTiming",

@@ -19,26 +19,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from conformance.metrics import definitions
 from conformance.metrics.histogram import LatencyHistogram, Summary, summarize_values
 from conformance.metrics.reservoir import Reservoir
 from conformance.metrics.timing import RequestTiming
 
-__all__ = ["HISTOGRAMS", "SAMPLES", "RunAggregate", "Window"]
+__all__ = ["RunAggregate", "Window"]
 
-#: the histogram names (each becomes ``<name>_ms`` in the result)
-HISTOGRAMS = (
-    "ttft",
-    "itl",
-    "tpot",
-    "e2e",
-    "schedule_delay",
-    "latency_from_sched",
-    "tokens_per_chunk",
-)
-#: values kept as samples (``<name>_ms`` in the result): per request, except ``itl_gap``,
-#: which samples every inter-token gap of every successful request (the values the ``itl``
-#: histogram summarises), while ``itl`` holds each request's mean gap
-SAMPLES = ("ttft", "e2e", "itl", "tpot", "itl_gap")
 #: per-request calibration errors kept as samples (signed, so not in histograms)
 _CALIBRATION = ("ttft_error", "itl_error", "true_ttft", "true_itl")
 _COUNTERS = (
@@ -75,9 +62,15 @@ class RunAggregate:
         self.errors: Counter[str] = Counter()
         #: the same for requests sent during the warm-up (left out of every statistic)
         self.warmup_errors: Counter[str] = Counter()
-        self.hists: dict[str, LatencyHistogram] = {n: LatencyHistogram() for n in HISTOGRAMS}
+        #: the distributions and samples recorded, as declared in :mod:`.definitions`
+        self.distributions = definitions.DISTRIBUTIONS
+        self.sample_defs = definitions.SAMPLES
+        self.hists: dict[str, LatencyHistogram] = {
+            d.name: LatencyHistogram() for d in self.distributions
+        }
+        names = [s.name for s in self.sample_defs] + list(_CALIBRATION)
         self.samples: dict[str, Reservoir] = {
-            n: Reservoir(sample_capacity, seed + i) for i, n in enumerate(SAMPLES + _CALIBRATION)
+            n: Reservoir(sample_capacity, seed + i) for i, n in enumerate(names)
         }
         #: completion second (epoch) -> [requests, failures, output_tokens, ttft, e2e]
         self.series: dict[int, list[Any]] = {}
@@ -139,33 +132,21 @@ class RunAggregate:
         if t.usage_fallback:
             counts["usage_fallback"] += 1
         hists = self.hists
+        for d in self.distributions:
+            values = d.record(t)
+            if values:
+                hists[d.name].record_many_ns(values)
         samples = self.samples
-        if t.ttft_ns is not None:
-            hists["ttft"].record_ns(t.ttft_ns)
-            samples["ttft"].add(t.ttft_ns / 1e6)
-        if t.e2e_ns is not None:
-            hists["e2e"].record_ns(t.e2e_ns)
-            samples["e2e"].add(t.e2e_ns / 1e6)
-        gaps = t.itl_ns
-        if gaps:
-            hists["itl"].record_many_ns(gaps)
-            samples["itl"].add(sum(gaps) / len(gaps) / 1e6)
-            # every gap is offered; only those kept are converted (none, mostly, once full)
-            samples["itl_gap"].add_many(gaps, 1e-6)
-        tpot = t.tpot_ns
-        if tpot is not None:
-            hists["tpot"].record_ns(round(tpot))
-            samples["tpot"].add(tpot / 1e6)
-        tpc = t.tokens_per_chunk
-        if tpc is not None:
-            # a ratio, not a duration: recorded as if 1 token were 1 ms (resolution 0.001 token)
-            hists["tokens_per_chunk"].record_ns(round(tpc * 1_000_000))
-        delay = t.schedule_delay_ns
-        if delay is not None:
-            hists["schedule_delay"].record_ns(delay)
-            lat = t.latency_from_sched_ns
-            if lat is not None:
-                hists["latency_from_sched"].record_ns(lat)
+        for sd in self.sample_defs:
+            if sd.per_request is not None:
+                value = sd.per_request(t)
+                if value is not None:
+                    samples[sd.name].add(value)
+            if sd.every_ns is not None:
+                every = sd.every_ns(t)
+                if every:
+                    # every value is offered; only those kept are converted (none, mostly, once full)
+                    samples[sd.name].add_many(every, 1e-6)
         if t.true_ttft_ms is not None and t.ttft_ns is not None:
             samples["true_ttft"].add(t.true_ttft_ms)
             samples["ttft_error"].add(t.ttft_ns / 1e6 - t.true_ttft_ms)
@@ -266,11 +247,11 @@ class RunAggregate:
             "requests_per_s": round(succeeded_in_window / window_s, 3),
             "failed_requests_per_s": round(c["window_failures"] / window_s, 3),
             "output_tokens_per_s": round(c["window_output_tokens"] / window_s, 3),
-            "ttft_ms": self.hists["ttft"].summary(),
-            "itl_ms": self.hists["itl"].summary(),
-            "tpot_ms": self.hists["tpot"].summary(),
-            "e2e_ms": self.hists["e2e"].summary(),
-            "tokens_per_chunk": self.hists["tokens_per_chunk"].summary(),
+        }
+        for d in self.distributions:
+            if not d.open_loop_only:
+                out[d.result_key] = self.hists[d.name].summary()
+        out |= {
             "successful_requests_per_s": round(succeeded_in_window / window_s, 3),
             "output_tokens": c["output_tokens"],
             "warmup_requests": c["warmup_requests"],
@@ -279,8 +260,9 @@ class RunAggregate:
             "usage_fallback_requests": c["usage_fallback"],
         }
         if open_loop:
-            out["schedule_delay_ms"] = self.hists["schedule_delay"].summary()
-            out["latency_from_sched_ms"] = self.hists["latency_from_sched"].summary()
+            for d in self.distributions:
+                if d.open_loop_only:
+                    out[d.result_key] = self.hists[d.name].summary()
             out["over_capacity"] = c["over_capacity"]
         return out
 
@@ -290,7 +272,10 @@ class RunAggregate:
 
     def sample_values(self) -> dict[str, list[float]]:
         """The samples, in ms, rounded to the microsecond (``itl_gap_ms``: every gap)."""
-        return {f"{n}_ms": [round(v, 3) for v in self.samples[n].values] for n in SAMPLES}
+        return {
+            f"{s.name}_ms": [round(v, 3) for v in self.samples[s.name].values]
+            for s in self.sample_defs
+        }
 
     def timeseries(self, start_wall: float) -> list[dict[str, Any]]:
         """One row per second of completions, ``t_s`` counted from ``start_wall``.

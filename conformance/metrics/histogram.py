@@ -8,6 +8,7 @@ between processes and merged without losing anything.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,7 @@ class LatencyHistogram:
         if len(pending) >= self.FLUSH_AT:
             self._flush()
 
-    def record_many_ns(self, values_ns: list[int]) -> None:
+    def record_many_ns(self, values_ns: Iterable[int]) -> None:
         """Record several durations given in nanoseconds."""
         pending = self._pending
         pending.extend(values_ns)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from conformance.report._format import as_float, fmt_duration
+from conformance.report._metrics import distributions, rate
 from conformance.report._model import (
     FAILING,
     BenchRun,
@@ -29,16 +30,6 @@ from conformance.report._model import (
 )
 from conformance.report._stats import MIN_SAMPLES, Interval, bootstrap_diff, clean
 
-#: Latency metrics compared, with their labels.
-LATENCY = (
-    ("ttft_ms", "TTFT"),
-    ("itl_ms", "ITL"),
-    ("tpot_ms", "TPOT"),
-    ("e2e_ms", "E2E"),
-    ("schedule_delay_ms", "Schedule delay"),
-    ("latency_from_sched_ms", "Latency from schedule"),
-)
-PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
 #: A percentile is judged only when at least this many values lie beyond it on each side
 #: (p99 needs 500 samples): the bootstrap of an extreme percentile from a handful of
 #: tail values is not trustworthy.
@@ -318,7 +309,12 @@ def _run_changes(
     target: str, base: BenchRun, cur: BenchRun, comp: Comparison, *, seed: int
 ) -> list[MetricChange]:
     out: list[MetricChange] = []
-    for metric, name in LATENCY:
+    for info in distributions(cur.data):
+        metric = info.name
+        # the percentiles compared (``p50`` is the quantile 0.5)
+        percentiles = [(s, int(s[1:]) / 100) for s in info.compared if s.startswith("p")]
+        if not percentiles:
+            continue
         bm, cm = base.metrics.get(metric), cur.metrics.get(metric)
         if not isinstance(bm, dict) and not isinstance(cm, dict):
             continue
@@ -329,7 +325,7 @@ def _run_changes(
             basis = "no per-request samples: significance could not be judged"
         else:
             intervals = bootstrap_diff(
-                bs, cs, [q for _, q in PERCENTILES], confidence=comp.confidence, seed=seed
+                bs, cs, [q for _, q in percentiles], confidence=comp.confidence, seed=seed
             )
             if intervals is None:
                 basis = (
@@ -340,7 +336,7 @@ def _run_changes(
                     f"bootstrap {comp.confidence:.0%} CI from {len(clean(bs))} vs "
                     f"{len(clean(cs))} per-request samples"
                 )
-        for k, (stat, q) in enumerate(PERCENTILES):
+        for k, (stat, q) in enumerate(percentiles):
             bv = _stat(bm, stat, bs, q)
             cv = _stat(cm, stat, cs, q)
             if bv is None and cv is None:
@@ -363,11 +359,11 @@ def _run_changes(
                     cur.label,
                     metric,
                     stat,
-                    f"{name} {stat}",
-                    "ms",
+                    f"{info.label} {stat}",
+                    info.unit,
                     bv,
                     cv,
-                    higher_is_worse=True,
+                    higher_is_worse=info.lower_is_better,
                     interval=iv,
                     basis=stat_basis,
                     min_change=comp.min_change,
@@ -394,10 +390,9 @@ def _throughput_changes(
 ) -> list[MetricChange]:
     out: list[MetricChange | None] = []
     b_health, c_health = run_health(base), run_health(cur)
-    for metric, bucket_key, label, unit in (
-        ("requests_per_s", "successful", "Successful requests/s", "req/s"),
-        ("output_tokens_per_s", "output_tokens", "Output tokens/s", "tok/s"),
-    ):
+    for info in (rate(cur.data, "requests_per_s"), rate(cur.data, "output_tokens_per_s")):
+        metric, label, unit = info.name, info.label, info.unit
+        bucket_key = info.buckets or ""
         if metric == "requests_per_s":
             bv, cv = b_health.ok_rps, c_health.ok_rps
         else:
@@ -418,7 +413,7 @@ def _throughput_changes(
                     unit,
                     bv,
                     cv if cv is not None else 0.0,
-                    False,
+                    info.lower_is_better,
                     REGRESSED,
                     "no request succeeded in this run; the baseline's did",
                 )
@@ -445,7 +440,7 @@ def _throughput_changes(
                 unit,
                 bv,
                 cv,
-                higher_is_worse=False,
+                higher_is_worse=info.lower_is_better,
                 interval=iv,
                 basis=basis,
                 min_change=comp.min_change,
@@ -513,8 +508,20 @@ def _failure_change(
             verdict = REGRESSED
         elif iv.high < 0 and bv - cv >= MIN_FAILURE_RATE_CHANGE:
             verdict = IMPROVED
+    info = rate(cur.data, "failure_rate")
     return MetricChange(
-        target, cur.label, "failure_rate", "", "Failure rate", "%", bv, cv, True, verdict, basis, iv
+        target,
+        cur.label,
+        info.name,
+        "",
+        info.label,
+        info.unit,
+        bv,
+        cv,
+        info.lower_is_better,
+        verdict,
+        basis,
+        iv,
     )
 
 

@@ -16,7 +16,6 @@ from conformance.report import _format as fmt
 from conformance.report import _plots as plots
 from conformance.report._compare import (
     IMPROVED,
-    LATENCY,
     NOT_JUDGED,
     REGRESSED,
     Comparison,
@@ -25,6 +24,7 @@ from conformance.report._compare import (
     labels_for,
 )
 from conformance.report._load import validate_result
+from conformance.report._metrics import distributions, rate
 from conformance.report._model import (
     SEVERITY_LABEL,
     SEVERITY_TEXT,
@@ -266,7 +266,10 @@ def _perf_view(
         rows = []
         tpc = run.metrics.get("tokens_per_chunk")
         tpc_mean = fmt.as_float(tpc.get("mean")) if isinstance(tpc, dict) else None
-        for metric, name in LATENCY:
+        for info in distributions(run.data):
+            if not info.in_table:
+                continue
+            metric, name = info.name, info.label
             block = run.metrics.get(metric)
             if not isinstance(block, dict):
                 continue
@@ -287,22 +290,20 @@ def _perf_view(
             )
         health = run_health(run)
         throughput = []
-        for metric, name, unit, value in (
-            ("requests_per_s", "Successful requests/s", "req/s", health.ok_rps),
+        for info, value in (
+            (rate(run.data, "requests_per_s"), health.ok_rps),
             (
-                "output_tokens_per_s",
-                "Output tokens/s",
-                "tok/s",
+                rate(run.data, "output_tokens_per_s"),
                 fmt.as_float(run.metrics.get("output_tokens_per_s")),
             ),
         ):
             if value is not None:
                 throughput.append(
                     {
-                        "name": name,
+                        "name": info.label,
                         "value": fmt.fmt_num(value),
-                        "unit": unit,
-                        "change": changes.get((label, run.label, metric, "")),
+                        "unit": info.unit,
+                        "change": changes.get((label, run.label, info.name, "")),
                         "bad": False,
                     }
                 )

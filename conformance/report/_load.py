@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ConfigError
+from conformance.report._metrics import distributions
 
 #: The result-file format versions this report can read.
 SUPPORTED_VERSION = 1
@@ -23,16 +24,6 @@ STATUSES = ("failed", "error", "warned", "skipped", "passed")
 
 #: Check severities, most serious first: what a failure breaks.
 SEVERITIES = ("sdk", "client", "cosmetic")
-
-#: Latency blocks a bench result may carry, each ``{"mean", "p50", "p90", "p99"}``.
-LATENCY_METRICS = (
-    "ttft_ms",
-    "itl_ms",
-    "tpot_ms",
-    "e2e_ms",
-    "schedule_delay_ms",
-    "latency_from_sched_ms",
-)
 
 
 def load_result(path: str | Path) -> dict[str, Any]:
@@ -163,7 +154,9 @@ def _validate_bench(data: dict[str, Any], source: str, *, where: str) -> None:
                 raise ConfigError(f"{source}: {where}metrics.{key} must be a number")
         for key in ("requests_per_s", "output_tokens_per_s"):
             _optional_number(metrics, key, source, prefix=f"{where}metrics.")
-        for key in (*LATENCY_METRICS, "tokens_per_chunk"):
+        # the harness's own distributions are always checked (some are read by name)
+        names = [m.name for m in (*distributions({}), *distributions(data))]
+        for key in dict.fromkeys(names):
             block = metrics.get(key)
             if block is None:
                 continue
@@ -174,6 +167,10 @@ def _validate_bench(data: dict[str, Any], source: str, *, where: str) -> None:
                     raise ConfigError(
                         f"{source}: {where}metrics.{key}.{stat} must be a number, found {value!r}"
                     )
+    if data.get("metric_definitions") is not None and not isinstance(
+        data.get("metric_definitions"), list
+    ):
+        raise ConfigError(f"{source}: {where}'metric_definitions' must be a list")
     samples = data.get("samples")
     if samples is not None:
         if not isinstance(samples, dict):

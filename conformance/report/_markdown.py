@@ -17,6 +17,7 @@ from conformance.report._compare import (
     labels_for,
 )
 from conformance.report._load import SEVERITIES, validate_result
+from conformance.report._metrics import MetricInfo, headline
 from conformance.report._model import (
     SEVERITY_LABEL,
     SEVERITY_TEXT,
@@ -137,9 +138,11 @@ def render_markdown(
         out += ["### Performance", ""]
         if alarms:
             out += [*alarms, ""]
+        columns = headline(r for _, r in benches)
+        named = "".join(f" {md(m.label, 60)} {s} |" for m, s in columns)
         out += [
-            "| Target | Load | Status | Successful req/s | Tokens/s | TTFT p50 | TTFT p99 | E2E p50 | E2E p99 | ITL p50 | Failed |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| Target | Load | Status | Successful req/s | Tokens/s |{named} Failed |",
+            "|---|---|---|---:|---:|" + "---:|" * len(columns) + "---:|",
         ]
         notes: list[str] = []
         for t, r in benches:
@@ -147,7 +150,6 @@ def render_markdown(
             for run, h in zip(bench_runs(r), health.runs, strict=True):
                 m = run.metrics
                 load = run.label if len(r.get("steps") or []) > 1 else load_label(run.load)
-                ttft, e2e, itl = (m.get(k) or {} for k in ("ttft_ms", "e2e_ms", "itl_ms"))
                 failed = fmt.fmt_num(h.failed) if h.requests else fmt.NA
                 if h.requests and h.failed:
                     failed += f" ({fmt.fmt_ratio(h.failure_rate)})"
@@ -160,11 +162,10 @@ def render_markdown(
                     "partial": "partly failed",
                     "failed": "no request succeeded" if h.requests else "nothing measured",
                 }[h.level]
+                values = "".join(f" {_headline_value(m, info, s)} |" for info, s in columns)
                 out.append(
                     f"| {md(t.label)} | {md(load)} | {HEALTH_MARK[h.level]} {status} | {fmt.fmt_num(h.ok_rps)} | "
-                    f"{fmt.fmt_num(m.get('output_tokens_per_s'))} | {fmt.fmt_ms(ttft.get('p50'))} | "
-                    f"{fmt.fmt_ms(ttft.get('p99'))} | {fmt.fmt_ms(e2e.get('p50'))} | {fmt.fmt_ms(e2e.get('p99'))} | "
-                    f"{fmt.fmt_ms(itl.get('p50'))} | {failed} |"
+                    f"{fmt.fmt_num(m.get('output_tokens_per_s'))} |{values} {failed} |"
                 )
             cal = r.get("calibration")
             if (
@@ -195,6 +196,13 @@ def render_markdown(
             "",
         ]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _headline_value(metrics: dict[str, Any], info: MetricInfo, stat: str) -> str:
+    """One statistic of a distribution for the summary table (n/a when missing)."""
+    block = metrics.get(info.name)
+    value = block.get(stat) if isinstance(block, dict) else None
+    return fmt.fmt_ms(value) if info.unit == "ms" else fmt.fmt_num(value)
 
 
 def _changes(comp: Comparison) -> list[str]:

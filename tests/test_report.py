@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from test_report_support import all_checks, sample, synthetic_bench, with_evidence
 
 from conformance.report import render_html, render_markdown, write_reports
+from conformance.report._check_views import conformance_view, verdict
 from conformance.report._markdown import md
-from conformance.report._model import conformance_view, target_labels, verdict
+from conformance.report._targets import target_labels
 
 EXTERNAL = re.compile(
     r"""(?:\b(?:src|href|action|poster|data|xlink:href|srcset)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//)"""

@@ -21,15 +21,12 @@ from test_report_support import bench_step, failing_bench, sample, sweep_bench
 
 from conformance.report import _plots as plots
 from conformance.report import compare, render_html, render_markdown
+from conformance.report._bench_runs import bench_runs
+from conformance.report._check_views import verdict
 from conformance.report._compare import REGRESSED, shared_levels
+from conformance.report._coverage import coverage
 from conformance.report._format import fmt_num
-from conformance.report._model import (
-    bench_health,
-    bench_runs,
-    coverage,
-    run_health,
-    verdict,
-)
+from conformance.report._run_health import bench_health, run_health
 
 
 def _svg_texts(svg: str) -> list[str]:

@@ -99,8 +99,9 @@ def command(
 
 def _say_failures(results: list[dict[str, Any]]) -> None:
     """One line per result that must not be read as a success (the report shows it red)."""
+    from conformance.report._check_views import verdict
     from conformance.report._compare import labels_for
-    from conformance.report._model import bench_health, verdict
+    from conformance.report._run_health import bench_health
 
     for r, t in zip(results, labels_for(results), strict=True):
         if r.get("kind") == "bench":

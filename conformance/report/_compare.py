@@ -18,17 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from conformance.report._bench_runs import BenchRun, bench_runs
+from conformance.report._check_views import FAILING
 from conformance.report._format import as_float, fmt_duration
 from conformance.report._metrics import distributions, rate
-from conformance.report._model import (
-    FAILING,
-    BenchRun,
-    Target,
-    bench_runs,
-    run_health,
-    target_labels,
-)
+from conformance.report._run_health import run_health
 from conformance.report._stats import MIN_SAMPLES, Interval, bootstrap_diff, clean
+from conformance.report._targets import Target, target_labels
 
 #: A percentile is judged only when at least this many values lie beyond it on each side
 #: (p99 needs 500 samples): the bootstrap of an extreme percentile from a handful of

@@ -14,6 +14,14 @@ from markupsafe import Markup
 from conformance._version import __version__
 from conformance.report import _format as fmt
 from conformance.report import _plots as plots
+from conformance.report._bench_runs import BenchRun, bench_runs, result_load_label
+from conformance.report._bench_views import BenchView, bench_view
+from conformance.report._check_views import (
+    SEVERITY_LABEL,
+    SEVERITY_TEXT,
+    ConformanceView,
+    conformance_view,
+)
 from conformance.report._compare import (
     IMPROVED,
     NOT_JUDGED,
@@ -25,21 +33,7 @@ from conformance.report._compare import (
 )
 from conformance.report._load import validate_result
 from conformance.report._metrics import distributions, rate
-from conformance.report._model import (
-    SEVERITY_LABEL,
-    SEVERITY_TEXT,
-    BenchHealth,
-    BenchRun,
-    BenchView,
-    ConformanceView,
-    RunHealth,
-    bench_health,
-    bench_runs,
-    bench_view,
-    conformance_view,
-    result_load_label,
-    run_health,
-)
+from conformance.report._run_health import BenchHealth, RunHealth, bench_health, run_health
 
 
 @dataclass

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from conformance.report import _format as fmt
+from conformance.report._bench_runs import bench_runs, load_label
+from conformance.report._check_views import SEVERITY_LABEL, SEVERITY_TEXT, verdict
 from conformance.report._compare import (
     IMPROVED,
     NOT_JUDGED,
@@ -18,14 +20,7 @@ from conformance.report._compare import (
 )
 from conformance.report._load import SEVERITIES, validate_result
 from conformance.report._metrics import MetricInfo, headline
-from conformance.report._model import (
-    SEVERITY_LABEL,
-    SEVERITY_TEXT,
-    bench_health,
-    bench_runs,
-    load_label,
-    verdict,
-)
+from conformance.report._run_health import bench_health
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~@#])")
 _SAFE_ID = re.compile(r"^[\w.\-:/]+$")

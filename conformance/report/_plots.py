@@ -34,8 +34,9 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
+from conformance.report._bench_runs import BenchRun
 from conformance.report._format import as_float, fmt_ms
-from conformance.report._model import BenchRun, run_health
+from conformance.report._run_health import run_health
 from conformance.report._stats import clean
 
 BLUE = "#2563eb"

@@ -84,6 +84,20 @@ def test_sample_files_regression_and_noise() -> None:
     assert _verdicts(none)["p50"] == NOT_JUDGED
 
 
+def test_a_warmup_that_is_not_a_number_counts_as_none() -> None:
+    """Python's json reads NaN: the throughput comparison then counts every second."""
+    base = synthetic_bench(_latency(12))
+    cur = synthetic_bench(_latency(13))
+    for r in (base, cur):
+        r["warmup_s"] = float("nan")
+        r["timeseries"] = [
+            {"t_s": float(t), "requests": 4, "output_tokens": 200} for t in range(30)
+        ]
+    comp = compare([cur], [base])
+    tok = next(m for m in comp.metric_changes if m.metric == "output_tokens_per_s")
+    assert "29 vs 29 one-second buckets" in tok.basis
+
+
 def test_throughput_drop_is_judged_from_the_timeseries() -> None:
     base = synthetic_bench(_latency(12))
     cur = synthetic_bench(_latency(13))

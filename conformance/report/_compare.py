@@ -453,6 +453,8 @@ def _buckets(run: BenchRun, key: str) -> np.ndarray:
     in which nothing completed have no row in the result; they count as zero.
     """
     warm = run.warmup_s or 0.0
+    if not math.isfinite(warm):
+        warm = 0.0  # a result file may hold NaN (Python's json reads it): no warm-up known
     by_second: dict[int, float] = {}
     for b in run.timeseries:
         t = as_float(b.get("t_s"))

@@ -151,3 +151,20 @@ def test_a_result_may_declare_its_own_labels() -> None:
     markdown = render_markdown([result])
     assert "| First token p50 | First token p99 |" in markdown
     assert "<td>First token</td>" in render_html([result])
+
+
+@pytest.mark.parametrize(
+    "label", ["<script>alert(1)</script>", "TTFT | p50", "\x1b[31mred", "**bold**", "x" * 61]
+)
+def test_a_label_that_is_not_plain_words_is_ignored(label: str) -> None:
+    """Labels come from a file: markup or control characters make the report use its own."""
+    result = _bench_result([50.0 + i for i in range(30)])
+    for entry in result["metric_definitions"]:
+        if entry["name"] == "ttft_ms":
+            entry["label"] = label
+    markdown = render_markdown([result])
+    assert "| TTFT p50 | TTFT p99 |" in markdown
+    html = render_html([result])
+    assert "<td>TTFT</td>" in html
+    for text in (markdown, html):
+        assert "alert(1)" not in text and "\x1b" not in text and "**bold**" not in text

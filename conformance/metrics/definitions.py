@@ -43,8 +43,6 @@ __all__ = [
     "result_block",
 ]
 
-#: The statistics of a distribution the report's latency table shows.
-SHOWN_STATS = ("mean", "p50", "p90", "p99")
 #: The percentiles compared with a baseline, by default.
 COMPARED_STATS = ("p50", "p90", "p99")
 

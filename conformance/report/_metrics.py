@@ -6,15 +6,25 @@ way is worse and which statistics are compared. The report and the comparison ta
 labels, units and directions from there, so a metric added to the table shows up
 without touching the report. A result written before the block existed (or one whose
 block is unreadable) is read with the harness's own table instead.
+
+The block comes from a file and is untrusted: a name must be a plain identifier and a
+label or unit plain words (letters, digits, spaces and ``./%()+,:'-``, at most 60
+characters), so that nothing in it can act as Markdown, HTML or a terminal control
+sequence. A block with any entry that is not so is ignored as a whole.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from conformance.metrics import definitions
+
+#: What a metric's name may be (a key of ``metrics``), and its label and unit.
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
+_WORDS = re.compile(r"(?:[^\W_]|[ ./%()+,:'-]){1,60}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,11 @@ def _parse(entry: Any) -> MetricInfo | None:
     if not isinstance(entry, dict):
         return None
     name, kind, label, unit = (entry.get(k) for k in ("name", "kind", "label", "unit"))
-    if not all(isinstance(v, str) and v for v in (name, kind, label)) or not isinstance(unit, str):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        return None
+    if not isinstance(label, str) or not _WORDS.fullmatch(label):
+        return None
+    if not isinstance(unit, str) or not _WORDS.fullmatch(unit):
         return None
     if kind not in ("distribution", "rate"):
         return None
@@ -84,9 +98,9 @@ def _parse(entry: Any) -> MetricInfo | None:
     rank = entry.get("headline_rank", 100)
     buckets = entry.get("buckets")
     return MetricInfo(
-        name=str(name),
+        name=name,
         kind=str(kind),
-        label=str(label),
+        label=label,
         unit=unit,
         lower_is_better=lower if isinstance(lower, bool) else True,
         compared=_stats(entry.get("compared")),

@@ -2,7 +2,7 @@
 
 The shape is a contract (see design.md): fields may be added, never renamed::
 
-    {"version": 1, "kind": "check", "provider": "openai", "base_url": "...", "model": "...",
+    {"version": 2, "kind": "check", "provider": "openai", "base_url": "...", "model": "...",
      "checks": [{"id", "title", "severity", "status", "detail", "evidence", ...}],
      "summary": {"passed": 0, "failed": 0, "warned": 0, "skipped": 0, "error": 0}}
 
@@ -14,6 +14,19 @@ target refused it cleanly). ``coverage`` says how much was judged: ``{"checks",
 "applicable", "judged", "skipped_by_design", "not_judged", "ratio"}`` (see
 :func:`coverage_of`), and, written by ``check``, ``min`` (its ``--min-coverage``) and
 ``enough`` (whether the ratio reached it).
+
+Version 2 adds the basis of each verdict (:mod:`conformance.checks.basis`): per check
+``basis`` (``document``, ``openai`` or ``http``) and ``basis_ref`` (the cited section of
+the provider's document, or the check's source), and at the top ``verdicts``, the two
+answers side by side (see :func:`verdicts_of`)::
+
+    "verdicts": {
+      "document": {"status": "passed" | "failed", "judged", "failed", "warned", "error"},
+      "openai": {"status": "passed" | "findings" | "failed", "judged", "warned",
+                 "findings": {"sdk": n, "client": n, "cosmetic": n}, "strict": bool}}
+
+A version 1 file is still read: its checks had no basis and are all ``document``, which
+is how version 1 judged them.
 """
 
 from __future__ import annotations
@@ -32,16 +45,23 @@ from conformance.checks.registry import Severity, Status
 __all__ = [
     "DEFAULT_MIN_COVERAGE",
     "EXIT_THIN",
+    "READABLE_VERSIONS",
     "RESULT_VERSION",
     "CheckResult",
     "CheckRun",
     "coverage_line",
     "coverage_of",
     "load_check_run",
+    "reported_only",
     "scrub",
+    "verdicts_of",
 ]
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2
+#: the result versions :meth:`CheckRun.from_dict` reads
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2})
+#: the bases judged as conformance to the provider's document (the first verdict)
+DOCUMENT_BASES: frozenset[str] = frozenset({"document", "http"})
 _STATUSES: tuple[Status, ...] = (
     Status.PASSED,
     Status.FAILED,
@@ -68,11 +88,29 @@ class CheckResult:
     #: a skip by design: the profile does not document the feature, or the target refused
     #: it cleanly; such a skip does not count against the run's coverage
     by_design: bool = False
+    #: on what grounds the check judged this target: ``document`` (its provider's
+    #: document states the rule), ``openai`` (an OpenAI-compatibility finding) or
+    #: ``http`` (see :mod:`conformance.checks.basis`)
+    basis: str = "document"
+    #: the section of the provider's document cited, or the check's source
+    basis_ref: str = ""
 
     @property
     def is_problem(self) -> bool:
-        """A verdict that fails the run (``failed`` or ``error``)."""
+        """A verdict that is not a pass (``failed`` or ``error``), whatever its basis."""
         return self.status in (Status.FAILED, Status.ERROR)
+
+    def blocks(self, *, strict_openai: bool = False) -> bool:
+        """Whether this verdict fails the run: an error, a failure of the document or of
+        HTTP, or a failure that breaks the official SDK; other OpenAI-compatibility
+        failures only with ``strict_openai``."""
+        if self.status is Status.ERROR:
+            return True
+        if self.status is not Status.FAILED:
+            return False
+        return (
+            self.basis in DOCUMENT_BASES or Severity(self.severity) is Severity.SDK or strict_openai
+        )
 
     @property
     def judged(self) -> bool:
@@ -91,6 +129,8 @@ class CheckResult:
             "description": self.description,
             "source": self.source,
             "duration_ms": round(self.duration_ms, 3),
+            "basis": self.basis,
+            "basis_ref": self.basis_ref,
         }
         if self.status is Status.SKIPPED:
             data["by_design"] = self.by_design
@@ -110,6 +150,8 @@ class CheckResult:
             source=str(data.get("source", "")),
             duration_ms=float(data.get("duration_ms", 0.0)),
             by_design=bool(data.get("by_design", False)),
+            basis=str(data.get("basis") or "document"),
+            basis_ref=str(data.get("basis_ref") or data.get("source") or ""),
         )
 
 
@@ -140,6 +182,68 @@ def coverage_of(checks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "skipped_by_design": by_design,
         "not_judged": applicable - judged,
         "ratio": round(judged / applicable, 4) if applicable else 0.0,
+    }
+
+
+def reported_only(item: Mapping[str, Any], *, strict_openai: bool = False) -> bool:
+    """Whether a check's dictionary is a failed OpenAI-compatibility check that does not
+    fail the run: basis ``openai``, not breaking the official SDK, without
+    ``strict_openai``. It is reported as a compatibility finding."""
+    return (
+        not strict_openai
+        and item.get("status") == "failed"
+        and item.get("basis") == "openai"
+        and item.get("severity") != Severity.SDK.value
+    )
+
+
+def verdicts_of(
+    checks: Iterable[Mapping[str, Any]], *, strict_openai: bool = False
+) -> dict[str, Any]:
+    """The two verdicts of a run, from its checks' dictionaries.
+
+    ``document``: conformance to the provider's own document (and to HTTP and SSE):
+    ``failed`` when one of those checks failed or errored. ``openai``: compatibility with
+    OpenAI clients beyond the document, its failures counted by severity as ``findings``:
+    ``failed`` when one breaks the official SDK (or any, with ``strict_openai``),
+    ``findings`` when some are reported without failing the run, else ``passed``. A check
+    without a basis (a version 1 result) counts as ``document``.
+    """
+    items = list(checks)
+    judged = ("passed", "failed", "warned")
+    own = [c for c in items if str(c.get("basis") or "document") in DOCUMENT_BASES]
+    compat = [c for c in items if str(c.get("basis") or "document") not in DOCUMENT_BASES]
+
+    def count(group: list[Mapping[str, Any]], *statuses: str) -> int:
+        return sum(1 for c in group if c.get("status") in statuses)
+
+    findings = {
+        severity.value: sum(
+            1 for c in compat if c.get("status") == "failed" and c.get("severity") == severity
+        )
+        for severity in Severity
+    }
+    compat_blocks = count(compat, "error") > 0 or findings[Severity.SDK.value] > 0
+    if strict_openai and any(findings.values()):
+        compat_blocks = True
+    return {
+        "document": {
+            "status": "failed" if count(own, "failed", "error") else "passed",
+            "judged": count(own, *judged),
+            "failed": count(own, "failed"),
+            "warned": count(own, "warned"),
+            "error": count(own, "error"),
+        },
+        "openai": {
+            "status": (
+                "failed" if compat_blocks else "findings" if any(findings.values()) else "passed"
+            ),
+            "judged": count(compat, *judged),
+            "findings": findings,
+            "warned": count(compat, "warned"),
+            "error": count(compat, "error"),
+            "strict": strict_openai,
+        },
     }
 
 
@@ -174,6 +278,9 @@ class CheckRun:
     harness_version: str = __version__
     #: the share of applicable checks that must be judged for the run to pass
     min_coverage: float = DEFAULT_MIN_COVERAGE
+    #: every OpenAI-compatibility failure fails the run, not only those that break the
+    #: official SDK (``--strict-openai``)
+    strict_openai: bool = False
 
     def coverage(self) -> dict[str, Any]:
         """How much of the run was judged (see :func:`coverage_of`), with ``min`` (the
@@ -195,10 +302,17 @@ class CheckRun:
             counts[result.status.value] += 1
         return counts
 
+    def verdicts(self) -> dict[str, Any]:
+        """The document verdict and the OpenAI-compatibility verdict (:func:`verdicts_of`)."""
+        return verdicts_of(
+            (result.to_dict() for result in self.checks), strict_openai=self.strict_openai
+        )
+
     @property
     def passed(self) -> bool:
-        """No check failed or errored (warnings and skips allowed)."""
-        return not any(result.is_problem for result in self.checks)
+        """No check failed the run (see :meth:`CheckResult.blocks`; warnings, skips and
+        compatibility findings that do not break the SDK allowed)."""
+        return not any(result.blocks(strict_openai=self.strict_openai) for result in self.checks)
 
     @property
     def exit_code(self) -> int:
@@ -207,9 +321,11 @@ class CheckRun:
         return self.exit_code_for(Severity.COSMETIC)
 
     def exit_code_for(self, fail_on: Severity | str = Severity.COSMETIC) -> int:
-        """1 when a check of severity ``fail_on`` or worse failed, or any check errored;
-        otherwise :data:`EXIT_THIN` (3) when less than ``min_coverage`` of the applicable
-        checks was judged; otherwise 0.
+        """1 when a check that fails the run (:meth:`CheckResult.blocks`: a violation of
+        the document or of HTTP, anything that breaks the official SDK, any
+        OpenAI-compatibility failure under :attr:`strict_openai`) of severity ``fail_on``
+        or worse failed, or any check errored; otherwise :data:`EXIT_THIN` (3) when less
+        than ``min_coverage`` of the applicable checks was judged; otherwise 0.
 
         ``fail_on="client"`` lets a CI job tolerate cosmetic deviations while still
         failing on anything that breaks the official SDK or common clients. A failure
@@ -218,10 +334,11 @@ class CheckRun:
         order = list(Severity)
         limit = order.index(Severity(fail_on))
         for result in self.checks:
-            status = Status(result.status)
-            if status == Status.ERROR:
+            if not result.blocks(strict_openai=self.strict_openai):
+                continue
+            if Status(result.status) == Status.ERROR:
                 return 1
-            if status == Status.FAILED and order.index(Severity(result.severity)) <= limit:
+            if order.index(Severity(result.severity)) <= limit:
                 return 1
         return 0 if self.covered else EXIT_THIN
 
@@ -243,6 +360,7 @@ class CheckRun:
             "checks": [result.to_dict() for result in self.checks],
             "summary": self.summary(),
             "coverage": self.coverage(),
+            "verdicts": self.verdicts(),
         }
         cleaned: dict[str, Any] = scrub(data, secrets)
         return cleaned
@@ -261,7 +379,7 @@ class CheckRun:
     def from_dict(cls, data: Mapping[str, Any]) -> CheckRun:
         if data.get("kind", "check") != "check":
             raise ValueError(f"not a check result file (kind={data.get('kind')!r})")
-        if int(data.get("version", 0)) != RESULT_VERSION:
+        if int(data.get("version", 0)) not in READABLE_VERSIONS:
             raise ValueError(f"unsupported check result version {data.get('version')!r}")
         started = str(data.get("started_at") or "")
         return cls(
@@ -278,6 +396,9 @@ class CheckRun:
             target=dict(data.get("target") or {}),
             harness_version=str(data.get("harness_version", "")),
             min_coverage=float(dict(data.get("coverage") or {}).get("min", DEFAULT_MIN_COVERAGE)),
+            strict_openai=bool(
+                dict(dict(data.get("verdicts") or {}).get("openai") or {}).get("strict", False)
+            ),
         )
 
 

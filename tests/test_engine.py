@@ -192,7 +192,14 @@ def test_broken_probe_is_an_error_not_a_crash() -> None:
     def broken(pctx: ProbeContext) -> ProbeRequest:
         raise RuntimeError("bug in probe")
 
-    @check(id="t.uses_broken", title="t", severity=Severity.CLIENT, source="s", probes=("broken",))
+    @check(
+        id="t.uses_broken",
+        title="t",
+        severity=Severity.CLIENT,
+        source="s",
+        basis="http",
+        probes=("broken",),
+    )
     def uses_broken(ctx: CheckContext) -> None:
         """Reads a broken probe."""
         ctx.exchange("broken")
@@ -324,7 +331,7 @@ def test_outcomes_map_to_statuses() -> None:
 
 @pytest.mark.usefixtures("scratch_registry")
 def test_reading_an_undeclared_probe_is_an_error() -> None:
-    @check(id="t.sneaky", title="t", severity=Severity.CLIENT, source="s", probes=())
+    @check(id="t.sneaky", title="t", severity=Severity.CLIENT, source="s", basis="http", probes=())
     def sneaky(ctx: CheckContext) -> None:
         """Reads what it did not declare."""
         ctx.exchange("chat")
@@ -341,7 +348,7 @@ def test_registration_is_validated() -> None:
         check(id="a.b", title="t", severity=Severity.SDK, source="s", requires="teleport")
     with pytest.raises(ValueError, match="docstring"):
 
-        @check(id="a.nodoc", title="t", severity=Severity.SDK, source="s")
+        @check(id="a.nodoc", title="t", severity=Severity.SDK, source="s", basis="http")
         def nodoc(ctx: CheckContext) -> None:
             return None
 
@@ -361,7 +368,14 @@ def test_select_checks_patterns() -> None:
 
 
 def test_probes_for_unknown_probe_raises(scratch_registry: None) -> None:
-    @check(id="t.ghost", title="t", severity=Severity.CLIENT, source="s", probes=("ghost",))
+    @check(
+        id="t.ghost",
+        title="t",
+        severity=Severity.CLIENT,
+        source="s",
+        basis="http",
+        probes=("ghost",),
+    )
     def ghost(ctx: CheckContext) -> None:
         """Declares a probe nobody registered."""
 

@@ -135,7 +135,7 @@ def test_dependants_go_in_waves_built_from_their_parents_answers() -> None:
 def test_a_check_declaring_a_dependant_gets_its_parents_sent_too() -> None:
     _register_chain()
 
-    @check(id="scratch.grand", title="t", severity=Severity.COSMETIC, source="s",
+    @check(id="scratch.grand", title="t", severity=Severity.COSMETIC, source="s", basis="http",
            probes=("grandchild",))  # fmt: skip
     def grand(ctx: CheckContext) -> str:
         """Reads the grandchild only."""
@@ -161,7 +161,7 @@ def test_a_failed_or_refused_parent_skips_its_dependants(status: int, by_design:
     assert ("child" in out.by_design) is by_design  # type: ignore[attr-defined]
     assert "which was not made" in out.unavailable["grandchild"]  # type: ignore[attr-defined]
 
-    @check(id="scratch.child", title="t", severity=Severity.COSMETIC, source="s",
+    @check(id="scratch.child", title="t", severity=Severity.COSMETIC, source="s", basis="http",
            probes=("child",))  # fmt: skip
     def child_check(ctx: CheckContext) -> str:
         """Reads the child."""

@@ -141,6 +141,7 @@ def _judge_refusal(ctx: CheckContext, probe_name: str, what: str) -> str:
 
 @check(
     id="auth.missing_key_refused",
+    fact="auth",
     title="A request without an API key is refused with 401/403",
     severity=Severity.CLIENT,
     source=_SOURCE,
@@ -168,6 +169,7 @@ def missing_key_refused(ctx: CheckContext) -> str:
 
 @check(
     id="auth.wrong_key_refused",
+    fact="auth",
     title="A request with a wrong API key is refused with 401/403",
     severity=Severity.CLIENT,
     source=_SOURCE,
@@ -181,6 +183,7 @@ def wrong_key_refused(ctx: CheckContext) -> str:
 
 @check(
     id="auth.error_envelope",
+    fact="errors.envelope",
     title="Authentication errors carry the error envelope with a message",
     severity=Severity.CLIENT,
     source=_SOURCE,

@@ -152,6 +152,7 @@ def _same_as_string_content(ctx: CheckContext, ex: Exchange) -> str:
 
 @check(
     id="semantics.content_parts",
+    fact="messages.content_parts",
     title="Message content given as an array of text parts is accepted",
     severity=Severity.CLIENT,
     source=_REF + ": messages[].content (string or array of content parts)",
@@ -197,6 +198,7 @@ def content_parts(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.tool_result_turn",
+    fact="param.tools",
     title="The turn that returns a tool's result is accepted",
     severity=Severity.CLIENT,
     source=_REF + ": messages (assistant tool_calls, tool role with tool_call_id)",
@@ -262,6 +264,7 @@ def _free_text(ctx: CheckContext, name: str, label: str | None) -> str | None:
 
 @check(
     id="semantics.answers_the_prompt",
+    fact="messages",
     title="Different conversations get different answers",
     severity=Severity.CLIENT,
     source=_REF + ": messages (the conversation the model answers)",
@@ -391,6 +394,7 @@ def _tool_delta_problems(ex: Exchange) -> list[str]:
 
 @check(
     id="semantics.tool_call_stream",
+    fact="param.tools",
     title="A streamed tool call arrives as indexed tool_calls deltas",
     severity=Severity.CLIENT,
     source=_REF + " (streaming): choices[].delta.tool_calls[].index, function.arguments",

@@ -197,6 +197,7 @@ def _statuses(exchanges: list[Exchange]) -> str:
 
 @check(
     id="errors.invalid_refused",
+    fact="errors.invalid",
     title="Invalid requests are refused with a 4xx status, not answered",
     severity=Severity.CLIENT,
     source="OpenAI API reference (request body schema, 400 invalid_request_error)",
@@ -241,6 +242,7 @@ def invalid_refused(ctx: CheckContext) -> str:
 
 @check(
     id="errors.no_server_error",
+    basis="http",
     title="Invalid requests never cause a 5xx server error",
     severity=Severity.SDK,
     source="RFC 9110 section 15.5 (4xx: the client erred); openai-python retry rules",
@@ -282,6 +284,7 @@ def _unanswered(ex: Exchange) -> bool:
 
 @check(
     id="errors.envelope",
+    fact="errors.envelope",
     title="Error answers carry the error envelope with a message",
     severity=Severity.CLIENT,
     source=_SPEC,
@@ -317,6 +320,7 @@ def envelope(ctx: CheckContext) -> str:
 
 @check(
     id="errors.stream_error_event",
+    fact="stream.sse",
     title="A mid-stream error is sent as an SSE event carrying an error object",
     severity=Severity.SDK,
     source="openai-python Stream: an event whose data has an `error` key raises APIError",
@@ -364,6 +368,7 @@ def _streamed_cases(ctx: CheckContext) -> list[Exchange]:
 
 @check(
     id="errors.stream_refused_before_events",
+    fact="stream.sse",
     title="A streamed invalid request is refused with a 4xx before any event",
     severity=Severity.SDK,
     source="OpenAI API reference, Chat Completions: stream; openai-python _make_status_error "

@@ -213,6 +213,7 @@ def _logprob_problem(ex: Exchange, entries: list[Any] | None) -> str | None:
 
 @check(
     id="semantics.logprobs",
+    fact="param.logprobs",
     title="logprobs are returned when asked for, plain and streamed, or refused",
     severity=Severity.CLIENT,
     source=_REF + ": logprobs, top_logprobs; the chat completion chunk object (choices[].logprobs)",
@@ -319,6 +320,7 @@ def _forced(ctx: CheckContext, ex: Exchange, name: str) -> str | None:
 
 @check(
     id="semantics.tools",
+    fact="param.tools",
     title="A tool call forced by name comes back as that tool's call, plain and streamed",
     severity=Severity.CLIENT,
     source=_REF + ": tools, tool_choice (a named function forces that function)",
@@ -357,6 +359,7 @@ def tools(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.tool_choice_none",
+    fact="param.tools",
     title='tool_choice "none" gives a text answer, plain and streamed',
     severity=Severity.CLIENT,
     source=_REF + ': tool_choice ("none" means the model will not call any tool)',
@@ -384,6 +387,7 @@ def tool_choice_none(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.tool_choice_required",
+    fact="param.tools",
     title='tool_choice "required" gives a tool call, plain and streamed',
     severity=Severity.CLIENT,
     source=_REF + ': tool_choice ("required" means the model must call one or more tools)',
@@ -493,6 +497,7 @@ def _each_judged(
 
 @check(
     id="semantics.json_mode",
+    fact="param.response_format",
     title="response_format json_object gives a JSON object, plain and streamed, or is refused",
     severity=Severity.CLIENT,
     source=_REF + ": response_format",
@@ -534,6 +539,7 @@ def _schema_errors(value: Any) -> list[str]:
 
 @check(
     id="semantics.json_schema",
+    fact="param.response_format",
     title="response_format json_schema gives JSON that validates, plain and streamed",
     severity=Severity.CLIENT,
     source=_REF + ": response_format json_schema (Structured Outputs, strict)",
@@ -590,6 +596,7 @@ def seed_pair_probe(pctx: ProbeContext) -> list[ProbeRequest]:
 
 @check(
     id="semantics.seed",
+    fact="param.seed",
     title="The same seed gives the same answer, plain and streamed",
     severity=Severity.COSMETIC,
     source=_REF + ": seed (best effort determinism)",

@@ -23,6 +23,7 @@ _STREAMING = "OpenAI API reference, Chat Completions: stream (server-sent events
 
 @check(
     id="sse.stream_when_asked",
+    fact="stream",
     title="`stream: true` is answered with an event stream",
     severity=Severity.SDK,
     source=_STREAMING,
@@ -49,6 +50,7 @@ def stream_when_asked(ctx: CheckContext) -> str:
 
 @check(
     id="sse.content_type",
+    fact="stream.sse",
     title="Streams are served as text/event-stream",
     severity=Severity.CLIENT,
     source=_WHATWG + "; " + _STREAMING,
@@ -71,6 +73,7 @@ def content_type(ctx: CheckContext) -> str:
 
 @check(
     id="sse.no_bom",
+    fact="stream.sse",
     title="The stream does not start with a byte order mark",
     severity=Severity.SDK,
     source=_WHATWG + " (a BOM is stripped by browsers but not by the OpenAI SDK's decoder)",
@@ -92,6 +95,7 @@ def no_bom(ctx: CheckContext) -> str:
 
 @check(
     id="sse.events_have_data",
+    fact="stream.sse",
     title="Every event carries a data line",
     severity=Severity.SDK,
     source=_WHATWG + "; openai-python SSE decoder (an event without data is parsed as empty JSON)",
@@ -115,6 +119,7 @@ def events_have_data(ctx: CheckContext) -> str:
 
 @check(
     id="sse.events_separated",
+    fact="stream.sse",
     title="Events are ended by a blank line",
     severity=Severity.SDK,
     source=_WHATWG + " (an event is dispatched by an empty line)",
@@ -165,6 +170,7 @@ def events_separated(ctx: CheckContext) -> str:
 
 @check(
     id="sse.data_is_json",
+    fact="stream.sse",
     title="Every event's data is a JSON object (or [DONE])",
     severity=Severity.SDK,
     source=_STREAMING + "; openai-python Stream (json.loads on every data)",

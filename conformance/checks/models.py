@@ -184,6 +184,7 @@ def _names(names: list[str]) -> str:
 
 @check(
     id="models.list_served",
+    fact="models.list",
     title="GET /models answers with a JSON model list",
     severity=Severity.CLIENT,
     source=_LIST_REF,
@@ -266,6 +267,7 @@ def _shape_hint(document: Any) -> str:
 
 @check(
     id="models.list_sdk",
+    fact="models.list",
     title="The official SDK reads the model list (models.list())",
     severity=Severity.SDK,
     source=_SDK + "; " + _LIST_REF,
@@ -323,6 +325,7 @@ def _describe(entry: dict[str, Any], key: str) -> str:
 
 @check(
     id="models.list_schema",
+    fact="models.list",
     title='The model list is {"object": "list", "data": [model objects]}',
     severity=Severity.CLIENT,
     source=_LIST_REF,
@@ -359,6 +362,7 @@ def list_schema(ctx: CheckContext) -> str:
 
 @check(
     id="models.listed",
+    fact="models.list",
     title="The model under test is in the model list",
     severity=Severity.CLIENT,
     source=_LIST_REF,
@@ -387,6 +391,7 @@ def listed(ctx: CheckContext) -> str:
 
 @check(
     id="models.retrieve",
+    fact="models.list",
     title="GET /models/{id} returns the model (models.retrieve())",
     severity=Severity.SDK,
     source=_SDK + "; " + _RETRIEVE_REF,
@@ -474,6 +479,7 @@ _MODEL_WORDS = re.compile(r"model", re.IGNORECASE)
 
 @check(
     id="models.unknown_refused",
+    fact="errors.invalid",
     title="A request for an unknown model is refused with 404 (or 400)",
     severity=Severity.CLIENT,
     source="OpenAI API reference, Error codes (404 model_not_found); openai-python NotFoundError",
@@ -607,6 +613,7 @@ def same_model(requested: str, answered: str) -> bool:
 
 @check(
     id="models.answer_model",
+    fact="response.completion",
     title="Answers name the model that was asked for",
     severity=Severity.CLIENT,
     source="OpenAI API reference, The chat completion object: `model`",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
+from conformance.checks.basis import Basis, validate_declaration
 from conformance.providers.base import Capabilities, Dialect, Message
 
 if TYPE_CHECKING:
@@ -453,6 +454,12 @@ class CheckSpec:
     #: the check can at most warn: ``Failed`` is reported as ``warned``
     warn_only: bool
     func: CheckFunc
+    #: the fact of :data:`conformance.providers.facts.FACTS` the check judges (its basis
+    #: is ``document`` for a profile whose document states it, ``openai`` otherwise)
+    fact: str | None = None
+    #: a basis of the check's own instead of a fact (``http``, or ``openai``: a rule only
+    #: the OpenAI specification or SDK makes); see :mod:`conformance.checks.basis`
+    basis: Basis | None = None
 
     @property
     def category(self) -> str:
@@ -476,16 +483,21 @@ def check(
     dialects: Iterable[Dialect] | None = None,
     requires: str | None = None,
     warn_only: bool = False,
+    fact: str | None = None,
+    basis: str | None = None,
 ) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check function ``(CheckContext) -> str | None``.
 
     ``id`` is stable and dotted (``family.property``); ``title`` is the one-line report
     text; the docstring is the description. ``probes`` names every probe the check reads
-    (the engine sends only the probes that selected checks declare).
+    (the engine sends only the probes that selected checks declare). Exactly one of
+    ``fact`` (the documented fact judged, ``fact="auth"``) and ``basis`` (``"http"`` or
+    ``"openai"``) says on what grounds the check judges (see :mod:`conformance.checks.basis`).
     """
     if "." not in id or id != id.strip() or " " in id:
         raise ValueError(f"check id {id!r} must be dotted, like 'stream.done_sentinel'")
     _check_capability_name(requires)
+    validate_declaration(id, fact, basis)
 
     def decorate(func: CheckFunc) -> CheckFunc:
         if id in CHECKS and CHECKS[id].func is not func:
@@ -504,6 +516,8 @@ def check(
             requires=requires,
             warn_only=warn_only,
             func=func,
+            fact=fact,
+            basis=Basis(basis) if basis is not None else None,
         )
         return func
 

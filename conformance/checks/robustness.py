@@ -66,6 +66,7 @@ def _judged(ctx: CheckContext) -> list[Exchange]:
 
 @check(
     id="robustness.no_hang",
+    basis="http",
     title="The target answers every request within the timeout",
     severity=Severity.CLIENT,
     source=_HTTP + "; clients give up on a silent connection",
@@ -91,6 +92,7 @@ def no_hang(ctx: CheckContext) -> str:
 
 @check(
     id="robustness.stays_up",
+    basis="http",
     title="The target accepts a connection for every request",
     severity=Severity.CLIENT,
     source=_HTTP + "; a server that crashes on one request refuses the next ones",
@@ -112,6 +114,7 @@ def stays_up(ctx: CheckContext) -> str:
 
 @check(
     id="robustness.complete_body",
+    basis="http",
     title="Responses are not cut off",
     severity=Severity.SDK,
     source=_HTTP + "; OpenAI API reference, Chat Completions: stream",
@@ -173,6 +176,7 @@ def _reports_error(data: str) -> bool:
 
 @check(
     id="robustness.body_size",
+    basis="http",
     title="Responses stay within a sane size",
     severity=Severity.CLIENT,
     source="harness limits on one response: 16 MiB of body after decoding, 100,000 SSE "
@@ -203,6 +207,7 @@ def body_size(ctx: CheckContext) -> str:
 
 @check(
     id="robustness.content_encoding",
+    basis="http",
     title="Compressed answers use an accepted encoding and decode cleanly",
     severity=Severity.SDK,
     source="RFC 9110 section 8.4 (Content-Encoding) and 12.5.3 (Accept-Encoding)",
@@ -228,6 +233,7 @@ def content_encoding(ctx: CheckContext) -> str:
 
 @check(
     id="robustness.json_depth",
+    basis="http",
     title="JSON answers nest within a sane depth",
     severity=Severity.CLIENT,
     source=f"harness limit: JSON nested at most {MAX_JSON_DEPTH} levels (recursive parsers "
@@ -265,6 +271,7 @@ def _json_texts(ex: Exchange) -> list[tuple[str, bytes | str, int | None]]:
 
 @check(
     id="robustness.no_redirect",
+    basis="http",
     title="The endpoint answers where it was asked, without a redirect",
     severity=Severity.CLIENT,
     source="RFC 9110 section 15.4 (redirection); OpenAI API reference (the documented "
@@ -328,6 +335,7 @@ def no_redirect(ctx: CheckContext) -> str:
 
 @check(
     id="robustness.transport_error",
+    basis="http",
     title="Every request ends in a response the client can read",
     severity=Severity.SDK,
     source=_HTTP,
@@ -349,6 +357,7 @@ def transport_error(ctx: CheckContext) -> str:
 
 @check(
     id="robustness.valid_request_succeeds",
+    fact="endpoint",
     title="A plain valid request is answered with success",
     severity=Severity.SDK,
     source="the provider's documentation of its endpoint",

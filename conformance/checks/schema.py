@@ -111,6 +111,7 @@ def _fail_on(violated: list[SchemaViolation], ex: Exchange, event: int | None, w
 
 @check(
     id="schema.completion_json",
+    fact="response.completion",
     title="A completion is a JSON object served as JSON",
     severity=Severity.SDK,
     source=_COMPLETION_REF,
@@ -160,6 +161,7 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 
 @check(
     id="schema.completion",
+    fact="response.completion",
     title="The chat.completion has every required field, correctly typed",
     severity=Severity.CLIENT,
     source=_COMPLETION_REF,
@@ -182,6 +184,7 @@ def completion_shape(ctx: CheckContext) -> str:
 
 @check(
     id="schema.chunk",
+    fact="stream.chunks",
     title="Every chat.completion.chunk has the required fields, correctly typed",
     severity=Severity.CLIENT,
     source=_CHUNK_REF,
@@ -205,6 +208,7 @@ def chunk_shape(ctx: CheckContext) -> str:
 
 @check(
     id="schema.object_values",
+    fact="response.completion",
     title='`object` is "chat.completion" / "chat.completion.chunk"',
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + "; " + _CHUNK_REF,
@@ -236,6 +240,7 @@ def object_values(ctx: CheckContext) -> str:
 
 @check(
     id="schema.created_integer",
+    fact="response.completion",
     title="`created` is an integer Unix timestamp",
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (created: integer)",
@@ -268,6 +273,7 @@ _MAX_UNIX_SECONDS = 10**11
 
 @check(
     id="schema.chunk_id_stable",
+    fact="stream.chunk_identity",
     title="Every chunk carries the same `id`",
     severity=Severity.CLIENT,
     source=_CHUNK_REF + " (id: each chunk has the same ID)",
@@ -299,6 +305,7 @@ def chunk_id_stable(ctx: CheckContext) -> str:
 
 @check(
     id="schema.chunk_created_stable",
+    fact="stream.chunk_identity",
     title="Every chunk carries the same `created`",
     severity=Severity.COSMETIC,
     source=_CHUNK_REF + " (created: each chunk has the same timestamp)",
@@ -333,6 +340,7 @@ def _expected_choices(ex: Exchange) -> int:
 
 @check(
     id="schema.choice_index",
+    fact="response.completion",
     title="Choice indexes are integers 0..n-1",
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (choices[].index)",
@@ -368,6 +376,7 @@ def choice_index(ctx: CheckContext) -> str:
 
 @check(
     id="schema.message_role",
+    fact="response.completion",
     title='The completion message has role "assistant"',
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (choices[].message.role)",
@@ -390,6 +399,7 @@ def message_role(ctx: CheckContext) -> str:
 
 @check(
     id="schema.finish_reason_enum",
+    fact="response.finish_reason_values",
     title="finish_reason is one of stop, length, tool_calls, content_filter, function_call",
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (choices[].finish_reason)",
@@ -436,6 +446,7 @@ def _usage_docs(ctx: CheckContext) -> list[tuple[Exchange, int | None, Any]]:
 
 @check(
     id="schema.usage",
+    fact="response.usage",
     title="usage has integer prompt, completion and total token counts",
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (usage)",
@@ -477,6 +488,7 @@ def usage(ctx: CheckContext) -> str:
 
 @check(
     id="schema.usage_total",
+    fact="response.usage",
     title="usage.total_tokens = prompt_tokens + completion_tokens",
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (usage.total_tokens: prompt + completion)",
@@ -548,6 +560,7 @@ def _detail_problem(usage: dict[str, Any], name: str) -> str | None:
 
 @check(
     id="schema.usage_details",
+    fact="response.usage_details",
     title="usage detail objects, when sent, hold integer counts within their totals",
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (usage.prompt_tokens_details, usage.completion_tokens_details); "
@@ -586,6 +599,7 @@ def usage_details(ctx: CheckContext) -> str:
 
 @check(
     id="schema.spec_only_fields",
+    fact="response.spec_fields",
     title="Fields the specification requires but clients ignore are present",
     severity=Severity.COSMETIC,
     source=_COMPLETION_REF + " (message.refusal, choices[].logprobs, system_fingerprint)",

@@ -332,6 +332,7 @@ def _compare_tool_calls(
 
 @check(
     id="sdk.completion",
+    basis="openai",
     title="The official SDK reads the completion",
     severity=Severity.SDK,
     source=_SOURCE + ": chat.completions.create()",
@@ -363,6 +364,7 @@ def sdk_completion(ctx: CheckContext) -> str:
 
 @check(
     id="sdk.stream_chunks",
+    basis="openai",
     title="The official SDK iterates the stream",
     severity=Severity.SDK,
     source=_SOURCE + ": chat.completions.create(stream=True)",
@@ -431,6 +433,7 @@ def _final_completion(client: openai.OpenAI, args: dict[str, Any]) -> Any:
 
 @check(
     id="sdk.stream_accumulate",
+    basis="openai",
     title="The official SDK's stream helper builds the right final completion",
     severity=Severity.SDK,
     source=_SOURCE + ": chat.completions.stream() and get_final_completion()",

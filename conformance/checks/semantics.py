@@ -267,6 +267,7 @@ def _judge_cap(ctx: CheckContext, probe_name: str, param: str) -> str:
 
 @check(
     id="semantics.max_tokens",
+    fact="param.max_tokens",
     title="max_tokens caps the answer's length",
     severity=Severity.CLIENT,
     source=_REF + ": max_tokens",
@@ -283,6 +284,7 @@ def max_tokens(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.max_completion_tokens",
+    fact="param.max_completion_tokens",
     title="max_completion_tokens caps the answer's length",
     severity=Severity.CLIENT,
     source=_REF + ": max_completion_tokens",
@@ -298,6 +300,7 @@ def max_completion_tokens(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.length_finish_reason",
+    fact="response.finish_reason_values",
     title='An answer cut by the length cap says finish_reason "length"',
     severity=Severity.CLIENT,
     source=_REF + ': choices[].finish_reason ("length": the maximum number of tokens was reached)',
@@ -380,6 +383,7 @@ def length_finish_reason(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.n_choices",
+    fact="param.n",
     title="n gives n choices, indexed 0..n-1, plain and streamed",
     severity=Severity.CLIENT,
     source=_REF + ": n",
@@ -531,6 +535,7 @@ def _impossible_usage(ex: Exchange, gen: Generation, where: str) -> list[str]:
 
 @check(
     id="semantics.usage_consistent",
+    fact="response.usage",
     title="usage counts are possible and consistent, plain and streamed",
     severity=Severity.CLIENT,
     source=_REF + ": usage; stream_options.include_usage",
@@ -597,6 +602,7 @@ def usage_consistent(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.stream_matches_plain",
+    fact="stream",
     title="A streamed answer matches the plain one at temperature 0",
     severity=Severity.COSMETIC,
     source=_REF + ": temperature, seed, stream",
@@ -625,6 +631,7 @@ def stream_matches_plain(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.multi_turn",
+    fact="messages.roles",
     title="A multi-turn conversation is accepted",
     severity=Severity.CLIENT,
     source=_REF + ": messages (system, user, assistant)",

@@ -449,6 +449,7 @@ _PROBES = ("stop_free", "stop_string")
 
 @check(
     id="semantics.stop_word",
+    fact="param.stop",
     title="A stop word (given as a plain string) ends the answer right before it",
     severity=Severity.CLIENT,
     source=_SOURCE,
@@ -466,6 +467,7 @@ def stop_word(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.stop_phrase",
+    fact="param.stop",
     title="A stop string of several words ends the answer right before it",
     severity=Severity.CLIENT,
     source=_SOURCE,
@@ -482,6 +484,7 @@ def stop_phrase(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.stop_span",
+    fact="param.stop",
     title="A stop string spanning two streamed deltas never leaks",
     severity=Severity.CLIENT,
     source=_SOURCE,
@@ -498,6 +501,7 @@ def stop_span(ctx: CheckContext) -> str:
 
 @check(
     id="semantics.stop_list",
+    fact="param.stop",
     title="A list of four stop strings stops at the one that occurs",
     severity=Severity.CLIENT,
     source=_SOURCE,

@@ -39,6 +39,7 @@ def _index(choice: dict[str, Any]) -> Any:
 
 @check(
     id="stream.done_sentinel",
+    fact="stream.sse",
     title="The stream ends with `data: [DONE]`, and nothing follows it",
     severity=Severity.CLIENT,
     source=_CHUNK_REF + "; OpenAI API reference, Chat Completions: stream",
@@ -76,6 +77,7 @@ def done_sentinel(ctx: CheckContext) -> str:
 
 @check(
     id="stream.role_first",
+    fact="stream.delta_rules",
     title='The first delta of each choice carries role "assistant"',
     severity=Severity.CLIENT,
     source=_CHUNK_REF + " (delta.role)",
@@ -109,6 +111,7 @@ def role_first(ctx: CheckContext) -> str:
 
 @check(
     id="stream.role_once",
+    fact="stream.delta_rules",
     title="`role` is sent once per choice, not in every delta",
     severity=Severity.SDK,
     source=_CHUNK_REF + "; openai-python ChatCompletionStreamState (concatenates string deltas)",
@@ -138,6 +141,7 @@ def role_once(ctx: CheckContext) -> str:
 
 @check(
     id="stream.finish_reason_once",
+    fact="stream.delta_rules",
     title="Each choice gets a finish_reason exactly once, at its end",
     severity=Severity.CLIENT,
     source=_CHUNK_REF + " (choices[].finish_reason)",
@@ -199,6 +203,7 @@ def _cumulative_from(deltas: list[tuple[int, str]]) -> int | None:
 
 @check(
     id="stream.deltas_incremental",
+    fact="stream.delta_rules",
     title="Each content delta carries only the new text",
     severity=Severity.SDK,
     source=_CHUNK_REF + " (delta: the chunk's part of the message); openai-python "
@@ -236,6 +241,7 @@ def _usage_chunks(chunks: list[Chunk]) -> list[Chunk]:
 
 @check(
     id="stream.usage_chunk",
+    fact="stream.usage",
     title="include_usage yields one final usage chunk with empty choices",
     severity=Severity.CLIENT,
     source=_USAGE_REF,
@@ -287,6 +293,7 @@ def usage_chunk(ctx: CheckContext) -> str:
 
 @check(
     id="stream.usage_only_on_usage_chunk",
+    fact="stream.usage",
     title="Ordinary chunks carry no usage (null or absent)",
     severity=Severity.CLIENT,
     source=_USAGE_REF + " (usage is null on every other chunk)",

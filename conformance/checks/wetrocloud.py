@@ -39,6 +39,7 @@ def _refusal_text(ctx: CheckContext, ex: Exchange) -> str:
 
 @check(
     id="wetrocloud.multipart_accepted",
+    fact="request.multipart",
     title="A multipart/form-data request is accepted",
     severity=Severity.CLIENT,
     source=_DOC + ": the request is sent as multipart/form-data",
@@ -63,6 +64,7 @@ def multipart_accepted(ctx: CheckContext) -> str:
 
 @check(
     id="wetrocloud.token_scheme",
+    fact="auth",
     title="`Authorization: Token <key>` is accepted",
     severity=Severity.CLIENT,
     source=_DOC + ": --header 'Authorization: Token <api-key>'",
@@ -95,6 +97,7 @@ def token_scheme(ctx: CheckContext) -> str:
 
 @check(
     id="wetrocloud.json_object",
+    fact="response.wetrocloud",
     title="The answer is a JSON object",
     severity=Severity.CLIENT,
     source=_DOC + ": response example",
@@ -117,6 +120,7 @@ def json_object(ctx: CheckContext) -> str:
 
 @check(
     id="wetrocloud.response_string",
+    fact="response.wetrocloud",
     title="`response` is a string",
     severity=Severity.CLIENT,
     source=_DOC + ": response — conversational response to the query",
@@ -138,6 +142,7 @@ def response_string(ctx: CheckContext) -> str:
 
 @check(
     id="wetrocloud.tokens_integer",
+    fact="response.wetrocloud",
     title="`tokens` is a positive integer",
     severity=Severity.CLIENT,
     source=_DOC + ": tokens — number of tokens used for processing",
@@ -160,6 +165,7 @@ def tokens_integer(ctx: CheckContext) -> str:
 
 @check(
     id="wetrocloud.success_boolean",
+    fact="response.wetrocloud",
     title="`success` is the boolean true on success",
     severity=Severity.CLIENT,
     source=_DOC + ": success — indicates whether the query was successful",
@@ -200,6 +206,7 @@ def _tokens_and_words(ctx: CheckContext, name: str) -> tuple[Exchange, int, int]
 
 @check(
     id="wetrocloud.tokens_plausible",
+    fact="response.wetrocloud",
     title="`tokens` follows the size of the answer",
     severity=Severity.CLIENT,
     source=_DOC + ": tokens — number of tokens used for processing",

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from conformance.engine import Progress as EngineProgress
-from conformance.results import CheckResult, coverage_line, scrub
+from conformance.results import CheckResult, coverage_line, reported_only, scrub
 from conformance.wire.exchange import Exchange
 
 __all__ = ["RichProgress", "configuration_hints", "print_summary"]
@@ -105,6 +105,43 @@ def _count_table(checks: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _verdict_table(document: dict[str, Any]) -> Table | None:
+    """The two verdicts side by side: the provider's document (and HTTP), and OpenAI-client
+    compatibility beyond it by severity; ``None`` for a result without verdicts."""
+    verdicts = document.get("verdicts")
+    if not isinstance(verdicts, dict):
+        return None
+    own = dict(verdicts.get("document") or {})
+    compat = dict(verdicts.get("openai") or {})
+    findings = dict(compat.get("findings") or {})
+    provider = document.get("provider")
+    table = Table(title="Verdicts", title_justify="left")
+    table.add_column("")
+    table.add_column(f"{provider}'s document (+ HTTP/SSE)")
+    table.add_column("OpenAI-client compatibility")
+    style = {"passed": "green", "failed": "bold red", "findings": "yellow"}
+    table.add_row(
+        "verdict",
+        Text(str(own.get("status", "")).upper(), style=style.get(str(own.get("status")), "")),
+        Text(
+            str(compat.get("status", "")).upper(),
+            style=style.get(str(compat.get("status")), ""),
+        ),
+    )
+    table.add_row("judged", str(own.get("judged", 0)), str(compat.get("judged", 0)))
+    table.add_row(
+        "failed",
+        str(own.get("failed", 0)),
+        ", ".join(f"{findings.get(s, 0)} {s}" for s in _SEVERITIES),
+    )
+    table.add_row("warned", str(own.get("warned", 0)), str(compat.get("warned", 0)))
+    if compat.get("status") == "findings":
+        table.caption = (
+            "compatibility findings are reported; they fail the run only with --strict-openai"
+        )
+    return table
+
+
 def print_summary(
     console: Console, document: dict[str, Any], *, elapsed: float, verbose: bool
 ) -> None:
@@ -124,15 +161,25 @@ def print_summary(
     for note in target.get("notes") or []:
         console.print(Text(f"note: {note}"), soft_wrap=True)
     console.print(_count_table(checks))
+    table = _verdict_table(document)
+    if table is not None:
+        console.print(table)
     order = {s: i for i, s in enumerate(_SEVERITIES)}
+    strict = bool(dict(dict(document.get("verdicts") or {}).get("openai") or {}).get("strict"))
     problems = sorted(
         (c for c in checks if c.get("status") in ("failed", "error")),
-        key=lambda c: (order.get(c.get("severity", ""), 9), c["id"]),
+        key=lambda c: (
+            reported_only(c, strict_openai=strict),
+            order.get(c.get("severity", ""), 9),
+            c["id"],
+        ),
     )
     for item in problems:
+        finding = reported_only(item, strict_openai=strict)
+        label = "FINDING" if finding else item["status"].upper()
         line = Text()
-        line.append(f"{item['status'].upper():7} ", style=_STYLE[item["status"]])
-        line.append(f"[{item.get('severity')}] ", style="bold")
+        line.append(f"{label:7} ", style="yellow" if finding else _STYLE[item["status"]])
+        line.append(f"[{item.get('severity')}, {item.get('basis', 'document')}] ", style="bold")
         line.append(f"{item['id']}", style="bold")
         line.append(f"  {item.get('title', '')}\n        {item.get('detail', '')}")
         console.print(line, soft_wrap=True)
@@ -152,7 +199,7 @@ def print_summary(
         console.print(Text(f"hint: {hint}", style="bold"), soft_wrap=True)
     summary = document.get("summary", {})
     coverage = document.get("coverage") or {}
-    verdict = _verdict(summary, coverage)
+    verdict = _verdict(document, coverage)
     parts = ", ".join(f"{summary.get(s, 0)} {s}" for s in _STATUSES)
     style = {"PASSED": "passed", "FAILED": "failed", "INCONCLUSIVE": "warned"}[verdict]
     console.print(
@@ -166,9 +213,19 @@ def print_summary(
     )
 
 
-def _verdict(summary: dict[str, Any], coverage: dict[str, Any]) -> str:
-    """FAILED (a check failed or errored), INCONCLUSIVE (too little judged), PASSED."""
-    if summary.get("failed") or summary.get("error"):
+def _verdict(document: dict[str, Any], coverage: dict[str, Any]) -> str:
+    """FAILED (a check failed the run or errored), INCONCLUSIVE (too little judged),
+    PASSED (compatibility findings that do not fail the run allowed)."""
+    verdicts = document.get("verdicts")
+    if isinstance(verdicts, dict):
+        failed = any(
+            dict(verdicts.get(which) or {}).get("status") == "failed"
+            for which in ("document", "openai")
+        )
+    else:
+        summary = document.get("summary", {})
+        failed = bool(summary.get("failed") or summary.get("error"))
+    if failed:
         return "FAILED"
     if coverage and not coverage.get("enough", True):
         return "INCONCLUSIVE"

@@ -102,6 +102,15 @@ def _run_config(
     help="Exit 1 only for failures of this severity or worse (sdk > client > cosmetic).",
 )
 @click.option(
+    "--strict-openai",
+    is_flag=True,
+    help="Fail on every OpenAI-compatibility finding, not only on those that break the "
+    "official SDK. By default a profile is failed for violations of its provider's "
+    "document (and of HTTP) and for anything that breaks the official SDK; other "
+    "findings beyond the document are reported. No effect with --provider openai, whose "
+    "document is the OpenAI specification.",
+)
+@click.option(
     "--min-coverage",
     type=click.FloatRange(0.0, 1.0),
     default=DEFAULT_MIN_COVERAGE,
@@ -135,6 +144,7 @@ def command(
     md_path: Path | None,
     html_path: Path | None,
     fail_on: str,
+    strict_openai: bool,
     min_coverage: float,
     quiet: bool,
     list_only: bool,
@@ -178,6 +188,7 @@ def command(
         notes=notes,
     ) as (config, secrets):
         config.follow_redirects = follow_redirects
+        config.strict_openai = strict_openai
         for note in notes:
             err.print(f"conformance: {note}", markup=False)
         import asyncio
@@ -259,19 +270,28 @@ def write_junit(document: dict[str, Any]) -> str:
 
     ``failed`` and ``error`` become ``<failure>`` / ``<error>``, ``skipped`` a
     ``<skipped>``, ``warned`` a passing case with the warning in ``<system-out>``; the
-    severity and source are properties of each case.
+    severity, source, basis and cited basis are properties of each case. A failed
+    OpenAI-compatibility check that does not fail the run (basis ``openai``, not breaking
+    the SDK, without ``--strict-openai``) is a passing case whose ``<system-out>`` states
+    the finding; the suite's properties carry both verdicts (``verdict.document``,
+    ``verdict.openai``).
     """
     import xml.etree.ElementTree as ET
 
+    from conformance.results import reported_only
+
     checks = document.get("checks", [])
     summary = document.get("summary", {})
+    verdicts = dict(document.get("verdicts") or {})
+    strict = bool(dict(verdicts.get("openai") or {}).get("strict"))
+    findings = sum(1 for item in checks if reported_only(item, strict_openai=strict))
     suites = ET.Element("testsuites", name="conformance")
     suite = ET.SubElement(
         suites,
         "testsuite",
         name=f"conformance.{document.get('provider', '')}",
         tests=str(len(checks)),
-        failures=str(summary.get("failed", 0)),
+        failures=str(int(summary.get("failed", 0)) - findings),
         errors=str(summary.get("error", 0)),
         skipped=str(summary.get("skipped", 0)),
         time=f"{float(document.get('duration_s', 0.0)):.3f}",
@@ -285,6 +305,10 @@ def write_junit(document: dict[str, Any]) -> str:
         if name in coverage:
             value = str(coverage[name]).lower() if name == "enough" else str(coverage[name])
             ET.SubElement(props, "property", name=f"coverage.{name}", value=value)
+    for which in ("document", "openai"):
+        if which in verdicts:
+            status = str(dict(verdicts[which]).get("status", ""))
+            ET.SubElement(props, "property", name=f"verdict.{which}", value=status)
     for item in checks:
         case = ET.SubElement(
             suite,
@@ -294,12 +318,19 @@ def write_junit(document: dict[str, Any]) -> str:
             time=f"{float(item.get('duration_ms', 0.0)) / 1000:.6f}",
         )
         case_props = ET.SubElement(case, "properties")
-        for name in ("severity", "title", "source"):
+        for name in ("severity", "title", "source", "basis", "basis_ref"):
             ET.SubElement(case_props, "property", name=name, value=str(item.get(name, "")))
         status = item.get("status")
         detail = str(item.get("detail", ""))
         evidence = json.dumps(item.get("evidence") or {}, indent=2, ensure_ascii=False)
-        if status == "failed":
+        if reported_only(item, strict_openai=strict):
+            out = ET.SubElement(case, "system-out")
+            out.text = (
+                f"OpenAI-compatibility finding [{item.get('severity')}] (beyond the "
+                f"provider's document; fails the run only with --strict-openai): {detail}\n"
+                f"{evidence}"
+            )
+        elif status == "failed":
             node = ET.SubElement(
                 case, "failure", message=detail, type=f"severity:{item.get('severity')}"
             )

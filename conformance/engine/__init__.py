@@ -105,6 +105,9 @@ class RunConfig:
     #: follow redirects (each hop counts against ``max_requests``); by default a 3xx
     #: answer is judged as it is (``robustness.no_redirect``)
     follow_redirects: bool = False
+    #: every OpenAI-compatibility failure fails the run, not only those that break the
+    #: official SDK (``--strict-openai``)
+    strict_openai: bool = False
 
 
 def probes_for(checks: Iterable[CheckSpec]) -> list[ProbeSpec]:
@@ -221,6 +224,7 @@ async def arun_checks(config: RunConfig, *, progress: Progress | None = None) ->
         duration_s=time.perf_counter() - t0,
         target=target,
         min_coverage=config.min_coverage,
+        strict_openai=config.strict_openai,
     )
 
 

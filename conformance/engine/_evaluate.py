@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Sequence
 
+from conformance.checks.basis import resolve_basis
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.registry import (
     CHECKS,
@@ -34,6 +35,7 @@ _TRACEBACK_FRAMES = 6
 def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> CheckResult:
     """Run one check; never raises (a crash in the check becomes status ``error``)."""
     started = time.perf_counter()
+    resolved = resolve_basis(spec, provider)
     result = CheckResult(
         id=spec.id,
         title=spec.title,
@@ -42,6 +44,8 @@ def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> C
         category=spec.category,
         description=spec.description,
         source=spec.source,
+        basis=resolved.basis.value,
+        basis_ref=resolved.ref,
     )
     if spec.requires in collected.refused:
         result.status = Status.SKIPPED

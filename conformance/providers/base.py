@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from conformance.providers.facts import Cited
 from conformance.wire.exchange import SSEEvent
 
 Message = dict[str, Any]
@@ -163,6 +164,18 @@ class Provider(ABC):
     #: A profile whose provider documents no parameters drops the rest (see
     #: :meth:`dropped_params`) rather than sending what the provider never promised to read.
     sent_params: ClassVar[frozenset[str] | None] = None
+    #: the facts (:data:`conformance.providers.facts.FACTS`) the provider's document
+    #: states, each with the section that states it; a check of any other fact is an
+    #: OpenAI-compatibility finding for this profile, not a violation of its document
+    documented: ClassVar[Mapping[str, Cited]] = {}
+    #: the document is the OpenAI specification itself, so it states every fact; a
+    #: subclass inherits ``False`` unless it sets this again
+    document_is_openai_spec: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "document_is_openai_spec" not in cls.__dict__:
+            cls.document_is_openai_spec = False
 
     def __init__(self, base_url: str | None = None, model: str | None = None) -> None:
         path, sep, query = (base_url or self.default_base_url).partition("?")

@@ -132,6 +132,8 @@ class OpenAIProvider(Provider):
     capabilities = Capabilities()
     docs = "https://platform.openai.com/docs/api-reference/chat"
     embedded_prefix = "/v1"
+    #: its document is the OpenAI API reference: every fact is documented
+    document_is_openai_spec = True
 
     # -- requests --------------------------------------------------------------------
 

@@ -17,7 +17,10 @@ against a live target stays bounded in cost.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from conformance.providers.base import Capabilities
+from conformance.providers.facts import Cited
 from conformance.providers.openai import OpenAIProvider
 
 __all__ = ["WeAIProvider"]
@@ -50,5 +53,31 @@ class WeAIProvider(OpenAIProvider):
         multi_turn=True,
         temperature_range=(0.0, 2.0),
     )
+    # The facts the guide states; every other check is an OpenAI-compatibility finding.
+    documented: Mapping[str, Cited] = {
+        "endpoint": Cited(
+            "Quickstart (curl)", "curl https://weai.productscience.ai/v1/chat/completions"
+        ),
+        "auth": Cited("Quickstart (curl)", '-H "Authorization: Bearer $WEAI_API_KEY"'),
+        "request.json": Cited("Quickstart (curl)", '-H "Content-Type: application/json"'),
+        "messages": Cited(
+            "Quickstart",
+            "Chat models take a list of messages as input and return a model-generated "
+            "message as output.",
+        ),
+        "messages.roles": Cited(
+            "Quickstart",
+            "the chat format is designed to make multi-turn conversations easy (system, "
+            "user, assistant, user)",
+        ),
+        "response.completion": Cited(
+            "Quickstart (node.js)",
+            "the Chat Completions API ... console.log(completion.choices[0])",
+        ),
+        "param.temperature": Cited(
+            "FAQ: How should I set the temperature parameter?",
+            "0 being least random (or most deterministic) and 2 being most random",
+        ),
+    }
     docs = "https://weai.productscience.ai (Text generation models guide)"
     embedded_prefix = "/weai/v1"

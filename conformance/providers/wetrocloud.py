@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from conformance.providers._common import USER_AGENT, decode_error_body, drop_unset
+from conformance.providers.facts import Cited
 from conformance.providers.base import (
     APIError,
     Capabilities,
@@ -126,6 +127,25 @@ class WetrocloudProvider(Provider):
         system_role=True,
         multi_turn=True,
     )
+    # The facts the Text Generation page states; every other check is a compatibility finding.
+    documented: Mapping[str, Cited] = {
+        "endpoint": Cited("Endpoint", "POST /v1/text-generation/"),
+        "auth": Cited("Request Example", "--header 'Authorization: Token <api-key>'"),
+        "request.multipart": Cited(
+            "Request Format",
+            "The request should be sent as multipart/form-data with the following parameters",
+        ),
+        "messages": Cited(
+            "Request Format",
+            "messages string (JSON): Array of message objects representing the conversation",
+        ),
+        "messages.roles": Cited("Message Object Format", "system, user and assistant messages"),
+        "response.wetrocloud": Cited(
+            "Response Example",
+            "response: Conversational response to the query. tokens: Number of tokens used "
+            "for processing. success: Indicates whether the query was successful.",
+        ),
+    }
     docs = "https://docs.wetrocloud.com (Text Generation)"
     embedded_prefix = ""
     #: the Text Generation page documents no model list

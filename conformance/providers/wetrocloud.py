@@ -30,7 +30,6 @@ from urllib.parse import parse_qsl
 import httpx
 
 from conformance.providers._common import USER_AGENT, decode_error_body, drop_unset
-from conformance.providers.facts import Cited
 from conformance.providers.base import (
     APIError,
     Capabilities,
@@ -43,6 +42,7 @@ from conformance.providers.base import (
     Provider,
     Usage,
 )
+from conformance.providers.facts import Cited
 from conformance.wire.json_bounded import parse_json_bounded
 
 __all__ = ["WetrocloudProvider", "encode_form", "parse_form"]

@@ -20,6 +20,8 @@ FLAVOUR_MODELS: dict[str, tuple[str, ...]] = {
     "nebulablock": ("meta-llama/Llama-3.3-70B-Instruct",),
     "weai": WEAI_MODELS,
 }
+#: the providers whose document the backend can serve alone (``--only-document``)
+ONLY_DOCUMENTS: tuple[str, ...] = ("nebulablock", "weai")
 #: ``owned_by`` of each flavour's model entries
 FLAVOUR_OWNERS: dict[str, str] = {
     "openai": "conformance",
@@ -61,6 +63,9 @@ class BackendConfig:
     log_level: str = "warning"
     #: more model names every OpenAI-style path lists and answers for (after its own)
     models: tuple[str, ...] = ()
+    #: serve one provider's document and nothing more instead of every dialect
+    #: (``nebulablock`` or ``weai``: see :mod:`conformance.backend.document_only`)
+    only_document: str | None = None
 
     def __post_init__(self) -> None:
         from conformance.backend.faults import FAULTS  # local: faults imports nothing of ours
@@ -85,6 +90,11 @@ class BackendConfig:
             raise ConfigError("API keys must be non-empty strings without surrounding spaces")
         if any(not isinstance(m, str) or not m.strip() or m != m.strip() for m in self.models):
             raise ConfigError("model names must be non-empty strings without surrounding spaces")
+        if self.only_document is not None and self.only_document not in ONLY_DOCUMENTS:
+            raise ConfigError(
+                f"no document-only server for {self.only_document!r}; choose one of: "
+                f"{', '.join(ONLY_DOCUMENTS)}"
+            )
         if self.max_body_bytes < 1024 or self.huge_body_bytes < 1 or self.hang_s <= 0:
             raise ConfigError("max_body_bytes, huge_body_bytes and hang_s must be positive")
 

@@ -22,6 +22,7 @@ from typing import IO
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from conformance.backend.app import create_app
 from conformance.backend.config import BackendConfig
@@ -48,8 +49,13 @@ class _Server(uvicorn.Server):
 
 def uvicorn_config(config: BackendConfig) -> uvicorn.Config:
     """The uvicorn settings for the backend (fast loop and parser when available)."""
+    app: ASGIApp = create_app(config)
+    if config.only_document is not None:
+        from conformance.backend.document_only import DocumentOnlyApp
+
+        app = DocumentOnlyApp(config)
     return uvicorn.Config(
-        create_app(config),
+        app,
         host=config.host,
         port=config.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",

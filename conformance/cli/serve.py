@@ -72,6 +72,15 @@ def _check_fault(ctx: click.Context, param: click.Parameter, value: str | None) 
     metavar="NAME",
     help="Also list and answer for this model name on every OpenAI path (repeatable).",
 )
+@click.option(
+    "--only-document",
+    type=click.Choice(["nebulablock", "weai"]),
+    default=None,
+    help="Serve one provider's document and nothing more, at /v1/chat/completions: its "
+    'documented fields only, FastAPI\'s 422 {"detail": ...} for invalid requests, no '
+    "model list, no n, stop, tools, JSON mode, logprobs or stream_options, no [DONE]. "
+    "'check --provider P' passes it with OpenAI-compatibility findings.",
+)
 def command(
     host: str,
     port: int,
@@ -81,6 +90,7 @@ def command(
     api_keys: tuple[str, ...],
     api_key_envs: tuple[str, ...],
     models: tuple[str, ...],
+    only_document: str | None,
 ) -> None:
     """Run the embedded reference backend (every profile's dialect, faults, timing)."""
     from conformance.backend.app import ROUTES
@@ -111,10 +121,19 @@ def command(
         fault=fault,
         api_keys=tuple(keys),
         models=tuple(dict.fromkeys(m.strip() for m in models)),
+        only_document=only_document,
     )
 
     def announce(url: str) -> None:
         click.echo(f"conformance reference backend listening on {url}")
+        if only_document is not None:
+            auth = "Bearer key required" if only_document == "weai" else "no authentication"
+            click.echo(
+                f"  POST {url}/v1/chat/completions  {only_document}'s document and nothing "
+                f"more ({auth}; base URL {url}/v1)"
+            )
+            click.echo("Press Ctrl-C to stop.")
+            return
         for method, path, what in ROUTES:
             click.echo(f"  {method:<5}{url}{path}  {what}")
         auth = f"{len(keys)} configured key(s) required" if keys else "any key (or none) accepted"

@@ -17,6 +17,7 @@ NebulaBlock's model list; pass ``--model`` for another one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from conformance.providers.base import Capabilities
 from conformance.providers.facts import Cited
@@ -53,7 +54,7 @@ class NebulaBlockProvider(OpenAIProvider):
     )
     # The facts the Generate Text page states, section by section; nothing else is judged
     # on the basis of the document.
-    documented: Mapping[str, Cited] = {
+    documented: ClassVar[Mapping[str, Cited]] = {
         "endpoint": Cited("HTTP Request", "POST {API_URL}/chat/completions"),
         "messages": Cited("body parameters", "messages array: An array of message objects"),
         "param.max_tokens": Cited(

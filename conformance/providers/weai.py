@@ -18,6 +18,7 @@ against a live target stays bounded in cost.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from conformance.providers.base import Capabilities
 from conformance.providers.facts import Cited
@@ -54,7 +55,7 @@ class WeAIProvider(OpenAIProvider):
         temperature_range=(0.0, 2.0),
     )
     # The facts the guide states; every other check is an OpenAI-compatibility finding.
-    documented: Mapping[str, Cited] = {
+    documented: ClassVar[Mapping[str, Cited]] = {
         "endpoint": Cited(
             "Quickstart (curl)", "curl https://weai.productscience.ai/v1/chat/completions"
         ),

@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from email import policy
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 import httpx
@@ -128,7 +128,7 @@ class WetrocloudProvider(Provider):
         multi_turn=True,
     )
     # The facts the Text Generation page states; every other check is a compatibility finding.
-    documented: Mapping[str, Cited] = {
+    documented: ClassVar[Mapping[str, Cited]] = {
         "endpoint": Cited("Endpoint", "POST /v1/text-generation/"),
         "auth": Cited("Request Example", "--header 'Authorization: Token <api-key>'"),
         "request.multipart": Cited(

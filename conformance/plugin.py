@@ -12,7 +12,11 @@ plugin): ``--provider``, ``--base-url``, ``--model``, ``--api-key-env``,
 pytest-timeout when that is installed) and ``--conformance-json PATH``.
 
 ``--conformance-min-coverage`` (default 0.5, as ``check --min-coverage``) is the share of
-applicable checks that must be judged.
+applicable checks that must be judged. ``--conformance-strict-openai`` (also
+``--strict-openai``, as ``check --strict-openai``) fails the test of every
+OpenAI-compatibility finding; without it a failed check whose basis is ``openai`` (beyond
+the provider's document) and that does not break the official SDK passes with a warning
+that names it a compatibility finding.
 
 Once the suite is collected, the options are validated (a bad one ends the session with
 pytest's one-line usage error, exit 4) and the tests that cannot apply to the chosen
@@ -93,6 +97,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(
             *names, dest=f"conformance_{name.replace('-', '_')}", default=None, help=help_, **extra
         )
+    strict = ["--conformance-strict-openai"]
+    if "--strict-openai" not in taken:
+        strict.insert(0, "--strict-openai")
+    group.addoption(
+        *strict,
+        dest="conformance_strict_openai",
+        action="store_true",
+        default=False,
+        help="conformance: fail on every OpenAI-compatibility finding, not only on those "
+        "that break the official SDK (beyond the provider's document, findings are "
+        "warnings otherwise)",
+    )
     group.addoption(
         "--conformance-json",
         dest="conformance_json",
@@ -165,6 +181,7 @@ class _Plan:
             replay=Path(replay) if replay is not None else None,
         )
         self.profile = self.target.profile
+        self.strict_openai = bool(_option(config, "strict_openai"))
         self.json: str | None = _option(config, "json")
         if self.json is not None:
             from conformance.cli._options import check_output_path
@@ -192,6 +209,7 @@ class _Plan:
                 only=only,
                 min_coverage=self.min_coverage,
             )
+            config.strict_openai = self.strict_openai
             return run_checks(config), list(target.secrets)
 
 
@@ -315,13 +333,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             "pass (see the skip reasons)"
         )
     terminalreporter.write_line(line, red=not cov["enough"], bold=not cov["enough"])
+    verdicts = run.verdicts()
+    own, compat = verdicts["document"], verdicts["openai"]
+    beyond = sum(compat["beyond_document"].values())
+    terminalreporter.write_line(
+        f"conformance: {run.provider}'s document {own['status']} ({own['failed']} failed of "
+        f"{own['judged']} judged); OpenAI-client compatibility "
+        f"{compat['status'].replace('_', ' ')} ({beyond} finding(s) beyond the document)"
+    )
 
 
 def judge(run: CheckRun, check_id: str, config: pytest.Config | None = None) -> None:
     """Turn one check's verdict into the pytest outcome (fail, skip, warn or pass)."""
     import warnings
 
-    from conformance.results import scrub
+    from conformance.results import reported_only, scrub
 
     secrets = config.stash.get(_SECRETS, []) if config is not None else []
     result = run.by_id().get(check_id)
@@ -331,6 +357,15 @@ def judge(run: CheckRun, check_id: str, config: pytest.Config | None = None) -> 
     detail = str(scrub(result.detail, secrets))
     if status == "skipped":
         pytest.skip(detail or "skipped")
+    if reported_only(result.to_dict(), strict_openai=run.strict_openai):
+        warnings.warn(
+            ConformanceWarning(
+                f"{check_id}: OpenAI-compatibility finding [{result.severity.value}] beyond "
+                f"the {run.provider} document (fails only with --strict-openai): {detail}"
+            ),
+            stacklevel=2,
+        )
+        return
     if status in ("failed", "error"):
         evidence = json.dumps(scrub(result.evidence, secrets), indent=2, ensure_ascii=False)
         kind = "FAILED" if status == "failed" else "ERROR (the harness could not judge)"

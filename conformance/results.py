@@ -22,8 +22,13 @@ answers side by side (see :func:`verdicts_of`)::
 
     "verdicts": {
       "document": {"status": "passed" | "failed", "judged", "failed", "warned", "error"},
-      "openai": {"status": "passed" | "findings" | "failed", "judged", "warned",
-                 "findings": {"sdk": n, "client": n, "cosmetic": n}, "strict": bool}}
+      "openai": {"status": "compatible" | "partly_compatible" | "incompatible", "judged",
+                 "warned", "failed": {"sdk": n, "client": n, "cosmetic": n},
+                 "beyond_document": {"sdk": n, ...}, "strict": bool}}
+
+The run fails (exit 1) on a failure of the document or of HTTP, on a failure that breaks
+the official SDK whatever its basis, and on any failure under ``--strict-openai``; the
+other failures beyond the document are reported as compatibility findings.
 
 A version 1 file is still read: its checks had no basis and are all ``document``, which
 is how version 1 judged them.
@@ -202,30 +207,38 @@ def verdicts_of(
 ) -> dict[str, Any]:
     """The two verdicts of a run, from its checks' dictionaries.
 
-    ``document``: conformance to the provider's own document (and to HTTP and SSE):
-    ``failed`` when one of those checks failed or errored. ``openai``: compatibility with
-    OpenAI clients beyond the document, its failures counted by severity as ``findings``:
-    ``failed`` when one breaks the official SDK (or any, with ``strict_openai``),
-    ``findings`` when some are reported without failing the run, else ``passed``. A check
-    without a basis (a version 1 result) counts as ``document``.
+    ``document``: conformance to the provider's own document (and to HTTP and SSE), over
+    the checks of basis ``document`` and ``http``: ``failed`` when one of them failed or
+    errored, else ``passed``. ``openai``: compatibility with OpenAI clients, over every
+    check: the failures by severity (``failed``), those beyond the provider's document
+    (basis ``openai``, ``beyond_document``), and ``status``, the worst severity failed:
+    ``incompatible`` (the official SDK breaks), ``partly_compatible`` (common clients
+    do), ``compatible`` (at most cosmetic). A check without a basis (a version 1 result)
+    counts as ``document``.
     """
     items = list(checks)
     judged = ("passed", "failed", "warned")
     own = [c for c in items if str(c.get("basis") or "document") in DOCUMENT_BASES]
-    compat = [c for c in items if str(c.get("basis") or "document") not in DOCUMENT_BASES]
 
     def count(group: list[Mapping[str, Any]], *statuses: str) -> int:
         return sum(1 for c in group if c.get("status") in statuses)
 
-    findings = {
-        severity.value: sum(
-            1 for c in compat if c.get("status") == "failed" and c.get("severity") == severity
-        )
-        for severity in Severity
-    }
-    compat_blocks = count(compat, "error") > 0 or findings[Severity.SDK.value] > 0
-    if strict_openai and any(findings.values()):
-        compat_blocks = True
+    def by_severity(group: list[Mapping[str, Any]]) -> dict[str, int]:
+        return {
+            severity.value: sum(
+                1 for c in group if c.get("status") == "failed" and c.get("severity") == severity
+            )
+            for severity in Severity
+        }
+
+    failed = by_severity(items)
+    beyond = by_severity([c for c in items if c not in own])
+    if failed[Severity.SDK.value]:
+        compat = "incompatible"
+    elif failed[Severity.CLIENT.value]:
+        compat = "partly_compatible"
+    else:
+        compat = "compatible"
     return {
         "document": {
             "status": "failed" if count(own, "failed", "error") else "passed",
@@ -235,13 +248,11 @@ def verdicts_of(
             "error": count(own, "error"),
         },
         "openai": {
-            "status": (
-                "failed" if compat_blocks else "findings" if any(findings.values()) else "passed"
-            ),
-            "judged": count(compat, *judged),
-            "findings": findings,
-            "warned": count(compat, "warned"),
-            "error": count(compat, "error"),
+            "status": compat,
+            "judged": count(items, *judged),
+            "failed": failed,
+            "beyond_document": beyond,
+            "warned": count(items, "warned"),
             "strict": strict_openai,
         },
     }

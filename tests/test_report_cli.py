@@ -92,7 +92,7 @@ def test_newly_failing_check_fails(tmp_path: Path) -> None:
         ("[1, 2]", "expected a JSON object, found a list"),
         ('{"provider": "x"}', "no 'version' field"),
         (
-            '{"version": 2, "kind": "check", "provider": "x", "checks": []}',
+            '{"version": 3, "kind": "check", "provider": "x", "checks": []}',
             "newer than this harness reads",
         ),
         ('{"version": 1, "provider": "x"}', "neither a check result"),

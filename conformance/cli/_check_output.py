@@ -105,39 +105,54 @@ def _count_table(checks: list[dict[str, Any]]) -> Table:
     return table
 
 
+_COMPAT_WORDS = {
+    "compatible": "COMPATIBLE",
+    "partly_compatible": "PARTLY COMPATIBLE",
+    "incompatible": "INCOMPATIBLE",
+}
+_COMPAT_STYLE = {"compatible": "green", "partly_compatible": "yellow", "incompatible": "bold red"}
+
+
 def _verdict_table(document: dict[str, Any]) -> Table | None:
     """The two verdicts side by side: the provider's document (and HTTP), and OpenAI-client
-    compatibility beyond it by severity; ``None`` for a result without verdicts."""
+    compatibility by severity; ``None`` for a result without verdicts."""
     verdicts = document.get("verdicts")
     if not isinstance(verdicts, dict):
         return None
     own = dict(verdicts.get("document") or {})
     compat = dict(verdicts.get("openai") or {})
-    findings = dict(compat.get("findings") or {})
-    provider = document.get("provider")
+    failed = dict(compat.get("failed") or {})
+    beyond = dict(compat.get("beyond_document") or {})
     table = Table(title="Verdicts", title_justify="left")
     table.add_column("")
-    table.add_column(f"{provider}'s document (+ HTTP/SSE)")
+    table.add_column(f"{document.get('provider')}'s document (+ HTTP/SSE)")
     table.add_column("OpenAI-client compatibility")
-    style = {"passed": "green", "failed": "bold red", "findings": "yellow"}
+    status = str(own.get("status", ""))
     table.add_row(
         "verdict",
-        Text(str(own.get("status", "")).upper(), style=style.get(str(own.get("status")), "")),
+        Text(status.upper(), style="green" if status == "passed" else "bold red"),
         Text(
-            str(compat.get("status", "")).upper(),
-            style=style.get(str(compat.get("status")), ""),
+            _COMPAT_WORDS.get(str(compat.get("status")), str(compat.get("status", ""))),
+            style=_COMPAT_STYLE.get(str(compat.get("status")), ""),
         ),
     )
     table.add_row("judged", str(own.get("judged", 0)), str(compat.get("judged", 0)))
     table.add_row(
         "failed",
         str(own.get("failed", 0)),
-        ", ".join(f"{findings.get(s, 0)} {s}" for s in _SEVERITIES),
+        ", ".join(f"{failed.get(s, 0)} {s}" for s in _SEVERITIES),
     )
+    if any(beyond.values()):
+        table.add_row(
+            "beyond the document",
+            "",
+            ", ".join(f"{beyond.get(s, 0)} {s}" for s in _SEVERITIES),
+        )
     table.add_row("warned", str(own.get("warned", 0)), str(compat.get("warned", 0)))
-    if compat.get("status") == "findings":
+    if any(n for s, n in beyond.items() if s != "sdk") and not compat.get("strict"):
         table.caption = (
-            "compatibility findings are reported; they fail the run only with --strict-openai"
+            "failures beyond the document are compatibility findings: they fail the run "
+            "when they break the official SDK, the others only with --strict-openai"
         )
     return table
 
@@ -186,7 +201,7 @@ def print_summary(
     for item in (c for c in checks if c.get("status") == "warned"):
         line = Text()
         line.append("WARNED  ", style=_STYLE["warned"])
-        line.append(f"{item['id']}  {item.get('detail', '')}")
+        line.append(f"[{item.get('basis', 'document')}] {item['id']}  {item.get('detail', '')}")
         console.print(line, soft_wrap=True)
     if verbose:
         skipped = [c for c in checks if c.get("status") == "skipped"]
@@ -214,17 +229,13 @@ def print_summary(
 
 
 def _verdict(document: dict[str, Any], coverage: dict[str, Any]) -> str:
-    """FAILED (a check failed the run or errored), INCONCLUSIVE (too little judged),
-    PASSED (compatibility findings that do not fail the run allowed)."""
-    verdicts = document.get("verdicts")
-    if isinstance(verdicts, dict):
-        failed = any(
-            dict(verdicts.get(which) or {}).get("status") == "failed"
-            for which in ("document", "openai")
-        )
-    else:
-        summary = document.get("summary", {})
-        failed = bool(summary.get("failed") or summary.get("error"))
+    """FAILED (a check that fails the run failed, or one errored), INCONCLUSIVE (too
+    little judged), PASSED (compatibility findings that do not fail the run allowed)."""
+    strict = bool(dict(dict(document.get("verdicts") or {}).get("openai") or {}).get("strict"))
+    failed = any(
+        c.get("status") in ("failed", "error") and not reported_only(c, strict_openai=strict)
+        for c in document.get("checks", [])
+    )
     if failed:
         return "FAILED"
     if coverage and not coverage.get("enough", True):

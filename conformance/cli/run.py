@@ -212,6 +212,12 @@ def _plan(
     show_default=True,
     help="Exit 1 only for check failures of this severity or worse.",
 )
+@click.option(
+    "--strict-openai",
+    is_flag=True,
+    help="Fail the check steps on every OpenAI-compatibility finding, not only on those "
+    "that break the official SDK (as 'check --strict-openai').",
+)
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Run the benchmark.")
 @click.option(
     "--max-failure-rate",
@@ -244,6 +250,7 @@ def command(
     rate: str | None,
     duration: float,
     fail_on: str,
+    strict_openai: bool,
     bench: bool,
     max_failure_rate: float,
     baselines: tuple[Path, ...],
@@ -279,7 +286,7 @@ def command(
     interrupted = False
     outcome = _Outcome()
     try:
-        _steps(plan, timeout, fail_on, outcome)
+        _steps(plan, timeout, fail_on, outcome, strict_openai=strict_openai)
     except _Interrupted:
         interrupted = True
     # what the steps wrote (an interrupted bench writes its partial result)
@@ -323,7 +330,9 @@ def _expected_files(plan: _Plan) -> list[Path]:
     return files + [plan.out / f"bench-{name}.json" for name, _ in plan.bench_runs]
 
 
-def _steps(plan: _Plan, timeout: float, fail_on: str, outcome: _Outcome) -> None:
+def _steps(
+    plan: _Plan, timeout: float, fail_on: str, outcome: _Outcome, *, strict_openai: bool = False
+) -> None:
     """Run every check and bench step, noting each exit code in ``outcome``."""
     total = len(plan.check_providers) + len(plan.bench_runs)
     index = 0
@@ -341,6 +350,7 @@ def _steps(plan: _Plan, timeout: float, fail_on: str, outcome: _Outcome) -> None
                 f"{timeout:g}",
                 "--fail-on",
                 fail_on,
+                *(["--strict-openai"] if strict_openai else []),
                 "--json",
                 str(path),
                 "--junit",

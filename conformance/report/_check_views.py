@@ -40,6 +40,24 @@ class CheckView:
     category: str
     evidence: tuple[EvidencePart, ...]
     anchor: str
+    #: ``document``, ``openai`` (beyond the provider's document) or ``http``
+    basis: str = "document"
+    #: the cited section of the provider's document, or the check's source
+    basis_ref: str = ""
+
+    @property
+    def finding(self) -> bool:
+        """A failure beyond the provider's document: an OpenAI-compatibility finding."""
+        return self.basis == "openai" and self.status == "failed"
+
+
+@dataclass(frozen=True)
+class DocumentVerdict:
+    """Whether a target does what its provider's document (and HTTP) says."""
+
+    level: str  # "pass" | "fail" | "none"
+    label: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,10 @@ class Verdict:
     text: str
     counts: dict[str, int]
     failed_by_severity: dict[str, int]
+    #: the other verdict: conformance to the provider's own document
+    document: DocumentVerdict | None = None
+    #: failures beyond the provider's document (basis ``openai``), by severity
+    beyond_document: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,7 +159,44 @@ def verdict(result: dict[str, Any]) -> Verdict:
         extras.append(f"judged {cover.judged} of {cover.total} applicable")
     if extras:
         text = f"{text}; {', '.join(extras)}"
-    return Verdict(level, label, text, counts, by_sev)
+    beyond = dict.fromkeys(SEVERITIES, 0)
+    for c in result.get("checks", []):
+        if c["status"] == "failed" and c.get("basis") == "openai":
+            beyond[c["severity"]] += 1
+    return Verdict(level, label, text, counts, by_sev, document_verdict(result), beyond)
+
+
+def document_verdict(result: dict[str, Any]) -> DocumentVerdict:
+    """Conformance to the provider's own document: the checks whose basis is the document
+    or HTTP (every check of a result written before checks had a basis)."""
+    own = [
+        c
+        for c in result.get("checks", [])
+        if (c.get("basis") or "document") in ("document", "http")
+    ]
+    provider = str(result.get("provider") or "the provider")
+    judged = sum(1 for c in own if c.get("status") in ("passed", "failed", "warned"))
+    bad = sum(1 for c in own if c.get("status") in FAILING)
+    if bad:
+        return DocumentVerdict(
+            "fail",
+            "Breaks its document",
+            f"{_plural(bad, 'check')} of the {provider} document or HTTP failed ({judged} judged)",
+        )
+    if not judged:
+        return DocumentVerdict("none", "Not judged", "no check of its document was judged")
+    if coverage(result).thin:
+        return DocumentVerdict(
+            "none",
+            "Inconclusive",
+            f"none of {_plural(judged, 'judged check')} of the {provider} document and HTTP "
+            "failed, but too little of the run was judged",
+        )
+    return DocumentVerdict(
+        "pass",
+        "Follows its document",
+        f"all {_plural(judged, 'judged check')} of the {provider} document and HTTP passed",
+    )
 
 
 def _verb(n: int) -> str:
@@ -220,4 +279,6 @@ def check_view(check: dict[str, Any], target: Target) -> CheckView:
         category=str(check.get("category") or cid.split(".", 1)[0]),
         evidence=evidence_parts(evidence) if isinstance(evidence, dict) else (),
         anchor=f"{target.anchor}-{slug(cid)}",
+        basis=str(check.get("basis") or "document"),
+        basis_ref=str(check.get("basis_ref") or check.get("source") or ""),
     )

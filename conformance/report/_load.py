@@ -16,9 +16,13 @@ from typing import Any
 from conformance.errors import ConfigError
 from conformance.report._metrics import distributions
 
-#: The result-file format versions this report can read.
-SUPPORTED_VERSION = 1
+#: The newest result-file format version this report can read (a check result of
+#: version 2 adds each check's basis and the two verdicts; version 1 is still read).
+SUPPORTED_VERSION = 2
 
+#: The bases of a check's verdict (``document``: the provider's document states the rule;
+#: ``openai``: beyond it, OpenAI-client compatibility; ``http``: HTTP and SSE).
+BASES = ("document", "openai", "http")
 #: Check statuses, in the order the report lists them.
 STATUSES = ("failed", "error", "warned", "skipped", "passed")
 
@@ -125,7 +129,10 @@ def _validate_check(data: dict[str, Any], source: str) -> None:
             raise ConfigError(
                 f"{where} ({cid}): severity {severity!r} is not one of {', '.join(SEVERITIES)}"
             )
-        for key in ("title", "detail", "description", "source", "category"):
+        basis = check.get("basis")
+        if basis is not None and basis not in BASES:
+            raise ConfigError(f"{where} ({cid}): basis {basis!r} is not one of {', '.join(BASES)}")
+        for key in ("title", "detail", "description", "source", "category", "basis_ref"):
             value = check.get(key)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{where} ({cid}): '{key}' must be a string")

@@ -27,6 +27,8 @@ _SAFE_ID = re.compile(r"^[\w.\-:/]+$")
 #: At most this many failed checks per severity are listed (a PR comment must stay short).
 MAX_LISTED = 25
 VERDICT_MARK = {"pass": "✅", "cosmetic": "✅", "incomplete": "⚠️", "client": "❌", "sdk": "❌"}
+#: The mark of the document verdict (the provider's own document, and HTTP).
+DOCUMENT_MARK = {"pass": "✅", "fail": "❌", "none": "⚠️"}
 HEALTH_MARK = {"ok": "✅", "unknown": "❔", "degraded": "⚠️", "partial": "❌", "failed": "❌"}
 
 
@@ -78,17 +80,29 @@ def render_markdown(
         out += [
             "### Conformance",
             "",
-            "| Target | Verdict | Failed (SDK / client / cosmetic) | Errors | Warned | Passed | Skipped |",
-            "|---|---|---|---:|---:|---:|---:|",
+            "| Target | Provider's document | OpenAI-client compatibility | Failed (SDK / client / cosmetic) | Beyond the document | Errors | Warned | Passed | Skipped |",
+            "|---|---|---|---|---|---:|---:|---:|---:|",
         ]
         for t, r in checks:
             v = verdict(r)
             f = v.failed_by_severity
+            b = v.beyond_document
+            d = v.document
+            own = f"{DOCUMENT_MARK[d.level]} **{d.label}**: {md(d.text)}" if d else ""
             out.append(
-                f"| {md(t.label)} | {VERDICT_MARK[v.level]} **{v.label}**: {md(v.text)} | "
-                f"{f['sdk']} / {f['client']} / {f['cosmetic']} | {v.counts['error']} | {v.counts['warned']} | "
+                f"| {md(t.label)} | {own} | {VERDICT_MARK[v.level]} **{v.label}**: {md(v.text)} | "
+                f"{f['sdk']} / {f['client']} / {f['cosmetic']} | "
+                f"{b.get('sdk', 0)} / {b.get('client', 0)} / {b.get('cosmetic', 0)} | "
+                f"{v.counts['error']} | {v.counts['warned']} | "
                 f"{v.counts['passed']} | {v.counts['skipped']} |"
             )
+        out.append("")
+        out.append(
+            "*Provider's document*: the checks of rules the provider's own document states "
+            "(and of HTTP). *Beyond the document*: failures of OpenAI rules the document does "
+            "not state, reported as compatibility findings; they fail `check` only when they "
+            "break the official SDK, or with `--strict-openai`."
+        )
         out.append("")
         failing = [
             (t, c)
@@ -113,6 +127,8 @@ def render_markdown(
                     hidden = 0
                 for t, c in items:
                     status = "" if c["status"] == "failed" else " *(could not complete)*"
+                    if c["status"] == "failed" and c.get("basis") == "openai":
+                        status = " *(compatibility finding, beyond the document)*"
                     detail = f": {md(c.get('detail'))}" if c.get("detail") else ""
                     out.append(
                         f"- {code(c['id'])} on {md(t.label)}{status} — {md(c.get('title') or c['id'], 120)}{detail}"

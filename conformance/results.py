@@ -21,8 +21,10 @@ the provider's document, or the check's source), and at the top ``verdicts``, th
 answers side by side (see :func:`verdicts_of`)::
 
     "verdicts": {
-      "document": {"status": "passed" | "failed", "judged", "failed", "warned", "error"},
-      "openai": {"status": "compatible" | "partly_compatible" | "incompatible", "judged",
+      "document": {"status": "passed" | "failed" | "not_judged", "judged", "failed", "warned",
+                   "error"},
+      "openai": {"status": "compatible" | "partly_compatible" | "incompatible" | "not_judged",
+                 "judged",
                  "warned", "failed": {"sdk": n, "client": n, "cosmetic": n},
                  "beyond_document": {"sdk": n, ...}, "strict": bool}}
 
@@ -209,11 +211,11 @@ def verdicts_of(
 
     ``document``: conformance to the provider's own document (and to HTTP and SSE), over
     the checks of basis ``document`` and ``http``: ``failed`` when one of them failed or
-    errored, else ``passed``. ``openai``: compatibility with OpenAI clients, over every
+    errored, else ``passed`` (``not_judged`` when none reached a verdict). ``openai``: compatibility with OpenAI clients, over every
     check: the failures by severity (``failed``), those beyond the provider's document
     (basis ``openai``, ``beyond_document``), and ``status``, the worst severity failed:
     ``incompatible`` (the official SDK breaks), ``partly_compatible`` (common clients
-    do), ``compatible`` (at most cosmetic). A check without a basis (a version 1 result)
+    do), ``compatible`` (at most cosmetic), ``not_judged`` (nothing was). A check without a basis (a version 1 result)
     counts as ``document``.
     """
     items = list(checks)
@@ -233,7 +235,9 @@ def verdicts_of(
 
     failed = by_severity(items)
     beyond = by_severity([c for c in items if c not in own])
-    if failed[Severity.SDK.value]:
+    if not count(items, *judged, "error"):
+        compat = "not_judged"
+    elif failed[Severity.SDK.value]:
         compat = "incompatible"
     elif failed[Severity.CLIENT.value]:
         compat = "partly_compatible"
@@ -241,7 +245,13 @@ def verdicts_of(
         compat = "compatible"
     return {
         "document": {
-            "status": "failed" if count(own, "failed", "error") else "passed",
+            "status": (
+                "failed"
+                if count(own, "failed", "error")
+                else "passed"
+                if count(own, *judged)
+                else "not_judged"
+            ),
             "judged": count(own, *judged),
             "failed": count(own, "failed"),
             "warned": count(own, "warned"),

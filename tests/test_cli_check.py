@@ -46,7 +46,7 @@ def test_embedded_backend_passes_and_writes_every_file(
     doc = json.loads(paths["json"].read_text())
     for key in ("version", "provider", "base_url", "model", "checks", "summary"):
         assert key in doc
-    assert doc["kind"] == "check" and doc["version"] == 1
+    assert doc["kind"] == "check" and doc["version"] == 2
     assert doc["started_at"].endswith("Z") and doc["duration_s"] >= 0
     assert set(doc["summary"]) == {"passed", "failed", "warned", "skipped", "error"}
     assert doc["summary"]["failed"] == 0 and doc["summary"]["error"] == 0

@@ -303,6 +303,7 @@ def test_outcomes_map_to_statuses() -> None:
             severity=Severity.CLIENT,
             source="s",
             probes=("p_ok",),
+            basis="http",
             **kw,
         )(fn)  # type: ignore[arg-type]
 
@@ -392,7 +393,7 @@ def test_run_checks_end_to_end_with_mock_transport() -> None:
     ids = {r.id for r in run.checks}
     assert ids and all(i.startswith("schema.") for i in ids)
     doc = run.to_dict(secrets=["sk-e2e-secret"])
-    assert doc["kind"] == "check" and doc["version"] == 1
+    assert doc["kind"] == "check" and doc["version"] == 2
     assert set(doc["summary"]) == {"passed", "failed", "warned", "skipped", "error"}
     assert "sk-e2e-secret" not in json.dumps(doc)
     # the mock completion lacks refusal/logprobs: warned, never failed

@@ -106,11 +106,17 @@ def _count_table(checks: list[dict[str, Any]]) -> Table:
 
 
 _COMPAT_WORDS = {
+    "not_judged": "NOT JUDGED",
     "compatible": "COMPATIBLE",
     "partly_compatible": "PARTLY COMPATIBLE",
     "incompatible": "INCOMPATIBLE",
 }
-_COMPAT_STYLE = {"compatible": "green", "partly_compatible": "yellow", "incompatible": "bold red"}
+_COMPAT_STYLE = {
+    "not_judged": "yellow",
+    "compatible": "green",
+    "partly_compatible": "yellow",
+    "incompatible": "bold red",
+}
 
 
 def _verdict_table(document: dict[str, Any]) -> Table | None:
@@ -128,13 +134,19 @@ def _verdict_table(document: dict[str, Any]) -> Table | None:
     table.add_column(f"{document.get('provider')}'s document (+ HTTP/SSE)")
     table.add_column("OpenAI-client compatibility")
     status = str(own.get("status", ""))
+    compat_status = str(compat.get("status", ""))
+    # too little judged: what did not fail is not a pass either
+    thin = not dict(document.get("coverage") or {}).get("enough", True)
+    own_text = status.replace("_", " ").upper()
+    compat_text = _COMPAT_WORDS.get(compat_status, compat_status)
+    if thin and status == "passed":
+        own_text, status = "INCONCLUSIVE", "not_judged"
+    if thin and compat_status == "compatible":
+        compat_text, compat_status = "INCONCLUSIVE", "not_judged"
     table.add_row(
         "verdict",
-        Text(status.upper(), style="green" if status == "passed" else "bold red"),
-        Text(
-            _COMPAT_WORDS.get(str(compat.get("status")), str(compat.get("status", ""))),
-            style=_COMPAT_STYLE.get(str(compat.get("status")), ""),
-        ),
+        Text(own_text, style={"passed": "green", "failed": "bold red"}.get(status, "yellow")),
+        Text(compat_text, style=_COMPAT_STYLE.get(compat_status, "")),
     )
     table.add_row("judged", str(own.get("judged", 0)), str(compat.get("judged", 0)))
     table.add_row(

@@ -193,3 +193,19 @@ def test_result_file_round_trips_the_basis_and_strictness() -> None:
     assert data["verdicts"]["openai"]["strict"] is True
     again = CheckRun.from_dict(data)
     assert again.strict_openai and again.checks[0].basis == "openai" and again.exit_code == 1
+
+
+def test_list_shows_the_basis_of_each_check_for_the_profile(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from conformance.cli import main
+
+    try:
+        code = main(["check", "--provider", "nebulablock", "--list", "--only", "errors,robustness"])
+    except SystemExit as exc:
+        code = exc.code
+    assert code in (0, None)
+    basis = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()}
+    assert basis["errors.envelope"] == "openai"
+    assert basis["errors.no_server_error"] == "http"
+    assert basis["robustness.valid_request_succeeds"] == "document"

@@ -233,16 +233,23 @@ def command(
 
 
 def _list_checks(console: Any, provider_name: str | None, only: str | None) -> None:
-    """``--list``: the checks of one provider, or of every provider with their dialects."""
+    """``--list``: the checks of one provider (with the basis of each for its profile), or
+    of every provider with their dialects."""
     from conformance.checks import select_checks
     from conformance.providers import get_provider
 
     if provider_name is not None:
+        from conformance.checks.basis import resolve_basis
+
         check_only(only, provider_name)
-        specs = select_checks(dialect=get_provider(provider_name).dialect, only=only)
+        profile = get_provider(provider_name)
+        specs = select_checks(dialect=profile.dialect, only=only)
         for spec in specs:
+            basis = resolve_basis(spec, profile).basis.value
             console.print(
-                f"{spec.id:38} {spec.severity.value:8} {spec.title}", markup=False, soft_wrap=True
+                f"{spec.id:38} {spec.severity.value:8} {basis:8} {spec.title}",
+                markup=False,
+                soft_wrap=True,
             )
         return
     specs = select_checks(only=only)

@@ -105,6 +105,14 @@ def test_its_own_profile_passes_with_compatibility_findings(
     assert case.find("failure") is None
     out = case.find("system-out")
     assert out is not None and "OpenAI-compatibility finding" in (out.text or "")
+    from conformance import report
+
+    markdown = report.render_markdown([document])
+    assert "**Follows its document**" in markdown and "**Partly compatible**" in markdown
+    assert "`errors.envelope` on" in markdown
+    assert "*(compatibility finding, beyond the document)*" in markdown
+    html = report.render_html([document])
+    assert "Follows its document" in html and "basis-openai" in html
 
 
 def test_strict_openai_fails_on_the_findings(served: tuple[str, str], tmp_path: Path) -> None:

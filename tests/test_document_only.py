@@ -198,7 +198,7 @@ def test_only_known_documents_are_served() -> None:
         BackendConfig(only_document="wetrocloud")
 
 
-def test_serve_offers_the_mode() -> None:
+def test_the_command_line_offers_the_mode_and_the_flag() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "conformance", "serve", "--help"],
         capture_output=True,
@@ -206,6 +206,14 @@ def test_serve_offers_the_mode() -> None:
         timeout=60,
     )
     assert "--only-document [nebulablock|weai]" in proc.stdout
+    for command in ("check", "run"):
+        helped = subprocess.run(
+            [sys.executable, "-m", "conformance", command, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "--strict-openai" in helped.stdout, command
 
 
 # -- the pytest plugin ----------------------------------------------------------------------

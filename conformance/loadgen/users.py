@@ -37,13 +37,14 @@ from locust import User, constant, task
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
 
-from conformance.loadgen import plugin
+from conformance.loadgen import plugin as _hooks  # noqa: F401  (registers the Locust event hooks)
 from conformance.loadgen.limits import (
     MAX_BODY_BYTES,
     MAX_ERROR_BODY_BYTES,
     MAX_RESPONSE_HEAD_BYTES,
     MAX_STREAM_BYTES,
 )
+from conformance.loadgen.process import ProcessState, process_state
 from conformance.loadgen.schedule import arrival_offsets
 from conformance.loadgen.sse_fast import EventScanner, LineTooLong
 from conformance.loadgen.target import Target
@@ -310,7 +311,7 @@ def _number(text: str | None) -> float | None:
 
 
 def send_one(
-    state: plugin.ProcessState, target: Target, client: HTTPClient, t_sched_ns: int | None = None
+    state: ProcessState, target: Target, client: HTTPClient, t_sched_ns: int | None = None
 ) -> RequestTiming:
     """Send one prepared request, measure it and record it in the process's aggregate."""
     prep = target.next_request()
@@ -391,7 +392,7 @@ class GenerationUser(User):
     stream: ClassVar[bool | None] = None
 
     def on_start(self) -> None:
-        self._load = plugin.process_state(self.environment)
+        self._load = process_state(self.environment)
         self._target = self._load.target(self.provider_name, self.stream, self.host)
         self._client = new_client(
             self._target, concurrency=1, timeout_s=self._load.options.timeout_s
@@ -456,7 +457,7 @@ class OpenLoopUser(User):
     @task
     def drive(self) -> None:
         """Issue this driver's arrivals until the run stops."""
-        state = plugin.process_state(self.environment)
+        state = process_state(self.environment)
         opts = state.options
         if opts.rate <= 0:
             state.log_error("OpenLoopUser needs --rate R (requests per second, > 0)")

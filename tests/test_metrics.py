@@ -195,6 +195,24 @@ def test_byte_pattern_agrees_with_parsing_the_chunk(
     assert chunk_has_content(data) == json_chunk_has_content(obj)
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"choices":[{"delta":{"content":"a"}}]}', True),
+        (b'{"choices":[{"delta":{"role":"assistant","content":""}}]}', False),
+        # an empty "content" first, the content in a later key: not settled at the first key
+        (b'{"choices":[{"delta":{"content":"","reasoning_content":"think"}}]}', True),
+        (b'{"choices":[{"delta":{"content":null,"tool_calls":[{"index":0}]}}]}', True),
+        (b'{"choices":[{"delta":{"function_call":{"name":"f"}}}]}', True),
+        (b'{"choices":[],"usage":{"completion_tokens":3}}', False),
+    ],
+)
+def test_byte_pattern_shortcuts_agree_with_the_full_pattern(data: bytes, expected: bool) -> None:
+    obj = json.loads(data)
+    assert chunk_has_content(data) is expected
+    assert json_chunk_has_content(obj) is expected
+
+
 def test_histogram_keeps_microseconds_and_summarises_in_ms() -> None:
     h = LatencyHistogram()
     for v in (50.123, 50.456, 51.0, 52.0, 200.0):

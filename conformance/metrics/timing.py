@@ -50,6 +50,8 @@ _CONTENT_RE = re.compile(
     rb'|"tool_calls"\s*:\s*\[\s*\{'
     rb'|"function_call"\s*:\s*\{'
 )
+#: the usual content chunk: ``"content"`` with a non-empty string, checked where the key is
+_CONTENT_AT_RE = re.compile(rb'"content"\s*:\s*"(?!")')
 _USAGE_RE = re.compile(rb'"usage"\s*:\s*\{')
 _ERROR_RE = re.compile(rb'"error"\s*:')
 _CONTENT_KEYS = ("content", "reasoning_content", "reasoning")
@@ -92,7 +94,20 @@ def http_failure_kind(status: int) -> FailureKind:
 
 
 def chunk_has_content(data: bytes) -> bool:
-    """Whether a chunk's JSON text carries content (the byte-pattern fast path)."""
+    """Whether a chunk's JSON text carries content (the byte-pattern fast path).
+
+    The same answer as searching :data:`_CONTENT_RE` anywhere, found faster: every one
+    of its alternatives starts with a quoted key, so a chunk holding none of them has no
+    content, and the usual chunk is settled by matching at its ``"content"`` key.
+    """
+    at = data.find(b'"content"')
+    if at >= 0:
+        if _CONTENT_AT_RE.match(data, at) is not None:
+            return True
+    elif (
+        b'"reasoning' not in data and b'"tool_calls"' not in data and b'"function_call"' not in data
+    ):
+        return False
     return _CONTENT_RE.search(data) is not None
 
 
@@ -251,19 +266,21 @@ class StreamTracker:
             if self.error is None:
                 self.error = FailureKind.STREAM_ERROR
             return
-        if data[:1] != b"{" or data[-1:] != b"}":
+        if not (data.startswith(b"{") and data.endswith(b"}")):
             if data.strip() == b"[DONE]":
                 self.done = True
             elif self.error is None:
                 self.error = FailureKind.MALFORMED
             return
-        if _CONTENT_RE.search(data) is not None:
+        if chunk_has_content(data):
             if self._n:
                 self._gaps.append(t_ns - self._last)
             else:
                 self._first = t_ns
             self._last = t_ns
             self._n += 1
+        if b'"usage"' not in data and b'"error"' not in data:
+            return  # the usual chunk: nothing more to look for
         try:
             tokens = chunk_usage_tokens(data)
             if tokens is not None:

@@ -318,16 +318,19 @@ def _backend_stats(root: str, *, reset: bool = False) -> dict[str, Any]:
         return data
 
 
-def _tree_cpu(root: Any) -> float:
-    """User + system CPU seconds of a process and all its descendants (alive now)."""
+def _tree_cpu(root: Any, seen: dict[int, float]) -> float:
+    """User + system CPU seconds of a process and all its descendants, so far.
+
+    ``seen`` keeps each process's last reading, so a process that exited (a Locust
+    worker ending before its master) still counts what it spent: the sum never falls.
+    """
     import psutil
 
-    total = 0.0
     for proc in [root, *root.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             t = proc.cpu_times()
-            total += t.user + t.system
-    return total
+            seen[proc.pid] = max(seen.get(proc.pid, 0.0), t.user + t.system)
+    return sum(seen.values())
 
 
 def _workers_args(workers: int) -> list[str]:
@@ -391,11 +394,12 @@ def _launch(args: list[str], env: dict[str, str], limit_s: float, log_path: Path
             start_new_session=True,
         )
         root = psutil.Process(process.pid)
+        seen: dict[int, float] = {}
         deadline = time.monotonic() + limit_s
         try:
             while process.poll() is None:
                 with contextlib.suppress(psutil.NoSuchProcess):
-                    samples.append((time.time(), _tree_cpu(root)))
+                    samples.append((time.time(), _tree_cpu(root, seen)))
                 if time.monotonic() > deadline:
                     process.send_signal(signal.SIGTERM)
                     with contextlib.suppress(subprocess.TimeoutExpired):

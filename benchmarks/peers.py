@@ -135,13 +135,21 @@ def plain_measured(
 
 
 def conformance_measured(result: dict[str, Any], started: float) -> Measured:
-    """The same figures from a ``conformance bench`` result (before lateness is taken off)."""
+    """The same figures from a ``conformance bench`` result (before lateness is taken off).
+
+    The ITL is the median of each request's mean gap (the result's ``samples.itl_ms``),
+    as the plain user reports it.
+    """
     m = result["metrics"]
     warm = float(result.get("warmup_s") or 0.0)
     window = float(result.get("window_s") or 0.0)
+    # the plain user reports each request's mean gap: compare the same thing (the bench's
+    # ``itl_ms`` is over every gap, which reads 0 when a late server sends tokens in bursts)
+    means = (result.get("samples") or {}).get("itl_ms") or []
+    itl = median(means) if means else (m.get("itl_ms") or {}).get("p50")
     return Measured(
         (m.get("ttft_ms") or {}).get("p50"),
-        (m.get("itl_ms") or {}).get("p50"),
+        itl,
         float(m.get("requests_per_s") or 0.0),
         (started + warm, started + warm + window),
     )
@@ -164,6 +172,9 @@ class Row:
     #: what the client says of its own CPU cost, where it says (``conformance``: from
     #: the Locust run's start to its stop, warm-up, drain and result writing included)
     self_cpu_ms_per_req: float | None = None
+    #: the backend's own CPU per request it answered during the run (a client whose
+    #: requests cost the backend more makes it later)
+    backend_cpu_ms_per_req: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -333,6 +344,24 @@ def _tree_cpu(root: Any, seen: dict[int, float]) -> float:
     return sum(seen.values())
 
 
+def _backend_process() -> Any:
+    """The reference backend's process (a child of this one), or ``None``."""
+    import psutil
+
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if "conformance.backend" in " ".join(child.cmdline()):
+                return child
+    return None
+
+
+def _cpu_s(proc: Any) -> float | None:
+    if proc is None:
+        return None
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
 def _workers_args(workers: int) -> list[str]:
     if workers <= 1:
         return []
@@ -430,7 +459,11 @@ def run_conformance(
     args += ["--true-ttft-ms", f"{TTFT_MS:g}", "--true-itl-ms", f"{ITL_MS:g}"]
     args += [*_workers_args(workers), "BenchUser"]
     launched = _launch(args, dict(os.environ), duration_s + 60, tmp / "conformance.log")
+    if not out.exists():
+        raise RuntimeError(f"conformance bench left no result: {launched.log[-500:]}")
     result = json.loads(out.read_bytes())
+    if not result.get("final"):
+        raise RuntimeError(f"conformance bench did not finish its result: {launched.log[-500:]}")
     # the run's start: the result's clock (started_at is to the second only)
     stopped = out.stat().st_mtime
     started = stopped - float(result.get("duration_s") or 0.0)
@@ -523,23 +556,31 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp, reference_backend() as (base, root):
+        backend = _backend_process()
         for round_ in range(1, rounds + 1):
             for w in workers:
                 for u in users:
                     for client in clients:
                         _backend_stats(root, reset=True)
+                        backend_cpu = _cpu_s(backend)
                         measured, cpu_s, run_notes, own_cpu = RUNNERS[client](
                             client, base, u, w, duration, warmup, Path(tmp)
                         )
                         lateness = _backend_stats(root)
+                        backend_cpu_after = _cpu_s(backend)
                         row = make_row(client, u, w, round_, measured, lateness, cpu_s)
                         row.notes = run_notes
                         row.self_cpu_ms_per_req = own_cpu
+                        served = int(lateness.get("requests") or 0)
+                        if backend_cpu is not None and backend_cpu_after is not None and served:
+                            spent = backend_cpu_after - backend_cpu
+                            row.backend_cpu_ms_per_req = round(spent * 1000.0 / served, 3)
                         rows.append(row)
                         print(
                             f"  round {round_}: {u} users, {w} worker(s), {client}: "
                             f"TTFT err {_fmt(row.ttft_err_ms, '+.2f')} ms, "
-                            f"{row.req_per_s:.1f} req/s, CPU {_fmt(row.cpu_ms_per_req, '.3f')} ms/req",
+                            f"{row.req_per_s:.1f} req/s, CPU {_fmt(row.cpu_ms_per_req, '.3f')} ms/req, "
+                            f"backend CPU {_fmt(row.backend_cpu_ms_per_req, '.3f')} ms/req",
                             file=sys.stderr,
                         )
     summary = summarise(rows)

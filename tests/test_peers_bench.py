@@ -61,6 +61,9 @@ def test_conformance_window_from_the_result(peers: ModuleType) -> None:
     m = peers.conformance_measured(result, started=1000.0)
     assert (m.ttft_p50_ms, m.itl_p50_ms, m.req_per_s) == (51.2, 10.05, 170.0)
     assert m.window == (1002.0, 1010.0)
+    # with per-request mean gaps in the samples, those are compared (as the plain user's)
+    result["samples"] = {"itl_ms": [10.2, 10.0, 10.4]}
+    assert peers.conformance_measured(result, started=1000.0).itl_p50_ms == 10.2
 
 
 def test_row_takes_the_backend_lateness_off_ttft_only(peers: ModuleType) -> None:

@@ -257,7 +257,12 @@ def summarise(rows: Sequence[Row]) -> list[dict[str, Any]]:
             entry["clients"][client] = {
                 key: median(v for r in mine if (v := _value(r, key)) is not None)
                 for key, _ in _METRICS
-            } | {"rounds": len(mine), "req_per_s": median(r.req_per_s for r in mine)}
+            } | {
+                "rounds": len(mine),
+                "req_per_s": median(r.req_per_s for r in mine),
+                # each round's figures, to see how far apart the rounds were
+                "per_round": {key: [_value(r, key) for r in mine] for key, _ in _METRICS},
+            }
         ours = entry["clients"].get(CLIENTS[0], {})
         base = entry["clients"].get(CLIENTS[1], {})
         ratios: dict[str, float | None] = {}

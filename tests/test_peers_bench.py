@@ -98,6 +98,7 @@ def test_summary_takes_medians_over_rounds_and_compares_error_sizes(peers: Modul
     assert list(entry["clients"]) == ["conformance", "plain"]
     assert entry["clients"]["conformance"]["ttft_err_ms"] == pytest.approx(-0.6)
     assert entry["clients"]["plain"]["rounds"] == 2
+    assert entry["clients"]["plain"]["per_round"]["cpu_ms_per_req"] == [1.0, 1.2]
     # |-0.6| / |1.2|: an error below the baseline's, whatever its sign
     assert entry["ratio"]["ttft_err_ms"] == pytest.approx(0.5)
     assert entry["ratio"]["cpu_ms_per_req"] == pytest.approx(0.7 / 1.1)

@@ -138,7 +138,12 @@ def chunk_usage_tokens(data: bytes) -> int | None:
 
     Raises ``ValueError`` when the chunk looks like it carries usage but is not JSON.
     """
-    if b'"usage"' not in data or _USAGE_RE.search(data) is None:
+    # every match starts with the quoted key: try the pattern where the key is (streams
+    # that carry usage say ``"usage":null`` in every chunk but the last)
+    at = data.find(b'"usage"')
+    while at >= 0 and _USAGE_RE.match(data, at) is None:
+        at = data.find(b'"usage"', at + 7)
+    if at < 0:
         return None
     obj = orjson.loads(data)
     usage = obj.get("usage") if isinstance(obj, dict) else None

@@ -163,7 +163,41 @@ class _Progress:
 )
 @click.option("--ttft-ms", type=float, default=None, help="Embedded backend TTFT [default: 50].")
 @click.option("--itl-ms", type=float, default=None, help="Embedded backend ITL [default: 10].")
+@click.option(
+    "--expect-workers",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Run a master that waits for N workers started elsewhere with --worker.",
+)
+@click.option(
+    "--master-bind-host",
+    default="*",
+    show_default=True,
+    help="Master: the address workers connect to (* every interface).",
+)
+@click.option(
+    "--master-port", type=int, default=5557, show_default=True, help="The master's TCP port."
+)
+@click.option(
+    "--worker-wait",
+    type=float,
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Master: how long to wait for the workers; worker: for the master to accept it.",
+)
+@click.option(
+    "--worker",
+    "worker_mode",
+    is_flag=True,
+    default=False,
+    help="Run one worker for the master at --master-host; the load comes from the master.",
+)
+@click.option("--master-host", default=None, help="Worker: the master's address.")
+@click.pass_context
 def command(
+    ctx: click.Context,
     provider: str,
     base_url: str | None,
     model: str | None,
@@ -186,8 +220,23 @@ def command(
     max_failure_rate: float,
     ttft_ms: float | None,
     itl_ms: float | None,
+    expect_workers: int,
+    master_bind_host: str,
+    master_port: int,
+    worker_wait: float,
+    worker_mode: bool,
+    master_host: str | None,
 ) -> None:
-    """Put a target under load and measure TTFT, ITL, TPOT, E2E and throughput."""
+    """Put a target under load and measure TTFT, ITL, TPOT, E2E and throughput.
+
+    On several machines: one ``--expect-workers N --base-url URL`` master, N
+    ``--worker --master-host HOST`` workers (each with the key in its own environment).
+    """
+    if worker_mode:
+        _run_worker(ctx, master_host, master_port, worker_wait, json_path)
+        return
+    if master_host is not None:
+        raise ConfigError("--master-host is a worker's option: add --worker")
     from conformance.loadgen.runner import BenchInterrupted, BenchSpec, run_bench
 
     if not 0 <= max_failure_rate <= 1:
@@ -229,6 +278,10 @@ def command(
         max_in_flight=max_in_flight,
         timeout_s=timeout,
         max_failure_rate=max_failure_rate,
+        expect_workers=expect_workers,
+        master_bind_host=master_bind_host,
+        master_port=master_port,
+        worker_wait_s=worker_wait,
     )
     spec.validate()
     check_output_path("--json", None if json_path is None else Path(json_path))
@@ -272,6 +325,60 @@ def command(
     verdict = result["verdict"]
     if verdict["status"] != "passed":
         click.echo(f"conformance: bench failed: {verdict['reason']}", err=True)
+        sys.exit(1)
+
+
+#: the options a worker takes; every other one comes from its master
+_WORKER_OPTIONS = {"worker_mode", "master_host", "master_port", "worker_wait", "json_path"}
+
+
+def _run_worker(
+    ctx: click.Context,
+    master_host: str | None,
+    master_port: int,
+    worker_wait: float,
+    json_path: str | None,
+) -> None:
+    """``--worker``: run one worker until its master's run ends; exit 1 unless it reported."""
+    given = sorted(
+        f"--{name.replace('_', '-')}"
+        for name in ctx.params
+        if name not in _WORKER_OPTIONS
+        and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    )
+    if given:
+        raise ConfigError(
+            f"a worker takes the load from its master: drop {', '.join(given)} "
+            "(give them to the master, `conformance bench --expect-workers N`)"
+        )
+    if master_host is None:
+        raise ConfigError("--worker needs --master-host, the master's address")
+    check_output_path("--json", None if json_path is None else Path(json_path))
+    from conformance.loadgen.remote import (
+        WorkerInterrupted,
+        WorkerSpec,
+        run_worker,
+        worker_summary,
+    )
+
+    spec = WorkerSpec(master_host, master_port, worker_wait, json_path)
+    click.echo(
+        f"conformance: worker waiting for the master at {master_host}:{master_port}", err=True
+    )
+    try:
+        record = run_worker(spec)
+    except WorkerInterrupted as exc:
+        if exc.record is not None:
+            click.echo("interrupted: " + worker_summary(exc.record))
+        sys.exit(130)
+    click.echo(worker_summary(record))
+    if json_path is not None:
+        click.echo(f"wrote {json_path}")
+    if not record.get("final"):
+        click.echo(
+            "conformance: this worker's run ended before it sent its final results to the master",
+            err=True,
+        )
         sys.exit(1)
 
 

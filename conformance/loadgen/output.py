@@ -18,6 +18,7 @@ import orjson
 from locust.env import Environment
 from locust.runners import MasterRunner
 
+from conformance.loadgen import workers as worker_roster
 from conformance.loadgen.process import ProcessState, process_state
 from conformance.loadgen.result import (
     build_result,
@@ -99,6 +100,7 @@ def result(state: ProcessState) -> dict[str, Any] | None:
     if meta is None:
         return None
     data = build_result(state.aggregate, **meta)
+    worker_roster.annotate(state.environment, data)
     judge(data, state.options.max_failure_rate)
     return data
 

@@ -22,6 +22,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from conformance.loadgen import workers as worker_roster
 from conformance.loadgen.options import LoadOptions, add_arguments
 from conformance.loadgen.output import snapshot_loop, write_result
 from conformance.loadgen.process import ProcessState, current_state, process_state
@@ -72,6 +73,7 @@ def _on_final_message(environment: Environment, msg: Any, **_kw: Any) -> None:
     state = process_state(environment)
     state.aggregate.merge_wire(msg.data)
     state.finals.add(str(msg.node_id))
+    worker_roster.master_received(msg.node_id, msg.data, final=True)
 
 
 def _on_drain_message(environment: Environment, msg: Any, **_kw: Any) -> None:
@@ -105,7 +107,8 @@ def _await_finals(environment: Environment, runner: MasterRunner, state: Process
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     state = current_state()
     if state is not None:
-        data["conformance"] = state.take_delta()
+        delta = data["conformance"] = state.take_delta()
+        worker_roster.worker_sent(delta, final=False)
 
 
 @events.worker_report.add_listener
@@ -113,6 +116,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     state = current_state()
     if state is not None and "conformance" in data:
         state.aggregate.merge_wire(data["conformance"])
+        worker_roster.master_received(client_id, data["conformance"], final=False)
 
 
 @events.test_start.add_listener
@@ -122,7 +126,12 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     # the survivors, so collections during the run only look at what the run creates.
     gc.collect()
     gc.freeze()
-    process_state(environment).start()
+    state = process_state(environment)
+    if isinstance(environment.runner, WorkerRunner):
+        # a worker on another machine has its own command line: the master's options
+        # (load shape, prompts, target) arrived with the spawn message that started this
+        state.options = LoadOptions.from_parsed(environment.parsed_options)
+    state.start()
 
 
 @events.test_stopping.add_listener
@@ -136,7 +145,9 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
     runner = environment.runner
     state.add_cpu()
     if isinstance(runner, WorkerRunner):
-        runner.send_message(_FINAL_MESSAGE, state.take_delta())
+        delta = state.take_delta()
+        runner.send_message(_FINAL_MESSAGE, delta)
+        worker_roster.worker_sent(delta, final=True)
         return
     state.stopped_wall = time.time()
     if isinstance(runner, MasterRunner):

@@ -111,7 +111,12 @@ def build_result(
     completions) and ``samples`` (uniform samples of at most 5000 values each, in
     ms: ``ttft_ms``, ``e2e_ms``, ``tpot_ms`` and ``itl_ms`` per request, ``itl_ms``
     holding each request's mean gap; ``itl_gap_ms`` every inter-token gap of every
-    successful request sent after the warm-up, the values ``metrics.itl_ms`` summarises). Requests/s and output tokens/s count
+    successful request sent after the warm-up, the values ``metrics.itl_ms`` summarises),
+    ``histograms`` (every non-empty full-resolution histogram behind ``metrics``, by name
+    such as ``ttft`` or ``itl``, in the compact encoded form
+    :meth:`~conformance.metrics.LatencyHistogram.decode` reads: results of several runs or
+    machines merge exactly) and, from a master that waited for workers, ``workers``
+    (:meth:`conformance.loadgen.roster.Roster.block`). Requests/s and output tokens/s count
     successful requests only (failed ones: ``failed_requests_per_s``) and are over the
     measurement window: from the end of the warm-up to the moment the run began
     to stop (``stopping_wall``; requests that complete while it drains are not counted).
@@ -154,6 +159,7 @@ def build_result(
         "calibration": _calibration(agg, metrics, true_ttft_ms, true_itl_ms),
         "timeseries": agg.timeseries(started_wall),
         "samples": agg.sample_values(),
+        "histograms": {name: h.encode() for name, h in agg.hists.items() if h.count},
         "client": _client(agg),
         "notes": list(notes or []),
         "metric_definitions": definitions.result_block(),

@@ -33,6 +33,7 @@ from conformance.loadgen.result import (
     progress_path,
     result_from_snapshot,
 )
+from conformance.loadgen.roster import roster_path
 from conformance.loadgen.verdict import DEFAULT_MAX_FAILURE_RATE, judge
 from conformance.secrets import Scrubber, url_secrets
 
@@ -78,6 +79,14 @@ class BenchSpec:
     prompts_file: str | None = None
     seed: int = 0
     workers: int = 1
+    #: run a master that waits for this many workers started elsewhere
+    #: (``conformance bench --worker``); 0: none, Locust runs here
+    expect_workers: int = 0
+    #: the address the master listens on for workers (``*``: every interface)
+    master_bind_host: str = "*"
+    master_port: int = 5557
+    #: seconds the master waits for its workers to connect before it gives up
+    worker_wait_s: float = 60.0
     ttft_ms: float | None = None
     itl_ms: float | None = None
     max_in_flight: int = 1024
@@ -136,6 +145,7 @@ class BenchSpec:
             raise ConfigError(f"--warmup must be >= 0 and shorter than --duration, got {warm:g}")
         if self.workers < 1:
             raise ConfigError("--workers must be >= 1")
+        self._validate_master()
         if not 0 <= self.max_failure_rate <= 1:
             raise ConfigError("--max-failure-rate must be between 0 and 1, e.g. 0.01")
         if self.max_tokens < 1:
@@ -167,6 +177,39 @@ class BenchSpec:
         from conformance.loadgen.prompts import PromptLength
 
         PromptLength.parse(self.prompt_tokens)
+
+    def _validate_master(self) -> None:
+        """The master's options (``--expect-workers`` and the ones that go with it)."""
+        if self.expect_workers < 0:
+            raise ConfigError("--expect-workers must be >= 1 (the workers to wait for)")
+        if not self.expect_workers:
+            return
+        if self.workers > 1:
+            raise ConfigError(
+                "give --workers (processes on this machine) or --expect-workers "
+                "(workers started elsewhere with --worker), not both"
+            )
+        if len(self.users) + len(self.rates) > 1:
+            raise ConfigError(
+                "--expect-workers runs one load level: the workers leave when the run ends, "
+                "so give one --users or --rate value (and start the workers again per level)"
+            )
+        if self.base_url is None:
+            raise ConfigError(
+                "--expect-workers needs --base-url, a target the workers' machines can reach "
+                "(the reference backend: conformance serve --host 0.0.0.0 on some machine)"
+            )
+        if not 0 < self.master_port < 65536:
+            raise ConfigError(f"--master-port must be a TCP port, got {self.master_port}")
+        if not (math.isfinite(self.worker_wait_s) and self.worker_wait_s > 0):
+            raise ConfigError(f"--worker-wait must be > 0 seconds, got {self.worker_wait_s:g}")
+        if not self.master_bind_host or "\x00" in self.master_bind_host:
+            raise ConfigError("--master-bind-host must be an address, or * for every interface")
+
+    @property
+    def processes(self) -> int:
+        """How many load-generating processes take part (local or remote workers)."""
+        return self.expect_workers or self.workers
 
 
 def check_reachable(base_url: str, timeout_s: float = 5.0) -> None:
@@ -283,7 +326,13 @@ def _locust_args(
         args += ["--prompts", spec.prompts_file]
     if not spec.stream:
         args.append("--no-stream")
-    if spec.workers > 1:
+    if spec.expect_workers:
+        # workers started elsewhere (`conformance bench --worker`) connect over TCP
+        args += ["--master", "--expect-workers", str(spec.expect_workers)]
+        args += ["--expect-workers-max-wait", f"{math.ceil(spec.worker_wait_s)}"]
+        args += ["--master-bind-host", spec.master_bind_host]
+        args += ["--master-bind-port", str(spec.master_port)]
+    elif spec.workers > 1:
         # a port of its own on 127.0.0.1: concurrent benches must not share workers
         port = str(_free_port())
         args += ["--processes", str(spec.workers), "--master-bind-host", "127.0.0.1"]
@@ -296,7 +345,7 @@ def _locust_args(
             f"{10.0 if spec.itl_ms is None else spec.itl_ms:g}",
         ]
     if spec.open_loop:
-        drivers = spec.workers
+        drivers = spec.processes
         args += [
             "--users",
             str(drivers),
@@ -328,6 +377,22 @@ def _read(path: Path) -> dict[str, Any] | None:
         return data
     except (OSError, ValueError):
         return None
+
+
+def _check_workers_came(spec: BenchSpec, out: Path) -> None:
+    """Raise :class:`ConfigError` naming the workers that came when fewer than expected did."""
+    listed = _read(roster_path(out)) or {}
+    came = [str(w) for w in listed.get("connected") or []]
+    if len(came) >= spec.expect_workers:
+        return
+    names = f" ({', '.join(came)})" if came else ""
+    port = spec.master_port
+    raise ConfigError(
+        f"only {len(came)} of {spec.expect_workers} workers connected{names} within "
+        f"--worker-wait {spec.worker_wait_s:g} s: start each one with `conformance bench "
+        f"--worker --master-host <this machine> --master-port {port}` and check that "
+        f"TCP port {port} is open to them"
+    )
 
 
 def _progress_line(data: dict[str, Any] | None, spec: BenchSpec, step: str) -> str:
@@ -403,6 +468,8 @@ def _run_step(
     env["PYTHONUNBUFFERED"] = "1"
     started = time.monotonic()
     deadline = started + _STARTUP_S + spec.duration_s + spec.drain_s + _HARD_MARGIN_S
+    if spec.expect_workers:
+        deadline += spec.worker_wait_s
     interrupted = False
     killed = False
     with open(log_path, "wb") as log:
@@ -441,6 +508,8 @@ def _run_step(
         tail = _redact(log_path.read_text("utf-8", "replace"), secrets).strip().splitlines()[-5:]
         if interrupted:
             raise BenchInterrupted(None)
+        if spec.expect_workers:
+            _check_workers_came(spec, out)
         detail = " | ".join(line.strip() for line in tail) or "no output"
         raise ConfigError(f"the load run produced no result (exit {process.returncode}): {detail}")
     if interrupted or killed or not result.get("final", False):
@@ -459,7 +528,7 @@ def _run_step(
     result.pop("final", None)
     if spec.notes:
         result.setdefault("notes", []).extend(spec.notes)
-    result["load"]["workers"] = spec.workers
+    result["load"]["workers"] = spec.processes
     if root is not None:
         try:
             apply_server_lateness(result, _stats(root))

@@ -10,6 +10,10 @@ warm-up:
   (:data:`DEFAULT_MAX_FAILURE_RATE` unless ``--max-failure-rate`` says otherwise): the
   figures then describe a target that refuses or drops part of the load, and a fast
   refusal makes latency look better than it is;
+- **failed** when a worker of a bench spread over several machines was lost during the
+  run, or an expected worker never joined (the result's ``workers`` block): its
+  measurements are missing, so the figures are not the whole load; the reason names
+  the worker;
 - **passed** otherwise.
 
 The verdict is a ``verdict`` object in every step's result and on top of the bench
@@ -24,7 +28,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_MAX_FAILURE_RATE", "failure_kinds_text", "judge", "judge_step"]
+__all__ = [
+    "DEFAULT_MAX_FAILURE_RATE",
+    "failure_kinds_text",
+    "judge",
+    "judge_step",
+    "lost_workers_text",
+]
 
 #: the share of failed requests above which a bench fails (1 in 100): a healthy target
 #: under a load it can take fails almost never, and latency and throughput figures with
@@ -48,8 +58,27 @@ def _kinds(errors: dict[str, Any]) -> str:
     return f": {text}" if text else ""
 
 
+def lost_workers_text(workers: dict[str, Any] | None) -> str | None:
+    """One line naming the lost and never-connected workers (``None`` when there are none)."""
+    if not workers:
+        return None
+    parts = []
+    for entry in workers.get("per_worker") or []:
+        if entry.get("status") == "lost":
+            parts.append(f"worker {entry.get('id')} was lost ({entry.get('reason')})")
+    never = int(workers.get("never_connected") or 0)
+    if never:
+        parts.append(f"{never} of {workers.get('expected')} expected workers never connected")
+    if not parts:
+        return None
+    return "; ".join(parts) + " (the result holds only what reached the master)"
+
+
 def judge_step(result: dict[str, Any], max_failure_rate: float) -> dict[str, Any]:
     """The verdict of one step (one load level) of a bench result."""
+    lost = lost_workers_text(result.get("workers"))
+    if lost is not None:
+        return {"status": "failed", "reason": lost, "max_failure_rate": max_failure_rate}
     m = result["metrics"]
     requests = int(m.get("requests") or 0)
     failures = int(m.get("failures") or 0)

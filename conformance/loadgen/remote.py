@@ -81,6 +81,10 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
     process.wait(timeout=10)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_worker(spec: WorkerSpec) -> dict[str, Any]:
     """Run the worker until its master's run ends; return what it measured and sent.
 
@@ -112,6 +116,7 @@ def run_worker(spec: WorkerSpec) -> dict[str, Any]:
         env["PYTHONUNBUFFERED"] = "1"
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         connect_by = time.monotonic() + spec.wait_s
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # stop the worker with us
         try:
             while process.poll() is None:
                 time.sleep(0.25)
@@ -127,6 +132,7 @@ def run_worker(spec: WorkerSpec) -> dict[str, Any]:
             _stop(process, 10.0)
             raise WorkerInterrupted(_read(path)) from None
         finally:
+            signal.signal(signal.SIGTERM, previous)
             if process.poll() is None:
                 _stop(process, 10.0)
             else:

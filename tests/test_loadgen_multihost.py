@@ -339,3 +339,15 @@ def test_verdict_passes_when_every_worker_reported_and_fails_when_one_never_came
         verdict["status"] == "failed"
         and "1 of 2 expected workers never connected" in (verdict["reason"])
     )
+
+
+def test_a_master_whose_port_is_taken_says_so(procs: Procs, backend: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        master = _master(procs, backend, port, tmp_path / "master.json", duration=2, wait=3)
+        assert _wait(master, procs, "master", 45) == 2
+    said = procs.text("master")
+    assert f"the master cannot listen on 127.0.0.1:{port}" in said
+    assert "choose another --master-port" in said

@@ -379,12 +379,23 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _check_workers_came(spec: BenchSpec, out: Path) -> None:
+def _master_failure(spec: BenchSpec, out: Path, tail: list[str]) -> None:
+    """Raise one line for a master that could not listen, or whose workers did not all come."""
+    for line in reversed(tail):  # the exception's message, after the source line
+        if "Socket bind failure:" in line:
+            reason = line.split("Socket bind failure:", 1)[1].strip()
+            raise ConfigError(
+                f"the master cannot listen on {spec.master_bind_host}:{spec.master_port} "
+                f"({reason}): choose another --master-port or --master-bind-host"
+            )
+    if any("Gave up waiting for workers" in line for line in tail):
+        _too_few_workers(spec, out)
+
+
+def _too_few_workers(spec: BenchSpec, out: Path) -> None:
     """Raise :class:`ConfigError` naming the workers that came when fewer than expected did."""
     listed = _read(roster_path(out)) or {}
     came = [str(w) for w in listed.get("connected") or []]
-    if len(came) >= spec.expect_workers:
-        return
     names = f" ({', '.join(came)})" if came else ""
     port = spec.master_port
     raise ConfigError(
@@ -509,7 +520,7 @@ def _run_step(
         if interrupted:
             raise BenchInterrupted(None)
         if spec.expect_workers:
-            _check_workers_came(spec, out)
+            _master_failure(spec, out, tail)
         detail = " | ".join(line.strip() for line in tail) or "no output"
         raise ConfigError(f"the load run produced no result (exit {process.returncode}): {detail}")
     if interrupted or killed or not result.get("final", False):

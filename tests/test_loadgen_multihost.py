@@ -351,3 +351,85 @@ def test_a_master_whose_port_is_taken_says_so(procs: Procs, backend: str, tmp_pa
     said = procs.text("master")
     assert f"the master cannot listen on 127.0.0.1:{port}" in said
     assert "choose another --master-port" in said
+
+
+# -- the Kubernetes manifests in loadtests/k8s agree with the command line ---------------------
+
+K8S = Path(__file__).resolve().parents[1] / "loadtests" / "k8s"
+
+
+def _manifests() -> dict[tuple[str, str], dict[str, Any]]:
+    import yaml
+
+    docs: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs[(doc["kind"], doc["metadata"]["name"])] = doc
+    return docs
+
+
+def _parsed(args: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """The bench command's parameters for ``args``, and the ones given explicitly."""
+    import click
+
+    from conformance.cli.bench import command
+
+    assert args[0] == "bench"
+    ctx = command.make_context("bench", list(args[1:]))
+    given = {
+        name
+        for name in ctx.params
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
+    return ctx.params, given
+
+
+def test_k8s_master_and_workers_agree_on_port_name_count_and_keys() -> None:
+    from conformance.cli.bench import _WORKER_OPTIONS
+    from conformance.loadgen.runner import BenchSpec
+
+    docs = _manifests()
+    service = docs[("Service", "conformance-master")]["spec"]
+    master_job = docs[("Job", "conformance-master")]["spec"]
+    worker_job = docs[("Job", "conformance-workers")]["spec"]
+    (master,) = master_job["template"]["spec"]["containers"]
+    (worker,) = worker_job["template"]["spec"]["containers"]
+    m, _ = _parsed(master["args"])
+    w, w_given = _parsed(worker["args"])
+
+    # the Service selects the master's pod and exposes the port it listens on
+    labels = master_job["template"]["metadata"]["labels"]
+    assert service["selector"].items() <= labels.items()
+    (port,) = service["ports"]
+    assert port["port"] == port["targetPort"] == m["master_port"] == w["master_port"]
+    assert {"containerPort": m["master_port"]}.items() <= master["ports"][0].items()
+    # the workers find it by the Service's name, and as many come as the master waits for
+    assert w["worker_mode"] and w["master_host"] == "conformance-master"
+    assert m["expect_workers"] == worker_job["parallelism"] == worker_job["completions"]
+    assert w_given <= _WORKER_OPTIONS  # a worker takes its load from the master
+    # neither waits forever, and the Jobs outlive the run (wait + duration + drain)
+    deadline = m["worker_wait"] + m["duration"] + m["timeout"] + 2
+    assert master_job["activeDeadlineSeconds"] > deadline
+    assert worker_job["activeDeadlineSeconds"] >= master_job["activeDeadlineSeconds"]
+    for job in (master_job, worker_job):
+        assert job["backoffLimit"] == 0
+        assert job["template"]["spec"]["restartPolicy"] == "Never"
+    # the master's result is written where the container prints it from
+    mount = master["volumeMounts"][0]["mountPath"]
+    assert m["json_path"].startswith(mount + "/") and m["json_path"] in master["command"][2]
+    # keys: the variable the master names, from a Secret in every pod, never a value here
+    for container in (master, worker):
+        (env,) = container["env"]
+        assert env["name"] == m["api_key_env"] and "value" not in env
+        assert env["valueFrom"]["secretKeyRef"]["name"] == "conformance-keys"
+    BenchSpec(
+        base_url=m["base_url"],
+        api_key_env=m["api_key_env"],
+        users=[int(m["users_text"])],
+        duration_s=m["duration"],
+        timeout_s=m["timeout"],
+        expect_workers=m["expect_workers"],
+        master_bind_host=m["master_bind_host"],
+        master_port=m["master_port"],
+        worker_wait_s=m["worker_wait"],
+    ).validate()

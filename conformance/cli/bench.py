@@ -7,10 +7,13 @@ own, so this process never imports gevent.
 
 Exit codes: 0 every step measured successful requests and at most ``--max-failure-rate``
 (default 1 %) of its requests failed; 1 a step had no successful request, or more
-failures than that (the result is written, with its ``verdict``); 2 bad arguments, an
+failures than that, or a worker of ``--expect-workers`` was lost during the run (the
+result is written, with its ``verdict``, naming the worker); 2 bad arguments, an
 unreachable target, or a preflight request that got no usable answer or a non-2xx one
-(one line that says what to fix; no load is sent); 130 interrupted (what was measured is
-still written, marked partial).
+(one line that says what to fix; no load is sent), a master whose workers did not all
+come within ``--worker-wait``, or a worker its master did not accept; 130 interrupted
+(what was measured is still written, marked partial). A worker (``--worker``) exits 0
+once its master has its last results, 1 when the run ended before it sent them.
 """
 
 from __future__ import annotations

@@ -326,6 +326,22 @@ def test_roster_names_each_lost_worker_with_why() -> None:
     assert "worker hostC_ccc was lost" in verdict["reason"]
 
 
+def test_a_worker_that_stopped_before_the_run_ended_is_lost_with_its_figures_kept() -> None:
+    roster = Roster(expected=2)
+    roster.received("h_early", _delta(3, [5.0, 6.0, 7.0]), final=True, wall=100.0)
+    roster.received("h_late", _delta(9, [5.0] * 9), final=True, wall=131.0)
+    roster.settle({"h_late": "ready"}, stopping_wall=130.0)
+    block = roster.block()
+    assert block["missing"] == ["h_early"] and block["reported"] == 1
+    early = next(e for e in block["per_worker"] if e["id"] == "h_early")
+    assert early["status"] == "lost" and "stopped before the run ended" in early["reason"]
+    assert early["requests"] == 3
+    assert (
+        judge_step({"metrics": {"requests": 12, "failures": 0}, "workers": block}, 0.01)["status"]
+        == "failed"
+    )
+
+
 def test_verdict_passes_when_every_worker_reported_and_fails_when_one_never_came() -> None:
     roster = Roster(expected=2)
     roster.received("h_1", _delta(4, [1.0]), final=True)

@@ -100,7 +100,7 @@ def result(state: ProcessState) -> dict[str, Any] | None:
     if meta is None:
         return None
     data = build_result(state.aggregate, **meta)
-    worker_roster.annotate(state.environment, data)
+    worker_roster.annotate(state.environment, data, state.stopping_wall)
     judge(data, state.options.max_failure_rate)
     return data
 

@@ -115,6 +115,8 @@ class WorkerRecord:
     totals: Totals = field(default_factory=Totals)
     #: its last delta (sent when it stopped) arrived
     final: bool = False
+    #: when that last delta arrived (the master's clock)
+    final_wall: float | None = None
     #: why it is lost (``None`` while it is not)
     lost_reason: str | None = None
     #: its Locust state when the master last looked (``missing``: no heartbeat)
@@ -154,12 +156,15 @@ class Roster:
             self.workers[worker_id] = record
         return record
 
-    def received(self, worker_id: str, delta: dict[str, Any], *, final: bool) -> None:
+    def received(
+        self, worker_id: str, delta: dict[str, Any], *, final: bool, wall: float | None = None
+    ) -> None:
         """A worker's delta arrived (``final``: the last one, sent when it stopped)."""
         record = self.connected(worker_id)
         record.totals.add(delta)
         if final:
             record.final = True
+            record.final_wall = time.time() if wall is None else wall
             record.lost_reason = None
 
     def restart(self) -> None:
@@ -167,6 +172,7 @@ class Roster:
         for record in self.workers.values():
             record.totals = Totals()
             record.final = False
+            record.final_wall = None
             record.lost_reason = None
 
     def lose(self, worker_id: str, reason: str) -> None:
@@ -175,25 +181,39 @@ class Roster:
         if not record.final and record.lost_reason is None:
             record.lost_reason = reason
 
-    def settle(self, present: dict[str, str]) -> None:
-        """At the end of a run: every worker without its last delta is lost.
+    def settle(self, present: dict[str, str], stopping_wall: float | None = None) -> None:
+        """At the end of a run: every worker without its last delta is lost, and so is
+        one whose last delta came before the run began to stop (``stopping_wall``): it
+        left early (stopped or shut down), so the load was not what was asked, even
+        though what it measured until then is kept.
 
         ``present`` maps the ids of the workers the master still knows to their Locust
         state (``missing`` when they stopped answering heartbeats); a worker no longer
         there is judged by the state it was last seen in.
         """
         for worker_id, record in self.workers.items():
-            if record.final or record.lost_reason is not None:
+            if record.lost_reason is not None:
+                continue
+            if record.final:
+                early = stopping_wall is not None and (record.final_wall or 0.0) < stopping_wall
+                if early:
+                    record.final = False
+                    record.lost_reason = (
+                        "it stopped before the run ended; what it measured until then is kept"
+                    )
                 continue
             state = present.get(worker_id)
             if state is None and record.last_state == "missing":
                 state = "missing"
             if state is None:
-                reason = "it disconnected before sending its final results"
+                reason = "it disconnected before sending its last results"
             elif state == "missing":
-                reason = "it stopped answering heartbeats (process or host gone, or network cut)"
+                reason = (
+                    "it stopped answering heartbeats (process or host gone, or network cut); "
+                    "its last results are missing"
+                )
             else:
-                reason = "its final results did not arrive within the drain time"
+                reason = "its last results did not arrive within the drain time"
             record.lost_reason = reason
 
     @property

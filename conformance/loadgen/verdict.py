@@ -65,13 +65,13 @@ def lost_workers_text(workers: dict[str, Any] | None) -> str | None:
     parts = []
     for entry in workers.get("per_worker") or []:
         if entry.get("status") == "lost":
-            parts.append(f"worker {entry.get('id')} was lost ({entry.get('reason')})")
+            parts.append(f"worker {entry.get('id')} was lost: {entry.get('reason')}")
     never = int(workers.get("never_connected") or 0)
     if never:
         parts.append(f"{never} of {workers.get('expected')} expected workers never connected")
     if not parts:
         return None
-    return "; ".join(parts) + " (the result holds only what reached the master)"
+    return "; ".join(parts)
 
 
 def judge_step(result: dict[str, Any], max_failure_rate: float) -> dict[str, Any]:

@@ -141,12 +141,16 @@ def worker_sent(delta: dict[str, Any], *, final: bool) -> None:
         _OWN.add(delta, final=final)
 
 
-def annotate(environment: Environment, result: dict[str, Any]) -> None:
-    """Add the ``workers`` block to the master's finished result (before it is judged)."""
+def annotate(environment: Environment, result: dict[str, Any], stopping_wall: float | None) -> None:
+    """Add the ``workers`` block to the master's finished result (before it is judged).
+
+    ``stopping_wall``: when the run began to stop; a worker whose last delta came before
+    it left early.
+    """
     runner = environment.runner
     if _ROSTER is None or not isinstance(runner, MasterRunner):
         return
-    _ROSTER.settle(_present(runner))
+    _ROSTER.settle(_present(runner), stopping_wall)
     result["workers"] = _ROSTER.block()
     lost = _ROSTER.lost
     if lost:

@@ -46,6 +46,8 @@ class _Own:
         self.final = False
 
     def add(self, delta: dict[str, Any], *, final: bool) -> None:
+        if not self.path:
+            return  # nobody reads it: spend no CPU on the load-generating process
         self.totals.add(delta)
         self.final = self.final or final
         self.write()

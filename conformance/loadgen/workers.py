@@ -20,6 +20,7 @@ only.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import gevent
@@ -27,6 +28,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from conformance.errors import ConfigError
+from conformance.loadgen.options import LoadOptions
 from conformance.loadgen.result import write_json_atomic
 from conformance.loadgen.roster import Roster, Totals, roster_path
 
@@ -108,6 +111,23 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     if _OWN is not None and isinstance(environment.runner, WorkerRunner):
         _OWN.totals = Totals()
         _OWN.final = False
+        note = _missing_key(environment)
+        if note is not None:
+            log.warning(note)
+
+
+def _missing_key(environment: Environment) -> str | None:
+    """A warning when this worker's environment holds no key in the variable the master named."""
+    from conformance.providers import get_provider
+
+    options = LoadOptions.from_parsed(environment.parsed_options)
+    try:
+        var = options.api_key_env or get_provider(options.provider or "openai").api_key_env
+    except ConfigError:  # an unknown provider is reported where the target is built
+        return None
+    if os.environ.get(var):
+        return None
+    return f"no key in ${var} on this worker: its requests are sent without credentials"
 
 
 def _present(runner: MasterRunner) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -367,6 +368,34 @@ def test_a_master_whose_port_is_taken_says_so(procs: Procs, backend: str, tmp_pa
     said = procs.text("master")
     assert f"the master cannot listen on 127.0.0.1:{port}" in said
     assert "choose another --master-port" in said
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"workers": 2}, "give --workers (processes on this machine) or --expect-workers"),
+        ({"users": [4, 8]}, "--expect-workers runs one load level"),
+        ({"base_url": None}, "--expect-workers needs --base-url"),
+        ({"master_port": 70000}, "--master-port must be a TCP port"),
+        ({"worker_wait_s": 0.0}, "--worker-wait must be > 0 seconds"),
+        ({"expect_workers": -1}, "--expect-workers must be >= 1"),
+    ],
+)
+def test_master_options_that_cannot_work_are_refused_before_anything_runs(
+    changes: dict[str, Any], message: str
+) -> None:
+    from conformance.errors import ConfigError
+    from conformance.loadgen.runner import BenchSpec
+
+    fields: dict[str, Any] = {
+        "base_url": "http://target:8000/v1",
+        "users": [4],
+        "duration_s": 5.0,
+        "expect_workers": 2,
+    }
+    BenchSpec(**fields).validate()  # the same without the change is accepted
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        BenchSpec(**{**fields, **changes}).validate()
 
 
 # -- the Kubernetes manifests in loadtests/k8s agree with the command line ---------------------

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.metrics import HISTOGRAMS, LatencyHistogram
+from conformance.metrics import LatencyHistogram
+from conformance.metrics.definitions import DISTRIBUTIONS
 
 __all__ = [
     "Roster",
@@ -62,7 +63,7 @@ class Totals:
     counts: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     hists: dict[str, LatencyHistogram] = field(
-        default_factory=lambda: {n: LatencyHistogram() for n in HISTOGRAMS}
+        default_factory=lambda: {d.name: LatencyHistogram() for d in DISTRIBUTIONS}
     )
     cpu_s: float = 0.0
     deltas: int = 0

@@ -30,16 +30,21 @@ import httpx
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from conformance.providers.base import Capabilities, Dialect, Message, Params, Provider
+from conformance.providers.base import NULL, Capabilities, Dialect, Message, Params, Provider
 
 __all__ = [
     "INVALID_KINDS",
     "PARAMETER_NAMES",
+    "UNDOCUMENTED_RANGE",
     "InvalidRequest",
     "Strictness",
     "conversations",
     "invalid_requests",
+    "max_tokens_values",
+    "out_of_range_values",
     "parameters",
+    "temperature_values",
+    "top_p_values",
 ]
 
 ProviderLike = str | Provider | type[Provider]
@@ -369,15 +374,40 @@ def _function_tools() -> st.SearchStrategy[list[dict[str, Any]]]:
     return st.lists(tool, min_size=1, max_size=3, unique_by=lambda t: t["function"]["name"])
 
 
+#: the values sent for a sampling parameter whose document states no range: inside 0..1,
+#: which every reading of "temperature" and of a "probability" allows
+UNDOCUMENTED_RANGE: tuple[float, float] = (0.0, 1.0)
+
+
+def temperature_values(caps: Capabilities) -> st.SearchStrategy[float]:
+    """Temperatures within the documented range (both ends included), or inside 0..1 when
+    the document states no range."""
+    low, high = caps.temperature_range or UNDOCUMENTED_RANGE
+    return st.floats(min_value=low, max_value=high, allow_nan=False)
+
+
+def top_p_values(caps: Capabilities) -> st.SearchStrategy[float]:
+    """top_p values within the documented range (0 itself left out: no token would be
+    left to draw), or inside (0, 1] when the document states no range."""
+    low, high = caps.top_p_range or UNDOCUMENTED_RANGE
+    return st.floats(min_value=low, max_value=high, exclude_min=low <= 0.0, allow_nan=False)
+
+
+def max_tokens_values(caps: Capabilities) -> st.SearchStrategy[Any]:
+    """Length caps from 1 to 4096, and :data:`~conformance.providers.base.NULL` ("the
+    model's default") where the document allows ``max_tokens: null``."""
+    counts = st.integers(min_value=max(1, caps.max_tokens_min or 1), max_value=4096)
+    return st.one_of(counts, st.just(NULL)) if caps.max_tokens_null else counts
+
+
 def _param_strategies(caps: Capabilities) -> dict[str, st.SearchStrategy[Any]]:
-    low, high = caps.temperature_range
     stop_word = st.text(
         alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=8
     )
     return {
-        "temperature": st.floats(min_value=low, max_value=high, allow_nan=False),
-        "top_p": st.floats(min_value=0.0, max_value=1.0, exclude_min=True),
-        "max_tokens": st.integers(min_value=1, max_value=4096),
+        "temperature": temperature_values(caps),
+        "top_p": top_p_values(caps),
+        "max_tokens": max_tokens_values(caps),
         "max_completion_tokens": st.integers(min_value=1, max_value=4096),
         "n": st.integers(min_value=1, max_value=4),
         "stop": st.one_of(stop_word, st.lists(stop_word, min_size=1, max_size=4)),
@@ -436,14 +466,16 @@ def parameters(
     """Valid request parameters (OpenAI names), each within its documented range.
 
     Each parameter is independently present or absent; absent means "not set" (the
-    dictionary never holds ``None``). ``names`` limits the draw to those parameters;
+    dictionary never holds ``None``; ``max_tokens`` may be
+    :data:`~conformance.providers.base.NULL`, sent as ``null``, where the document allows
+    it). ``names`` limits the draw to those parameters;
     ``stream=True`` / ``False`` fixes streaming (``stream_options`` only ever comes with
     ``stream: true``), ``None`` draws it. ``top_logprobs`` only comes with
     ``logprobs: true`` and ``tool_choice`` only with ``tools``.
 
     ``provider`` restricts the draw to the parameters that provider documents, within its
-    documented ranges (WeAI: temperature 0..2); Wetrocloud documents none, so its draw is
-    always ``{}``.
+    documented ranges (WeAI: temperature 0..2; a parameter documented without a range is
+    drawn inside 0..1); Wetrocloud documents none, so its draw is always ``{}``.
     """
     _check_names("names", names, PARAMETER_NAMES)
     if stream is not None and not isinstance(stream, bool):
@@ -482,7 +514,7 @@ class InvalidRequest:
 
     #: stable identifier of the kind of mistake, e.g. ``"out_of_range"``
     kind: str
-    #: what is wrong, in words, e.g. ``"temperature is 5 (documented range 0..2)"``
+    #: what is wrong, in words, e.g. ``"temperature is 5 (outside the documented range 0..2)"``
     label: str
     #: the parameter at fault (OpenAI name, or the form field), ``None`` for the whole body
     param: str | None
@@ -581,9 +613,25 @@ def _without(base: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in base.items() if k != key}
 
 
-def _json_cases(base: dict[str, Any], temp_range: tuple[float, float]) -> list[InvalidRequest]:
-    """Every JSON-dialect mutation of ``base``; the strategy samples from these."""
-    low, high = temp_range
+def out_of_range_values(bounds: tuple[float, float]) -> tuple[float, float]:
+    """A value below and a value above the documented range ``bounds``, well outside it
+    (no rounding brings them back in): ``low - 1``, and ``high + 0.5`` for a range that
+    ends at 1 or below (top_p 1.5), else ``max(high + 3, 5)`` (temperature 5)."""
+    low, high = bounds
+    return low - 1.0, (high + 0.5 if high <= 1.0 else max(5.0, high + 3.0))
+
+
+def _range_word(bounds: tuple[float, float]) -> str:
+    return f"outside the documented range {bounds[0]:g}..{bounds[1]:g}"
+
+
+def _json_cases(base: dict[str, Any], caps: Capabilities) -> list[InvalidRequest]:
+    """Every JSON-dialect mutation of ``base``; the strategy samples from these.
+
+    A value is out of range only where the document states the range
+    (``temperature_range``, ``top_p_range``, ``max_tokens_min``): where it does not, a
+    server may give any value a meaning, and none is sent as a mistake.
+    """
     msgs = base["messages"]
     user_text = msgs[-1]["content"]
     c: list[InvalidRequest] = []
@@ -595,39 +643,33 @@ def _json_cases(base: dict[str, Any], temp_range: tuple[float, float]) -> list[I
             InvalidRequest(kind=kind, label=label, param=param, strictness=strict, base=base, **kw)
         )
 
-    too_hot = max(5.0, high + 3.0)
-    add(
-        "out_of_range",
-        f"temperature is {too_hot:g} (documented range {low:g}..{high:g})",
-        "temperature",
-        "should_refuse",
-        body=_with(base, temperature=too_hot),
-    )
-    add(
-        "out_of_range",
-        "temperature is -1 (must not be negative)",
-        "temperature",
-        "should_refuse",
-        body=_with(base, temperature=-1),
-    )
-    add(
-        "out_of_range",
-        "top_p is 1.5 (range 0..1)",
-        "top_p",
-        "should_refuse",
-        body=_with(base, top_p=1.5),
-    )
+    for name, bounds in (("temperature", caps.temperature_range), ("top_p", caps.top_p_range)):
+        if bounds is None:
+            continue
+        for value in out_of_range_values(bounds):
+            add(
+                "out_of_range",
+                f"{name} is {value:g} ({_range_word(bounds)})",
+                name,
+                "should_refuse",
+                body=_with(base, **{name: value}),
+            )
     add("out_of_range", "n is 0 (at least 1)", "n", body=_with(base, n=0))
-    add(
-        "out_of_range", "max_tokens is 0 (at least 1)", "max_tokens", body=_with(base, max_tokens=0)
-    )
-    add(
-        "out_of_range",
-        "max_tokens is -1 (at least 1)",
-        "max_tokens",
-        "should_refuse",
-        body=_with(base, max_tokens=-1),
-    )
+    if caps.max_tokens_min is not None:
+        least = caps.max_tokens_min
+        add(
+            "out_of_range",
+            f"max_tokens is {least - 1} (the documented minimum is {least})",
+            "max_tokens",
+            body=_with(base, max_tokens=least - 1),
+        )
+        add(
+            "out_of_range",
+            f"max_tokens is -1 (the documented minimum is {least})",
+            "max_tokens",
+            "should_refuse",
+            body=_with(base, max_tokens=-1),
+        )
     add(
         "out_of_range",
         "presence_penalty is 3 (range -2..2)",
@@ -853,7 +895,7 @@ def invalid_requests(
             else (profile.models[0] if profile is not None else "test-model")
         )
     form_dialect = _dialect(profile) is Dialect.WETROCLOUD
-    temp_range = _capabilities(profile).temperature_range
+    caps = _capabilities(profile)
     wanted_kinds = frozenset(kinds) if kinds is not None else None
     wanted_strict = frozenset(strictness) if strictness is not None else None
 
@@ -868,7 +910,7 @@ def invalid_requests(
 
     # check now that the narrowing leaves something to draw
     probe_base: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "x"}]}
-    probe_cases = _form_cases(probe_base) if form_dialect else _json_cases(probe_base, temp_range)
+    probe_cases = _form_cases(probe_base) if form_dialect else _json_cases(probe_base, caps)
     if not any(keep(c) for c in probe_cases):
         dialect = "multipart" if form_dialect else "JSON"
         raise InvalidArgument(
@@ -879,7 +921,7 @@ def invalid_requests(
     @st.composite
     def draw_case(draw: st.DrawFn) -> InvalidRequest:
         base: dict[str, Any] = {"model": model, "messages": draw(_base_messages())}
-        cases = _form_cases(base) if form_dialect else _json_cases(base, temp_range)
+        cases = _form_cases(base) if form_dialect else _json_cases(base, caps)
         return draw(st.sampled_from([c for c in cases if keep(c)]))
 
     return draw_case()

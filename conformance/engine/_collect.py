@@ -39,7 +39,7 @@ from conformance.checks.registry import (
 from conformance.engine._build import build_request, key_for
 from conformance.engine._diagnose import TargetMisconfigured, diagnose
 from conformance.errors import ConfigError
-from conformance.providers.base import Adaptation, Provider
+from conformance.providers.base import Adaptation, Provider, plain_params
 from conformance.wire.exchange import HANG_KINDS, ErrorKind, Exchange
 
 __all__ = [
@@ -371,7 +371,7 @@ async def collect(
         fields = {
             "label": preq.label,
             "messages": list(preq.messages),
-            "params": dict(preq.params),
+            "params": plain_params(preq.params),
             "custom_body": preq.body is not None,
         }
         if ex.meta.get("stand_in"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from conformance.errors import ConfigError
 from conformance.providers.base import (
+    NULL,
     Adaptation,
     APIError,
     Capabilities,
@@ -35,6 +36,7 @@ from conformance.providers.base import (
     Params,
     Provider,
     Usage,
+    plain_params,
 )
 from conformance.providers.nebulablock import NebulaBlockProvider
 from conformance.providers.openai import OpenAIProvider
@@ -42,6 +44,7 @@ from conformance.providers.weai import WeAIProvider
 from conformance.providers.wetrocloud import WetrocloudProvider
 
 __all__ = [
+    "NULL",
     "PROVIDERS",
     "APIError",
     "Adaptation",
@@ -59,6 +62,7 @@ __all__ = [
     "WeAIProvider",
     "WetrocloudProvider",
     "get_provider",
+    "plain_params",
     "provider_names",
 ]
 

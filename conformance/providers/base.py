@@ -7,7 +7,9 @@ into the common :class:`Generation` result. Profiles do no I/O.
 Messages and parameters use the OpenAI Chat Completions names everywhere
 (``messages=[{"role": "user", "content": "hi"}]``, ``params={"max_tokens": 8}``); a profile
 translates them into its own wire format. A parameter that is not set is absent from
-``params`` and is never sent as ``null``.
+``params`` and is never sent as ``null``; a parameter whose document allows ``null``
+(NebulaBlock's ``max_tokens``: "integer or null") is sent as ``null`` when its value is
+:data:`NULL`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -33,6 +35,34 @@ Params = dict[str, Any]
 _SEGMENT_SAFE = "!$&'()*+,;=:@"
 #: an Azure OpenAI deployment base URL, ``.../openai/deployments/<name>``
 _AZURE_DEPLOYMENT = re.compile(r"(/openai)/deployments/[^/]+/?$")
+
+
+class _Null:
+    """The type of :data:`NULL` (one instance)."""
+
+    _instance: _Null | None = None
+
+    def __new__(cls) -> _Null:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NULL"
+
+    def __reduce__(self) -> str:
+        return "NULL"
+
+
+#: a parameter value meaning "send this parameter as JSON ``null``" (``None`` means "not
+#: set" and is never sent); only for parameters whose document allows ``null``
+NULL: Final = _Null()
+
+
+def plain_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``params`` as JSON-ready data: :data:`NULL` becomes ``None`` (what goes on the wire,
+    for records such as ``Exchange.meta``)."""
+    return {k: (None if v is NULL else v) for k, v in (params or {}).items()}
 
 
 class Dialect(StrEnum):
@@ -64,8 +94,18 @@ class Capabilities:
     response_format: bool = True
     system_role: bool = True
     multi_turn: bool = True
-    #: the documented temperature range, inclusive
-    temperature_range: tuple[float, float] = (0.0, 2.0)
+    #: the temperature range the document states, inclusive; ``None`` when it documents
+    #: ``temperature`` without a range (values are then only sent inside 0..1, and no
+    #: value is probed as out of range)
+    temperature_range: tuple[float, float] | None = (0.0, 2.0)
+    #: the top_p range the document states, inclusive; ``None`` when it states none (a
+    #: "probability": values are then only sent inside 0..1, none probed as out of range)
+    top_p_range: tuple[float, float] | None = (0.0, 1.0)
+    #: the document allows ``max_tokens: null`` ("the model's default is used")
+    max_tokens_null: bool = True
+    #: the smallest ``max_tokens`` the document allows; ``None`` when it states none (then
+    #: no small value is probed as invalid)
+    max_tokens_min: int | None = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,12 @@ class NebulaBlockProvider(OpenAIProvider):
         response_format=False,
         system_role=True,
         multi_turn=True,
+        # "temperature float", "top_p float: Nucleus sampling probability": no range stated
+        temperature_range=None,
+        top_p_range=None,
+        # "max_tokens integer or null: ... If null, the model's default will be used."
+        max_tokens_null=True,
+        max_tokens_min=None,
     )
     # The facts the Generate Text page states, section by section; nothing else is judged
     # on the basis of the document.

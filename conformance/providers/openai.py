@@ -1,6 +1,7 @@
 """The OpenAI Chat Completions dialect, for any OpenAI-compatible base URL.
 
-Requests are JSON bodies with the parameters that are set (never ``null``); streamed
+Requests are JSON bodies with the parameters that are set (``null`` only for a parameter
+given as :data:`~conformance.providers.base.NULL`); streamed
 responses are ``chat.completion.chunk`` objects in server-sent events ending with
 ``data: [DONE]``. The NebulaBlock and WeAI profiles are this dialect with other
 defaults and capabilities.
@@ -17,6 +18,7 @@ import httpx
 
 from conformance.providers._common import USER_AGENT, decode_error_body, drop_unset, dumps
 from conformance.providers.base import (
+    NULL,
     Adaptation,
     APIError,
     Capabilities,
@@ -193,7 +195,8 @@ class OpenAIProvider(Provider):
     def decode_request(self, request: httpx.Request) -> tuple[list[Message], Params]:
         """Recover (messages, params) from a request made by :meth:`encode`.
 
-        ``model`` appears in params only when it differs from the profile's model.
+        ``model`` appears in params only when it differs from the profile's model; a
+        parameter sent as ``null`` comes back as :data:`~conformance.providers.base.NULL`.
         """
         try:
             body = json.loads(request.content)
@@ -205,7 +208,7 @@ class OpenAIProvider(Provider):
         model = body.pop("model", None)
         if model != self.model:
             body["model"] = model
-        return messages, body
+        return messages, {k: (NULL if v is None else v) for k, v in body.items()}
 
     # -- responses -------------------------------------------------------------------
 

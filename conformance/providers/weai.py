@@ -53,6 +53,10 @@ class WeAIProvider(OpenAIProvider):
         system_role=True,
         multi_turn=True,
         temperature_range=(0.0, 2.0),
+        top_p_range=None,
+        # max_tokens is not in the guide: neither null nor a minimum is documented
+        max_tokens_null=False,
+        max_tokens_min=None,
     )
     # The facts the guide states; every other check is an OpenAI-compatibility finding.
     documented: ClassVar[Mapping[str, Cited]] = {

@@ -126,6 +126,10 @@ class WetrocloudProvider(Provider):
         response_format=False,
         system_role=True,
         multi_turn=True,
+        temperature_range=None,
+        top_p_range=None,
+        max_tokens_null=False,
+        max_tokens_min=None,
     )
     # The facts the Text Generation page states; every other check is a compatibility finding.
     documented: ClassVar[Mapping[str, Cited]] = {

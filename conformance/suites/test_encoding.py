@@ -4,7 +4,9 @@ For every provider profile, Hypothesis draws conversations and parameters the pr
 documents; the profile encodes them and the request is sent through an ``httpx.Client``
 whose transport is a respx router, so the assertions look at the bytes the router
 received: method, URL, Content-Type, the auth scheme, the JSON body (no ``null`` for
-unset parameters, no parameter the provider does not document) or the multipart form
+unset parameters, ``null`` only where the document allows it, such as NebulaBlock's
+``max_tokens``: "integer or null"; no parameter the provider does not document) or the
+multipart form
 (exactly ``messages`` as a JSON *string* and ``model``). Finally the profile's
 ``decode_request`` must give back what was encoded.
 
@@ -28,7 +30,7 @@ from hypothesis import strategies as st
 from python_multipart import MultipartParser
 
 from conformance.providers import PROVIDERS, get_provider
-from conformance.providers.base import Dialect, Message, Provider
+from conformance.providers.base import NULL, Dialect, Message, Provider
 from conformance.strategies import conversations, parameters
 
 __all__ = ["DOCUMENTED", "Documented", "parse_multipart", "wire_request"]
@@ -46,18 +48,27 @@ class Documented:
     #: request fields (JSON keys or form fields) the document names; ``None`` = all of
     #: the OpenAI Chat Completions request
     fields: frozenset[str] | None
+    #: top-level fields the document allows to be ``null``
+    nullable: frozenset[str] = frozenset()
 
 
 #: from the seed documents (shared/seeds) and the OpenAI API reference
 DOCUMENTED: dict[str, Documented] = {
     "openai": Documented(
-        "https://api.openai.com/v1/chat/completions", "application/json", "Bearer", None
+        "https://api.openai.com/v1/chat/completions",
+        "application/json",
+        "Bearer",
+        None,
+        # "integer or null", "number or null", ... in the API reference
+        frozenset({"max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "seed"}),
     ),
     "nebulablock": Documented(
         "https://inference.nebulablock.com/v1/chat/completions",
         "application/json",
         "Bearer",
         frozenset({"messages", "model", "max_tokens", "temperature", "top_p", "stream"}),
+        # "max_tokens integer or null: ... If null, the model's default will be used."
+        frozenset({"max_tokens"}),
     ),
     "weai": Documented(
         "https://weai.productscience.ai/v1/chat/completions", "application/json", "Bearer", None
@@ -154,12 +165,15 @@ def parse_multipart(content_type: str, body: bytes) -> list[tuple[str, bytes, di
     return parts
 
 
-def _no_nulls(value: Any, where: str = "body") -> None:
-    """Unset parameters are absent: no ``null`` at the top level or in parameter objects."""
+def _no_nulls(value: Any, where: str = "body", nullable: frozenset[str] = frozenset()) -> None:
+    """Unset parameters are absent: no ``null`` at the top level or in parameter objects,
+    except for the top-level fields in ``nullable`` (the document allows ``null`` there)."""
     if isinstance(value, Mapping):
         for k, v in value.items():
             if k == "messages":
                 continue  # message content may legitimately be null only when unset; checked apart
+            if v is None and k in nullable:
+                continue
             assert v is not None, f"{where}.{k} is null"
             _no_nulls(v, f"{where}.{k}")
     elif isinstance(value, list):
@@ -197,7 +211,7 @@ def assert_encoding(
     else:
         body = json.loads(sent.content)
         assert isinstance(body, dict)
-        _no_nulls(body)
+        _no_nulls(body, nullable=doc.nullable)
         assert body["model"] == provider.model
         assert body["messages"] == list(messages)
         allowed = doc.fields if doc.fields is not None else _OPENAI_FIELDS
@@ -205,7 +219,7 @@ def assert_encoding(
         assert not unknown, f"parameters the document does not name: {sorted(unknown)}"
         assert set(body) == {"model", "messages", *expected_params}
         for key, value in expected_params.items():
-            assert body[key] == value, key
+            assert body[key] == (None if value is NULL else value), key
         if expected_params.get("stream") is not True:
             assert "stream_options" not in body
 
@@ -243,6 +257,24 @@ def test_requests_encode_as_documented(name: str, data: st.DataObject) -> None:
 def test_every_profile_has_a_documented_shape(name: str) -> None:
     """A new profile must say here what its document prescribes."""
     assert name in DOCUMENTED, f"add profile {name!r} to DOCUMENTED in {__name__}"
+
+
+@pytest.mark.parametrize("name", _PROFILES)
+def test_profile_facts_follow_the_document(name: str) -> None:
+    """The profile's capabilities claim nothing its document does not: ``max_tokens: null``
+    only where the document allows ``null``, and no documented parameter left out of the
+    document's fields. The probes, the bench and the strategies read these capabilities,
+    so this is what keeps all of them to the document."""
+    provider = get_provider(name)
+    doc = DOCUMENTED[name]
+    caps = provider.capabilities
+    if caps.max_tokens_null:
+        assert "max_tokens" in doc.nullable, "max_tokens_null, but the document allows no null"
+    if provider.dialect is Dialect.OPENAI and doc.fields is not None:
+        documented = {"temperature": caps.temperature, "top_p": caps.top_p}
+        for field, on in documented.items():
+            assert not on or field in doc.fields, field
+        assert not caps.stream_usage or "stream_options" in doc.fields
 
 
 @pytest.mark.parametrize("name", _PROFILES)

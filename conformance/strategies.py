@@ -35,6 +35,7 @@ from conformance.providers.base import NULL, Capabilities, Dialect, Message, Par
 __all__ = [
     "INVALID_KINDS",
     "PARAMETER_NAMES",
+    "RANGED_PARAMETERS",
     "UNDOCUMENTED_RANGE",
     "InvalidRequest",
     "Strictness",
@@ -43,6 +44,7 @@ __all__ = [
     "max_tokens_values",
     "out_of_range_values",
     "parameters",
+    "range_cases",
     "temperature_values",
     "top_p_values",
 ]
@@ -840,6 +842,32 @@ def _form_cases(base: dict[str, Any]) -> list[InvalidRequest]:
     )
     add("missing_field", "the messages field is missing", "messages", form={"model": model})
     return c
+
+
+#: the parameters whose documented range :func:`range_cases` probes
+RANGED_PARAMETERS: tuple[str, ...] = ("temperature", "top_p")
+
+
+def range_cases(provider: ProviderLike, name: str) -> list[InvalidRequest]:
+    """The requests that put ``name`` (``"temperature"`` or ``"top_p"``) just outside the
+    range ``provider`` documents: one below it and one above it (the ``out_of_range``
+    cases :func:`invalid_requests` draws for that parameter). Empty when the provider does
+    not document the parameter or states no range for it.
+    """
+    if name not in RANGED_PARAMETERS:
+        raise InvalidArgument(f"name must be one of {RANGED_PARAMETERS}, not {name!r}")
+    profile = _resolve(provider)
+    if profile is None or _dialect(profile) is not Dialect.OPENAI:
+        return []
+    if name not in _documented_params(profile):
+        return []
+    model = profile.model if isinstance(profile, Provider) else profile.models[0]
+    base: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Say hello."}]}
+    return [
+        case
+        for case in _json_cases(base, profile.capabilities)
+        if case.kind == "out_of_range" and case.param == name
+    ]
 
 
 #: every ``kind`` :func:`invalid_requests` can produce

@@ -642,6 +642,35 @@ def invalid_stream_event(t: Target) -> None:
     assert t.plain("invalid_stream_event", temperature=5).status_code == 400
 
 
+def max_tokens_null_500(t: Target) -> None:
+    assert t.plain("max_tokens_null_500", max_tokens=None).status_code == 500
+    assert t.plain("none", max_tokens=None).status_code == 200
+    assert t.plain("max_tokens_null_500", max_tokens=8).status_code == 200
+
+
+def top_p_500(t: Target) -> None:
+    assert t.plain("top_p_500", top_p=0.5).status_code == 500
+    assert t.plain("none", top_p=0.5).status_code == 200
+    assert t.plain("top_p_500").status_code == 200
+
+
+def temperature_high_malformed(t: Target) -> None:
+    for stream in (False, True):
+        response, data = t.raw("temperature_high_malformed",
+                               chat_body(temperature=1.5, stream=stream))  # fmt: skip
+        assert response.status_code == 200
+        assert not isinstance(json.loads(data)["choices"], list)
+    assert isinstance(t.plain("temperature_high_malformed", temperature=1.0).json()["choices"],
+                      list)  # fmt: skip
+    assert t.plain("none", temperature=2.0).status_code == 200
+
+
+def sampling_range_clamped(t: Target) -> None:
+    for params in ({"temperature": 5}, {"temperature": -1}, {"top_p": 1.5}):
+        assert t.plain("sampling_range_clamped", **params).status_code == 200
+        assert t.plain("none", **params).status_code == 400
+
+
 #: a request that shows each per-mode fault's base fault
 _SHOWN_BY: dict[str, dict[str, Any]] = {
     "max_tokens_ignored": {"max_tokens": 3},

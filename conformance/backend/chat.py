@@ -44,6 +44,7 @@ from conformance.backend.generation import (
     prompt_key,
     token_logprobs,
 )
+from conformance.backend.sampling import bend_sampling, malformed_answer
 from conformance.backend.stats import Stats
 from conformance.backend.validate import ChatRequest, lenient_chat, validate_chat
 
@@ -386,6 +387,7 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
             _refuse_like_a_reasoning_model(body)
         if fault in IGNORED_BY_FAULT and isinstance(body, dict):
             body = {k: v for k, v in body.items() if k not in IGNORED_BY_FAULT[fault]}
+        body = bend_sampling(body, fault)
         request = validate_chat(body, max_output_tokens=ctx.config.max_output_tokens)
         known = ctx.config.models_of(ctx.flavour)
         if request.model not in known:
@@ -404,6 +406,10 @@ async def handle_chat(scope: Scope, receive: Receive, send: Send, ctx: RequestCo
         else:
             await send_error(send, ctx, error)
             return
+    malformed = malformed_answer(body, fault)
+    if malformed is not None:
+        await send_body(send, 200, malformed)
+        return
     answer = generate(request, ctx)
     if request.stream and fault != "json_instead_of_stream":
         ctx.stats.streams += 1

@@ -36,6 +36,10 @@ NEEDS_JSON_SCHEMA = "json_schema"  # response_format json_schema
 NEEDS_TOOL_CHOICE_NONE = "tool_choice_none"  # tools offered with tool_choice "none"
 NEEDS_NAMED_TOOL = "named_tool"  # several tools, tool_choice naming one that is not the first
 NEEDS_SEED = "seed"  # a sampled request (temperature > 0) with a seed
+NEEDS_MAX_TOKENS_NULL = "max_tokens_null"  # max_tokens: null
+NEEDS_TOP_P = "top_p"  # top_p set
+NEEDS_HOT = "temperature_above_1"  # a temperature above 1 (within the range 0..2)
+NEEDS_OUT_OF_RANGE = "out_of_range"  # a temperature or top_p outside its range
 
 #: the modes a per-mode fault is limited to (``Fault.mode``)
 MODE_STREAM = "stream"
@@ -204,6 +208,16 @@ _ALL_BASE: tuple[Fault, ...] = (
     _f("usage_over_cap", "parameters",
        "usage counts more completion tokens than max_tokens allows (the text is capped)",
        NEEDS_MAX_TOKENS),
+    # --- documented sampling parameters (conformance/backend/sampling.py)
+    _f("max_tokens_null_500", "parameters",
+       "`max_tokens: null` (\"the model's default\") is answered 500", NEEDS_MAX_TOKENS_NULL),
+    _f("top_p_500", "parameters", "a request that sets `top_p` is answered 500", NEEDS_TOP_P),
+    _f("temperature_high_malformed", "parameters",
+       "a temperature above 1 (inside the range 0..2) gets a 200 whose body is not a "
+       "chat.completion (`choices` is a string; streamed requests get it too)", NEEDS_HOT),
+    _f("sampling_range_clamped", "parameters",
+       "a temperature or top_p outside its range is clamped into it and answered 200, "
+       "not refused", NEEDS_OUT_OF_RANGE),
     # --- errors
     _f("invalid_accepted", "errors", "invalid input is answered 200 with a completion",
        NEEDS_INVALID, dialects=_BOTH),

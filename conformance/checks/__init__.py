@@ -74,6 +74,7 @@ FAMILIES: tuple[str, ...] = (
     "conformance.checks.stream",
     "conformance.checks.semantics",
     "conformance.checks.stops",
+    "conformance.checks.ranges",
     "conformance.checks.conversation",
     "conformance.checks.features",
     "conformance.checks.errors",

@@ -42,7 +42,12 @@ from conformance.checks.registry import (
     probe,
 )
 from conformance.providers.base import Dialect, Provider
-from conformance.strategies import InvalidRequest, Strictness, invalid_requests
+from conformance.strategies import (
+    RANGED_PARAMETERS,
+    InvalidRequest,
+    Strictness,
+    invalid_requests,
+)
 from conformance.wire.exchange import ErrorKind, Exchange
 
 __all__ = ["MAX_INVALID_CASES", "generate_invalid_cases"]
@@ -78,7 +83,13 @@ def _draw(provider: Provider, strictness: Strictness, examples: int) -> list[Inv
         found.setdefault(case.label, case)
 
     collect()
-    return list(found.values())
+    # a value outside a documented range is judged by errors.temperature_range and
+    # errors.top_p_range (conformance.checks.ranges), on requests of their own
+    return [
+        case
+        for case in found.values()
+        if not (case.kind == "out_of_range" and case.param in RANGED_PARAMETERS)
+    ]
 
 
 def _spread(cases: list[InvalidRequest], limit: int) -> list[InvalidRequest]:

@@ -70,9 +70,10 @@ def test_documented_examples_replay_without_failures(
     coverage = result["coverage"]
     assert isinstance(coverage, dict)
     # NebulaBlock's and Wetrocloud's documented examples answer enough probes to pass;
-    # WeAI documents only a quickstart conversation, which stands for the plain request:
-    # replayed alone it judges that request's checks, too few to pass the default floor,
-    # which is inconclusive (exit 3), never a silent pass
+    # WeAI documents two plain conversations (the quickstart and its node.js example),
+    # which stand for the plain and the multi-turn request: replayed alone they judge
+    # those requests' checks, too few to pass the default floor, which is inconclusive
+    # (exit 3), never a silent pass
     if provider == "weai":
         assert 0 < coverage["judged"] < coverage["applicable"] / 2
         assert coverage["enough"] is False
@@ -106,20 +107,45 @@ def _by_id(result: dict[str, object]) -> dict[str, dict[str, object]]:
     return {c["id"]: c for c in checks}
 
 
-def test_the_weai_quickstart_is_judged_as_the_documented_pair(
+def test_the_weai_examples_are_judged_as_the_documented_pairs(
     tmp_path: Path, no_network: None
 ) -> None:
-    """The quickstart stands for the plain request: the checks of the chat probe judge
-    the documented conversation and its answer together (not 57 of 57 skipped)."""
+    """The node.js example stands for the plain request and the quickstart for the
+    multi-turn one: their checks judge each documented conversation and its answer
+    together (not 57 of 57 skipped), and nothing warns."""
     code, result = _check(
         "weai", FIXTURES / "weai" / "documented", tmp_path / "q.json", "--min-coverage", "0"
     )
     assert code == 0
     checks = _by_id(result)
     judged = [c for c in checks.values() if c["status"] != "skipped"]
-    assert len(judged) >= 15
-    for name in ("schema.completion", "sdk.completion", "semantics.usage_consistent"):
+    assert len(judged) >= 20
+    assert all(c["status"] == "passed" for c in judged), [
+        c for c in judged if c["status"] != "passed"
+    ]
+    for name in ("schema.completion", "sdk.completion", "semantics.usage_consistent",
+                 "semantics.multi_turn", "schema.spec_only_fields"):  # fmt: skip
         assert checks[name]["status"] == "passed", checks[name]
+
+
+def test_nebulablock_documented_answers_hold_only_documented_fields(
+    tmp_path: Path, no_network: None
+) -> None:
+    """The composed NebulaBlock answers carry exactly the attributes its page lists (no
+    `logprobs`, no `refusal`), and judging them warns about none of the fields it leaves
+    out."""
+    from conformance.providers.nebulablock import RESPONSE_FIELDS
+
+    (chat,) = [c for c in read_cassettes([FIXTURES / "nebulablock" / "documented"]).cassettes
+               if c.probe == "chat"]  # fmt: skip
+    body = json.loads(chat.exchanges[0].body)
+    assert set(body) == RESPONSE_FIELDS["completion"]
+    assert set(body["choices"][0]) == RESPONSE_FIELDS["choice"]
+    assert set(body["choices"][0]["message"]) == RESPONSE_FIELDS["message"]
+    assert set(body["usage"]) == RESPONSE_FIELDS["usage"]
+    _, result = _check("nebulablock", FIXTURES / "nebulablock" / "documented", tmp_path / "n.json")
+    summary = result["summary"]
+    assert isinstance(summary, dict) and summary["warned"] == 0, summary
 
 
 def test_a_broken_documented_answer_fails_the_checks_it_stands_for(
@@ -128,7 +154,7 @@ def test_a_broken_documented_answer_fails_the_checks_it_stands_for(
     """The documented example is really judged: break its answer and the checks fail."""
     broken = tmp_path / "weai"
     shutil.copytree(FIXTURES / "weai" / "documented", broken)
-    path = broken / "docs.quickstart.yaml"
+    path = broken / "docs.nodejs.yaml"
     text = path.read_text()
     assert '"object":"chat.completion"' in text
     path.write_text(text.replace('"object":"chat.completion"', '"object":"text_completion"'))
@@ -136,7 +162,14 @@ def test_a_broken_documented_answer_fails_the_checks_it_stands_for(
     assert code == 1
     checks = _by_id(result)
     assert checks["schema.object_values"]["status"] == "failed"
-    assert "Where was it played?" in json.dumps(checks["schema.object_values"]["evidence"])
+    assert "What is a LLM?" in json.dumps(checks["schema.object_values"]["evidence"])
+    # the quickstart answers the multi-turn request: breaking its text fails that check
+    quickstart = broken / "docs.quickstart.yaml"
+    text = quickstart.read_text()
+    assert '"content":"The 2020 World Series' in text
+    quickstart.write_text(text.replace('"choices":[{', '"choices":[],"x":[{'))
+    _code, result = _check("weai", broken, tmp_path / "m.json", "--only", "semantics.multi_turn")
+    assert _by_id(result)["semantics.multi_turn"]["status"] == "failed"
 
 
 def test_wetrocloud_documented_response_is_verbatim() -> None:
@@ -149,12 +182,23 @@ def test_wetrocloud_documented_response_is_verbatim() -> None:
     assert data["tokens"] == 1475 and data["success"] is True
 
 
-def test_weai_documented_quickstart_conversation() -> None:
-    (cassette,) = read_cassettes([FIXTURES / "weai" / "documented"]).cassettes
-    sent = json.loads(cassette.exchanges[0].request.body)
+def test_weai_documented_conversations() -> None:
+    cassettes = {c.probe: c for c in read_cassettes([FIXTURES / "weai" / "documented"]).cassettes}
+    quickstart, nodejs = cassettes["docs.quickstart"], cassettes["docs.nodejs"]
+    sent = json.loads(quickstart.exchanges[0].request.body)
     assert sent["model"] == "llama3.1-8B"
     assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "user"]
     assert sent["messages"][-1]["content"] == "Where was it played?"
+    assert quickstart.stands_for == "multi_turn"
+    sent = json.loads(nodejs.exchanges[0].request.body)
+    assert sent == {
+        "model": "llama3.1-8B",
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is a LLM?"},
+        ],
+    }
+    assert nodejs.stands_for == "chat"
 
 
 def test_verify_finds_no_drift_in_the_shipped_fixtures(

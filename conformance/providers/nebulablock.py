@@ -23,7 +23,21 @@ from conformance.providers.base import Capabilities
 from conformance.providers.facts import Cited
 from conformance.providers.openai import OpenAIProvider
 
-__all__ = ["NebulaBlockProvider"]
+__all__ = ["RESPONSE_FIELDS", "NebulaBlockProvider"]
+
+#: the response attributes the Generate Text page lists, by object
+RESPONSE_FIELDS: dict[str, frozenset[str]] = {
+    "completion": frozenset(
+        {"id", "created", "model", "object", "system_fingerprint", "choices", "usage",
+         "service_tier", "prompt_logprobs"}
+    ),
+    "choice": frozenset({"finish_reason", "index", "message"}),
+    "message": frozenset({"content", "role", "tool_calls", "function_calls"}),
+    "usage": frozenset(
+        {"completion_tokens", "prompt_tokens", "total_tokens", "completion_tokens_details",
+         "prompt_tokens_details"}
+    ),
+}  # fmt: skip
 
 
 class NebulaBlockProvider(OpenAIProvider):
@@ -94,3 +108,4 @@ class NebulaBlockProvider(OpenAIProvider):
     }
     docs = "https://docs.nebulablock.com/overview/inference-api-openai-compatible/generate_text"
     embedded_prefix = "/nebulablock/v1"
+    response_fields = RESPONSE_FIELDS

@@ -221,3 +221,19 @@ def test_no_fixture_holds_a_credential() -> None:
                     )
     for path in FIXTURES.rglob("*.yaml"):
         assert "sk-embedded-" not in path.read_text(), path
+
+
+def test_verify_coverage_states_what_rests_on_documented_examples() -> None:
+    """verify --coverage says how many verdicts the documented examples carry alone:
+    replayed without the recordings, every check they judge rests only on the document."""
+    from conformance.cassettes.verify import verify_paths
+
+    report = verify_paths([FIXTURES / "weai", FIXTURES / "weai" / "documented"], coverage=True)
+    whole = report.documented[FIXTURES / "weai"]
+    alone = report.documented[FIXTURES / "weai" / "documented"]
+    assert alone.examples == whole.examples == 2
+    assert alone.judged == alone.judged_with_all == whole.judged >= 20
+    assert whole.judged_with_all > whole.judged
+    text = report.render()
+    assert f"{whole.judged} of the {whole.judged_with_all} judged checks rest only on" in text
+    assert not verify_paths([FIXTURES / "openai"], coverage=True).documented

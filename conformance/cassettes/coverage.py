@@ -7,6 +7,10 @@ selection, seed and budget as the engine) and lists the ones no cassette answers
 can say "record the fixtures again" instead of quietly judging less. A probe built from
 an earlier answer (``@probe(after=...)``) is found by replaying its parent's recorded
 answer, as ``check --replay`` does.
+
+:func:`documented_coverage` states how many verdicts the documented examples of a
+directory carry on their own: "23 of the 80 judged checks rest only on documented
+examples".
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conformance.cassettes._io import CassetteSet
@@ -115,3 +120,62 @@ async def _closing(sender: Any, run: Coroutine[Any, Any, object]) -> None:
         await run
     finally:
         await sender.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentedCoverage:
+    """How much of a check run the documented examples of a directory judge on their own.
+
+    ``judged`` checks are judged when the documented examples are replayed alone (no
+    recording): those verdicts rest only on the provider's document. ``judged_with_all``
+    is what the whole directory (recordings too) judges.
+    """
+
+    examples: int
+    judged: int
+    applicable: int
+    by_design: int
+    judged_with_all: int
+
+    def line(self, root: Path) -> str:
+        return (
+            f"{root}: {self.judged} of the {self.judged_with_all} judged checks rest only on "
+            f"documented examples ({self.examples} example(s); replayed alone they judge "
+            f"{self.judged} of {self.applicable} applicable checks, {self.by_design} skipped "
+            "by design; the rest need requests the document does not show)"
+        )
+
+
+def documented_coverage(cassettes: CassetteSet, provider_name: str) -> DocumentedCoverage | None:
+    """Replay the documented examples among ``cassettes`` alone, then all of them, and say
+    how many checks each judges (``None`` when there is no documented example)."""
+    documented = [c for c in cassettes.cassettes if c.source == "documented"]
+    if not documented:
+        return None
+    alone = _judged(CassetteSet(documented, cassettes.indexes), provider_name)
+    recorded = len(documented) < len(cassettes.cassettes)
+    everything = _judged(cassettes, provider_name) if recorded else alone
+    return DocumentedCoverage(
+        examples=sum(len(c.exchanges) for c in documented),
+        judged=alone["judged"],
+        applicable=alone["applicable"],
+        by_design=alone["skipped_by_design"],
+        judged_with_all=everything["judged"],
+    )
+
+
+def _judged(cassettes: CassetteSet, provider_name: str) -> dict[str, int]:
+    """The coverage counts of ``check --replay`` over ``cassettes``."""
+    from conformance.cassettes.senders import ReplaySender
+    from conformance.engine import RunConfig, run_checks
+    from conformance.providers import get_provider
+
+    provider = get_provider(
+        provider_name, base_url=cassettes.meta("base_url"), model=cassettes.meta("model")
+    )
+    sender = ReplaySender(cassettes, base_url=provider.base_url)
+    run = run_checks(
+        RunConfig(provider=provider, api_key=REPLAY_API_KEY, sender=sender, mode="replay")
+    )
+    coverage = run.coverage()
+    return {k: int(coverage[k]) for k in ("judged", "applicable", "skipped_by_design")}

@@ -28,7 +28,7 @@ from conformance.cassettes._errors import CassetteError
 from conformance.cassettes._format import FORMAT_VERSION, Cassette, cassette_from_data
 from conformance.cassettes._io import is_index
 from conformance.cassettes._load import cassette_files, check_total, load_yaml
-from conformance.cassettes.coverage import Uncovered
+from conformance.cassettes.coverage import DocumentedCoverage, Uncovered
 from conformance.errors import ConfigError
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
@@ -80,6 +80,9 @@ class VerifyReport:
     ignored: list[Path] = field(default_factory=list)
     #: with ``coverage``: per directory, the requests check sends that no cassette holds
     uncovered: dict[Path, list[Uncovered]] = field(default_factory=dict)
+    #: with ``coverage``: per directory holding documented examples, the verdicts they
+    #: carry on their own (said, never a failure)
+    documented: dict[Path, DocumentedCoverage] = field(default_factory=dict)
 
     @property
     def drifted(self) -> list[FileReport]:
@@ -125,6 +128,7 @@ class VerifyReport:
         if not self.files:
             lines.append("no cassette files found (files named *.yaml or *.yml)")
             return "\n".join(lines)
+        lines.extend(cov.line(root) for root, cov in self.documented.items())
         n_files = len(self.files)
         bodies = sum(f.bodies for f in self.files)
         n_drift = sum(len(f.drift) for f in self.files)
@@ -321,8 +325,21 @@ def verify_paths(
         reports.sort(key=lambda r: r.path)
         report.files.extend(reports)
         if coverage and root.is_dir() and reports and not any(r.unreadable for r in reports):
-            report.uncovered[root] = _uncovered(root, provider or reports[0].provider)
+            name = provider or reports[0].provider
+            report.uncovered[root] = _uncovered(root, name)
+            documented = _documented(root, name)
+            if documented is not None:
+                report.documented[root] = documented
     return report
+
+
+def _documented(root: Path, provider: str | None) -> DocumentedCoverage | None:
+    from conformance.cassettes._io import read_cassettes
+    from conformance.cassettes.coverage import documented_coverage
+
+    if provider is None:
+        return None
+    return documented_coverage(read_cassettes([root]), provider)
 
 
 def _uncovered(root: Path, provider: str | None) -> list[Uncovered]:

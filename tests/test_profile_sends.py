@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,47 @@ def test_bench_asks_for_usage_only_where_documented(name: str) -> None:
     assert ("stream_options" in params) is provider.capabilities.stream_usage
     if provider.capabilities.stream_usage:
         assert params["stream_options"] == {"include_usage": True}
+
+
+@pytest.mark.parametrize("name", _OPENAI_STYLE)
+def test_bench_sends_include_usage_when_the_user_asks(name: str) -> None:
+    """--stream-usage sends stream_options to any profile, --no-stream-usage to none;
+    a plain request never carries it."""
+    provider = get_provider(name)
+    on = request_params(provider, stream=True, max_tokens=16, stream_usage=True)
+    assert on["stream_options"] == {"include_usage": True}
+    off = request_params(provider, stream=True, max_tokens=16, stream_usage=False)
+    assert "stream_options" not in off
+    plain = request_params(provider, stream=False, max_tokens=16, stream_usage=True)
+    assert "stream_options" not in plain
+
+
+def test_the_bench_option_reaches_the_load_process() -> None:
+    from types import SimpleNamespace
+
+    from conformance.loadgen.options import LoadOptions
+    from conformance.loadgen.runner import BenchSpec, _locust_args
+
+    for given, flag, read in ((True, "on", True), (False, "off", False), (None, None, None)):
+        spec = BenchSpec(provider="nebulablock", users=[1], stream=True, stream_usage=given)
+        args = _locust_args(spec, "http://127.0.0.1:9/nebulablock/v1", 1, Path("r.json"), True)
+        if flag is None:
+            assert "--stream-usage" not in args
+        else:
+            assert args[args.index("--stream-usage") + 1] == flag
+        parsed = SimpleNamespace(stream_usage=flag or "documented")
+        assert LoadOptions.from_parsed(parsed).stream_usage is read
+    target = Target(
+        "nebulablock",
+        "http://127.0.0.1:9/nebulablock/v1",
+        model=None,
+        stream=True,
+        max_tokens=8,
+        conversations=[[{"role": "user", "content": "hi"}]],
+        api_key=None,
+        stream_usage=True,
+    )
+    assert b"include_usage" in target.next_request().body
 
 
 def test_nebulablock_bench_request_has_no_stream_options() -> None:

@@ -123,6 +123,12 @@ class _Progress:
     help="Streamed requests [default: when the profile streams].",
 )
 @click.option(
+    "--stream-usage/--no-stream-usage",
+    default=None,
+    help="Ask streamed answers for a usage chunk (stream_options.include_usage) "
+    "[default: only where the profile's document lists it].",
+)
+@click.option(
     "--max-tokens", type=int, default=64, show_default=True, help="max_tokens per request."
 )
 @click.option(
@@ -211,6 +217,7 @@ def command(
     duration: float,
     warmup: float | None,
     stream: bool | None,
+    stream_usage: bool | None,
     max_tokens: int,
     prompt_tokens: str,
     prompts_file: str | None,
@@ -271,6 +278,7 @@ def command(
         duration_s=duration,
         warmup_s=warmup,
         stream=stream,
+        stream_usage=stream_usage,
         max_tokens=max_tokens,
         prompt_tokens=prompt_tokens,
         prompts_file=prompts_file,

@@ -42,6 +42,13 @@ def add_arguments(parser: Any) -> None:
         help="the parameter the length cap is sent as (a reasoning model refuses max_tokens)",
     )
     group.add_argument(
+        "--stream-usage",
+        default="documented",
+        choices=["documented", "on", "off"],
+        help="ask streamed answers for a usage chunk (stream_options.include_usage): where "
+        "the profile's document lists it (documented), always (on) or never (off)",
+    )
+    group.add_argument(
         "--prompt-tokens", default="128", help="synthetic prompt length in tokens, MEAN[:STDDEV]"
     )
     group.add_argument("--prompts", default=None, help="JSON Lines file of conversations")
@@ -100,6 +107,8 @@ class LoadOptions:
     api_key_env: str | None = None
     max_tokens: int = 64
     length_param: str = "max_tokens"
+    #: ``stream_options.include_usage``: ``None`` where the profile documents it
+    stream_usage: bool | None = None
     prompt_length: PromptLength = field(default_factory=PromptLength)
     prompts_file: str | None = None
     seed: int = 0
@@ -129,6 +138,7 @@ class LoadOptions:
             api_key_env=get("api_key_env", None),
             max_tokens=int(get("max_tokens", 64)),
             length_param=str(get("length_param", "max_tokens")),
+            stream_usage={"on": True, "off": False}.get(str(get("stream_usage", "documented"))),
             prompt_length=PromptLength.parse(str(get("prompt_tokens", "128"))),
             prompts_file=get("prompts", None),
             seed=int(get("seed", 0)),

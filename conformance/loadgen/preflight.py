@@ -109,6 +109,7 @@ def preflight(
     api_key_env: str | None,
     stream: bool,
     timeout_s: float,
+    stream_usage: bool | None = None,
 ) -> Preflight:
     """Send one small request (``max_tokens`` 4) and decide whether the load may run.
 
@@ -127,7 +128,9 @@ def preflight(
     with WireClient(timeout=timeout_s) as client:
 
         def send() -> Exchange:
-            params = request_params(provider, stream=stream, max_tokens=4)
+            params = request_params(
+                provider, stream=stream, max_tokens=4, stream_usage=stream_usage
+            )
             return client.send(
                 provider.encode(_MESSAGES, params, api_key=key),
                 probe="preflight",

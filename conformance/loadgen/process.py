@@ -104,6 +104,7 @@ class ProcessState:
                 stream=streamed,
                 max_tokens=opts.max_tokens,
                 length_param=opts.length_param,
+                stream_usage=opts.stream_usage,
                 conversations=conversations,
                 api_key=opts.api_key(profile.api_key_env),
             )

@@ -75,6 +75,9 @@ class BenchSpec:
     max_tokens: int = 64
     #: the parameter the length cap is sent as (the preflight may change it)
     length_param: str = "max_tokens"
+    #: ask streams for a usage chunk: ``None`` where the profile's document lists
+    #: ``stream_options``, else as the user says (``--stream-usage/--no-stream-usage``)
+    stream_usage: bool | None = None
     prompt_tokens: str = "128"
     prompts_file: str | None = None
     seed: int = 0
@@ -256,6 +259,7 @@ def _target(spec: BenchSpec) -> Iterator[tuple[str, str | None]]:
             model=spec.model,
             api_key_env=spec.api_key_env,
             stream=bool(spec.stream),
+            stream_usage=spec.stream_usage,
             timeout_s=spec.timeout_s,  # its advice "raise --timeout" must hold
         )
         if found.stop is not None:
@@ -326,6 +330,8 @@ def _locust_args(
         args += ["--prompts", spec.prompts_file]
     if not spec.stream:
         args.append("--no-stream")
+    if spec.stream_usage is not None:
+        args += ["--stream-usage", "on" if spec.stream_usage else "off"]
     if spec.expect_workers:
         # workers started elsewhere (`conformance bench --worker`) connect over TCP
         args += ["--master", "--expect-workers", str(spec.expect_workers)]

@@ -32,21 +32,25 @@ class PreparedRequest:
         return f"<PreparedRequest {self.method} {self.path} {len(self.body)} bytes>"
 
 
-def request_params(provider: Provider, *, stream: bool, max_tokens: int) -> dict[str, Any]:
+def request_params(
+    provider: Provider, *, stream: bool, max_tokens: int, stream_usage: bool | None = None
+) -> dict[str, Any]:
     """The Chat Completions parameters of a load request for ``provider``.
 
     The profile's capabilities decide, as they do for the checks and the encoding suite:
-    ``stream_options.include_usage`` is sent only to a provider whose document lists it.
-    Elsewhere a streamed request asks for nothing extra; the output tokens come from a
-    usage object if the server sends one anyway, else from the streamed text (the run
-    then reports ``usage_fallback``).
+    ``stream_options.include_usage`` is sent only to a provider whose document lists it,
+    unless the user asks (``stream_usage`` True sends it anyway, False never; ``None``
+    follows the profile). Elsewhere a streamed request asks for nothing extra; the output
+    tokens come from a usage object if the server sends one anyway, else from the
+    streamed text (the run then reports ``usage_fallback``).
     """
     if provider.dialect is not Dialect.OPENAI:
         return {"max_tokens": max_tokens}  # the profile drops what its dialect cannot send
     params: dict[str, Any] = {"max_tokens": max_tokens}
     if stream:
         params["stream"] = True
-        if provider.capabilities.stream_usage:
+        asked = provider.capabilities.stream_usage if stream_usage is None else stream_usage
+        if asked:
             params["stream_options"] = {"include_usage": True}
     return params
 
@@ -65,6 +69,7 @@ class Target:
         conversations: Sequence[Sequence[dict[str, Any]]],
         api_key: str | None,
         length_param: str = "max_tokens",
+        stream_usage: bool | None = None,
     ) -> None:
         self.provider = get_provider(provider_name, base_url=base_url, model=model)
         self.provider.length_param = length_param
@@ -75,7 +80,9 @@ class Target:
         self.stream = stream
         #: the entry name in Locust's statistics, e.g. ``openai chat stream``
         self.name = f"{self.provider.name} {'stream' if stream else 'no-stream'}"
-        params = request_params(self.provider, stream=stream, max_tokens=max_tokens)
+        params = request_params(
+            self.provider, stream=stream, max_tokens=max_tokens, stream_usage=stream_usage
+        )
         self.requests: list[PreparedRequest] = []
         for messages in conversations:
             req = self.provider.encode(list(messages), params, api_key=api_key)

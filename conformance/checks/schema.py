@@ -39,6 +39,7 @@ from conformance.checks.registry import (
 )
 from conformance.schemas import SchemaViolation, schemas_for, violations
 from conformance.wire.exchange import Exchange, is_json_media_type
+from conformance.wire.json_bounded import parse_json_bounded
 
 _COMPLETION_REF = "OpenAI API reference, The chat completion object"
 _CHUNK_REF = "OpenAI API reference, The chat completion chunk object"
@@ -558,6 +559,33 @@ def _detail_problem(usage: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def _every_usage(ctx: CheckContext) -> list[tuple[Exchange, int | None, Any]]:
+    """Every usage object of the run's successful completions and streams (requests with
+    a body of the harness's own making; malformed input is left out)."""
+    found: list[tuple[Exchange, int | None, Any]] = []
+    for ex in ctx.all_exchanges():
+        if ex.meta.get("custom_body") or not ex.ok or ex.request.method != "POST":
+            continue
+        if ex.events is not None:
+            for pos, event in enumerate(ex.events):
+                try:
+                    data = parse_json_bounded(event.data or "")
+                except ValueError:
+                    continue
+                if isinstance(data, dict) and data.get("usage") is not None:
+                    found.append((ex, pos, data["usage"]))
+            continue
+        try:
+            body = parse_json_bounded(ex.body)
+        except ValueError:
+            continue
+        if isinstance(body, dict) and "choices" in body and body.get("usage") is not None:
+            found.append((ex, None, body["usage"]))
+    if not found:
+        raise Skipped("not judged: no completion and no usage chunk was received")
+    return found
+
+
 @check(
     id="schema.usage_details",
     fact="response.usage_details",
@@ -565,7 +593,7 @@ def _detail_problem(usage: dict[str, Any], name: str) -> str | None:
     severity=Severity.CLIENT,
     source=_COMPLETION_REF + " (usage.prompt_tokens_details, usage.completion_tokens_details); "
     "NebulaBlock Generate Text (usage)",
-    probes=("chat", "stream_usage"),
+    probes=("chat", "stream", "stream_usage"),
     dialects=OPENAI_ONLY,
 )
 def usage_details(ctx: CheckContext) -> str:
@@ -575,9 +603,11 @@ def usage_details(ctx: CheckContext) -> str:
     `rejected_prediction_tokens`) are non-negative integers or null, and none exceeds the
     total it is part of (cached prompt tokens are prompt tokens, reasoning tokens are
     completion tokens): the official SDK types them as integers, and clients that price
-    cached or reasoning tokens apart get negative uncached counts otherwise."""
+    cached or reasoning tokens apart get negative uncached counts otherwise. Judged on
+    every usage object of the run: the completions', the usage chunks asked for, and the
+    ones a server sends unasked (NebulaBlock's document lists no `stream_options`)."""
     judged = 0
-    for ex, event, value in _usage_docs(ctx):
+    for ex, event, value in _every_usage(ctx):
         if not isinstance(value, dict):
             continue  # schema.usage judges that
         for name in _USAGE_DETAILS:

@@ -77,3 +77,23 @@ TRIPS: dict[str, list[str]] = {
         "mock:stream_usage_reasoning_over",
     ],
 }
+
+
+def _unasked_usage_chunk(datas: list[str]) -> list[str]:
+    """A usage chunk nobody asked for (NebulaBlock documents no stream_options), whose
+    cached tokens exceed the prompt tokens."""
+    out = [d for d in datas if d != "[DONE]"]
+    first = json.loads(out[0])
+    usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8,
+             "prompt_tokens_details": {"cached_tokens": 9}}  # fmt: skip
+    out.append(json.dumps({**first, "choices": [], "usage": usage}))
+    return [*out, "[DONE]"]
+
+
+MOCKS["mock:usage_unasked_details_over"] = MockFault(
+    "mock:usage_unasked_details_over",
+    "nebulablock",
+    "an unasked usage chunk ends every stream; its cached_tokens exceed prompt_tokens",
+    rewrite_chunks(_unasked_usage_chunk),
+)
+TRIPS["schema.usage_details"].append("mock:usage_unasked_details_over")

@@ -275,3 +275,18 @@ def test_a_model_limit_is_a_refusal_only_where_the_document_allows_it(root: str)
     nebula = _by_id(_run(root, "nebulablock", "ok_reasoning_model"))
     assert nebula["semantics.top_p"].status is Status.FAILED
     assert nebula["semantics.temperature_bounds"].status is Status.FAILED
+
+
+def test_weai_is_sent_wrong_only_what_its_guide_names() -> None:
+    """WeAI's probes carry max_tokens and stream, but its guide names neither: no invalid
+    request puts them wrong on purpose (a WeAI server may ignore them)."""
+    provider = get_provider("weai")
+    assert provider.named_params == frozenset({"temperature"})
+
+    @settings(max_examples=200, database=None, deadline=None)
+    @given(invalid_requests(provider="weai"))
+    def check(case: InvalidRequest) -> None:
+        assert case.param not in {"max_tokens", "stream", "top_p", "n", "stop"}, case.label
+
+    check()
+    assert find(invalid_requests(provider="weai"), lambda c: c.param == "temperature")

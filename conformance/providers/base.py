@@ -216,6 +216,12 @@ class Provider(ABC):
         super().__init_subclass__(**kwargs)
         if "document_is_openai_spec" not in cls.__dict__:
             cls.document_is_openai_spec = False
+    #: the request parameters (OpenAI names) the document itself names; ``None``: every
+    #: parameter the capabilities allow. A profile may send more than its document names
+    #: (WeAI's probes carry ``max_tokens`` and ``stream``, the basics of the Chat
+    #: Completions API its guide refers to), but only a named parameter is sent wrong on
+    #: purpose as an invalid request: a server may ignore what its document never named.
+    named_params: ClassVar[frozenset[str] | None] = None
     #: the fields of a completion the document lists, by object (``"completion"``,
     #: ``"choice"``, ``"message"``, ``"usage"``); ``None``: every field of the OpenAI
     #: reference. A field the document does not list is not expected of the target.

@@ -89,8 +89,8 @@ def test_correct_backend_answers_every_documented_value(root: str, profile: str)
 
 def test_weai_temperatures_span_its_documented_range(root: str) -> None:
     detail = _by_id(_run(root, "weai"))["semantics.temperature_bounds"].detail
-    for sent in ("temperature=0.0/plain", "temperature=1.5/plain", "temperature=2.0/plain",
-                 "temperature=2.0/streamed"):  # fmt: skip
+    for sent in ("temperature=0.0/plain", "temperature=0.2/plain", "temperature=1.2/plain",
+                 "temperature=2.0/plain", "temperature=2.0/streamed"):  # fmt: skip
         assert sent in detail, detail
 
 
@@ -162,7 +162,10 @@ def test_a_malformed_answer_is_named_in_each_mode(root: str) -> None:
 
 def test_values_stay_inside_the_documented_range() -> None:
     assert temperature_values((0.0, 2.0)) == (0.0, 1.5, 2.0)
+    assert temperature_values((0.0, 2.0), (0.2, 1.2)) == (0.0, 0.2, 1.2, 2.0)
+    assert temperature_values((0.0, 2.0), (5.0,)) == (0.0, 1.5, 2.0)
     assert temperature_values(None) == (0.5, 1.0)
+    assert temperature_values(None, (0.2, 1.2)) == (0.2, 0.5, 1.0)
     assert top_p_values((0.0, 1.0)) == (0.1, 1.0)
     assert top_p_values(None) == (0.1, 1.0)
 
@@ -170,13 +173,19 @@ def test_values_stay_inside_the_documented_range() -> None:
 @given(
     low=st.floats(min_value=-5, max_value=5, allow_nan=False),
     width=st.floats(min_value=0.01, max_value=10, allow_nan=False),
+    examples=st.lists(st.floats(min_value=-20, max_value=20, allow_nan=False), max_size=3),
 )
-def test_probe_values_never_leave_a_range(low: float, width: float) -> None:
+def test_probe_values_never_leave_a_range(low: float, width: float, examples: list[float]) -> None:
+    """Whatever the range and the document's examples, every value sent is inside the
+    range, both ends are sent, and an example is sent exactly when it is inside."""
     bounds = (low, low + width)
-    for value in (*temperature_values(bounds), *top_p_values(bounds)):
+    temperatures = temperature_values(bounds, tuple(examples))
+    for value in (*temperatures, *top_p_values(bounds)):
         assert bounds[0] <= value <= bounds[1]
-    assert temperature_values(bounds)[0] == bounds[0]
-    assert temperature_values(bounds)[-1] == bounds[1]
+    assert temperatures[0] == bounds[0] and temperatures[-1] == bounds[1]
+    assert list(temperatures) == sorted(temperatures)
+    for example in examples:
+        assert (example in temperatures) is (bounds[0] <= example <= bounds[1])
 
 
 # --------------------------------------------------------------------------- strategies

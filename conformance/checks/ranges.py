@@ -59,12 +59,19 @@ _MODEL_LIMITS = frozenset({"unsupported_parameter", "unsupported_value"})
 # --------------------------------------------------------------------------- values
 
 
-def temperature_values(bounds: tuple[float, float] | None) -> tuple[float, ...]:
-    """The temperatures sent: both ends of the documented range and a value between 1
-    and the top (WeAI's 0..2 gives 0, 1.5 and 2); without a documented range, 0.5 and 1."""
+def temperature_values(
+    bounds: tuple[float, float] | None, examples: tuple[float, ...] = ()
+) -> tuple[float, ...]:
+    """The temperatures sent, in ascending order: both ends of the documented range and
+    the document's own example values inside it (WeAI: 0, 0.2, 1.2 and 2), or, without
+    examples, a value between 1 and the top (0..2 gives 0, 1.5 and 2); without a
+    documented range, 0.5 and 1 (and the examples that fall inside 0..1)."""
+    low, high = bounds or UNDOCUMENTED_RANGE
+    inside = tuple(x for x in examples if low <= x <= high)
     if bounds is None:
-        return (UNDOCUMENTED_RANGE[1] / 2, UNDOCUMENTED_RANGE[1])
-    low, high = bounds
+        return tuple(sorted({high / 2, high, *inside}))
+    if inside:
+        return tuple(sorted({low, *inside, high}))
     middle = (max(low, 1.0) + high) / 2 if high > 1.0 else (low + high) / 2
     return (low, middle, high)
 
@@ -124,9 +131,12 @@ def top_p_probe(pctx: ProbeContext) -> list[ProbeRequest]:
 
 @probe("temperature_bounds", dialects=OPENAI_ONLY, requires="temperature", priority=28)
 def temperature_bounds_probe(pctx: ProbeContext) -> list[ProbeRequest]:
-    """Short completions at both ends of the documented temperature range and between
-    1 and its top, the top also streamed."""
-    return _requests(pctx, "temperature", temperature_values(pctx.capabilities.temperature_range))
+    """Short completions at both ends of the documented temperature range and at the
+    document's own example values (or between 1 and the top), the top also streamed."""
+    caps = pctx.capabilities
+    return _requests(
+        pctx, "temperature", temperature_values(caps.temperature_range, caps.temperature_examples)
+    )
 
 
 def _out_of_range(pctx: ProbeContext, name: str) -> list[ProbeRequest]:

@@ -101,6 +101,9 @@ class Capabilities:
     #: the top_p range the document states, inclusive; ``None`` when it states none (a
     #: "probability": values are then only sent inside 0..1, none probed as out of range)
     top_p_range: tuple[float, float] | None = (0.0, 1.0)
+    #: temperatures the document itself gives as examples (WeAI's FAQ: 0.2 and 1.2); they
+    #: are sent, with the ends of the range, by ``semantics.temperature_bounds``
+    temperature_examples: tuple[float, ...] = ()
     #: the document allows ``max_tokens: null`` ("the model's default is used")
     max_tokens_null: bool = True
     #: the smallest ``max_tokens`` the document allows; ``None`` when it states none (then

@@ -53,6 +53,8 @@ class WeAIProvider(OpenAIProvider):
         system_role=True,
         multi_turn=True,
         temperature_range=(0.0, 2.0),
+        # "low values for temperature (e.g. 0.2)", "slightly higher than normal (e.g. 1.2)"
+        temperature_examples=(0.2, 1.2),
         top_p_range=None,
         # max_tokens is not in the guide: neither null nor a minimum is documented
         max_tokens_null=False,

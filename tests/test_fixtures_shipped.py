@@ -132,8 +132,9 @@ def test_nebulablock_documented_answers_hold_only_documented_fields(
     tmp_path: Path, no_network: None
 ) -> None:
     """The composed NebulaBlock answers carry exactly the attributes its page lists (no
-    `logprobs`, no `refusal`), and judging them warns about none of the fields it leaves
-    out."""
+    `logprobs`, no `refusal`, which the page does not list): replayed, they break nothing
+    the page states; what the OpenAI specification adds is at most a compatibility
+    finding (schema.spec_only_fields)."""
     from conformance.providers.nebulablock import RESPONSE_FIELDS
 
     (chat,) = [c for c in read_cassettes([FIXTURES / "nebulablock" / "documented"]).cassettes
@@ -144,8 +145,9 @@ def test_nebulablock_documented_answers_hold_only_documented_fields(
     assert set(body["choices"][0]["message"]) == RESPONSE_FIELDS["message"]
     assert set(body["usage"]) == RESPONSE_FIELDS["usage"]
     _, result = _check("nebulablock", FIXTURES / "nebulablock" / "documented", tmp_path / "n.json")
-    summary = result["summary"]
-    assert isinstance(summary, dict) and summary["warned"] == 0, summary
+    checks = _by_id(result)
+    warned = [c["id"] for c in checks.values() if c["status"] in ("warned", "failed")]
+    assert warned == ["schema.spec_only_fields"], warned
 
 
 def test_a_broken_documented_answer_fails_the_checks_it_stands_for(

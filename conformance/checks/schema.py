@@ -640,44 +640,27 @@ def usage_details(ctx: CheckContext) -> str:
 def spec_only_fields(ctx: CheckContext) -> str:
     """The completion's messages have `refusal` (string or null), its choices `logprobs`
     (object or null), and `system_fingerprint` is a string when present. The reference
-    lists them but no mainstream client breaks without them, so this only warns. A field
-    the provider's own document does not list (NebulaBlock lists no `refusal` and no
-    choice `logprobs`) is not expected."""
+    lists them but no mainstream client breaks without them, so this only warns."""
     ex, body = _completion(ctx)
-    lists = ctx.provider.lists_field
-    unlisted = [
-        where
-        for obj, name, where in (
-            ("message", "refusal", "message.refusal"),
-            ("choice", "logprobs", "choices[].logprobs"),
-        )
-        if not lists(obj, name)
-    ]
     problems: list[str] = []
     for pos, choice in enumerate(choice_list(body)):
         if not isinstance(choice, dict):
             continue
         message = choice.get("message")
-        if isinstance(message, dict) and lists("message", "refusal"):
+        if isinstance(message, dict):
             if "refusal" not in message:
                 problems.append(f"choices[{pos}].message.refusal is missing")
             elif not isinstance(message["refusal"], str | None):
                 problems.append(
                     f"choices[{pos}].message.refusal is {type_name(message['refusal'])}"
                 )
-        if lists("choice", "logprobs"):
-            if "logprobs" not in choice:
-                problems.append(f"choices[{pos}].logprobs is missing")
-            elif not isinstance(choice["logprobs"], dict | None):
-                problems.append(f"choices[{pos}].logprobs is {type_name(choice['logprobs'])}")
+        if "logprobs" not in choice:
+            problems.append(f"choices[{pos}].logprobs is missing")
+        elif not isinstance(choice["logprobs"], dict | None):
+            problems.append(f"choices[{pos}].logprobs is {type_name(choice['logprobs'])}")
     fingerprint = body.get("system_fingerprint")
     if fingerprint is not None and not isinstance(fingerprint, str):
         problems.append(f"system_fingerprint is {type_name(fingerprint)}")
     if problems:
         raise Warned("; ".join(problems), exchange_evidence(ex))
-    if unlisted:
-        return (
-            f"present; {' and '.join(unlisted)} not expected ({ctx.provider.name}'s "
-            "document does not list them)"
-        )
     return "present"

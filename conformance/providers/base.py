@@ -225,18 +225,6 @@ class Provider(ABC):
     #: Completions API its guide refers to), but only a named parameter is sent wrong on
     #: purpose as an invalid request: a server may ignore what its document never named.
     named_params: ClassVar[frozenset[str] | None] = None
-    #: the fields of a completion the document lists, by object (``"completion"``,
-    #: ``"choice"``, ``"message"``, ``"usage"``); ``None``: every field of the OpenAI
-    #: reference. A field the document does not list is not expected of the target.
-    response_fields: ClassVar[Mapping[str, frozenset[str]] | None] = None
-
-    @classmethod
-    def lists_field(cls, obj: str, name: str) -> bool:
-        """Whether the document lists field ``name`` of ``obj`` (``"message"``,
-        ``"choice"``...); every field is listed where the document is the OpenAI reference."""
-        if cls.response_fields is None:
-            return True
-        return name in cls.response_fields.get(obj, frozenset())
 
     def __init__(self, base_url: str | None = None, model: str | None = None) -> None:
         path, sep, query = (base_url or self.default_base_url).partition("?")

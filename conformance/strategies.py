@@ -899,7 +899,8 @@ def invalid_requests(
 
     With a ``provider``, a case about a parameter the provider does not document is left
     out (a server may ignore parameters it never promised to read): one its capabilities
-    leave out, or one its document does not name (``Provider.named_params``).
+    leave out, or one its document does not name (``Provider.named_params``: the
+    ``param.*`` facts its ``documented`` mapping lists).
 
     Each example starts from a small valid request and breaks exactly one thing, and says
     what (``label``), which parameter (``param``) and of what ``kind``. For the JSON
@@ -929,9 +930,9 @@ def invalid_requests(
     wanted_strict = frozenset(strictness) if strictness is not None else None
 
     documented = _documented_params(profile)
-    named = getattr(profile, "named_params", None)
+    named = profile.named_params() if profile is not None else None
     if named is not None:
-        documented &= frozenset(named)
+        documented &= named
 
     def keep(case: InvalidRequest) -> bool:
         if case.param in PARAMETER_NAMES and case.param not in documented:

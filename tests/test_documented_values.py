@@ -290,7 +290,10 @@ def test_weai_is_sent_wrong_only_what_its_guide_names() -> None:
     """WeAI's probes carry max_tokens and stream, but its guide names neither: no invalid
     request puts them wrong on purpose (a WeAI server may ignore them)."""
     provider = get_provider("weai")
-    assert provider.named_params == frozenset({"temperature"})
+    assert provider.named_params() == frozenset({"temperature"})
+    assert get_provider("openai").named_params() is None
+    nebula = get_provider("nebulablock").named_params()
+    assert nebula == frozenset({"max_tokens", "temperature", "top_p", "stream"})
 
     @settings(max_examples=200, database=None, deadline=None)
     @given(invalid_requests(provider="weai"))

@@ -136,13 +136,17 @@ class DocumentedCoverage:
     applicable: int
     by_design: int
     judged_with_all: int
+    #: of the ``judged`` checks, those whose basis is the provider's document (the rest
+    #: are OpenAI-compatibility findings or HTTP rules, judged on the same examples)
+    on_document: int = 0
 
     def line(self, root: Path) -> str:
         return (
             f"{root}: {self.judged} of the {self.judged_with_all} judged checks rest only on "
-            f"documented examples ({self.examples} example(s); replayed alone they judge "
-            f"{self.judged} of {self.applicable} applicable checks, {self.by_design} skipped "
-            "by design; the rest need requests the document does not show)"
+            f"documented examples, {self.on_document} of them on the basis of the document "
+            f"({self.examples} example(s); replayed alone they judge {self.judged} of "
+            f"{self.applicable} applicable checks, {self.by_design} skipped by design; the "
+            "rest need requests the document does not show)"
         )
 
 
@@ -161,6 +165,7 @@ def documented_coverage(cassettes: CassetteSet, provider_name: str) -> Documente
         applicable=alone["applicable"],
         by_design=alone["skipped_by_design"],
         judged_with_all=everything["judged"],
+        on_document=alone["on_document"],
     )
 
 
@@ -178,4 +183,10 @@ def _judged(cassettes: CassetteSet, provider_name: str) -> dict[str, int]:
         RunConfig(provider=provider, api_key=REPLAY_API_KEY, sender=sender, mode="replay")
     )
     coverage = run.coverage()
-    return {k: int(coverage[k]) for k in ("judged", "applicable", "skipped_by_design")}
+    counts = {k: int(coverage[k]) for k in ("judged", "applicable", "skipped_by_design")}
+    counts["on_document"] = sum(
+        1
+        for result in run.checks
+        if result.basis == "document" and result.status.value in ("passed", "failed", "warned")
+    )
+    return counts

@@ -252,6 +252,7 @@ def _judge_values(ctx: CheckContext, probe_name: str, name: str, where: str) -> 
     probes=("max_tokens_null",),
     dialects=OPENAI_ONLY,
     requires="max_tokens_null",
+    fact="param.max_tokens",
 )
 def max_tokens_null(ctx: CheckContext) -> str:
     """Where the document allows `max_tokens: null` ("if null, the model's default will be
@@ -270,6 +271,7 @@ def max_tokens_null(ctx: CheckContext) -> str:
     probes=("top_p",),
     dialects=OPENAI_ONLY,
     requires="top_p",
+    fact="param.top_p",
 )
 def top_p(ctx: CheckContext) -> str:
     """Where the document names `top_p`, a request with a low top_p and one with the top
@@ -288,6 +290,7 @@ def top_p(ctx: CheckContext) -> str:
     probes=("temperature_bounds",),
     dialects=OPENAI_ONLY,
     requires="temperature",
+    fact="param.temperature",
 )
 def temperature_bounds(ctx: CheckContext) -> str:
     """Every temperature inside the documented range is accepted, both ends included: a
@@ -347,6 +350,7 @@ def _judge_out_of_range(ctx: CheckContext, probe_name: str, name: str) -> str:
     probes=("temperature_out_of_range", "chat"),
     dialects=OPENAI_ONLY,
     requires="temperature_range",
+    fact="param.temperature",
 )
 def temperature_range(ctx: CheckContext) -> str:
     """Where the document states the temperature range, a value outside it (below the
@@ -364,6 +368,7 @@ def temperature_range(ctx: CheckContext) -> str:
     probes=("top_p_out_of_range", "chat"),
     dialects=OPENAI_ONLY,
     requires="top_p_range",
+    fact="param.top_p",
 )
 def top_p_range(ctx: CheckContext) -> str:
     """Where the document states the top_p range, a value outside it is refused with a

@@ -215,16 +215,30 @@ class Provider(ABC):
     #: subclass inherits ``False`` unless it sets this again
     document_is_openai_spec: ClassVar[bool] = False
 
+    @classmethod
+    def named_params(cls) -> frozenset[str] | None:
+        """The request parameters (OpenAI names) the document itself names, from the
+        ``param.*`` and ``stream`` facts of :attr:`documented`; ``None`` where the
+        document is the OpenAI specification (it names them all).
+
+        A profile may send more than its document names (WeAI's probes carry
+        ``max_tokens`` and ``stream``, the basics of the Chat Completions API its guide
+        refers to), but only a named parameter is sent wrong on purpose as an invalid
+        request: a server may ignore what its document never named.
+        """
+        if cls.document_is_openai_spec:
+            return None
+        named = {
+            fact.removeprefix("param.") for fact in cls.documented if fact.startswith("param.")
+        }
+        if "stream" in cls.documented:
+            named.add("stream")
+        return frozenset(named)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "document_is_openai_spec" not in cls.__dict__:
             cls.document_is_openai_spec = False
-    #: the request parameters (OpenAI names) the document itself names; ``None``: every
-    #: parameter the capabilities allow. A profile may send more than its document names
-    #: (WeAI's probes carry ``max_tokens`` and ``stream``, the basics of the Chat
-    #: Completions API its guide refers to), but only a named parameter is sent wrong on
-    #: purpose as an invalid request: a server may ignore what its document never named.
-    named_params: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, base_url: str | None = None, model: str | None = None) -> None:
         path, sep, query = (base_url or self.default_base_url).partition("?")

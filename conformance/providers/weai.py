@@ -88,5 +88,3 @@ class WeAIProvider(OpenAIProvider):
     }
     docs = "https://weai.productscience.ai (Text generation models guide)"
     embedded_prefix = "/weai/v1"
-    # the guide names model, messages and (in its FAQ) temperature, no other parameter
-    named_params = frozenset({"temperature"})

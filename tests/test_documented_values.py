@@ -302,3 +302,20 @@ def test_weai_is_sent_wrong_only_what_its_guide_names() -> None:
 
     check()
     assert find(invalid_requests(provider="weai"), lambda c: c.param == "temperature")
+
+
+def test_answers_without_usage_skip_the_details_by_design(root: str) -> None:
+    """A server that sends no usage at all (WeAI's guide names none) leaves
+    schema.usage_details skipped by design, not as missing evidence."""
+    from conformance.backend.server import serve_in_thread as serve
+
+    with serve(BackendConfig(only_document="weai", api_keys=(KEY,))) as doc_root:
+        config = RunConfig(
+            provider=get_provider("weai", base_url=doc_root + "/v1"),
+            api_key=KEY,
+            timeout=5.0,
+            only=["schema.usage_details"],
+            mode="embedded",
+        )
+        (result,) = run_checks(config).checks
+    assert result.status is Status.SKIPPED and result.by_design, result.detail

@@ -561,11 +561,14 @@ def _detail_problem(usage: dict[str, Any], name: str) -> str | None:
 
 def _every_usage(ctx: CheckContext) -> list[tuple[Exchange, int | None, Any]]:
     """Every usage object of the run's successful completions and streams (requests with
-    a body of the harness's own making; malformed input is left out)."""
+    a body of the harness's own making; malformed input is left out); :class:`Skipped`
+    when the run has no successful answer at all (answers without usage give ``[]``)."""
     found: list[tuple[Exchange, int | None, Any]] = []
+    answers = 0
     for ex in ctx.all_exchanges():
         if ex.meta.get("custom_body") or not ex.ok or ex.request.method != "POST":
             continue
+        answers += 1
         if ex.events is not None:
             for pos, event in enumerate(ex.events):
                 try:
@@ -581,7 +584,7 @@ def _every_usage(ctx: CheckContext) -> list[tuple[Exchange, int | None, Any]]:
             continue
         if isinstance(body, dict) and "choices" in body and body.get("usage") is not None:
             found.append((ex, None, body["usage"]))
-    if not found:
+    if not answers:
         raise Skipped("not judged: no completion and no usage chunk was received")
     return found
 

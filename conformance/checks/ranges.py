@@ -54,6 +54,8 @@ _CAP = 16
 #: document is the OpenAI reference (``Provider.document_is_openai_spec``), which says
 #: that reasoning models take no top_p and only temperature 1
 _MODEL_LIMITS = frozenset({"unsupported_parameter", "unsupported_value"})
+#: how OpenAI words such a refusal, for servers that copy the message but not the code
+_MODEL_LIMIT_WORDS = ("Unsupported parameter:", "Unsupported value:")
 
 
 # --------------------------------------------------------------------------- values
@@ -107,9 +109,9 @@ def _requests(
         label = f"{name}={shown or value}/plain"
         out.append(ProbeRequest(messages=messages, params={**base, name: value}, label=label))
     if pctx.capabilities.streaming:
+        # no stream_options: a server may refuse that optional feature, and the value,
+        # not the usage chunk, is what is judged here
         params: dict[str, Any] = {**base, name: values[-1], "stream": True}
-        if pctx.capabilities.stream_usage:
-            params["stream_options"] = {"include_usage": True}
         label = f"{name}={shown or values[-1]}/streamed"
         out.append(ProbeRequest(messages=messages, params=params, label=label))
     return out
@@ -186,7 +188,9 @@ def _problem(ctx: CheckContext, ex: Exchange) -> str | None:
     if 400 <= status < 500:
         err = ctx.provider.decode_error(status, ex.body)
         refusal = f"refused with HTTP {status}" + (f": {err.message}" if err.message else "")
-        if ctx.provider.document_is_openai_spec and err.code in _MODEL_LIMITS:
+        said = err.message or ""
+        limit = err.code in _MODEL_LIMITS or said.startswith(_MODEL_LIMIT_WORDS)
+        if ctx.provider.document_is_openai_spec and limit:
             ctx.refusals.append(refusal)
             raise Refused(refusal)
         return refusal

@@ -188,8 +188,8 @@ def _problem(ctx: CheckContext, ex: Exchange) -> str | None:
     if 400 <= status < 500:
         err = ctx.provider.decode_error(status, ex.body)
         refusal = f"refused with HTTP {status}" + (f": {err.message}" if err.message else "")
-        said = err.message or ""
-        limit = err.code in _MODEL_LIMITS or said.startswith(_MODEL_LIMIT_WORDS)
+        words = err.message or ""
+        limit = err.code in _MODEL_LIMITS or words.startswith(_MODEL_LIMIT_WORDS)
         if ctx.provider.document_is_openai_spec and limit:
             ctx.refusals.append(refusal)
             raise Refused(refusal)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from test_backend_helpers import assert_valid_completion, assert_valid_stream
 
 from conformance.backend import BackendConfig, create_app
+from conformance.providers import plain_params
 from conformance.strategies import InvalidRequest, conversations, invalid_requests, parameters
 
 APP = create_app(BackendConfig())
@@ -39,7 +40,7 @@ FLAVOURS = {
 
 def _check_valid(flavour: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> None:
     path, model = FLAVOURS[flavour]
-    body = {"model": model, "messages": messages, **params}
+    body = {"model": model, "messages": messages, **plain_params(params)}
     response = _post(path, json.dumps(body).encode(), "application/json")
     if response.status_code == 400:
         assert response.json()["error"]["code"] in CAPABILITY_CODES, response.text

@@ -1,5 +1,5 @@
 """Test-wide settings: Hypothesis profiles bound the number of generated examples;
-the ``no_network`` fixture.
+the ``no_network`` and ``check_registry_loaded`` fixtures.
 
 Select one with ``HYPOTHESIS_PROFILE=dev|ci|thorough``; CI (``CI=true``) uses ``ci``.
 """
@@ -39,3 +39,18 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     yield
+
+
+@pytest.fixture(scope="session")
+def check_registry_loaded() -> None:
+    """Every built-in check family is imported once, before any ``pytester`` test.
+
+    ``pytester`` restores ``sys.modules`` when its test ends, dropping the modules first
+    imported during the test, while the registries (``CHECKS``, ``PROBES``) keep their
+    entries. The next import of such a module would run it again and register a second,
+    different function under the same name. A session fixture is set up before the
+    function-scoped ``pytester`` takes its snapshot, so the families are in it.
+    """
+    from conformance.checks import load_families
+
+    load_families()

@@ -25,6 +25,8 @@ from conformance.backend.server import serve_in_thread
 from conformance.errors import ConfigError
 
 pytest_plugins = ["pytester"]
+# pytester drops the modules a test imports: the families are loaded before it
+pytestmark = pytest.mark.usefixtures("check_registry_loaded")
 
 KEY = "sk-document-only-0123456789"
 

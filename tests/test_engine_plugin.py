@@ -16,6 +16,8 @@ from conformance.plugin import ConformanceWarning, judge
 from conformance.results import CheckResult, CheckRun
 
 pytest_plugins = ["pytester"]
+# pytester drops the modules a test imports: the families are loaded before it
+pytestmark = pytest.mark.usefixtures("check_registry_loaded")
 
 
 def test_suite_passes_against_the_embedded_backend(pytester: pytest.Pytester) -> None:

@@ -306,7 +306,9 @@ def probe(
 
     def decorate(func: ProbeFunc) -> ProbeFunc:
         if name in PROBES and PROBES[name].func is not func:
-            raise ValueError(f"probe {name!r} is registered twice")
+            raise ValueError(
+                f"probe {name!r} is registered twice{_rerun_hint(PROBES[name].func, func)}"
+            )
         PROBES[name] = ProbeSpec(
             name=name,
             func=func,
@@ -501,7 +503,9 @@ def check(
 
     def decorate(func: CheckFunc) -> CheckFunc:
         if id in CHECKS and CHECKS[id].func is not func:
-            raise ValueError(f"check {id!r} is registered twice")
+            raise ValueError(
+                f"check {id!r} is registered twice{_rerun_hint(CHECKS[id].func, func)}"
+            )
         description = " ".join((func.__doc__ or "").split())
         if not description:
             raise ValueError(f"check {id!r} needs a docstring (its description)")
@@ -557,6 +561,22 @@ def select_checks(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _rerun_hint(old: Callable[..., object], new: Callable[..., object]) -> str:
+    """Why a name is registered twice when both functions are the same definition.
+
+    The same module run a second time (it was removed from ``sys.modules``, as
+    ``pytester`` does when its test ends) defines a new function object: still an error,
+    as the registry would otherwise mix the two runs' objects, but one that says so.
+    """
+    where = (old.__module__, old.__qualname__)
+    if where != (new.__module__, new.__qualname__):
+        return ""
+    return (
+        f": module {old.__module__!r} was imported again after it left sys.modules;"
+        " import it once (for tests: before a pytester snapshot)"
+    )
 
 
 def _first_line(doc: str | None) -> str:

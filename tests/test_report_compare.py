@@ -208,3 +208,44 @@ def test_p99_needs_enough_tail_samples() -> None:
     assert p99.verdict == NOT_JUDGED and p99.interval is None
     assert "too few to judge p99 (needs 500)" in p99.basis
     assert _verdicts(comp)["p50"] == REGRESSED
+
+
+def _itl_bench(means: np.ndarray, gap_p50: float) -> dict[str, object]:
+    """A bench whose gap histogram (``metrics.itl_ms``) has its p50 at ``gap_p50`` while
+    ``samples.itl_ms`` holds each request's mean gap, as a run writes them."""
+    result = synthetic_bench(_latency(30))
+    result["metrics"]["itl_ms"] = {
+        "mean": gap_p50,
+        "p50": gap_p50,
+        "p90": gap_p50 * 2,
+        "p99": gap_p50 * 4,
+    }
+    result["samples"]["itl_ms"] = means.tolist()
+    return result
+
+
+def test_itl_value_and_interval_measure_the_same_thing() -> None:
+    """The ITL compared and its interval both come from the per-request mean gaps: a
+    histogram of every gap that did not move must not hide a shift the interval sees
+    (or report a change the interval never measured)."""
+    base = _itl_bench(_latency(31) / 10, gap_p50=9.0)
+    cur = _itl_bench(_latency(32, scale=1.3) / 10, gap_p50=9.0)
+    comp = compare([cur], [base])
+    p50 = next(m for m in comp.metric_changes if m.metric == "itl_ms" and m.stat == "p50")
+    assert p50.interval is not None and p50.baseline is not None and p50.current is not None
+    assert p50.interval.point == pytest.approx(p50.current - p50.baseline)
+    assert p50.baseline == pytest.approx(np.quantile(base["samples"]["itl_ms"], 0.5))
+    assert "per-request mean gap" in p50.label
+    assert p50.verdict == REGRESSED
+
+
+def test_itl_without_samples_shows_the_gap_histogram_unjudged() -> None:
+    """Old results without samples still compare: the histogram's value, not judged."""
+    base = _itl_bench(_latency(33) / 10, gap_p50=9.0)
+    cur = _itl_bench(_latency(34) / 10, gap_p50=12.0)
+    for result in (base, cur):
+        del result["samples"]
+    comp = compare([cur], [base])
+    p50 = next(m for m in comp.metric_changes if m.metric == "itl_ms" and m.stat == "p50")
+    assert (p50.baseline, p50.current, p50.verdict) == (9.0, 12.0, NOT_JUDGED)
+    assert "per-request" not in p50.label

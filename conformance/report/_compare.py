@@ -315,6 +315,11 @@ def _run_changes(
         if not isinstance(bm, dict) and not isinstance(cm, dict):
             continue
         bs, cs = base.samples.get(metric), cur.samples.get(metric)
+        per_request = _PER_REQUEST_SUMMARY.get(metric)
+        # judged on per-request values: the compared value is theirs too, never the
+        # histogram of a different measure (see _PER_REQUEST_SUMMARY)
+        from_samples = per_request is not None and bool(bs) and bool(cs)
+        label = f"{info.label} ({per_request})" if from_samples else info.label
         intervals = None
         basis = ""
         if bs is None or cs is None:
@@ -333,8 +338,8 @@ def _run_changes(
                     f"{len(clean(cs))} per-request samples"
                 )
         for k, (stat, q) in enumerate(percentiles):
-            bv = _stat(bm, stat, bs, q)
-            cv = _stat(cm, stat, cs, q)
+            bv = _stat(None if from_samples else bm, stat, bs, q)
+            cv = _stat(None if from_samples else cm, stat, cs, q)
             if bv is None and cv is None:
                 continue
             iv = intervals[k] if intervals is not None else None
@@ -355,7 +360,7 @@ def _run_changes(
                     cur.label,
                     metric,
                     stat,
-                    f"{info.label} {stat}",
+                    f"{label} {stat}",
                     info.unit,
                     bv,
                     cv,
@@ -367,6 +372,18 @@ def _run_changes(
             )
     out.extend(_throughput_changes(target, base, cur, comp, seed=seed))
     return out
+
+
+#: Metrics whose result block summarises a per-event histogram but whose samples hold one
+#: summary per request. ``metrics.itl_ms`` is the histogram of every inter-token gap;
+#: ``samples.itl_ms`` holds each request's mean gap, and ``samples.itl_gap_ms`` every gap
+#: without saying which request it came from. Gaps within a request are correlated, so a
+#: bootstrap treating each gap as independent makes the interval too narrow (a false
+#: regression); a bootstrap over requests needs the gaps grouped by request, which no
+#: result holds. So ITL is compared on the per-request mean gap: the value and its
+#: interval both come from ``samples.itl_ms``, and the row says so. Without samples on
+#: both sides the histogram's value is shown, not judged, as for every metric.
+_PER_REQUEST_SUMMARY: dict[str, str] = {"itl_ms": "per-request mean gap"}
 
 
 def _stat(block: Any, stat: str, samples: list[float] | None, q: float) -> float | None:

@@ -436,3 +436,96 @@ def compare_self(result: dict[str, Any]) -> Any:
     from conformance.report import compare
 
     return compare([result], [json.loads(json.dumps(result))])
+
+
+# --- workers of a multi-worker bench ---------------------------------------------------------
+
+
+def _with_workers(result: dict[str, Any]) -> dict[str, Any]:
+    """A bench result whose master had three workers: one lost, one never connected."""
+    result["workers"] = {
+        "expected": 3,
+        "connected": 2,
+        "reported": 1,
+        "missing": ["hostb_9f2c"],
+        "never_connected": 1,
+        "per_worker": [
+            {
+                "id": "hosta_1a2b",
+                "host": "hosta",
+                "status": "reported",
+                "reason": None,
+                "requests": 120,
+                "failures": 0,
+            },
+            {
+                "id": "hostb_9f2c",
+                "host": "hostb",
+                "status": "lost",
+                "reason": "it stopped answering heartbeats",
+                "requests": 37,
+                "failures": 2,
+            },
+        ],
+    }
+    return result
+
+
+def test_markdown_names_the_lost_worker_and_the_counts() -> None:
+    text = render_markdown([_with_workers(synthetic_bench(np.linspace(100, 200, 50)))])
+    line = next(x for x in text.splitlines() if "workers 3 expected" in x)
+    assert line.startswith("- ❌")
+    assert "2 connected, 1 reported" in line
+    assert r"lost hostb\_9f2c: it stopped answering heartbeats" in line  # escaped Markdown
+    assert "1 of 3 expected workers never connected" in line
+    assert "hosta" not in line  # a worker that reported is not named as a fault
+
+
+def test_html_marks_the_lost_worker_as_a_failure() -> None:
+    html = render_html([_with_workers(synthetic_bench(np.linspace(100, 200, 50)))])
+    assert "3 expected, 2 connected, 1 reported" in html
+    row = re.search(r"<tr class=\"is-bad\"><td class=\"mono\">hostb_9f2c</td>.*?</tr>", html)
+    assert row is not None and "lost (failure)" in row.group(0) and ">37<" in row.group(0)
+    good = re.search(r"<tr class=\"\"><td class=\"mono\">hosta_1a2b</td>.*?</tr>", html)
+    assert good is not None and "reported" in good.group(0) and ">120<" in good.group(0)
+    assert "never connected (failure)" in html
+
+
+def test_html_shows_each_sweep_steps_workers() -> None:
+    steps = []
+    for users in (2, 4):
+        step = synthetic_bench(np.linspace(100, 200, 50), users=users)
+        step["workers"] = {
+            "expected": 2,
+            "connected": 2,
+            "reported": 2,
+            "missing": [],
+            "never_connected": 0,
+            "per_worker": [
+                {
+                    "id": f"w{i}",
+                    "host": "h",
+                    "status": "reported",
+                    "reason": None,
+                    "requests": 10 * users + i,
+                    "failures": 0,
+                }
+                for i in (1, 2)
+            ],
+        }
+        steps.append(step)
+    top = dict(steps[-1])
+    top["steps"] = steps
+    html = render_html([top])
+    assert "Workers at 2 users:" in html and "Workers at 4 users:" in html
+    assert ">21<" in html and ">42<" in html
+    assert "lost (failure)" not in html and "never connected (failure)" not in html
+    assert "workers 2 expected" in render_markdown([top])
+
+
+def test_results_without_workers_render_as_before() -> None:
+    r = synthetic_bench(np.linspace(100, 200, 50))
+    assert "workers" not in r
+    html = render_html([r])
+    assert 'class="workers' not in html and "Workers" not in html
+    assert "workers" not in render_markdown([r])

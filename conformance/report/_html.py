@@ -34,6 +34,7 @@ from conformance.report._compare import (
 from conformance.report._load import validate_result
 from conformance.report._metrics import distributions, rate
 from conformance.report._run_health import BenchHealth, RunHealth, bench_health, run_health
+from conformance.report._workers import WorkersView, counts_text, workers_view
 
 
 @dataclass
@@ -60,6 +61,8 @@ class PerfView:
     sweep_rows: list[dict[str, Any]]
     sweep_plots: list[Markup]
     health: BenchHealth
+    #: per step with a ``workers`` block: its label and its workers
+    workers: list[tuple[str, WorkersView]] = field(default_factory=list)
 
 
 def _environment() -> jinja2.Environment:
@@ -84,6 +87,7 @@ def _environment() -> jinja2.Environment:
         sentence=lambda text: str(text)[:1].upper() + str(text)[1:],
     )
     env.globals.update(
+        counts_text=counts_text,
         SEVERITY_LABEL=SEVERITY_LABEL,
         SEVERITY_TEXT=SEVERITY_TEXT,
         SEVERITY_SENTENCE={
@@ -391,6 +395,7 @@ def _perf_view(
         sweep_rows=sweep_rows,
         sweep_plots=sweep_plots,
         health=bench_health(bench.result),
+        workers=[(run.label, w) for run in bench.runs if (w := workers_view(run.data)) is not None],
     )
 
 

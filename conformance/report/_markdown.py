@@ -21,6 +21,7 @@ from conformance.report._compare import (
 from conformance.report._load import SEVERITIES, validate_result
 from conformance.report._metrics import MetricInfo, headline
 from conformance.report._run_health import bench_health
+from conformance.report._workers import workers_line, workers_view
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~@#])")
 _SAFE_ID = re.compile(r"^[\w.\-:/]+$")
@@ -178,6 +179,12 @@ def render_markdown(
                     f"| {md(t.label)} | {md(load)} | {HEALTH_MARK[h.level]} {status} | {fmt.fmt_num(h.ok_rps)} | "
                     f"{fmt.fmt_num(m.get('output_tokens_per_s'))} |{values} {failed} |"
                 )
+                workers = workers_view(run.data)
+                if workers is not None:
+                    mark = f"{HEALTH_MARK['failed']} " if workers.bad else ""
+                    notes.append(
+                        f"{mark}{md(t.label)} ({md(load)}): {md(workers_line(workers), 600)}."
+                    )
             cal = r.get("calibration")
             if (
                 isinstance(cal, dict)

@@ -534,10 +534,9 @@ def test_whole_event_fast_path_matches_the_reference(pieces: list[bytes]) -> Non
     assert _fast(body, cuts)[0] == _reference(body, cuts)
 
 
-def test_snapshot_becomes_a_partial_result() -> None:
-    from conformance.loadgen.result import result_from_snapshot
-
-    meta = {
+def _snapshot_meta() -> dict[str, Any]:
+    """The metadata a load process writes into its snapshots."""
+    return {
         "provider": "openai",
         "base_url": "u",
         "model": "m",
@@ -555,12 +554,59 @@ def test_snapshot_becomes_a_partial_result() -> None:
         "true_itl_ms": None,
         "notes": [],
     }
+
+
+def test_snapshot_becomes_a_partial_result() -> None:
+    from conformance.loadgen.result import result_from_snapshot
+
+    meta = _snapshot_meta()
     snap = json.loads(
         json.dumps({"final": False, "snapshot": True, "meta": meta, "raw": _aggregate().to_wire()})
     )
     result = result_from_snapshot(snap)
     assert result["partial"] is True and result["metrics"]["requests"] == 20
     assert result["metrics"]["ttft_ms"]["p50"] is not None
+    assert "workers" not in result  # a single process has no roster
+
+
+def test_a_partial_result_from_a_masters_snapshot_names_its_workers() -> None:
+    """The master crashed: the result rebuilt from its last snapshot still lists the
+    workers it had, with what each had sent; one still measuring is ``unknown``."""
+    from conformance.loadgen.result import result_from_snapshot
+    from conformance.loadgen.roster import UNKNOWN_REASON, Roster
+    from conformance.loadgen.verdict import judge_step
+
+    wire = _aggregate().to_wire()
+    roster = Roster(expected=3)
+    roster.received("hosta_1a", wire, final=True, wall=104.0)
+    roster.received("hostb_2b", wire, final=False, wall=103.0)
+    snap = json.loads(
+        json.dumps(
+            {
+                "final": False,
+                "snapshot": True,
+                "meta": {**_snapshot_meta(), "workers": 2},
+                "raw": wire,
+                "workers": roster.block(),
+            }
+        )
+    )
+    result = result_from_snapshot(snap)
+    block = result["workers"]
+    assert block["as_of_snapshot"] is True
+    assert (block["expected"], block["connected"], block["reported"]) == (3, 2, 1)
+    assert block["never_connected"] == 1
+    by_id = {e["id"]: e for e in block["per_worker"]}
+    assert by_id["hosta_1a"]["status"] == "reported" and by_id["hosta_1a"]["reason"] is None
+    assert by_id["hostb_2b"]["status"] == "unknown"
+    assert by_id["hostb_2b"]["reason"] == UNKNOWN_REASON
+    assert by_id["hostb_2b"]["requests"] == 20 and by_id["hostb_2b"]["histograms"]["ttft"]
+    assert by_id["hostb_2b"]["host"] == "hostb"
+    # the expected worker that never came still fails the step; an unknown one is not
+    # called lost (the master, not the worker, is what ended)
+    verdict = judge_step(result, 0.01)
+    assert verdict["status"] == "failed"
+    assert verdict["reason"] == "1 of 3 expected workers never connected"
 
 
 def test_result_files_get_the_mode_every_other_output_gets(tmp_path: Path) -> None:

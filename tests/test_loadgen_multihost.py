@@ -265,6 +265,46 @@ def test_a_worker_killed_mid_run_is_named_and_fails_the_bench(
     _no_key_in(procs, out, w1_out)
 
 
+def test_a_master_that_crashes_leaves_a_partial_result_naming_its_workers(
+    procs: Procs, backend: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    out, w1_out, w2_out = tmp_path / "master.json", tmp_path / "w1.json", tmp_path / "w2.json"
+    master = _master(procs, backend, port, out, duration=20)
+    _worker(procs, "w1", port, w1_out)
+    _worker(procs, "w2", port, w2_out)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(p.exists() and _read(p).get("requests", 0) > 0 for p in (w1_out, w2_out)):
+            break
+        assert master.poll() is None, procs.text("master")
+        time.sleep(0.1)
+    else:
+        pytest.fail("the workers sent no report within 30 s:\n" + procs.text("master"))
+    time.sleep(6.5)  # a snapshot is written every 5 s: one now holds both workers
+    # the Locust master (the bench's child) dies; `conformance bench` itself survives
+    locust_master = psutil.Process(master.pid).children()
+    assert locust_master, procs.text("master")
+    for child in locust_master:
+        child.kill()
+    _wait(master, procs, "master", 60)
+
+    result = _read(out)
+    assert result["partial"] is True
+    block = result["workers"]
+    assert block["as_of_snapshot"] is True
+    assert (block["expected"], block["connected"]) == (2, 2)
+    ids = {_read(w1_out)["worker_id"], _read(w2_out)["worker_id"]}
+    by_id = {e["id"]: e for e in block["per_worker"]}
+    assert by_id.keys() == ids
+    for entry in by_id.values():
+        assert entry["status"] == "unknown" and "last snapshot" in entry["reason"]
+        assert entry["requests"] > 0
+    # the roster is read with the aggregate's counts: the workers' requests are the run's
+    assert sum(e["requests"] for e in by_id.values()) == result["metrics"]["requests"]
+    _no_key_in(procs, out)
+
+
 def test_a_master_says_which_workers_came_when_too_few_did(
     procs: Procs, backend: str, tmp_path: Path
 ) -> None:

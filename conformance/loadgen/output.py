@@ -132,7 +132,8 @@ def progress(state: ProcessState) -> dict[str, Any] | None:
 def snapshot_bytes(state: ProcessState) -> bytes | None:
     """Everything measured so far, as JSON, made in small steps between other greenlets.
 
-    The raw aggregate (encoded histograms, samples) with the result's metadata;
+    The raw aggregate (encoded histograms, samples) with the result's metadata and, on a
+    master, its roster of workers (``workers``);
     :func:`conformance.loadgen.result.result_from_snapshot` turns it into a partial
     bench result in another process. The samples are serialised one list at a time,
     yielding in between, so no step holds the event loop for long.
@@ -142,12 +143,17 @@ def snapshot_bytes(state: ProcessState) -> bytes | None:
         return None
     pause = lambda: gevent.sleep(0)  # noqa: E731
     raw = state.aggregate.to_wire(pause=pause)
+    # read with the aggregate's counts, no pause between: the workers' sum to the run's
+    workers = worker_roster.snapshot_block(state.environment)
     samples = {}
     for name, wire in raw["samples"].items():
         samples[name] = orjson.Fragment(orjson.dumps(wire))
         pause()
     raw["samples"] = samples
-    return orjson.dumps({"final": False, "snapshot": True, "meta": meta, "raw": raw})
+    snapshot: dict[str, Any] = {"final": False, "snapshot": True, "meta": meta, "raw": raw}
+    if workers is not None:
+        snapshot["workers"] = workers
+    return orjson.dumps(snapshot)
 
 
 def write_result(state: ProcessState, *, final: bool) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from conformance._version import __version__
+from conformance.loadgen.roster import as_of_snapshot
 from conformance.metrics import RunAggregate, Summary, definitions
 
 __all__ = [
@@ -243,12 +244,21 @@ def _umask() -> int:
 
 
 def result_from_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The (partial) bench result from a snapshot a load process wrote while running."""
+    """The (partial) bench result from a snapshot a load process wrote while running.
+
+    A master's snapshot also holds its roster: the result's ``workers`` block then says
+    which workers there were and what each had sent, a worker still measuring at the
+    snapshot marked ``unknown`` (:func:`~conformance.loadgen.roster.as_of_snapshot`).
+    """
     agg = RunAggregate()
     agg.merge_wire(snapshot["raw"])
     meta = dict(snapshot["meta"])
     meta["partial"] = True
-    return build_result(agg, **meta)
+    data = build_result(agg, **meta)
+    workers = snapshot.get("workers")
+    if isinstance(workers, dict):
+        data["workers"] = as_of_snapshot(workers)
+    return data
 
 
 def progress_path(result_path: str | Path) -> Path:

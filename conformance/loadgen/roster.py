@@ -30,6 +30,7 @@ __all__ = [
     "Roster",
     "Totals",
     "WorkerRecord",
+    "as_of_snapshot",
     "encoded_histograms",
     "roster_path",
     "worker_host",
@@ -240,3 +241,30 @@ class Roster:
             "never_connected": max(0, self.expected - len(records)),
             "per_worker": [r.entry() for r in records],
         }
+
+
+#: why a worker still running at the last snapshot has no known end
+UNKNOWN_REASON = (
+    "the master ended before this worker's last results could arrive; "
+    "its figures are those of the last snapshot"
+)
+
+
+def as_of_snapshot(block: dict[str, Any]) -> dict[str, Any]:
+    """The ``workers`` block of a partial result rebuilt from a snapshot (the master crashed).
+
+    The snapshot holds the roster as the master last saw it: who had connected and what
+    each had sent by then. A worker still measuring at that moment is neither reported
+    nor known to be lost: its status becomes ``unknown``, with the reason. A worker whose
+    last results had already arrived, or that was already lost, keeps its status.
+    """
+    out = dict(block)
+    out["per_worker"] = [
+        {**entry, "status": "unknown", "reason": UNKNOWN_REASON}
+        if entry.get("status") == "running"
+        else dict(entry)
+        for entry in block.get("per_worker") or []
+        if isinstance(entry, dict)
+    ]
+    out["as_of_snapshot"] = True
+    return out

@@ -33,7 +33,7 @@ from conformance.loadgen.options import LoadOptions
 from conformance.loadgen.result import write_json_atomic
 from conformance.loadgen.roster import Roster, Totals, roster_path
 
-__all__ = ["annotate", "master_received", "worker_sent"]
+__all__ = ["annotate", "master_received", "snapshot_block", "worker_sent"]
 
 log = logging.getLogger("conformance.loadgen")
 
@@ -161,6 +161,18 @@ def worker_sent(delta: dict[str, Any], *, final: bool) -> None:
     """This worker sent a delta to its master (``final``: its last one)."""
     if _OWN is not None:
         _OWN.add(delta, final=final)
+
+
+def snapshot_block(environment: Environment) -> dict[str, Any] | None:
+    """The master's roster as it stands now, for a snapshot (``None`` off a master).
+
+    Nothing is settled: a worker still measuring is ``running``. Should the master crash,
+    :func:`conformance.loadgen.roster.as_of_snapshot` turns it into the partial result's
+    ``workers`` block, so the result still says which workers there were.
+    """
+    if _ROSTER is None or not isinstance(environment.runner, MasterRunner):
+        return None
+    return _ROSTER.block()
 
 
 def annotate(environment: Environment, result: dict[str, Any], stopping_wall: float | None) -> None:

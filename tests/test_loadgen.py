@@ -619,3 +619,74 @@ def test_result_files_get_the_mode_every_other_output_gets(tmp_path: Path) -> No
     assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
     assert json.loads(written.read_text()) == {"kind": "bench"}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_a_masters_window_is_the_one_its_workers_counted_over() -> None:
+    """Two workers of 4 users each, in step against a punctual backend (one answer every
+    362.5 ms: ideal 22.07 req/s), 6 s with a 2 s warm-up. Each worker counts completions
+    over its own window, which opens when the master's start reaches it (250 ms late on a
+    busy machine) and closes when the master's stop does (30 ms late): 220 ms shorter
+    than the master's span, and the round of completions at 5.8 s falls outside it.
+    Dividing by the master's span read 20.0 req/s; dividing by the windows the workers
+    report gives what was counted over what it was counted for."""
+    from conformance.loadgen.result import build_result, measured_window_s
+
+    master_start, warm, run_time, answer = 1000.0, 2.0, 6.0, 0.3625
+    master_stopping = master_start + run_time - 0.002
+    agg = RunAggregate()
+    windows = []
+    for worker_start in (master_start + 0.25, master_start + 0.25):
+        window = Window(worker_start, warm, run_time)
+        window.end = master_stopping + 0.030  # the stop reaches the worker
+        windows.append(window.end - window.measure_from)
+        for user in range(4):
+            done = worker_start + answer
+            while done < worker_start + run_time + 1.0:  # completions while it drains too
+                timing = RequestTiming(
+                    t_send_ns=0, ttft_ns=50_000_000, e2e_ns=362_500_000, itl_ns=[], output_tokens=32
+                )
+                agg.record(timing, done - answer, done + user * 1e-4, window)
+                done += answer
+    # a worker's window: the end of its warm-up to the stop reaching it
+    assert windows == [pytest.approx(3.778), pytest.approx(3.778)]
+    span = {"duration_s": run_time, "warmup_s": warm, "stopping_wall": master_stopping}
+    stopped = master_stopping + 0.04
+    assert measured_window_s(master_start, stopped, **span) == pytest.approx(3.998)
+    with_workers = measured_window_s(master_start, stopped, **span, worker_windows_s=windows)
+    assert with_workers == pytest.approx(3.778)
+    # a single process: its span, capped by the duration and the stop, less the warm-up
+    assert measured_window_s(0.0, 9.0, duration_s=6.0, warmup_s=1.0) == 5.0
+    assert measured_window_s(0.0, 9.0, duration_s=6.0, warmup_s=1.0, stopping_wall=4.5) == 3.5
+    assert measured_window_s(0.0, 0.5, duration_s=6.0, warmup_s=1.0) == 0.0
+    assert (
+        measured_window_s(0.0, 9.0, duration_s=6.0, warmup_s=1.0, worker_windows_s=[4.0, 5.0])
+        == 4.5
+    )
+
+    # rounds 6 .. 15 of each worker's users fell in its window: 10 rounds of 8 completions
+    assert agg.counts["window_requests"] == 80
+    meta: dict[str, Any] = {
+        "provider": "openai",
+        "base_url": "u",
+        "model": "m",
+        "stream": True,
+        "users": 8,
+        "rate": None,
+        "arrival": None,
+        "workers": 2,
+        "duration_s": run_time,
+        "warmup_s": warm,
+        "started_wall": master_start,
+        "stopped_wall": stopped,
+        "stopping_wall": master_stopping,
+        "partial": False,
+    }
+    before = build_result(agg, **meta)
+    assert before["metrics"]["requests_per_s"] == pytest.approx(20.0, abs=0.02)
+    after = build_result(agg, **meta, worker_windows_s=windows)
+    assert after["window_s"] == pytest.approx(3.778, abs=1e-3)
+    assert after["metrics"]["requests_per_s"] == pytest.approx(80 / 3.778, abs=1e-2)
+    # what remains below the ideal is the rounding of in-step users: a window of 3.78 s
+    # holds 10 or 11 rounds of 362.5 ms depending on where the rounds fall in it
+    ideal = 8 / answer
+    assert 80 / 3.778 < ideal < 88 / 3.778

@@ -91,6 +91,7 @@ def _meta(state: ProcessState, *, final: bool) -> dict[str, Any] | None:
         "true_ttft_ms": opts.true_ttft_ms,
         "true_itl_ms": opts.true_itl_ms,
         "notes": notes,
+        "worker_windows_s": sorted(state.worker_windows.values()),
     }
 
 

@@ -73,6 +73,9 @@ def _on_final_message(environment: Environment, msg: Any, **_kw: Any) -> None:
     state = process_state(environment)
     state.aggregate.merge_wire(msg.data)
     state.finals.add(str(msg.node_id))
+    window = msg.data.get("window_s") if isinstance(msg.data, dict) else None
+    if isinstance(window, int | float):
+        state.worker_windows[str(msg.node_id)] = float(window)
     worker_roster.master_received(msg.node_id, msg.data, final=True)
 
 
@@ -146,6 +149,9 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
     state.add_cpu()
     if isinstance(runner, WorkerRunner):
         delta = state.take_delta()
+        # the span this worker counted completions over (its own clock: only the length
+        # travels), so the master divides by what was counted (result.measured_window_s)
+        delta["window_s"] = state.own_window_s()
         runner.send_message(_FINAL_MESSAGE, delta)
         worker_roster.worker_sent(delta, final=True)
         return

@@ -51,6 +51,8 @@ class ProcessState:
         self.cpu_start = time.process_time()
         #: workers whose last delta (sent when they stop) has arrived
         self.finals: set[str] = set()
+        #: on a master: how long each worker counted completions (its last delta says)
+        self.worker_windows: dict[str, float] = {}
         #: the prepared targets, by (provider, streamed, base URL)
         self.targets: dict[tuple[str, bool, str], Target] = {}
         self._drivers = 0
@@ -141,6 +143,7 @@ class ProcessState:
         self.window = Window(now, self.options.warmup_s, self.run_time())
         self.cpu_start = time.process_time()
         self.finals = set()
+        self.worker_windows = {}
 
     def stopping(self) -> None:
         """The load stops (no new request from now on): the window ends here.
@@ -155,6 +158,12 @@ class ProcessState:
         self.stopping_wall = now
         if self.window.end is None or now < self.window.end:
             self.window.end = now
+
+    def own_window_s(self) -> float:
+        """How long this process counted completions: from the end of its warm-up to the
+        end of its window (now, if the load has not begun to stop)."""
+        end = self.window.end if self.window.end is not None else time.time()
+        return max(0.0, min(end, time.time()) - self.window.measure_from)
 
     def add_cpu(self) -> None:
         """Count this process's CPU time since the load started."""

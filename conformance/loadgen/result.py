@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from conformance.metrics import RunAggregate, Summary, definitions
 __all__ = [
     "apply_server_lateness",
     "build_result",
+    "measured_window_s",
     "progress_path",
     "result_from_snapshot",
     "write_bytes_atomic",
@@ -78,6 +80,38 @@ def _calibration(
     }
 
 
+def measured_window_s(
+    started_wall: float,
+    stopped_wall: float,
+    *,
+    duration_s: float | None,
+    warmup_s: float,
+    stopping_wall: float | None = None,
+    worker_windows_s: Sequence[float] = (),
+) -> float:
+    """How long the requests/s and tokens/s of a run were counted for, in seconds.
+
+    A single process counts completions from the end of its warm-up to the moment the
+    load began to stop (``stopping_wall``), at most ``duration_s`` after it started: the
+    window is that span. A master counts nothing itself: each worker counts over its own
+    window, which opens when the master's start reaches it and closes when the master's
+    stop does; the start travels further (the spawn message, then the users), so every
+    worker's window is shorter than the master's by tens of milliseconds, more on a busy
+    or distant machine. Dividing the workers' counts by the master's span would read the
+    rate low (by a whole round of completions when the users run in step), so when the
+    workers reported their windows (``worker_windows_s``) the window is their mean (the
+    users are spread evenly over the workers).
+    """
+    if worker_windows_s:
+        return max(0.0, sum(worker_windows_s) / len(worker_windows_s))
+    elapsed = max(0.0, stopped_wall - started_wall)
+    end = elapsed if duration_s is None else min(duration_s, elapsed)
+    if stopping_wall is not None:
+        # completions after the load began to stop are left out (the drain is not load)
+        end = min(end, max(0.0, stopping_wall - started_wall))
+    return max(end - warmup_s, 0.0)
+
+
 def build_result(
     agg: RunAggregate,
     *,
@@ -98,6 +132,7 @@ def build_result(
     true_ttft_ms: float | None = None,
     true_itl_ms: float | None = None,
     notes: list[str] | None = None,
+    worker_windows_s: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The bench result of one run (one step of a sweep).
 
@@ -120,16 +155,21 @@ def build_result(
     (:meth:`conformance.loadgen.roster.Roster.block`). Requests/s and output tokens/s count
     successful requests only (failed ones: ``failed_requests_per_s``) and are over the
     measurement window: from the end of the warm-up to the moment the run began
-    to stop (``stopping_wall``; requests that complete while it drains are not counted).
+    to stop (``stopping_wall``; requests that complete while it drains are not counted);
+    for a master, the mean of the windows its workers counted over (``worker_windows_s``,
+    see :func:`measured_window_s`).
     ``metric_definitions`` is the metrics table (:mod:`conformance.metrics.definitions`)
     the report and the baseline comparison read: label, unit and direction of each metric.
     """
     elapsed = max(0.0, stopped_wall - started_wall)
-    end = elapsed if duration_s is None else min(duration_s, elapsed)
-    if stopping_wall is not None:
-        # completions after the load began to stop are left out (the drain is not load)
-        end = min(end, max(0.0, stopping_wall - started_wall))
-    window_s = max(end - warmup_s, 0.0)
+    window_s = measured_window_s(
+        started_wall,
+        stopped_wall,
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        stopping_wall=stopping_wall,
+        worker_windows_s=worker_windows_s,
+    )
     open_loop = rate is not None and rate > 0
     metrics = agg.metrics_block(window_s, open_loop=open_loop)
     result: dict[str, Any] = {

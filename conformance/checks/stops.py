@@ -31,6 +31,7 @@ from typing import Any
 
 from conformance.checks._judge import accepted
 from conformance.checks.evidence import exchange_evidence
+from conformance.checks.probes import greedy_params
 from conformance.checks.registry import (
     OPENAI_ONLY,
     CheckContext,
@@ -151,12 +152,9 @@ def pick_stops(text: str, deltas: Sequence[str] | None = None) -> dict[str, list
 
 
 def _params(pctx: ProbeContext, *, stream: bool) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if pctx.capabilities.temperature:
-        params["temperature"] = 0
-    if pctx.capabilities.seed:
-        params["seed"] = 1234
-    if pctx.capabilities.max_tokens:
+    """The greedy parameters with room for the unstopped answer (``FREE_TOKENS``)."""
+    params = greedy_params(pctx)
+    if "max_tokens" in params:
         params["max_tokens"] = FREE_TOKENS
     if stream:
         params["stream"] = True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from conformance.checks.registry import CheckContext, Skipped
-from conformance.providers.base import DecodeError, Generation
+from conformance.providers.base import DecodeError, Generation, Provider
 from conformance.wire.exchange import Exchange
 from conformance.wire.json_bounded import parse_json_bounded
 
@@ -164,12 +164,18 @@ def json_body_or_skip(ex: Exchange) -> dict[str, Any]:
     return value
 
 
+def decode_exchange(provider: Provider, ex: Exchange) -> Generation:
+    """The answer of ``ex``, streamed or plain, decoded by ``provider``'s rules
+    (:class:`DecodeError` when it is not a valid completion)."""
+    if ex.events is not None:
+        return provider.decode_stream(ex.events)
+    return provider.decode(ex.body)
+
+
 def decode_or_skip(ctx: CheckContext, ex: Exchange) -> Generation:
     """The decoded answer; :class:`Skipped` when it cannot be decoded (schema.* says why)."""
     try:
-        if ex.events is not None:
-            return ctx.provider.decode_stream(ex.events)
-        return ctx.provider.decode(ex.body)
+        return decode_exchange(ctx.provider, ex)
     except DecodeError as exc:
         raise Skipped(
             f"not judged: the answer to probe {ex.probe!r} ({ex.meta.get('label') or 'plain'}) "

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks._judge import case_evidence, error_instead_of_answer
+from conformance.checks._oai import decode_exchange
 from conformance.checks.registry import (
     OPENAI_ONLY,
     CheckContext,
@@ -200,11 +201,7 @@ def _problem(ctx: CheckContext, ex: Exchange) -> str | None:
     if said is not None:
         return f"answered HTTP {status} with an error instead of an answer: {said}"
     try:
-        gen = (
-            ctx.provider.decode_stream(ex.events)
-            if ex.events is not None
-            else ctx.provider.decode(ex.body)
-        )
+        gen = decode_exchange(ctx.provider, ex)
     except DecodeError as exc:
         return f"answered HTTP {status}, but not with a valid completion: {exc}"
     if not gen.choices:

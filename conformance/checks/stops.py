@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks._judge import accepted
+from conformance.checks._oai import decode_exchange
 from conformance.checks.evidence import exchange_evidence
 from conformance.checks.probes import greedy_params
 from conformance.checks.registry import (
@@ -198,9 +199,7 @@ def content_deltas(ex: Exchange) -> list[str]:
 def _text(provider: Provider, ex: Exchange) -> str | None:
     """The answer's text (``None`` when it cannot be decoded: ``schema.*`` says why)."""
     try:
-        if ex.events is not None:
-            return provider.decode_stream(ex.events).text
-        return provider.decode(ex.body).text
+        return decode_exchange(provider, ex).text
     except DecodeError:
         return None
 
@@ -327,11 +326,7 @@ def _judge(ctx: CheckContext, ex: Exchange, free: Exchange | None) -> _Verdict:
     mode = str(ex.meta.get("mode") or "plain")
     stops = _stops_of(ex)
     try:
-        gen = (
-            ctx.provider.decode_stream(ex.events)
-            if ex.events is not None
-            else ctx.provider.decode(ex.body)
-        )
+        gen = decode_exchange(ctx.provider, ex)
     except DecodeError as exc:
         raise Skipped(
             f"not judged: the {mode} answer with stop could not be decoded: {exc}"

@@ -101,6 +101,11 @@ class CheckResult:
     basis: str = "document"
     #: the section of the provider's document cited, or the check's source
     basis_ref: str = ""
+    #: the check judges no optional feature, or one the provider's document offers;
+    #: ``False`` for a feature the profile sends though its document never states it
+    #: (WeAI's streaming): breaking it is then a compatibility finding, even where it
+    #: breaks the official SDK, and fails the run only with ``--strict-openai``
+    feature_documented: bool = True
 
     @property
     def is_problem(self) -> bool:
@@ -109,15 +114,15 @@ class CheckResult:
 
     def blocks(self, *, strict_openai: bool = False) -> bool:
         """Whether this verdict fails the run: an error, a failure of the document or of
-        HTTP, or a failure that breaks the official SDK; other OpenAI-compatibility
-        failures only with ``strict_openai``."""
+        HTTP, or a failure that breaks the official SDK in a feature the document offers
+        (:attr:`feature_documented`); other OpenAI-compatibility failures only with
+        ``strict_openai``."""
         if self.status is Status.ERROR:
             return True
         if self.status is not Status.FAILED:
             return False
-        return (
-            self.basis in DOCUMENT_BASES or Severity(self.severity) is Severity.SDK or strict_openai
-        )
+        breaks_sdk = Severity(self.severity) is Severity.SDK and self.feature_documented
+        return self.basis in DOCUMENT_BASES or breaks_sdk or strict_openai
 
     @property
     def judged(self) -> bool:
@@ -141,6 +146,8 @@ class CheckResult:
         }
         if self.status is Status.SKIPPED:
             data["by_design"] = self.by_design
+        if not self.feature_documented:
+            data["feature_documented"] = False
         return data
 
     @classmethod
@@ -159,6 +166,7 @@ class CheckResult:
             by_design=bool(data.get("by_design", False)),
             basis=str(data.get("basis") or "document"),
             basis_ref=str(data.get("basis_ref") or data.get("source") or ""),
+            feature_documented=data.get("feature_documented", True) is not False,
         )
 
 
@@ -194,13 +202,14 @@ def coverage_of(checks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def reported_only(item: Mapping[str, Any], *, strict_openai: bool = False) -> bool:
     """Whether a check's dictionary is a failed OpenAI-compatibility check that does not
-    fail the run: basis ``openai``, not breaking the official SDK, without
-    ``strict_openai``. It is reported as a compatibility finding."""
+    fail the run: basis ``openai``, not breaking the official SDK (or breaking it only in
+    a feature the provider's document does not offer), without ``strict_openai``. It is
+    reported as a compatibility finding."""
     return (
         not strict_openai
         and item.get("status") == "failed"
         and item.get("basis") == "openai"
-        and item.get("severity") != Severity.SDK.value
+        and (item.get("severity") != Severity.SDK.value or item.get("feature_documented") is False)
     )
 
 

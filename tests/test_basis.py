@@ -209,3 +209,25 @@ def test_list_shows_the_basis_of_each_check_for_the_profile(
     assert basis["errors.envelope"] == "openai"
     assert basis["errors.no_server_error"] == "http"
     assert basis["robustness.valid_request_succeeds"] == "document"
+
+
+def test_sdk_breakage_in_a_feature_the_document_does_not_offer_is_a_finding() -> None:
+    """WeAI's guide never describes streaming: a broken stream is reported, not failed."""
+    broken_stream = _result("sse.stream_when_asked", Status.FAILED, Severity.SDK, "openai")
+    broken_stream.feature_documented = False
+    run = _run(broken_stream)
+    assert run.exit_code == 0 and run.passed
+    data = broken_stream.to_dict()
+    assert data["feature_documented"] is False and reported_only(data)
+    assert CheckResult.from_dict(data).feature_documented is False
+    assert _run(broken_stream, strict=True).exit_code == 1
+    # the same failure where the document states the feature fails the run, as before
+    assert _run(_result("sse.stream_when_asked", Status.FAILED, Severity.SDK, "openai")).exit_code
+
+
+def test_which_profiles_offer_streaming() -> None:
+    assert OpenAIProvider.documents_feature("streaming")
+    assert NebulaBlockProvider.documents_feature("streaming")  # its page lists `stream`
+    assert not WeAIProvider.documents_feature("streaming")  # sent, never described
+    assert WeAIProvider.documents_feature("temperature")
+    assert WeAIProvider.documents_feature("system_role")  # no fact stands for it

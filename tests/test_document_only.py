@@ -39,7 +39,9 @@ def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
         yield request.param, root + "/v1"
 
 
-def _check(provider: str, base_url: str, tmp: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+def _check(
+    provider: str, base_url: str, tmp: Path, *extra: str, model: str = "m1"
+) -> tuple[int, dict[str, Any], str]:
     out = tmp / f"{provider}.json"
     env = {**os.environ, "CONFORMANCE_TEST_KEY": KEY}
     proc = subprocess.run(
@@ -53,7 +55,7 @@ def _check(provider: str, base_url: str, tmp: Path, *extra: str) -> tuple[int, d
             "--base-url",
             base_url,
             "--model",
-            "m1",
+            model,
             "--api-key-env",
             "CONFORMANCE_TEST_KEY",
             "-q",
@@ -238,3 +240,25 @@ def test_the_plugin_warns_of_findings_and_fails_them_when_strict(
     lenient.stdout.fnmatch_lines(["*nebulablock's document passed*"])
     assert strict.ret == 1
     assert strict.parseoutcomes().get("failed", 0) >= 1
+
+
+@pytest.mark.parametrize(("provider", "code"), [("weai", 0), ("nebulablock", 1)])
+def test_a_server_that_ignores_stream_fails_only_where_the_document_offers_streaming(
+    provider: str, code: int, tmp_path: Path
+) -> None:
+    """`stream: true` answered with one JSON completion: NebulaBlock's page lists `stream`,
+    WeAI's guide never describes it (a compatibility finding there, even at SDK severity)."""
+    config = BackendConfig(fault="json_instead_of_stream", api_keys=(KEY,))
+    with serve_in_thread(config) as root:
+        model = {"weai": "llama3.1-8B", "nebulablock": "meta-llama/Llama-3.3-70B-Instruct"}
+        status, document, out = _check(
+            provider, f"{root}/{provider}/v1", tmp_path, model=model[provider]
+        )
+    assert status == code, out
+    when_asked = _by_id(document)["sse.stream_when_asked"]
+    assert when_asked["status"] == "failed"
+    if provider == "weai":
+        assert when_asked["feature_documented"] is False
+        assert "FINDING [sdk, openai] sse.stream_when_asked" in out
+    else:
+        assert "feature_documented" not in when_asked

@@ -161,10 +161,11 @@ def _verdict_table(document: dict[str, Any]) -> Table | None:
             ", ".join(f"{beyond.get(s, 0)} {s}" for s in _SEVERITIES),
         )
     table.add_row("warned", str(own.get("warned", 0)), str(compat.get("warned", 0)))
-    if any(n for s, n in beyond.items() if s != "sdk") and not compat.get("strict"):
+    if any(beyond.values()) and not compat.get("strict"):
         table.caption = (
             "failures beyond the document are compatibility findings: they fail the run "
-            "when they break the official SDK, the others only with --strict-openai"
+            "when they break the official SDK in a feature the document offers, the "
+            "others only with --strict-openai"
         )
     return table
 

@@ -46,6 +46,7 @@ def evaluate_one(spec: CheckSpec, provider: Provider, collected: Collected) -> C
         source=spec.source,
         basis=resolved.basis.value,
         basis_ref=resolved.ref,
+        feature_documented=spec.requires is None or provider.documents_feature(spec.requires),
     )
     if spec.requires in collected.refused:
         result.status = Status.SKIPPED

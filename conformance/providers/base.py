@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from conformance.providers.facts import Cited
+from conformance.providers.facts import CAPABILITY_FACTS, Cited
 from conformance.wire.exchange import SSEEvent
 
 Message = dict[str, Any]
@@ -214,6 +214,17 @@ class Provider(ABC):
     #: the document is the OpenAI specification itself, so it states every fact; a
     #: subclass inherits ``False`` unless it sets this again
     document_is_openai_spec: ClassVar[bool] = False
+
+    @classmethod
+    def documents_feature(cls, capability: str) -> bool:
+        """Whether the document offers the optional feature ``capability`` (a
+        :class:`Capabilities` field): it states the feature's fact
+        (:data:`~conformance.providers.facts.CAPABILITY_FACTS`). Always where the
+        document is the OpenAI specification, and for a capability no fact stands for."""
+        if cls.document_is_openai_spec:
+            return True
+        fact = CAPABILITY_FACTS.get(capability)
+        return fact is None or fact in cls.documented
 
     @classmethod
     def named_params(cls) -> frozenset[str] | None:

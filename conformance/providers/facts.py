@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["FACTS", "Cited"]
+__all__ = ["CAPABILITY_FACTS", "FACTS", "Cited"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,5 +74,29 @@ FACTS: Final[Mapping[str, str]] = MappingProxyType(
         "errors.envelope": "an error answer is a JSON object {error: {message, type, ...}}",
         "errors.invalid": "an invalid request is refused with a 4xx status",
         "models.list": "GET /models lists the models and /models/{id} retrieves one",
+    }
+)
+
+#: the fact that offers each optional feature a check may require (a ``Capabilities``
+#: field): a profile whose document does not state the fact does not offer the feature,
+#: even where the profile sends it (WeAI's streaming, the Chat Completions basic its guide
+#: refers to but never describes)
+CAPABILITY_FACTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "streaming": "stream",
+        "stream_usage": "stream.usage",
+        "n": "param.n",
+        "stop": "param.stop",
+        "max_tokens": "param.max_tokens",
+        "max_tokens_null": "param.max_tokens",
+        "max_completion_tokens": "param.max_completion_tokens",
+        "temperature": "param.temperature",
+        "temperature_range": "param.temperature",
+        "top_p": "param.top_p",
+        "top_p_range": "param.top_p",
+        "seed": "param.seed",
+        "tools": "param.tools",
+        "logprobs": "param.logprobs",
+        "response_format": "param.response_format",
     }
 )

@@ -102,7 +102,7 @@ def render_markdown(
             "*Provider's document*: the checks of rules the provider's own document states "
             "(and of HTTP). *Beyond the document*: failures of OpenAI rules the document does "
             "not state, reported as compatibility findings; they fail `check` only when they "
-            "break the official SDK, or with `--strict-openai`."
+            "break the official SDK in a feature the document offers, or with `--strict-openai`."
         )
         out.append("")
         failing = [

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from conformance.providers.facts import FACTS
 
 if TYPE_CHECKING:
-    from conformance.checks.registry import CheckSpec
     from conformance.providers.base import Provider
 
-__all__ = ["DECLARED_BASES", "Basis", "Resolved", "resolve_basis", "validate_declaration"]
+__all__ = ["DECLARED_BASES", "Basis", "Declared", "Resolved", "resolve_basis", "validate_declaration"]
 
 
 class Basis(StrEnum):
@@ -70,7 +69,18 @@ def validate_declaration(check_id: str, fact: str | None, basis: str | None) -> 
         raise ValueError(f"check {check_id!r}: basis {basis!r} is not 'http' or 'openai'")
 
 
-def resolve_basis(spec: CheckSpec, provider: type[Provider] | Provider) -> Resolved:
+class Declared(Protocol):
+    """What a check declares about its grounds (a registered check's spec has it)."""
+
+    @property
+    def fact(self) -> str | None: ...
+    @property
+    def basis(self) -> Basis | None: ...
+    @property
+    def source(self) -> str: ...
+
+
+def resolve_basis(spec: Declared, provider: type[Provider] | Provider) -> Resolved:
     """The basis of ``spec`` for ``provider``'s profile.
 
     ``basis="http"`` stays ``http``. For a profile whose document is the OpenAI

@@ -15,8 +15,8 @@ pytest-timeout when that is installed) and ``--conformance-json PATH``.
 applicable checks that must be judged. ``--conformance-strict-openai`` (also
 ``--strict-openai``, as ``check --strict-openai``) fails the test of every
 OpenAI-compatibility finding; without it a failed check whose basis is ``openai`` (beyond
-the provider's document) and that does not break the official SDK passes with a warning
-that names it a compatibility finding.
+the provider's document) and that does not break the official SDK in a feature the
+document offers passes with a warning that names it a compatibility finding.
 
 Once the suite is collected, the options are validated (a bad one ends the session with
 pytest's one-line usage error, exit 4) and the tests that cannot apply to the chosen

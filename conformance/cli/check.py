@@ -106,8 +106,8 @@ def _run_config(
     is_flag=True,
     help="Fail on every OpenAI-compatibility finding, not only on those that break the "
     "official SDK. By default a profile is failed for violations of its provider's "
-    "document (and of HTTP) and for anything that breaks the official SDK; other "
-    "findings beyond the document are reported. No effect with --provider openai, whose "
+    "document (and of HTTP) and for anything that breaks the official SDK in a feature "
+    "the document offers; other findings beyond the document are reported. No effect with --provider openai, whose "
     "document is the OpenAI specification.",
 )
 @click.option(

@@ -209,7 +209,7 @@ def _problem(ctx: CheckContext, ex: Exchange) -> str | None:
     return None
 
 
-def _judge_values(ctx: CheckContext, probe_name: str, name: str, where: str) -> str:
+def _judge_values(ctx: CheckContext, probe_name: str, where: str) -> str:
     """Every documented value answered with a valid completion, in both modes."""
     bad: list[dict[str, Any]] = []
     judged: list[str] = []
@@ -260,7 +260,7 @@ def max_tokens_null(ctx: CheckContext) -> str:
     used"), a request that sends it, plain or streamed, gets a valid completion. Clients
     that pass the caller's `None` through (the official SDK sends `null` for an explicit
     `max_tokens=None`) must not be refused or crash the server."""
-    return _judge_values(ctx, "max_tokens_null", "max_tokens", "the document allows null")
+    return _judge_values(ctx, "max_tokens_null", "the document allows null")
 
 
 @check(
@@ -279,7 +279,7 @@ def top_p(ctx: CheckContext) -> str:
     of its range (plain and streamed) each get a valid completion: refusing a documented
     value, or failing on it, breaks every client that tunes sampling."""
     where = _where(ctx.capabilities.top_p_range, "top_p", ctx.provider.name)
-    return _judge_values(ctx, "top_p", "top_p", where)
+    return _judge_values(ctx, "top_p", where)
 
 
 @check(
@@ -299,7 +299,7 @@ def temperature_bounds(ctx: CheckContext) -> str:
     completion, plain and streamed. High temperatures may give odd text, never a refusal,
     a server error or a malformed body."""
     where = _where(ctx.capabilities.temperature_range, "temperature", ctx.provider.name)
-    return _judge_values(ctx, "temperature_bounds", "temperature", where)
+    return _judge_values(ctx, "temperature_bounds", where)
 
 
 def _judge_out_of_range(ctx: CheckContext, probe_name: str, name: str) -> str:

@@ -121,8 +121,8 @@ class CheckResult:
             return True
         if self.status is not Status.FAILED:
             return False
-        breaks_sdk = Severity(self.severity) is Severity.SDK and self.feature_documented
-        return self.basis in DOCUMENT_BASES or breaks_sdk or strict_openai
+        finding = _compatibility_finding(self.basis, self.severity, self.feature_documented)
+        return strict_openai or not finding
 
     @property
     def judged(self) -> bool:
@@ -208,9 +208,19 @@ def reported_only(item: Mapping[str, Any], *, strict_openai: bool = False) -> bo
     return (
         not strict_openai
         and item.get("status") == "failed"
-        and item.get("basis") == "openai"
-        and (item.get("severity") != Severity.SDK.value or item.get("feature_documented") is False)
+        and _compatibility_finding(
+            item.get("basis"), item.get("severity"), item.get("feature_documented") is not False
+        )
     )
+
+
+def _compatibility_finding(basis: object, severity: object, feature_documented: bool) -> bool:
+    """Whether a failure with these fields is only an OpenAI-compatibility finding (it
+    fails the run only under ``--strict-openai``): basis ``openai``, and not breaking the
+    official SDK in a feature the provider's document offers. The one rule behind
+    :meth:`CheckResult.blocks` and :func:`reported_only`."""
+    breaks_sdk = severity == Severity.SDK.value and feature_documented
+    return basis == "openai" and not breaks_sdk
 
 
 def verdicts_of(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance._version import __version__
-from conformance.providers.base import NULL, APIError
+from conformance.providers.base import APIError, plain_params
 from conformance.wire.json_bounded import parse_json_bounded
 
 USER_AGENT = f"conformance/{__version__}"
@@ -19,7 +19,7 @@ ERROR_TEXT_LIMIT = 500
 def drop_unset(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The parameters that are set: ``None`` means "not set" and is never sent;
     :data:`~conformance.providers.base.NULL` is sent as ``null``."""
-    return {k: (None if v is NULL else v) for k, v in (params or {}).items() if v is not None}
+    return plain_params({k: v for k, v in (params or {}).items() if v is not None})
 
 
 def dumps(obj: Any) -> bytes:

@@ -49,11 +49,13 @@ class _Server(uvicorn.Server):
 
 def uvicorn_config(config: BackendConfig) -> uvicorn.Config:
     """The uvicorn settings for the backend (fast loop and parser when available)."""
-    app: ASGIApp = create_app(config)
+    app: ASGIApp
     if config.only_document is not None:
         from conformance.backend.document_only import DocumentOnlyApp
 
         app = DocumentOnlyApp(config)
+    else:
+        app = create_app(config)
     return uvicorn.Config(
         app,
         host=config.host,

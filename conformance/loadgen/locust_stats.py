@@ -51,32 +51,18 @@ class LocustStats:
             exception=None,
             context={},
         )
-        if timing.ttft_ns is not None:
-            fire(
-                request_type="TTFT",
-                name=name,
-                response_time=timing.ttft_ns / 1e6,
-                response_length=0,
-                exception=None,
-                context={},
-            )
-        mean_itl = timing.mean_itl_ns
-        if mean_itl is not None:
-            fire(
-                request_type="ITL",
-                name=name,
-                response_time=mean_itl / 1e6,
-                response_length=0,
-                exception=None,
-                context={},
-            )
-        tpot = timing.tpot_ns
-        if tpot is not None:
-            fire(
-                request_type="TPOT",
-                name=name,
-                response_time=tpot / 1e6,
-                response_length=0,
-                exception=None,
-                context={},
-            )
+        # TTFT, mean ITL and TPOT as entries of their own (none when the request has none)
+        for kind, value_ns in (
+            ("TTFT", timing.ttft_ns),
+            ("ITL", timing.mean_itl_ns),
+            ("TPOT", timing.tpot_ns),
+        ):
+            if value_ns is not None:
+                fire(
+                    request_type=kind,
+                    name=name,
+                    response_time=value_ns / 1e6,
+                    response_length=0,
+                    exception=None,
+                    context={},
+                )

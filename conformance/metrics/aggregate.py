@@ -72,6 +72,17 @@ class RunAggregate:
         self.samples: dict[str, Reservoir] = {
             n: Reservoir(sample_capacity, seed + i) for i, n in enumerate(names)
         }
+        # what :meth:`record` does per request, resolved once: each figure's reader paired
+        # with the histogram or sample it feeds (no name lookups per request)
+        self._hist_feeds = tuple((d.record, self.hists[d.name]) for d in self.distributions)
+        self._sample_feeds = tuple(
+            (s.per_request, self.samples[s.name])
+            for s in self.sample_defs
+            if s.per_request is not None
+        )
+        self._every_feeds = tuple(
+            (s.every_ns, self.samples[s.name]) for s in self.sample_defs if s.every_ns is not None
+        )
         #: completion second (epoch) -> [requests, failures, output_tokens, ttft, e2e]
         self.series: dict[int, list[Any]] = {}
         self.first_send_wall: float | None = None
@@ -131,22 +142,20 @@ class RunAggregate:
         counts["output_tokens"] += t.output_tokens
         if t.usage_fallback:
             counts["usage_fallback"] += 1
-        hists = self.hists
-        for d in self.distributions:
-            values = d.record(t)
+        for read, hist in self._hist_feeds:
+            values = read(t)
             if values:
-                hists[d.name].record_many_ns(values)
+                hist.record_many_ns(values)
+        for per_request, sample in self._sample_feeds:
+            value = per_request(t)
+            if value is not None:
+                sample.add(value)
+        for every_ns, sample in self._every_feeds:
+            every = every_ns(t)
+            if every:
+                # every value is offered; only those kept are converted (none, mostly, once full)
+                sample.add_many(every, 1e-6)
         samples = self.samples
-        for sd in self.sample_defs:
-            if sd.per_request is not None:
-                value = sd.per_request(t)
-                if value is not None:
-                    samples[sd.name].add(value)
-            if sd.every_ns is not None:
-                every = sd.every_ns(t)
-                if every:
-                    # every value is offered; only those kept are converted (none, mostly, once full)
-                    samples[sd.name].add_many(every, 1e-6)
         if t.true_ttft_ms is not None and t.ttft_ns is not None:
             samples["true_ttft"].add(t.true_ttft_ms)
             samples["ttft_error"].add(t.ttft_ns / 1e6 - t.true_ttft_ms)

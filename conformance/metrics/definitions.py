@@ -191,22 +191,16 @@ DISTRIBUTIONS: tuple[Distribution, ...] = (
 )
 
 
-def _mean_gap_ms(t: RequestTiming) -> float | None:
-    gaps = t.itl_ns
-    return sum(gaps) / len(gaps) / 1e6 if gaps else None
-
-
-def _tpot_ms(t: RequestTiming) -> float | None:
-    tpot = t.tpot_ns
-    return None if tpot is None else tpot / 1e6
-
-
 #: The per-request samples, in seed order (a sample's seed is the run's seed plus its index).
 SAMPLES: tuple[Sample, ...] = (
     Sample("ttft", "each request's TTFT", per_request=lambda t: _ms(t.ttft_ns)),
     Sample("e2e", "each request's E2E", per_request=lambda t: _ms(t.e2e_ns)),
-    Sample("itl", "each request's mean gap between content events", per_request=_mean_gap_ms),
-    Sample("tpot", "each request's TPOT", per_request=_tpot_ms),
+    Sample(
+        "itl",
+        "each request's mean gap between content events",
+        per_request=lambda t: _ms(t.mean_itl_ns),
+    ),
+    Sample("tpot", "each request's TPOT", per_request=lambda t: _ms(t.tpot_ns)),
     Sample(
         "itl_gap",
         "every gap between content events (the values metrics.itl_ms summarises)",

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conformance.loadgen.roster import Roster
+from conformance.loadgen.roster import Roster, Totals
 from conformance.loadgen.verdict import judge_step
 from conformance.metrics import LatencyHistogram
 
@@ -381,6 +381,17 @@ def test_a_worker_that_stopped_before_the_run_ended_is_lost_with_its_figures_kep
         judge_step({"metrics": {"requests": 12, "failures": 0}, "workers": block}, 0.01)["status"]
         == "failed"
     )
+
+
+def test_a_worker_file_names_its_metrics_as_the_result_does() -> None:
+    totals = Totals()
+    tpc = LatencyHistogram()
+    tpc.record_ns(2_000_000)  # 2 tokens per chunk, recorded as 2 ms
+    totals.add({"counts": {"requests": 1}, "hists": {"tokens_per_chunk": tpc.encode()}})
+    totals.add(_delta(1, [10.0]))
+    metrics = totals.worker_file("h_1", "master:5557", final=True)["metrics"]
+    assert set(metrics) == {"ttft_ms", "tokens_per_chunk"}
+    assert metrics["tokens_per_chunk"]["p50"] == pytest.approx(2.0, rel=1e-2)
 
 
 def test_verdict_passes_when_every_worker_reported_and_fails_when_one_never_came() -> None:

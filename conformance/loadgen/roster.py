@@ -38,6 +38,8 @@ __all__ = [
 
 #: the counters a worker's record keeps (the ones a verdict or a reader needs)
 _COUNTS = ("requests", "failures", "warmup_requests", "warmup_failures", "output_tokens")
+#: each histogram's name in a result's ``metrics`` block (``ttft_ms``, ``tokens_per_chunk``)
+_RESULT_KEYS = {d.name: d.result_key for d in DISTRIBUTIONS}
 
 
 def roster_path(result_path: str | Path) -> Path:
@@ -104,7 +106,7 @@ class Totals:
             "final": final,
             "deltas_sent": self.deltas,
             **self.figures(),
-            "metrics": {f"{n}_ms": h.summary() for n, h in self.hists.items() if h.count},
+            "metrics": {_RESULT_KEYS[n]: h.summary() for n, h in self.hists.items() if h.count},
         }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from conformance._version import __version__
-from conformance.loadgen.roster import as_of_snapshot
+from conformance.loadgen.roster import as_of_snapshot, encoded_histograms
 from conformance.metrics import RunAggregate, Summary, definitions
 
 __all__ = [
@@ -200,7 +200,7 @@ def build_result(
         "calibration": _calibration(agg, metrics, true_ttft_ms, true_itl_ms),
         "timeseries": agg.timeseries(started_wall),
         "samples": agg.sample_values(),
-        "histograms": {name: h.encode() for name, h in agg.hists.items() if h.count},
+        "histograms": encoded_histograms(agg.hists),
         "client": _client(agg),
         "notes": list(notes or []),
         "metric_definitions": definitions.result_block(),

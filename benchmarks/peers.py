@@ -562,32 +562,31 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp, reference_backend() as (base, root):
         backend = _backend_process()
-        for round_ in range(1, rounds + 1):
-            for w in workers:
-                for u in users:
-                    for client in clients:
-                        _backend_stats(root, reset=True)
-                        backend_cpu = _cpu_s(backend)
-                        measured, cpu_s, run_notes, own_cpu = RUNNERS[client](
-                            client, base, u, w, duration, warmup, Path(tmp)
-                        )
-                        lateness = _backend_stats(root)
-                        backend_cpu_after = _cpu_s(backend)
-                        row = make_row(client, u, w, round_, measured, lateness, cpu_s)
-                        row.notes = run_notes
-                        row.self_cpu_ms_per_req = own_cpu
-                        served = int(lateness.get("requests") or 0)
-                        if backend_cpu is not None and backend_cpu_after is not None and served:
-                            spent = backend_cpu_after - backend_cpu
-                            row.backend_cpu_ms_per_req = round(spent * 1000.0 / served, 3)
-                        rows.append(row)
-                        print(
-                            f"  round {round_}: {u} users, {w} worker(s), {client}: "
-                            f"TTFT err {_fmt(row.ttft_err_ms, '+.2f')} ms, "
-                            f"{row.req_per_s:.1f} req/s, CPU {_fmt(row.cpu_ms_per_req, '.3f')} ms/req, "
-                            f"backend CPU {_fmt(row.backend_cpu_ms_per_req, '.3f')} ms/req",
-                            file=sys.stderr,
-                        )
+        # round after round (A/B/A/B): every client runs each load once per round
+        loads = itertools.product(range(1, rounds + 1), workers, users, clients)
+        for round_, w, u, client in loads:
+            _backend_stats(root, reset=True)
+            backend_cpu = _cpu_s(backend)
+            measured, cpu_s, run_notes, own_cpu = RUNNERS[client](
+                client, base, u, w, duration, warmup, Path(tmp)
+            )
+            lateness = _backend_stats(root)
+            backend_cpu_after = _cpu_s(backend)
+            row = make_row(client, u, w, round_, measured, lateness, cpu_s)
+            row.notes = run_notes
+            row.self_cpu_ms_per_req = own_cpu
+            served = int(lateness.get("requests") or 0)
+            if backend_cpu is not None and backend_cpu_after is not None and served:
+                spent = backend_cpu_after - backend_cpu
+                row.backend_cpu_ms_per_req = round(spent * 1000.0 / served, 3)
+            rows.append(row)
+            print(
+                f"  round {round_}: {u} users, {w} worker(s), {client}: "
+                f"TTFT err {_fmt(row.ttft_err_ms, '+.2f')} ms, "
+                f"{row.req_per_s:.1f} req/s, CPU {_fmt(row.cpu_ms_per_req, '.3f')} ms/req, "
+                f"backend CPU {_fmt(row.backend_cpu_ms_per_req, '.3f')} ms/req",
+                file=sys.stderr,
+            )
     summary = summarise(rows)
     print(
         f"TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} tokens; errors are p50 minus truth "

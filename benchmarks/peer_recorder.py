@@ -17,6 +17,9 @@ from typing import Any
 from locust import events
 
 _records: list[tuple[float, str, float, bool]] = []
+#: how many records the file already holds (the run's stop and the process's quit both
+#: write it: the second writes only when something came in between)
+_written = 0
 
 
 @events.request.add_listener
@@ -25,12 +28,14 @@ def _keep(request_type: str, response_time: float, exception: Any = None, **_kw:
 
 
 def _write(**_kw: Any) -> None:
+    global _written
     directory = os.environ.get("PEER_RECORD_DIR")
-    if not directory or not _records:
+    if not directory or len(_records) == _written:
         return
     path = os.path.join(directory, f"{os.getpid()}.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(_records, f)
+    _written = len(_records)
 
 
 events.test_stop.add_listener(_write)

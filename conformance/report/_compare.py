@@ -161,10 +161,6 @@ def shared_levels(current: dict[str, Any], baseline: dict[str, Any]) -> list[str
     return [r.label for r in bench_runs(current) if r.label in base]
 
 
-def _freeze(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
 def compare(
     results: Sequence[dict[str, Any]],
     baselines: Sequence[dict[str, Any]] | None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import orjson
@@ -27,6 +27,9 @@ from conformance.loadgen.result import (
     write_json_atomic,
 )
 from conformance.loadgen.verdict import judge
+
+if TYPE_CHECKING:
+    from conformance.providers import Provider
 
 __all__ = [
     "SNAPSHOT_EVERY_S",
@@ -55,16 +58,20 @@ def _meta(state: ProcessState, *, final: bool) -> dict[str, Any] | None:
     began = min(state.created_wall, state.started_wall)
     stopped_early = run_time is not None and (now - began) < run_time - 1.0
     users = state.parsed("num_users")
-    from conformance.providers import get_provider
-
-    provider = get_provider(opts.provider or "openai", base_url=environment.host, model=opts.model)
     open_loop = opts.rate > 0 and any(
         cls.__name__ == "OpenLoopUser" for cls in environment.user_classes
     )
     stream: bool | None = opts.stream
+    provider: Provider | None = None
     for target in state.targets.values():
         stream = target.stream
         provider = target.provider
+    if provider is None:  # no user prepared a target yet: the profile the options name
+        from conformance.providers import get_provider
+
+        provider = get_provider(
+            opts.provider or "openai", base_url=environment.host, model=opts.model
+        )
     notes = []
     if len({(t.provider.name, t.stream) for t in state.targets.values()}) > 1:
         stream = None

@@ -28,7 +28,14 @@ from conformance.providers.facts import FACTS
 if TYPE_CHECKING:
     from conformance.providers.base import Provider
 
-__all__ = ["DECLARED_BASES", "Basis", "Declared", "Resolved", "resolve_basis", "validate_declaration"]
+__all__ = [
+    "DECLARED_BASES",
+    "Basis",
+    "Declared",
+    "Resolved",
+    "resolve_basis",
+    "validate_declaration",
+]
 
 
 class Basis(StrEnum):

@@ -25,9 +25,11 @@ processes import it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gevent
+import gevent.socket
 import geventhttpclient.client
 from gevent.pool import Group
 from geventhttpclient._parser import HTTPParseError
@@ -184,30 +186,50 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-def _waiting_recv(sock: Any) -> Any:
-    """``recv`` that waits for readability first, then reads once.
+def _nothing() -> None:
+    return None
 
-    gevent's ``recv`` tries the read first, which during a stream almost always fails
-    (the next event is not there yet): one wasted system call and exception per event.
-    Falls back to the socket's own ``recv`` if gevent's internals are not as expected.
+
+def _stream_recv(sock: Any) -> tuple[Callable[[int], bytes], Callable[[], None]]:
+    """A ``recv`` for reading one stream to its end, and what to call when done with it.
+
+    For a plain TCP socket: the socket's read watcher is started once for the whole
+    stream with the reading greenlet as its callback, and each ``recv`` switches to the
+    hub until the socket is readable, then reads once. gevent's own ``recv`` tries the
+    read first (during a stream the next event is almost never there yet: a wasted
+    system call and exception per event) and starts and stops a watcher and a waiter
+    object around every wait; at 32 events per answer those are most of the client's
+    cost per request beside the hub's own wake-up.
+
+    Any other socket (TLS above all: its bytes must go through the TLS layer, which may
+    also hold decrypted bytes the kernel no longer signals) reads through its own
+    ``recv``, as does a socket whose gevent internals are not as expected.
     """
     raw = getattr(sock, "_sock", None)
-    wait = getattr(sock, "_wait", None)
-    event = getattr(sock, "_read_event", None)
-    if raw is None or wait is None or event is None:
-        return sock.recv
+    watcher = getattr(sock, "_read_event", None)
+    hub = getattr(sock, "hub", None)
+    if (
+        type(sock) is not gevent.socket.socket
+        or raw is None
+        or watcher is None
+        or hub is None
+        or watcher.active  # another greenlet waits on it: leave it alone
+    ):
+        return sock.recv, _nothing
     raw_recv = raw.recv
+    to_hub = hub.switch
+    watcher.start(gevent.getcurrent().switch)
 
     def recv(size: int) -> bytes:
         while True:
-            wait(event)
+            to_hub()  # back here when the socket is readable (or with an exception thrown in)
             try:
                 data: bytes = raw_recv(size)
                 return data
             except BlockingIOError:  # woken without data: wait again
                 continue
 
-    return recv
+    return recv, watcher.stop
 
 
 def _read_stream(
@@ -232,7 +254,7 @@ def _read_stream(
     if sock is not None and not resp.message_complete:
         cell = _WATCHDOG.watch(timeout_s)
         sock.settimeout(None)  # the watchdog times the stream out instead
-        recv = _waiting_recv(sock)
+        recv, done = _stream_recv(sock)
         try:
             while True:
                 data = recv(_BLOCK)
@@ -252,6 +274,7 @@ def _read_stream(
                     timing.error = FailureKind.TOO_LARGE
                     return timing, size
         finally:
+            done()
             _WATCHDOG.unwatch()
             sock.settimeout(timeout_s)
     complete = bool(resp.message_complete)

@@ -152,3 +152,29 @@ def test_process_server_is_terminated_on_exceptions() -> None:
         assert httpx.get(url + "/stats", timeout=5).status_code == 200
         raise RuntimeError("boom")
     assert _refused(url)
+
+
+def test_the_timing_starts_when_the_request_arrives() -> None:
+    """With httptools, the promised TTFT counts from the request's first parsed byte.
+
+    The wait between arrival and the application is the server's own: it shows in
+    ``intake_ms`` and inside the TTFT lateness, never in a client's measured error.
+    """
+    from conformance.backend.intake import RECEIVED, http_protocol, received_at
+
+    assert received_at({"extensions": {RECEIVED: 1.5}}, 2.0) == 1.5
+    assert received_at({"extensions": {RECEIVED: 2.5}}, 2.0) == 2.0  # never in the future
+    assert received_at({}, 2.0) == 2.0  # not noted (uvicorn's h11 parser)
+    assert received_at({"extensions": {RECEIVED: "soon"}}, 2.0) == 2.0
+    assert http_protocol() != "h11"  # httptools comes with uvicorn[standard]
+
+    with serve_in_thread(BackendConfig(ttft_ms=20)) as url:
+        for _ in range(3):
+            response = httpx.post(
+                url + "/v1/chat/completions", json=chat_body(max_tokens=2), timeout=5
+            )
+            assert response.status_code == 200
+        stats = httpx.get(url + "/stats", timeout=5).json()
+    intake = stats["intake_ms"]
+    assert intake["count"] >= 3
+    assert 0.0 < intake["p50"] < 20.0  # 0 exactly: the arrival was not noted

@@ -47,6 +47,7 @@ from conformance.backend.errors import (
     wrong_key,
 )
 from conformance.backend.faults import FAULTS, Fault
+from conformance.backend.intake import received_at
 from conformance.backend.stats import Stats
 from conformance.backend.wetrocloud import handle_text_generation
 
@@ -92,7 +93,9 @@ class BackendApp:
         if scope["type"] != "http":
             await self._site(scope, receive, send)
             return
-        t0 = time.monotonic()
+        entered = time.monotonic()
+        t0 = received_at(scope, entered)
+        self.stats.intake.add(entered - t0)
         path: str = scope["path"]
         prefix_fault: str | None = None
         if path.startswith("/fault/"):

@@ -1,7 +1,8 @@
 """Running the reference backend: in this thread, in a daemon thread, or in a child process.
 
-uvicorn runs with httptools and uvloop when they are installed, the access log off, and
-never reconfigures the logging of the process it runs in.
+uvicorn runs with httptools and uvloop when they are installed (its httptools protocol
+noting when each request arrived: :mod:`conformance.backend.intake`), the access log off,
+and never reconfigures the logging of the process it runs in.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp
 
 from conformance.backend.app import create_app
 from conformance.backend.config import BackendConfig
+from conformance.backend.intake import http_protocol
 from conformance.errors import ConfigError
 
 #: the child process reads its configuration (keys included) from here, never from argv
@@ -61,7 +63,7 @@ def uvicorn_config(config: BackendConfig) -> uvicorn.Config:
         host=config.host,
         port=config.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=http_protocol(),
         lifespan="off",
         access_log=False,
         log_config=None,

@@ -1,10 +1,12 @@
 """The backend's measurement of its own timing error.
 
 Every content token has a deadline: ``t_request + ttft + k * itl`` for the k-th token
-of the answer (absolute deadlines, so lateness never accumulates). The backend records,
-per token, how late it actually handed the event to the network (send time minus
-deadline). The first token's lateness is the TTFT lateness, the others' the ITL
-lateness. ``GET /stats`` reports them; ``POST /stats/reset`` clears them.
+of the answer (absolute deadlines, so lateness never accumulates), ``t_request`` being
+when the request's first byte was parsed (:mod:`conformance.backend.intake`). The backend
+records, per token, how late it actually handed the event to the network (send time
+minus deadline). The first token's lateness is the TTFT lateness, the others' the ITL
+lateness; the intake is how long each request waited between its arrival and the
+application. ``GET /stats`` reports them; ``POST /stats/reset`` clears them.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class Stats:
         self.tokens = 0
         self.ttft = _Series()
         self.itl = _Series()
+        #: arrival of the request to the application's entry (part of the TTFT lateness)
+        self.intake = _Series()
 
     def snapshot(self) -> dict[str, Any]:
         """What ``GET /stats`` returns."""
@@ -89,4 +93,5 @@ class Stats:
             "configured": {"ttft_ms": self.ttft_ms, "itl_ms": self.itl_ms},
             "ttft_lateness_ms": self.ttft.summary(),
             "itl_lateness_ms": self.itl.summary(),
+            "intake_ms": self.intake.summary(),
         }

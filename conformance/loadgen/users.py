@@ -24,6 +24,7 @@ processes import it.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -121,7 +122,41 @@ def new_client(target: Target, *, concurrency: int, timeout_s: float) -> HTTPCli
         ssl_context_factory=gevent.ssl.create_default_context,
     )
     _resolve_once(client)
+    _check_idle_without_yielding(client)
     return client
+
+
+def _idle_socket_alive(sock: Any) -> bool:
+    """Whether a pooled keep-alive connection can carry the next request.
+
+    An idle connection has nothing to read: one non-blocking peek says so. Something to
+    read (the server's close, or bytes nobody asked for) or an error means it cannot.
+    """
+    raw = getattr(sock, "_sock", None)
+    if raw is None or sock.fileno() < 0:
+        return False
+    try:
+        raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True  # idle: alive
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _check_idle_without_yielding(client: HTTPClient) -> None:
+    """Check pooled connections without handing the greenlet back to the hub.
+
+    geventhttpclient checks a pooled connection with ``select.select`` at timeout 0 before
+    every request, and gevent's ``select`` then always yields to the hub, so each request
+    waited behind every other ready greenlet (at 64 streams about 0.25 ms at the median,
+    1.7 ms at p90) after its send time was taken and before its first byte was written:
+    client delay inside the measured TTFT. The peek answers the same question without
+    the switch (and without ``select``'s limit of 1024 file descriptors).
+    """
+    pool = getattr(client, "_connection_pool", None)
+    if pool is not None and hasattr(pool, "_is_socket_alive"):
+        pool._is_socket_alive = _idle_socket_alive
 
 
 def _resolve_once(client: HTTPClient) -> None:

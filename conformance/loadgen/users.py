@@ -221,24 +221,34 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-def _nothing() -> None:
-    return None
+class _Failed:
+    """An exception met while reading in the hub, to be raised in the reading greenlet."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
 
 
-def _stream_recv(sock: Any) -> tuple[Callable[[int], bytes], Callable[[], None]]:
-    """A ``recv`` for reading one stream to its end, and what to call when done with it.
+#: the stream reached its end (or its size cap): sent to the reading greenlet
+_OVER = object()
 
-    For a plain TCP socket: the socket's read watcher is started once for the whole
-    stream with the reading greenlet as its callback, and each ``recv`` switches to the
-    hub until the socket is readable, then reads once. gevent's own ``recv`` tries the
-    read first (during a stream the next event is almost never there yet: a wasted
-    system call and exception per event) and starts and stops a watcher and a waiter
-    object around every wait; at 32 events per answer those are most of the client's
-    cost per request beside the hub's own wake-up.
+
+def _read_blocks(sock: Any, take: Callable[[bytes], bool]) -> None:
+    """Hand each block received on ``sock`` to ``take`` until it returns True.
+
+    For a plain TCP socket the blocks are read where the event loop learns that the
+    socket is readable: the socket's read watcher calls back in the hub, which reads,
+    timestamps and parses the block there, and wakes the reading greenlet only once,
+    when the stream is over (or an error ends it). Waking the greenlet for every
+    event (a switch into it and back, a waiter, a watcher started and stopped, and
+    gevent's ``recv`` trying the read before waiting) was most of the client's cost
+    per streamed request. Exceptions met in the hub are raised in the reading greenlet;
+    a timeout or kill thrown into the waiting greenlet stops the watcher.
 
     Any other socket (TLS above all: its bytes must go through the TLS layer, which may
-    also hold decrypted bytes the kernel no longer signals) reads through its own
-    ``recv``, as does a socket whose gevent internals are not as expected.
+    also hold decrypted bytes the kernel no longer signals) is read in the greenlet
+    through its own ``recv``, as is a socket whose gevent internals are not as expected.
     """
     raw = getattr(sock, "_sock", None)
     watcher = getattr(sock, "_read_event", None)
@@ -250,21 +260,37 @@ def _stream_recv(sock: Any) -> tuple[Callable[[int], bytes], Callable[[], None]]
         or hub is None
         or watcher.active  # another greenlet waits on it: leave it alone
     ):
-        return sock.recv, _nothing
+        recv = sock.recv
+        while not take(recv(_BLOCK)):
+            pass
+        return
     raw_recv = raw.recv
-    to_hub = hub.switch
-    watcher.start(gevent.getcurrent().switch)
+    reader = gevent.getcurrent()
 
-    def recv(size: int) -> bytes:
+    def readable() -> None:  # runs in the hub
+        try:
+            over = take(raw_recv(_BLOCK))
+        except BlockingIOError:  # woken without data: wait for the next readiness
+            return
+        except Exception as exc:  # raised where the request is handled
+            watcher.stop()
+            reader.switch(_Failed(exc))
+            return
+        if over:
+            watcher.stop()
+            reader.switch(_OVER)
+
+    watcher.start(readable)
+    try:
         while True:
-            to_hub()  # back here when the socket is readable (or with an exception thrown in)
-            try:
-                data: bytes = raw_recv(size)
-                return data
-            except BlockingIOError:  # woken without data: wait again
-                continue
-
-    return recv, watcher.stop
+            outcome = hub.switch()
+            if outcome is _OVER:
+                return
+            if isinstance(outcome, _Failed):
+                raise outcome.exc
+            # anything else is not ours: keep waiting
+    finally:
+        watcher.stop()
 
 
 def _read_stream(
@@ -285,33 +311,39 @@ def _read_stream(
         size += len(chunk)
         feed(chunk, t_headers)
     sock = resp._sock
-    feed_resp = _body_feed
+    too_large = False
     if sock is not None and not resp.message_complete:
         cell = _WATCHDOG.watch(timeout_s)
         sock.settimeout(None)  # the watchdog times the stream out instead
-        recv, done = _stream_recv(sock)
+        feed_resp = _body_feed
+
+        def take(data: bytes) -> bool:
+            nonlocal size, too_large
+            t = _perf_ns()
+            cell[0] = t
+            last[0] = t
+            feed_resp(resp, data)  # returns the socket to the pool when the body is complete
+            if buf:
+                chunk = bytes(buf)
+                del buf[:]
+                size += len(chunk)
+                feed(chunk, t)
+            if not data or resp.message_complete or resp._sock is None:
+                return True
+            if size > MAX_STREAM_BYTES:
+                too_large = True
+                return True
+            return False
+
         try:
-            while True:
-                data = recv(_BLOCK)
-                t = _perf_ns()
-                cell[0] = t
-                last[0] = t
-                feed_resp(resp, data)  # returns the socket to the pool when the body is complete
-                if buf:
-                    chunk = bytes(buf)
-                    del buf[:]
-                    size += len(chunk)
-                    feed(chunk, t)
-                if not data or resp.message_complete or resp._sock is None:
-                    break
-                if size > MAX_STREAM_BYTES:
-                    timing = tracker.finish(complete=False)
-                    timing.error = FailureKind.TOO_LARGE
-                    return timing, size
+            _read_blocks(sock, take)
         finally:
-            done()
             _WATCHDOG.unwatch()
             sock.settimeout(timeout_s)
+    if too_large:
+        timing = tracker.finish(complete=False)
+        timing.error = FailureKind.TOO_LARGE
+        return timing, size
     complete = bool(resp.message_complete)
     scanner.close(_perf_ns())
     return tracker.finish(complete=complete), size

@@ -8,7 +8,9 @@ and run ``locust -f that_file.py --host http://127.0.0.1:8000/v1``. Each request
 encoded by the provider profile, sent with geventhttpclient, and its stream read straight
 from the socket: every received block is timestamped as ``recv`` returns it (no
 buffering layer in between), then split into SSE events by
-:class:`~conformance.loadgen.sse_fast.EventScanner`. Beside the request itself, TTFT,
+:class:`~conformance.loadgen.sse_fast.EventScanner`. On a plain TCP connection that
+happens in the socket's read callback in the event loop, the user's greenlet waking once
+per stream; over TLS the greenlet reads through the TLS socket's own ``recv``. Beside the request itself, TTFT,
 ITL (the request's mean gap) and TPOT appear as entries of their own in Locust's
 statistics; the exact values go to the run's histograms (:mod:`conformance.metrics`).
 

@@ -472,3 +472,19 @@ def test_a_sweep_judges_every_step(
     assert result["verdict"]["status"] == "failed" and result["verdict"]["failed_steps"] == 2
     assert result["verdict"]["reason"].startswith("step 1/2 (1 users): no successful request")
     assert "step 1/2:" in out and "step 2/2:" in out
+
+
+@pytest.mark.parametrize("mode", ["until_close", "sized"])
+def test_a_stream_framed_without_chunks_is_measured_in_full(
+    hostile: str, mode: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A correct stream that ends at the connection's close, or at its Content-Length, is
+    a success: every request complete, every content event counted, no failure."""
+    out_json = tmp_path / "framed.json"
+    argv = [*_bench(hostile, mode, "--stream", "--warmup", "0"), "--json", str(out_json)]
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    m = json.loads(out_json.read_text())["metrics"]
+    assert m["requests"] > 0 and m["failures"] == 0, m
+    assert m["ttft_ms"]["count"] == m["requests"]
+    assert m["output_tokens"] == 4 * m["requests"]

@@ -167,7 +167,43 @@ def _flood(count: int) -> Callable[[Writer, bool], Awaitable[None]]:
     return flood
 
 
+def _unchunked_stream_body() -> bytes:
+    """The correct streamed answer's SSE bytes, without the chunked framing."""
+    out = b""
+    for piece in (*(_chunk(w) for w in ("a ", "b ", "c ", "d")), _chunk(None, "length")):
+        out += piece.split(b"\r\n", 1)[1][:-2]
+    return out + _chunk(None, usage=True).split(b"\r\n", 1)[1][:-2] + b"data: [DONE]\n\n"
+
+
+async def until_close(writer: Writer, stream: bool) -> None:
+    """A correct answer whose body ends when the server closes the connection (HTTP/1.1
+    allows it: no length, no chunking, ``Connection: close``), events a few ms apart."""
+    if not stream:
+        await ok(writer, stream)
+        return
+    writer.write(_head("200 OK", "text/event-stream", "Connection: close\r\n\r\n"))
+    for event in _unchunked_stream_body().split(b"\n\n")[:-1]:
+        writer.write(event + b"\n\n")
+        await writer.drain()
+        await asyncio.sleep(0.005)
+    writer.close()
+
+
+async def sized(writer: Writer, stream: bool) -> None:
+    """A correct streamed answer sent with a ``Content-Length`` (a buffering proxy's way)."""
+    if not stream:
+        await ok(writer, stream)
+        return
+    body = _unchunked_stream_body()
+    writer.write(_head("200 OK", "text/event-stream", f"Content-Length: {len(body)}\r\n\r\n"))
+    writer.write(body)
+    await writer.drain()
+
+
 MODES: dict[str, Callable[[Writer, bool], Awaitable[None]]] = {
+    # valid framings of a correct stream: the body ends at the close, or at its length
+    "until_close": until_close,
+    "sized": sized,
     "ok": ok,
     "status401": status401,
     "status500": status500,

@@ -128,15 +128,12 @@ def new_client(target: Target, *, concurrency: int, timeout_s: float) -> HTTPCli
     return client
 
 
-def _idle_socket_alive(sock: Any) -> bool:
-    """Whether a pooled keep-alive connection can carry the next request.
+def _peek_idle(raw: Any) -> bool:
+    """Whether an idle keep-alive connection can carry the next request.
 
     An idle connection has nothing to read: one non-blocking peek says so. Something to
     read (the server's close, or bytes nobody asked for) or an error means it cannot.
     """
-    raw = getattr(sock, "_sock", None)
-    if raw is None or sock.fileno() < 0:
-        return False
     try:
         raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
@@ -154,11 +151,21 @@ def _check_idle_without_yielding(client: HTTPClient) -> None:
     waited behind every other ready greenlet (at 64 streams about 0.25 ms at the median,
     1.7 ms at p90) after its send time was taken and before its first byte was written:
     client delay inside the measured TTFT. The peek answers the same question without
-    the switch (and without ``select``'s limit of 1024 file descriptors).
+    the switch (and without ``select``'s limit of 1024 file descriptors); a socket
+    without the expected gevent internals keeps the library's own check.
     """
     pool = getattr(client, "_connection_pool", None)
-    if pool is not None and hasattr(pool, "_is_socket_alive"):
-        pool._is_socket_alive = _idle_socket_alive
+    library_check = getattr(pool, "_is_socket_alive", None)
+    if pool is None or library_check is None:
+        return
+
+    def alive(sock: Any) -> bool:
+        raw = getattr(sock, "_sock", None)
+        if raw is None:
+            return bool(library_check(sock))
+        return sock.fileno() >= 0 and _peek_idle(raw)
+
+    pool._is_socket_alive = alive
 
 
 def _resolve_once(client: HTTPClient) -> None:
@@ -195,17 +202,15 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
-        #: reading greenlet -> [arrival time of its last received block (perf ns), timeout ns]
-        self.active: dict[Any, list[int]] = {}
+        #: reading greenlet -> (its cell of the latest block's arrival (perf ns), timeout ns)
+        self.active: dict[Any, tuple[list[int], int]] = {}
         self._greenlet: Any = None
 
-    def watch(self, timeout_s: float) -> list[int]:
-        """Register the current greenlet; update ``cell[0]`` on every received block."""
+    def watch(self, last: list[int], timeout_s: float) -> None:
+        """Watch the current greenlet, whose reader keeps ``last[0]`` at each block's arrival."""
         if self._greenlet is None or self._greenlet.dead:
             self._greenlet = gevent.spawn(self._run)
-        cell = [_perf_ns(), int(timeout_s * 1e9)]
-        self.active[gevent.getcurrent()] = cell
-        return cell
+        self.active[gevent.getcurrent()] = (last, int(timeout_s * 1e9))
 
     def unwatch(self) -> None:
         self.active.pop(gevent.getcurrent(), None)
@@ -215,7 +220,7 @@ class _Watchdog:
             gevent.sleep(0.5)
             now = _perf_ns()
             for glet, (last, limit) in list(self.active.items()):
-                if now - last > limit:
+                if now - last[0] > limit:
                     self.active.pop(glet, None)
                     gevent.kill(glet, TimeoutError("no byte within the read timeout"))
 
@@ -313,16 +318,14 @@ def _read_stream(
         size += len(chunk)
         feed(chunk, t_headers)
     sock = resp._sock
-    too_large = False
     if sock is not None and not resp.message_complete:
-        cell = _WATCHDOG.watch(timeout_s)
+        _WATCHDOG.watch(last, timeout_s)
         sock.settimeout(None)  # the watchdog times the stream out instead
         feed_resp = _body_feed
 
         def take(data: bytes) -> bool:
-            nonlocal size, too_large
+            nonlocal size
             t = _perf_ns()
-            cell[0] = t
             last[0] = t
             feed_resp(resp, data)  # returns the socket to the pool when the body is complete
             if buf:
@@ -330,23 +333,18 @@ def _read_stream(
                 del buf[:]
                 size += len(chunk)
                 feed(chunk, t)
-            if not data or resp.message_complete or resp._sock is None:
-                return True
-            if size > MAX_STREAM_BYTES:
-                too_large = True
-                return True
-            return False
+            return not data or resp.message_complete or size > MAX_STREAM_BYTES
 
         try:
             _read_blocks(sock, take)
         finally:
             _WATCHDOG.unwatch()
             sock.settimeout(timeout_s)
-    if too_large:
+    complete = bool(resp.message_complete)
+    if not complete and size > MAX_STREAM_BYTES:  # cut off at the cap, not by the server
         timing = tracker.finish(complete=False)
         timing.error = FailureKind.TOO_LARGE
         return timing, size
-    complete = bool(resp.message_complete)
     scanner.close(_perf_ns())
     return tracker.finish(complete=complete), size
 

@@ -47,7 +47,8 @@ async def _json(writer: Writer, status: str, body: bytes) -> None:
     await writer.drain()
 
 
-def _chunk(content: str | None, finish: str | None = None, usage: bool = False) -> bytes:
+def _event(content: str | None, finish: str | None = None, usage: bool = False) -> bytes:
+    """One SSE event of a chat completion stream (``data: {...}`` and its blank line)."""
     obj: dict[str, Any] = {
         "id": "chatcmpl-hostile",
         "object": "chat.completion.chunk",
@@ -59,7 +60,17 @@ def _chunk(content: str | None, finish: str | None = None, usage: bool = False) 
         obj["choices"][0]["delta"] = {"role": "assistant", "content": content}
     if usage:
         obj["usage"] = {"prompt_tokens": 4, "completion_tokens": 4, "total_tokens": 8}
-    data = f"data: {json.dumps(obj)}\n\n".encode()
+    return f"data: {json.dumps(obj)}\n\n".encode()
+
+
+def _ok_events() -> list[bytes]:
+    """The correct stream of four tokens, event by event, ``[DONE]`` last."""
+    words = [_event(w) for w in ("a ", "b ", "c ", "d")]
+    return [*words, _event(None, "length"), _event(None, usage=True), b"data: [DONE]\n\n"]
+
+
+def _framed(data: bytes) -> bytes:
+    """``data`` as one chunk of a chunked body."""
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
@@ -89,10 +100,7 @@ def _ok_bytes(stream: bool) -> bytes:
             }
         ).encode()
         return _head("200 OK", "application/json", f"Content-Length: {len(body)}\r\n\r\n") + body
-    out = _SSE_HEAD + b"".join(_chunk(w) for w in ("a ", "b ", "c ", "d"))
-    out += _chunk(None, "length") + _chunk(None, usage=True)
-    done = b"data: [DONE]\n\n"
-    return out + f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n"
+    return _SSE_HEAD + b"".join(_framed(e) for e in _ok_events()) + b"0\r\n\r\n"
 
 
 async def ok(writer: Writer, stream: bool) -> None:
@@ -133,14 +141,14 @@ async def hang(writer: Writer, stream: bool) -> None:
 
 async def stall(writer: Writer, stream: bool) -> None:
     """Headers and one token, then silence with the connection open."""
-    writer.write(_SSE_HEAD + _chunk("a "))
+    writer.write(_SSE_HEAD + _framed(_event("a ")))
     await writer.drain()
     await asyncio.sleep(3600)
 
 
 async def drip(writer: Writer, stream: bool) -> None:
     """Headers, then a comment byte every 0.2 s forever: never silent, never done."""
-    writer.write(_SSE_HEAD + _chunk("a "))
+    writer.write(_SSE_HEAD + _framed(_event("a ")))
     await writer.drain()
     while True:
         await asyncio.sleep(0.2)
@@ -167,14 +175,6 @@ def _flood(count: int) -> Callable[[Writer, bool], Awaitable[None]]:
     return flood
 
 
-def _unchunked_stream_body() -> bytes:
-    """The correct streamed answer's SSE bytes, without the chunked framing."""
-    out = b""
-    for piece in (*(_chunk(w) for w in ("a ", "b ", "c ", "d")), _chunk(None, "length")):
-        out += piece.split(b"\r\n", 1)[1][:-2]
-    return out + _chunk(None, usage=True).split(b"\r\n", 1)[1][:-2] + b"data: [DONE]\n\n"
-
-
 async def until_close(writer: Writer, stream: bool) -> None:
     """A correct answer whose body ends when the server closes the connection (HTTP/1.1
     allows it: no length, no chunking, ``Connection: close``), events a few ms apart."""
@@ -182,8 +182,8 @@ async def until_close(writer: Writer, stream: bool) -> None:
         await ok(writer, stream)
         return
     writer.write(_head("200 OK", "text/event-stream", "Connection: close\r\n\r\n"))
-    for event in _unchunked_stream_body().split(b"\n\n")[:-1]:
-        writer.write(event + b"\n\n")
+    for event in _ok_events():
+        writer.write(event)
         await writer.drain()
         await asyncio.sleep(0.005)
     writer.close()
@@ -194,7 +194,7 @@ async def sized(writer: Writer, stream: bool) -> None:
     if not stream:
         await ok(writer, stream)
         return
-    body = _unchunked_stream_body()
+    body = b"".join(_ok_events())
     writer.write(_head("200 OK", "text/event-stream", f"Content-Length: {len(body)}\r\n\r\n"))
     writer.write(body)
     await writer.drain()
@@ -277,6 +277,7 @@ class Server:
             message = f"Incorrect API key provided: {auth.partition(' ')[2]}"
             await _json(writer, "401 Unauthorized", _error(message, "invalid_request_error"))
             return
+        handler: Callable[[Writer, bool], Awaitable[None]]
         if name.startswith("after1_") and count == 1:
             handler = ok
         elif mode == "flaky":  # the first request answered, then every second one refused

@@ -14,8 +14,9 @@ uvicorn's pure-Python parser the application's own entry time is used instead.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["RECEIVED", "http_protocol", "received_at"]
@@ -24,7 +25,7 @@ __all__ = ["RECEIVED", "http_protocol", "received_at"]
 RECEIVED = "conformance.received"
 
 
-def received_at(scope: MutableMapping[str, Any], now: float) -> float:
+def received_at(scope: Mapping[str, Any], now: float) -> float:
     """The request's arrival (``time.monotonic()`` seconds), or ``now`` when not noted."""
     extensions = scope.get("extensions")
     if isinstance(extensions, dict):
@@ -34,6 +35,7 @@ def received_at(scope: MutableMapping[str, Any], now: float) -> float:
     return now
 
 
+@functools.cache
 def http_protocol() -> type | str:
     """uvicorn's ``http`` setting: the httptools protocol noting arrivals, else ``h11``."""
     try:
